@@ -1,0 +1,46 @@
+// A weight format turns one weight matrix into its reconstruction and says how many bits it spent.
+// Every format the tool evaluates (block-scaled FP, the power-of-two FP8 baseline, codebook anchors,
+// the SOP method) is one of these, made by name from a single registry table.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quantizer/span.h"
+#include "quantizer/tensor.h"
+
+namespace sop {
+
+struct QuantOptions {
+  // Per-input-channel activation mean squares E[x_j^2] (size cols) or empty for uniform importance.
+  std::vector<float> channel_importance;
+  int threads = 0;  // 0: all hardware threads
+};
+
+struct QuantResult {
+  std::vector<float> dequant;  // same shape as the input, row-major
+  double total_bits = 0;       // everything stored: codes, scales, metadata, per-tensor values
+  std::string detail;          // free-form note on choices made (shown with --verbose)
+};
+
+class WeightFormat {
+ public:
+  virtual ~WeightFormat() = default;
+  virtual std::string name() const = 0;
+  // Quantizes a [rows, cols] matrix (blocks run along rows, i.e. along the input dimension).
+  virtual QuantResult quantize(const Tensor& w, const QuantOptions& opts) const = 0;
+};
+
+struct WeightFormatListing {
+  std::string name;         // as accepted by make_weight_format
+  std::string description;
+  double nominal_bpw;       // for a matrix whose row length is a multiple of the block
+};
+
+// Makes a format from its paper-style name: "E2M3sUE4M4" (block 16), "E2M3sUE4M4@g32", "E4M3-POT", ...
+// Throws sop::Error("format", name, ...) for an unknown name.
+std::unique_ptr<WeightFormat> make_weight_format(const std::string& name);
+std::vector<WeightFormatListing> list_weight_formats();
+
+}  // namespace sop
