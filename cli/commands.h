@@ -1,0 +1,37 @@
+// The `sop` program's subcommands. Each lives in its own cmd_<name>.cc and parses its own options
+// with Boost.Program_options; main.cc only dispatches by name.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sop::cli {
+
+// args excludes the program and subcommand names. Returns the process exit code.
+using CommandFn = int (*)(const std::vector<std::string>& args);
+
+struct Command {
+  const char* name;
+  const char* summary;
+  CommandFn run;
+};
+
+int run_formats(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
+int run_demo(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
+int run_info(const std::vector<std::string>& args);
+
+// The table of subcommands, in the order `sop --help` lists them.
+inline const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"demo", "run the main job end to end on the built-in default model", run_demo},
+      {"eval", "quantize a model's matrices with one or more formats and report the error", run_eval},
+      {"formats", "list number formats and weight formats", run_formats},
+      {"info", "list a checkpoint's tensors (and GGUF metadata)", run_info},
+      {"bench", "measure quantization throughput", run_bench},
+  };
+  return table;
+}
+
+}  // namespace sop::cli
