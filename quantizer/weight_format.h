@@ -12,6 +12,8 @@
 
 namespace sop {
 
+class ModelReader;
+
 struct QuantOptions {
   // Per-input-channel activation mean squares E[x_j^2] (size cols) or empty for uniform importance.
   std::vector<float> channel_importance;
@@ -28,6 +30,13 @@ class WeightFormat {
  public:
   virtual ~WeightFormat() = default;
   virtual std::string name() const = 0;
+  // Formats that decide per layer under a whole-model budget (SOP-4.5: knapsack promotion) look at
+  // every matrix first. Called once before quantize() with the matrices that will be quantized;
+  // must stream (read one tensor at a time). The default does nothing.
+  virtual void plan(const ModelReader& model, const std::vector<std::string>& matrix_names,
+                    const QuantOptions& opts) {
+    (void)model; (void)matrix_names; (void)opts;
+  }
   // Quantizes a [rows, cols] matrix (blocks run along rows, i.e. along the input dimension).
   virtual QuantResult quantize(const Tensor& w, const QuantOptions& opts) const = 0;
 };
