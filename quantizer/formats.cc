@@ -1,0 +1,220 @@
+#include "quantizer/formats.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+
+#include "quantizer/error.h"
+
+namespace sop {
+namespace {
+
+// One row per format. UE4M4 uses bias 7 and travels with one FP32 per-tensor scale (like NVFP4's
+// UE4M3): 16 steps per octave over 2^-10 .. 496, and the per-tensor scale places a tensor's largest
+// block scale at the top of that range so no tensor is too small or too large for it.
+constexpr NumberFormat kFormats[] = {
+    {"E2M1", FormatKind::Float, 2, 1, 1, true, SpecialCodes::None, "OCP MX FP4 element, max 6"},
+    {"E2M3", FormatKind::Float, 2, 3, 1, true, SpecialCodes::None, "OCP MX FP6 element, max 7.5"},
+    {"E3M2", FormatKind::Float, 3, 2, 3, true, SpecialCodes::None, "OCP MX FP6 element, max 28"},
+    {"E4M3", FormatKind::Float, 4, 3, 7, true, SpecialCodes::NanAllOnes,
+     "OCP FP8 E4M3 (FN): no infinity, S.1111.111 is NaN, max 448; also a signed scale format"},
+    {"E5M2", FormatKind::Float, 5, 2, 15, true, SpecialCodes::Ieee, "OCP FP8 E5M2, IEEE-like, max 57344"},
+    {"INT4", FormatKind::Integer, 0, 3, 0, true, SpecialCodes::None, "two's complement, -8..7"},
+    {"INT8", FormatKind::Integer, 0, 7, 0, true, SpecialCodes::None, "two's complement, -128..127"},
+    {"UE4M4", FormatKind::Float, 4, 4, 7, false, SpecialCodes::None,
+     "unsigned block scale, bias 7, no inf/NaN, max 496, with an FP32 per-tensor scale"},
+    {"UE4M3", FormatKind::Float, 4, 3, 7, false, SpecialCodes::NanAllOnes,
+     "unsigned E4M3 block scale (NVFP4), 1111.111 is NaN, max 448"},
+    {"E8M0", FormatKind::PowerOfTwo, 8, 0, 127, false, SpecialCodes::NanCodeAllOnes,
+     "OCP MX shared scale: 2^(code-127), 0xFF is NaN"},
+    {"BF16", FormatKind::Float, 8, 7, 127, true, SpecialCodes::Ieee, "bfloat16"},
+    {"FP16", FormatKind::Float, 5, 10, 15, true, SpecialCodes::Ieee, "IEEE binary16"},
+    {"FP32", FormatKind::Float, 8, 23, 127, true, SpecialCodes::Ieee, "IEEE binary32"},
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint32_t all_ones(int bits) { return bits >= 32 ? 0xFFFFFFFFu : (1u << bits) - 1u; }
+
+uint32_t sign_bit(const NumberFormat& f) { return f.has_sign ? (1u << (f.exp_bits + f.man_bits)) : 0u; }
+
+// The largest finite magnitude code (sign bit clear).
+uint32_t max_magnitude_code(const NumberFormat& f) {
+  const uint32_t e_max = all_ones(f.exp_bits);
+  const uint32_t m_max = all_ones(f.man_bits);
+  switch (f.special) {
+    case SpecialCodes::None: return (e_max << f.man_bits) | m_max;
+    case SpecialCodes::NanAllOnes: return (e_max << f.man_bits) | (m_max - 1u);
+    case SpecialCodes::Ieee: return ((e_max - 1u) << f.man_bits) | m_max;
+    case SpecialCodes::NanCodeAllOnes: return e_max - 1u;
+  }
+  return 0;
+}
+
+double decode_float_magnitude(const NumberFormat& f, uint32_t magnitude) {
+  const uint32_t e = magnitude >> f.man_bits;
+  const uint32_t m = magnitude & all_ones(f.man_bits);
+  const double frac = std::ldexp(static_cast<double>(m), -f.man_bits);
+  if (e == 0) return std::ldexp(frac, 1 - f.bias);
+  return std::ldexp(1.0 + frac, static_cast<int>(e) - f.bias);
+}
+
+// Nearest magnitude code of a finite, non-negative a below the format's maximum, ties to even.
+// Works in units of the binade's step so that a carry out of the mantissa lands on the next
+// exponent (and a subnormal that rounds up lands on the smallest normal) with no special case.
+uint32_t encode_float_magnitude(const NumberFormat& f, double a) {
+  const int min_normal_exp = 1 - f.bias;
+  int exp2 = min_normal_exp;
+  if (a >= std::ldexp(1.0, min_normal_exp)) {
+    int e = 0;
+    std::frexp(a, &e);  // a = frac * 2^e with frac in [0.5, 1)
+    exp2 = e - 1;
+  }
+  const double units = std::nearbyint(std::ldexp(a, f.man_bits - exp2));  // ties to even
+  const uint32_t biased = static_cast<uint32_t>(exp2 - min_normal_exp);       // 0 for subnormals
+  return (biased << f.man_bits) + static_cast<uint32_t>(units);
+}
+
+}  // namespace
+
+Span<const NumberFormat> number_formats() {
+  return Span<const NumberFormat>(kFormats, sizeof(kFormats) / sizeof(kFormats[0]));
+}
+
+const NumberFormat& number_format(std::string_view name) {
+  for (const NumberFormat& f : number_formats()) {
+    if (iequals(f.name, name)) return f;
+  }
+  if (iequals(name, "F16") || iequals(name, "HALF")) return number_format("FP16");
+  if (iequals(name, "F32") || iequals(name, "FLOAT")) return number_format("FP32");
+  throw Error("number format", std::string(name), "unknown number format (sop formats lists them)");
+}
+
+bool is_nan_code(const NumberFormat& f, uint32_t code) {
+  const uint32_t magnitude = code & ~sign_bit(f) & all_ones(f.bits());
+  switch (f.special) {
+    case SpecialCodes::None: return false;
+    case SpecialCodes::NanAllOnes: return magnitude == all_ones(f.exp_bits + f.man_bits);
+    case SpecialCodes::NanCodeAllOnes: return magnitude == all_ones(f.exp_bits);
+    case SpecialCodes::Ieee:
+      return (magnitude >> f.man_bits) == all_ones(f.exp_bits) && (magnitude & all_ones(f.man_bits)) != 0;
+  }
+  return false;
+}
+
+double decode(const NumberFormat& f, uint32_t code) {
+  code &= all_ones(f.bits());
+  if (f.kind == FormatKind::Integer) {
+    const int bits = f.bits();
+    const int64_t v = static_cast<int64_t>(code);
+    return static_cast<double>((code >> (bits - 1)) ? v - (int64_t{1} << bits) : v);
+  }
+  if (is_nan_code(f, code)) return std::numeric_limits<double>::quiet_NaN();
+  if (f.kind == FormatKind::PowerOfTwo) return std::ldexp(1.0, static_cast<int>(code) - f.bias);
+  const bool negative = (code & sign_bit(f)) != 0;
+  const uint32_t magnitude = code & ~sign_bit(f);
+  double value;
+  if (f.special == SpecialCodes::Ieee && (magnitude >> f.man_bits) == all_ones(f.exp_bits)) {
+    value = std::numeric_limits<double>::infinity();
+  } else {
+    value = decode_float_magnitude(f, magnitude);
+  }
+  return negative ? -value : value;
+}
+
+double max_finite(const NumberFormat& f) {
+  if (f.kind == FormatKind::Integer) return std::ldexp(1.0, f.man_bits) - 1.0;
+  return decode(f, max_magnitude_code(f));
+}
+
+double min_positive(const NumberFormat& f) {
+  if (f.kind == FormatKind::Integer) return 1.0;
+  if (f.kind == FormatKind::PowerOfTwo) return decode(f, 0);
+  return decode(f, 1);
+}
+
+double min_positive_normal(const NumberFormat& f) {
+  if (f.kind != FormatKind::Float) return min_positive(f);
+  return std::ldexp(1.0, 1 - f.bias);
+}
+
+uint32_t encode(const NumberFormat& f, double x) {
+  if (std::isnan(x)) {
+    switch (f.special) {
+      case SpecialCodes::NanAllOnes: return all_ones(f.exp_bits + f.man_bits) | sign_bit(f);
+      case SpecialCodes::NanCodeAllOnes: return all_ones(f.exp_bits);
+      case SpecialCodes::Ieee: return (all_ones(f.exp_bits) << f.man_bits) | (1u << (f.man_bits - 1));
+      case SpecialCodes::None: break;
+    }
+    throw std::domain_error(std::string("NaN has no encoding in ") + f.name);
+  }
+  if (f.kind == FormatKind::Integer) {
+    const double lo = -std::ldexp(1.0, f.man_bits);
+    const double hi = std::ldexp(1.0, f.man_bits) - 1.0;
+    const double v = std::clamp(std::nearbyint(x), lo, hi);
+    return static_cast<uint32_t>(static_cast<int64_t>(v)) & all_ones(f.bits());
+  }
+  if (f.kind == FormatKind::PowerOfTwo) {
+    // Nearest power of two in value; the midpoint 1.5 * 2^k goes to the even code.
+    const int lo_code = 0;
+    const int hi_code = static_cast<int>(max_magnitude_code(f));
+    if (!(x > std::ldexp(1.0, lo_code - f.bias))) return 0;
+    if (x >= std::ldexp(1.0, hi_code - f.bias)) return static_cast<uint32_t>(hi_code);
+    int e = 0;
+    const double frac = std::frexp(x, &e);  // x = frac * 2^e, frac in [0.5, 1): between 2^(e-1) and 2^e
+    int k = e - 1 + f.bias;                  // code of 2^(e-1)
+    if (frac > 0.75 || (frac == 0.75 && (k % 2) == 1)) ++k;
+    return static_cast<uint32_t>(std::clamp(k, lo_code, hi_code));
+  }
+  const bool negative = std::signbit(x);
+  if (negative && !f.has_sign) return 0;  // unsigned formats clamp at zero
+  const double a = std::fabs(x);
+  const uint32_t max_code = max_magnitude_code(f);
+  uint32_t magnitude = a >= max_finite(f) ? max_code : std::min(encode_float_magnitude(f, a), max_code);
+  return magnitude | (negative ? sign_bit(f) : 0u);
+}
+
+FloatRounder::FloatRounder(const NumberFormat& f)
+    : min_exp_(1 - f.bias),
+      man_bits_(f.man_bits),
+      max_(static_cast<float>(max_finite(f))),
+      has_sign_(f.has_sign) {
+  if (f.kind != FormatKind::Float || f.exp_bits > 5) {
+    // The inner loop builds the step as a normal FP32 number: fine for every element format here.
+    throw Error("number format", f.name, "FloatRounder supports only small float element formats");
+  }
+}
+
+float FloatRounder::round(float x) const {
+  float a = std::fabs(x);
+  if (!(a < max_)) a = max_;  // saturate (and send NaN to max: callers reject NaN weights earlier)
+  uint32_t bits;
+  std::memcpy(&bits, &a, sizeof bits);
+  const int exp2 = std::max(static_cast<int>((bits >> 23) & 0xFFu) - 127, min_exp_);
+  const int step_exp = exp2 - man_bits_;
+  const uint32_t step_bits = static_cast<uint32_t>(step_exp + 127) << 23;
+  const uint32_t inv_bits = static_cast<uint32_t>(127 - step_exp) << 23;
+  float step, inv_step;
+  std::memcpy(&step, &step_bits, sizeof step);
+  std::memcpy(&inv_step, &inv_bits, sizeof inv_step);
+  // a * inv_step < 2^(man_bits + 1) is exact; adding and removing 2^23 rounds it to an integer,
+  // ties to even, in the default rounding mode.
+  constexpr float kRoundShift = 8388608.0f;  // 2^23
+  const float units = (a * inv_step + kRoundShift) - kRoundShift;
+  float q = std::min(units * step, max_);
+  if (std::signbit(x)) q = has_sign_ ? -q : 0.0f;
+  return q;
+}
+
+}  // namespace sop
