@@ -1,17 +1,18 @@
 // What the SOP search decides for one weight matrix, in the form the pack-file writer serializes and
-// the golden decode reads back:
+// the golden decode (model/golden/decode.h) reads back:
 //
-//   What[i, j] = tensor_scale * c[j] * scale(b) * LUT[select(b)][code(i, j)]  (+ sparse residual)
+//   What[i, j] = c[j] * (tensor_scale * to_float(golden::multiply(decode, entry, scale_code(b))))
 //
-// with b the block of g consecutive weights along row i that holds column j. Every field is plain
-// data; dequant is the reconstruction the search measured (it equals the golden decode of the other
-// fields bit for bit).
+// with b the block of g consecutive weights along row i that holds column j, entry =
+// LUT[select(b)][code(i, j)] or, for a weight with a sparse residual, that residual's replacement entry.
+// The multiplications are FP32, in that order. dequant holds exactly this (the search measured it).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "model/golden/decode.h"
 #include "quantizer/recipe.h"  // SelectBitPlacement
 
 namespace sop {
@@ -25,24 +26,20 @@ struct SopCodebook {
 
 // How a block's scale (and its selection bit) is stored.
 struct SopScaleLayout {
-  std::string magnitude_format;   // number format of |scale| (formats.h name or "UE3M3"-style custom)
-  int exp_bits = 0;
-  int man_bits = 0;
-  int bias = 0;
-  bool is_signed = true;          // sign of the block's largest-magnitude element stored in the scale
-  SelectBitPlacement select = SelectBitPlacement::None;
-  bool per_tensor_fp32 = false;   // tensor_scale places the largest block scale at the format's top
+  std::string name;               // "sE4M3", "sE4M2+sel", ... (s: signed)
+  golden::ScaleFormat format = golden::kScaleE4M3;  // sign (when signed) + exponent + mantissa
+  SelectBitPlacement select = SelectBitPlacement::None;  // Stolen: the format already has one bit less
+  bool per_tensor_fp32 = true;    // tensor_scale places the largest block scale at the format's top
 
-  // Bits one block spends on scale + sign + selection bit.
-  int bits_per_block() const {
-    return exp_bits + man_bits + (is_signed ? 1 : 0) + (select == SelectBitPlacement::None ? 0 : 1);
-  }
+  // Bits one block spends on its scale and selection bit.
+  int bits_per_block() const { return format.bits() + (select == SelectBitPlacement::None ? 0 : 1); }
 };
 
-// A weight kept exactly-ish beside the block code: dequant[index] += value (value stored as FP16).
+// A sparse residual as the golden decode merges it: the weight at `index` decodes as
+// scale(block) * entry instead of scale(block) * LUT[sel][code].
 struct SopSparseEntry {
   uint64_t index = 0;   // row * cols + col
-  float value = 0;      // the FP16-representable correction added to the block reconstruction
+  uint32_t entry = 0;   // replacement LUT entry, in the layer's entry format (HIF)
 };
 
 // What the per-layer search chose and why.
@@ -58,21 +55,19 @@ struct SopLayerResult {
   int64_t rows = 0;
   int64_t cols = 0;
   int block_size = 16;            // g, along a row; the last block of a row may be shorter
-  int code_bits = 4;              // 4 (16-entry tables) or 6 (64-entry atoms)
+  golden::DecodeConfig decode;    // LUT entry format (HIF), scale format, code bits (4 or 6)
 
-  // The pair: codebooks[select bit]. One entry when the layer has no selection bit.
+  // The pair: codebooks[select bit]. Always two; a layer without a selection bit repeats table 0.
   std::vector<SopCodebook> codebooks;
 
   SopScaleLayout scale_layout;
   float tensor_scale = 1.0f;      // FP32 per-tensor scale (1 when the layout has none)
-  // Per block, row-major over (row, block-in-row): the scale code: the magnitude code in the low
-  // exp_bits + man_bits bits, the sign in the next bit up (when is_signed).
+  // Per block, row-major over (row, block-in-row): the scale code in the golden layout (sign on top).
   std::vector<uint32_t> scale_codes;
   std::vector<uint8_t> select;    // per block: which codebook (0 or 1); all 0 without a pair
   std::vector<uint8_t> codes;     // one per weight, row-major
-  std::vector<SopSparseEntry> sparse;
-  int sparse_index_bits = 0;      // bits counted per sparse entry for the index
-  int sparse_value_bits = 16;     // and for the value (FP16)
+  std::vector<SopSparseEntry> sparse;  // sorted by index
+  int sparse_index_bits = 0;      // bits counted per sparse entry for the index (+ entry_bits for the value)
 
   // Optional per-input-channel factor c (size cols) folded into the activations by the hardware;
   // empty when not used.
