@@ -1,0 +1,74 @@
+// sop eval: quantize a model's matrices with one or more formats and report the reconstruction error.
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "quantizer/atomic_file.h"
+#include "quantizer/evaluate.h"
+#include "quantizer/model_reader.h"
+
+namespace sop::cli {
+
+void print_eval_report(const EvalReport& report, bool per_tensor, std::ostream& out) {
+  if (per_tensor) {
+    out << std::left << std::setw(44) << "tensor" << std::setw(16) << "format" << std::right << std::setw(12)
+        << "shape" << std::setw(8) << "bpw" << std::setw(10) << "SQNR dB" << std::setw(11) << "rel MSE"
+        << std::setw(10) << "cosine" << "\n";
+    for (const EvalRow& r : report.rows) {
+      std::string name = r.tensor.size() > 43 ? "..." + r.tensor.substr(r.tensor.size() - 40) : r.tensor;
+      const std::string shape = std::to_string(r.rows) + "x" + std::to_string(r.cols);
+      out << std::left << std::setw(44) << name << std::setw(16) << r.format << std::right << std::setw(12) << shape
+          << std::fixed << std::setprecision(3) << std::setw(8) << r.bpw << std::setprecision(2) << std::setw(10)
+          << r.metrics.sqnr_db << std::scientific << std::setprecision(2) << std::setw(11) << r.metrics.rel_mse
+          << std::fixed << std::setprecision(5) << std::setw(10) << r.metrics.cosine << "\n";
+    }
+    out << "\n";
+  }
+  out << std::left << std::setw(20) << "format" << std::right << std::setw(9) << "tensors" << std::setw(8) << "bpw"
+      << std::setw(16) << "mean SQNR dB" << std::setw(13) << "mean cosine" << "\n";
+  for (const FormatSummary& s : report.summary) {
+    out << std::left << std::setw(20) << s.format << std::right << std::setw(9) << s.tensors << std::fixed
+        << std::setprecision(3) << std::setw(8) << s.bpw << std::setprecision(2) << std::setw(16) << s.mean_sqnr_db
+        << std::setprecision(5) << std::setw(13) << s.mean_cosine << "\n";
+  }
+}
+
+void write_json_report(const std::string& path, const nlohmann::json& j) {
+  write_file_atomically(path, [&](std::ostream& os) { os << j.dump(2) << "\n"; });
+}
+
+int run_eval(const std::vector<std::string>& args) {
+  po::options_description desc("options");
+  std::string model_path, formats, json_path, tensors;
+  int threads = 0;
+  desc.add_options()
+      ("model,m", po::value(&model_path)->required(), "checkpoint: .safetensors, index.json, .gguf, or synthetic:<spec>")
+      ("format,f", po::value(&formats)->default_value("E2M3sUE4M4,E4M3-POT"), "comma-separated weight formats (sop formats)")
+      ("json", po::value(&json_path), "also write the results as JSON to this file")
+      ("tensors", po::value(&tensors), "only matrices whose name matches this regular expression")
+      ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
+      ("summary-only", "print only the per-format summary");
+  po::variables_map vm;
+  if (auto code = parse_options("eval", "--model PATH [--format NAME[,NAME...]] [--json OUT]", desc, args, vm, {"model"})) {
+    return *code;
+  }
+  const auto model = open_model(model_path);
+  EvalOptions opts;
+  opts.tensor_regex = tensors;
+  opts.threads = threads;
+  opts.progress = [](std::size_t done, std::size_t total, const std::string& tensor, const std::string& format) {
+    std::fprintf(stderr, "\r[%zu/%zu] %-40.40s %-16.16s", done, total, tensor.c_str(), format.c_str());
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+  const EvalReport report = evaluate_model(*model, split_list(formats), opts);
+  print_eval_report(report, vm.count("summary-only") == 0, std::cout);
+  if (!json_path.empty()) write_json_report(json_path, report_to_json(report));
+  return 0;
+}
+
+}  // namespace sop::cli

@@ -1,0 +1,55 @@
+// Quantizing every matrix of a model with one or more weight formats and measuring the error:
+// the engine behind `sop eval`, `sop demo` and the headline tests.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "quantizer/metrics.h"
+#include "quantizer/model_reader.h"
+
+namespace sop {
+
+struct EvalOptions {
+  std::string tensor_regex;  // only matrices whose name matches (ECMAScript regex, search); "" = all
+  int threads = 0;
+  // Called after each (tensor, format) with done/total counts, for progress output.
+  std::function<void(std::size_t done, std::size_t total, const std::string& tensor, const std::string& format)>
+      progress;
+};
+
+struct EvalRow {
+  std::string tensor;
+  std::string format;
+  int64_t rows = 0, cols = 0;
+  double bpw = 0;  // total bits / weights, everything counted
+  double total_bits = 0;
+  ErrorMetrics metrics;
+};
+
+struct FormatSummary {
+  std::string format;
+  std::size_t tensors = 0;
+  double mean_sqnr_db = 0;  // unweighted mean over tensors
+  double mean_cosine = 0;
+  double bpw = 0;           // total bits / total weights over the model
+};
+
+struct EvalReport {
+  std::string model;
+  std::vector<std::string> formats;
+  std::vector<EvalRow> rows;
+  std::vector<FormatSummary> summary;
+};
+
+// The matrices a format applies to: every 2-D tensor (matching the regex), in file order.
+std::vector<std::string> matrix_names(const ModelReader& model, const std::string& tensor_regex);
+
+EvalReport evaluate_model(const ModelReader& model, const std::vector<std::string>& formats, const EvalOptions& opts);
+
+nlohmann::json report_to_json(const EvalReport& report);
+
+}  // namespace sop
