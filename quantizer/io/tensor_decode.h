@@ -1,0 +1,29 @@
+// Turning a tensor's stored bytes into checked FP32 values, shared by the safetensors and GGUF readers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quantizer/tensor.h"
+
+namespace sop::detail {
+
+// True for the stored types read() converts: F32, F16, BF16 and F64.
+bool is_convertible_float(DType dtype);
+// Bytes per element of a convertible type.
+std::size_t convertible_element_size(DType dtype);
+
+// Converts info.element_count() elements starting at `bytes` (no alignment needed) into `out`, then
+// rejects the first NaN or infinity with a sop::Error naming `file`, the tensor and the element's
+// flat index and coordinates. The caller has already bounds-checked the byte range.
+void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
+                    std::vector<float>& out);
+
+// "[3, 17]" for flat index 209 of a [.., 64] tensor: where a bad value sits, for messages.
+std::string element_coordinates(const std::vector<int64_t>& shape, uint64_t flat_index);
+
+// The error read() gives for a tensor whose stored type it lists but does not convert.
+[[noreturn]] void throw_unreadable_dtype(const std::string& file, const TensorInfo& info);
+
+}  // namespace sop::detail
