@@ -1,0 +1,91 @@
+#include "quantizer/pack/byte_io.h"
+
+#include <array>
+
+#include "quantizer/error.h"
+
+namespace sop::detail {
+
+namespace {
+
+// The byte-at-a-time table: entry n is the CRC of the single byte n.
+std::array<uint32_t, 256> make_crc_table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t n = 0; n < 256; ++n) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    table[n] = c;
+  }
+  return table;
+}
+
+}  // namespace
+
+uint32_t crc32_update(uint32_t crc, const uint8_t* data, std::size_t size) {
+  static const std::array<uint32_t, 256> table = make_crc_table();
+  uint32_t c = crc ^ 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < size; ++i) c = table[(c ^ data[i]) & 0xFFu] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+void ByteWriter::short_string(const std::string& s) {
+  if (s.size() > 0xFFFF) throw Error("pack", s.substr(0, 40) + "...", "name longer than 65535 bytes");
+  u16(static_cast<uint32_t>(s.size()));
+  raw(Span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+}
+
+void ByteCursor::fail(const std::string& field, const std::string& message) const {
+  throw Error(file_, context_.empty() ? field : context_ + ": " + field, message);
+}
+
+Span<const uint8_t> ByteCursor::take(uint64_t count, const char* field) {
+  if (count > remaining()) {
+    fail(field, "needs " + std::to_string(count) + " bytes at offset " + std::to_string(position_) +
+                    " of the section, only " + std::to_string(remaining()) + " remain (truncated or corrupt)");
+  }
+  const Span<const uint8_t> out = bytes_.subspan(position_, static_cast<std::size_t>(count));
+  position_ += static_cast<std::size_t>(count);
+  return out;
+}
+
+float ByteCursor::f32(const char* field) {
+  const uint32_t bits = u32(field);
+  float v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+double ByteCursor::f64(const char* field) {
+  const uint64_t bits = u64(field);
+  double v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+std::string ByteCursor::short_string(const char* field) {
+  const uint32_t length = u16(field);
+  const Span<const uint8_t> b = take(length, field);
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+std::vector<uint8_t> pack_bits(Span<const uint32_t> values, int bits) {
+  std::vector<uint8_t> out(static_cast<std::size_t>(packed_byte_count(values.size(), bits)), 0);
+  uint64_t bit = 0;
+  for (uint32_t v : values) {
+    for (int k = 0; k < bits; ++k, ++bit) {
+      if ((v >> k) & 1u) out[static_cast<std::size_t>(bit / 8)] |= static_cast<uint8_t>(1u << (bit % 8));
+    }
+  }
+  return out;
+}
+
+uint32_t read_packed_bits(Span<const uint8_t> bytes, int bits, uint64_t index) {
+  uint32_t v = 0;
+  uint64_t bit = index * static_cast<uint64_t>(bits);
+  for (int k = 0; k < bits; ++k, ++bit) {
+    v |= static_cast<uint32_t>((bytes[static_cast<std::size_t>(bit / 8)] >> (bit % 8)) & 1u) << k;
+  }
+  return v;
+}
+
+}  // namespace sop::detail

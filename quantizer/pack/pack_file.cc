@@ -1,0 +1,708 @@
+#include "quantizer/pack/pack_file.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "quantizer/error.h"
+#include "quantizer/io/checked_math.h"
+#include "quantizer/io/half.h"
+#include "quantizer/pack/byte_io.h"
+
+namespace sop {
+
+namespace {
+
+using detail::ByteCursor;
+using detail::ByteWriter;
+
+// ---- Fixed parts of the layout (docs/pack-format.md) ----------------------------------------------
+
+constexpr uint8_t kFileMagic[8] = {'S', 'O', 'P', 'P', 'A', 'C', 'K', 0};
+constexpr uint8_t kEndMagic[8] = {'S', 'O', 'P', 'P', 'E', 'N', 'D', 0};
+constexpr std::size_t kFileHeaderBytes = 16;     // magic, major, minor, reserved
+constexpr std::size_t kSectionHeaderBytes = 24;  // tag, flags, payload length, payload CRC, header CRC
+constexpr std::size_t kTrailerBytes = 24;        // magic, section count, file CRC, file length
+
+constexpr char kTagModel[4] = {'M', 'O', 'D', 'L'};
+constexpr char kTagLayer[4] = {'L', 'A', 'Y', 'R'};
+constexpr char kTagTensor[4] = {'T', 'E', 'N', 'S'};
+
+// Section flag bit 0: a reader that does not know the tag may skip the section. Sections added by a
+// later minor version set it; the three tags above never do.
+constexpr uint32_t kSectionOptional = 1u;
+
+constexpr int kTablesPerLayer = 2;  // the pair; a layer without a select bit repeats table 0
+constexpr int kMaxRank = 8;
+
+uint32_t read_le32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 | static_cast<uint32_t>(p[2]) << 16 |
+         static_cast<uint32_t>(p[3]) << 24;
+}
+uint64_t read_le64(const uint8_t* p) {
+  return static_cast<uint64_t>(read_le32(p)) | static_cast<uint64_t>(read_le32(p + 4)) << 32;
+}
+
+std::string tag_text(const uint8_t* tag) {
+  std::string s;
+  for (int i = 0; i < 4; ++i) {
+    const char c = static_cast<char>(tag[i]);
+    s += (c >= 0x20 && c < 0x7F) ? c : '?';
+  }
+  return s;
+}
+
+uint32_t select_code(SelectBitPlacement p) {
+  switch (p) {
+    case SelectBitPlacement::None: return 0;
+    case SelectBitPlacement::Stolen: return 1;
+    case SelectBitPlacement::Beside: return 2;
+  }
+  return 0;
+}
+
+int entry_bits(const golden::DecodeConfig& cfg) { return cfg.entry_bits(); }
+
+// The float the hardware's table entry stands for, as the quantizer stores it beside the code.
+float entry_value(const golden::DecodeConfig& cfg, uint32_t code) {
+  const golden::IntFloat v = golden::entry_unpack(cfg, code);
+  return static_cast<float>(std::ldexp(static_cast<double>(v.mant), v.exp));
+}
+
+
+// ---- The model section (JSON) ---------------------------------------------------------------------
+
+std::vector<uint8_t> model_info_payload(const PackModelInfo& info) {
+  nlohmann::json j;
+  j["created_by"] = info.created_by;
+  j["source"] = info.source;
+  j["recipe"] = {{"name", info.recipe_name}, {"path", info.recipe_path}, {"text", info.recipe_text}};
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const auto& t : info.tensors) {
+    nlohmann::json e = {{"name", t.name}, {"shape", t.shape}, {"stored", packed_as_name(t.stored)}};
+    if (!t.note.empty()) e["note"] = t.note;
+    tensors.push_back(e);
+  }
+  j["tensors"] = tensors;
+  const std::string text = j.dump(1);
+  return std::vector<uint8_t>(text.begin(), text.end());
+}
+
+PackModelInfo parse_model_info(Span<const uint8_t> payload, const std::string& file) {
+  PackModelInfo info;
+  try {
+    const auto j = nlohmann::json::parse(payload.begin(), payload.end());
+    info.created_by = j.at("created_by").get<std::string>();
+    info.source = j.at("source").get<std::string>();
+    const auto& recipe = j.at("recipe");
+    info.recipe_name = recipe.at("name").get<std::string>();
+    info.recipe_path = recipe.at("path").get<std::string>();
+    info.recipe_text = recipe.at("text").get<std::string>();
+    for (const auto& e : j.at("tensors")) {
+      PackTensorEntry t;
+      t.name = e.at("name").get<std::string>();
+      t.shape = e.at("shape").get<std::vector<int64_t>>();
+      const std::string stored = e.at("stored").get<std::string>();
+      if (stored == "quantized") t.stored = PackedAs::Quantized;
+      else if (stored == "fp32") t.stored = PackedAs::FullPrecision;
+      else if (stored == "omitted") t.stored = PackedAs::Omitted;
+      else throw Error(file, "MODL: tensors: " + t.name, "unknown storage '" + stored + "'");
+      if (e.contains("note")) t.note = e.at("note").get<std::string>();
+      info.tensors.push_back(std::move(t));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file, "MODL section", std::string("model description is not valid: ") + e.what());
+  }
+  return info;
+}
+
+// ---- Layer sections ---------------------------------------------------------------------------------
+
+// Checks a layer before it is written, so a bug upstream is reported at quantize time, by field,
+// rather than as a pack file that decodes to something else.
+void check_layer(const SopLayerResult& layer, const std::string& where) {
+  const golden::DecodeConfig& cfg = layer.decode;
+  auto fail = [&](const std::string& field, const std::string& message) {
+    throw Error(where, "layer '" + layer.tensor_name + "': " + field, message);
+  };
+  if (layer.rows <= 0 || layer.cols <= 0) fail("shape", "rows and cols must be positive");
+  if (layer.block_size <= 0) fail("block_size", "must be positive");
+  if (cfg.code_bits != 4 && cfg.code_bits != 6) fail("decode.code_bits", "must be 4 or 6");
+  if (cfg.entry_bits() > 16) fail("decode", "LUT entries wider than 16 bits");
+  if (cfg.scale.bits() > 16) fail("decode.scale", "scale codes wider than 16 bits");
+  const golden::ScaleFormat& s = layer.scale_layout.format;
+  const golden::ScaleFormat& d = cfg.scale;
+  if (s.has_sign != d.has_sign || s.exp_bits != d.exp_bits || s.man_bits != d.man_bits || s.bias != d.bias ||
+      s.subnormals != d.subnormals) {
+    fail("scale_layout.format", "differs from decode.scale");
+  }
+  const auto weights = static_cast<uint64_t>(layer.rows) * static_cast<uint64_t>(layer.cols);
+  const auto blocks = static_cast<uint64_t>(layer.rows) *
+                      static_cast<uint64_t>((layer.cols + layer.block_size - 1) / layer.block_size);
+  if (layer.codebooks.size() != kTablesPerLayer) fail("codebooks", "a layer holds exactly 2 tables");
+  const auto entries = static_cast<std::size_t>(cfg.entries_per_table());
+  for (std::size_t t = 0; t < layer.codebooks.size(); ++t) {
+    const auto& cb = layer.codebooks[t];
+    const std::string field = "codebooks[" + std::to_string(t) + "]";
+    if (cb.lut_codes.size() != entries || cb.values.size() != entries) {
+      fail(field, "has " + std::to_string(cb.lut_codes.size()) + " LUT codes and " +
+                      std::to_string(cb.values.size()) + " values, expected " + std::to_string(entries));
+    }
+    for (std::size_t k = 0; k < entries; ++k) {
+      if (cb.lut_codes[k] >> entry_bits(cfg)) fail(field, "LUT code " + std::to_string(k) + " too wide");
+      if (entry_value(cfg, cb.lut_codes[k]) != cb.values[k]) {
+        fail(field, "value " + std::to_string(k) + " (" + std::to_string(cb.values[k]) +
+                        ") is not what its LUT code decodes to (" +
+                        std::to_string(entry_value(cfg, cb.lut_codes[k])) + ")");
+      }
+    }
+  }
+  if (layer.scale_codes.size() != blocks) fail("scale_codes", "expected one per block (" + std::to_string(blocks) + ")");
+  for (uint32_t code : layer.scale_codes) {
+    if (code >> cfg.scale.bits()) fail("scale_codes", "a code is wider than the scale format's " + std::to_string(cfg.scale.bits()) + " bits");
+  }
+  const bool has_select = layer.scale_layout.select != SelectBitPlacement::None;
+  if (layer.select.size() != blocks && !(layer.select.empty() && !has_select)) {
+    fail("select", "expected one per block (" + std::to_string(blocks) + ")");
+  }
+  for (uint8_t bit : layer.select) {
+    if (bit > (has_select ? 1 : 0)) fail("select", has_select ? "select bits must be 0 or 1" : "a layer without a select bit uses table 0 only");
+  }
+  if (layer.codes.size() != weights) fail("codes", "expected one per weight (" + std::to_string(weights) + ")");
+  const uint32_t code_limit = 1u << cfg.code_bits;
+  for (uint8_t c : layer.codes) {
+    if (c >= code_limit) fail("codes", "code " + std::to_string(c) + " needs more than " + std::to_string(cfg.code_bits) + " bits");
+  }
+  for (std::size_t i = 0; i < layer.sparse.size(); ++i) {
+    if (layer.sparse[i].index >= weights) fail("sparse", "index past the end of the matrix");
+    if (i > 0 && layer.sparse[i].index <= layer.sparse[i - 1].index) fail("sparse", "indices must increase");
+    if (layer.sparse[i].entry >> cfg.entry_bits()) fail("sparse", "entry wider than the LUT entry format");
+  }
+  if (!layer.channel_factors.empty() && layer.channel_factors.size() != static_cast<std::size_t>(layer.cols)) {
+    fail("channel_factors", "expected cols entries or none");
+  }
+  if (!std::isfinite(layer.tensor_scale) || layer.tensor_scale == 0.0f) fail("tensor_scale", "must be finite and nonzero");
+}
+
+std::vector<uint8_t> layer_payload(const SopLayerResult& layer) {
+  const golden::DecodeConfig& cfg = layer.decode;
+  ByteWriter w;
+  w.short_string(layer.tensor_name);
+  w.u64(static_cast<uint64_t>(layer.rows));
+  w.u64(static_cast<uint64_t>(layer.cols));
+  w.u32(static_cast<uint32_t>(layer.block_size));
+  w.u8(static_cast<uint32_t>(cfg.code_bits));
+  w.u8(cfg.entry_format == golden::EntryFormat::Hif ? 0u : 1u);
+  w.u8(static_cast<uint32_t>(cfg.hif.man_bits));
+  w.u8(static_cast<uint32_t>(cfg.hif.exp_bits));
+  w.i32(cfg.hif.bias);
+
+  const SopScaleLayout& s = layer.scale_layout;
+  w.short_string(s.name);
+  w.u8(static_cast<uint32_t>(cfg.scale.exp_bits));
+  w.u8(static_cast<uint32_t>(cfg.scale.man_bits));
+  w.i32(cfg.scale.bias);
+  w.u8(cfg.scale.has_sign ? 1u : 0u);
+  w.u8(cfg.scale.subnormals ? 1u : 0u);
+  w.u8(select_code(s.select));
+  w.u8(s.per_tensor_fp32 ? 1u : 0u);
+  w.f32(layer.tensor_scale);
+
+  for (const auto& cb : layer.codebooks) {
+    w.short_string(cb.name);
+    for (uint32_t code : cb.lut_codes) w.u16(code);
+    for (float v : cb.values) w.f32(v);
+  }
+
+  const uint64_t blocks = layer.scale_codes.size();
+  w.u64(blocks);
+  w.raw(detail::pack_bits(layer.scale_codes, cfg.scale.bits()));
+  if (s.select != SelectBitPlacement::None) {
+    const std::vector<uint32_t> select(layer.select.begin(), layer.select.end());
+    w.raw(detail::pack_bits(select, 1));
+  }
+
+  w.u64(layer.codes.size());
+  std::vector<uint8_t> packed_codes;
+  golden::pack_codes(layer.codes, cfg.code_bits, packed_codes);
+  w.raw(packed_codes);
+
+  const bool wide_index = static_cast<uint64_t>(layer.rows) * static_cast<uint64_t>(layer.cols) > 0xFFFFFFFFull;
+  w.u64(layer.sparse.size());
+  w.u8(static_cast<uint32_t>(layer.sparse_index_bits));
+  w.u8(wide_index ? 8u : 4u);
+  for (const auto& e : layer.sparse) {
+    if (wide_index) w.u64(e.index);
+    else w.u32(static_cast<uint32_t>(e.index));
+  }
+  for (const auto& e : layer.sparse) w.u16(e.entry);
+
+  w.u64(layer.channel_factors.size());
+  for (float c : layer.channel_factors) w.f32(c);
+
+  w.short_string(layer.choice.option);
+  w.f64(layer.choice.bits);
+  w.f64(layer.choice.bpw);
+  w.f64(layer.choice.weighted_error);
+  return std::move(w.bytes());
+}
+
+// Parses and validates one LAYR payload. Every count is checked against the bytes that remain before
+// anything is allocated or indexed.
+PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file, const std::string& section) {
+  ByteCursor in(payload, file, section);
+  PackedLayerView v;
+  v.name = in.short_string("name");
+  in.set_context(section + " (layer '" + v.name + "')");
+
+  const uint64_t rows = in.u64("rows");
+  const uint64_t cols = in.u64("cols");
+  uint64_t weights = 0;
+  if (rows == 0 || cols == 0 || !detail::checked_mul(rows, cols, &weights) || weights > (uint64_t{1} << 48)) {
+    in.fail("rows/cols", "implausible shape " + std::to_string(rows) + " x " + std::to_string(cols));
+  }
+  v.rows = static_cast<int64_t>(rows);
+  v.cols = static_cast<int64_t>(cols);
+  const uint32_t block = in.u32("block_size");
+  if (block == 0 || block > 4096) in.fail("block_size", "out of range: " + std::to_string(block));
+  v.block_size = static_cast<int>(block);
+
+  const uint32_t code_bits = in.u8("code_bits");
+  if (code_bits != 4 && code_bits != 6) in.fail("code_bits", "must be 4 or 6, is " + std::to_string(code_bits));
+  v.decode.code_bits = static_cast<int>(code_bits);
+  const uint32_t entry_format = in.u8("entry_format");
+  if (entry_format > 1) in.fail("entry_format", "unknown LUT entry format " + std::to_string(entry_format));
+  v.decode.entry_format = entry_format == 0 ? golden::EntryFormat::Hif : golden::EntryFormat::Fp16;
+  v.decode.hif.man_bits = static_cast<int>(in.u8("hif_man_bits"));
+  v.decode.hif.exp_bits = static_cast<int>(in.u8("hif_exp_bits"));
+  v.decode.hif.bias = in.i32("hif_bias");
+  if (v.decode.hif.man_bits < 2 || v.decode.hif.man_bits > 12 || v.decode.hif.exp_bits < 1 ||
+      v.decode.hif.exp_bits > 4 || v.decode.hif.bits() > 16 || std::abs(v.decode.hif.bias) > 64) {
+    in.fail("hif format", "implausible HIF parameters");
+  }
+
+  v.scale_layout.name = in.short_string("scale_layout_name");
+  golden::ScaleFormat& scale = v.decode.scale;
+  scale.exp_bits = static_cast<int>(in.u8("scale_exp_bits"));
+  scale.man_bits = static_cast<int>(in.u8("scale_man_bits"));
+  scale.bias = in.i32("scale_bias");
+  const uint32_t scale_signed = in.u8("scale_signed");
+  const uint32_t scale_subnormals = in.u8("scale_subnormals");
+  if (scale_signed > 1 || scale_subnormals > 1) in.fail("scale flags", "flags must be 0 or 1");
+  scale.has_sign = scale_signed == 1;
+  scale.subnormals = scale_subnormals == 1;
+  if (scale.exp_bits < 1 || scale.exp_bits > 8 || scale.man_bits < 0 || scale.man_bits > 10 ||
+      scale.bits() > 16 || std::abs(scale.bias) > 255) {
+    in.fail("scale format", "implausible scale format parameters");
+  }
+  v.scale_layout.format = scale;
+  const uint32_t placement = in.u8("select_placement");
+  if (placement > 2) in.fail("select_placement", "unknown value " + std::to_string(placement));
+  v.scale_layout.select = placement == 0 ? SelectBitPlacement::None
+                          : placement == 1 ? SelectBitPlacement::Stolen
+                                           : SelectBitPlacement::Beside;
+  const uint32_t per_tensor = in.u8("per_tensor_fp32");
+  if (per_tensor > 1) in.fail("per_tensor_fp32", "flag must be 0 or 1");
+  v.scale_layout.per_tensor_fp32 = per_tensor == 1;
+  v.tensor_scale = in.f32("tensor_scale");
+  if (!std::isfinite(v.tensor_scale) || v.tensor_scale == 0.0f) in.fail("tensor_scale", "must be finite and nonzero");
+
+  const auto entries = static_cast<std::size_t>(v.decode.entries_per_table());
+  for (int t = 0; t < kTablesPerLayer; ++t) {
+    SopCodebook cb;
+    cb.name = in.short_string("codebook name");
+    const std::string field = "codebooks[" + std::to_string(t) + "]";
+    if (in.remaining() < entries * 6) in.fail(field, "table truncated");
+    for (std::size_t k = 0; k < entries; ++k) {
+      const uint32_t code = in.u16("lut_codes");
+      if (code >> v.decode.entry_bits()) in.fail(field, "LUT code " + std::to_string(k) + " wider than the entry format");
+      cb.lut_codes.push_back(code);
+    }
+    for (std::size_t k = 0; k < entries; ++k) {
+      const float value = in.f32("values");
+      if (value != entry_value(v.decode, cb.lut_codes[k])) {
+        in.fail(field, "value " + std::to_string(k) + " does not match its LUT code");
+      }
+      cb.values.push_back(value);
+    }
+    v.codebooks.push_back(std::move(cb));
+  }
+
+  const uint64_t blocks = in.u64("block_count");
+  const uint64_t blocks_per_row = (cols + block - 1) / block;
+  if (blocks != rows * blocks_per_row) {
+    in.fail("block_count", std::to_string(blocks) + " blocks, the shape needs " + std::to_string(rows * blocks_per_row));
+  }
+  v.scale_codes = in.bytes(detail::packed_byte_count(blocks, scale.bits()), "scale_codes");
+  if (v.scale_layout.select != SelectBitPlacement::None) v.select_bits = in.bytes(detail::packed_byte_count(blocks, 1), "select_bits");
+
+  const uint64_t code_count = in.u64("code_count");
+  if (code_count != weights) in.fail("code_count", std::to_string(code_count) + " codes for " + std::to_string(weights) + " weights");
+  v.codes = in.bytes(detail::packed_byte_count(weights, static_cast<int>(code_bits)), "codes");
+
+  const uint64_t sparse_count = in.u64("sparse_count");
+  v.sparse_index_bits = static_cast<int>(in.u8("sparse_index_bits"));
+  const uint32_t index_width = in.u8("sparse_index_width");
+  if (index_width != 4 && index_width != 8) in.fail("sparse_index_width", "must be 4 or 8");
+  if (sparse_count > weights || sparse_count * (index_width + 2) > in.remaining()) {
+    in.fail("sparse_count", std::to_string(sparse_count) + " entries do not fit the section");
+  }
+  v.sparse.resize(static_cast<std::size_t>(sparse_count));
+  for (auto& e : v.sparse) e.index = index_width == 4 ? in.u32("sparse index") : in.u64("sparse index");
+  for (std::size_t i = 0; i < v.sparse.size(); ++i) {
+    if (v.sparse[i].index >= weights) in.fail("sparse index", "entry " + std::to_string(i) + " points past the matrix");
+    if (i > 0 && v.sparse[i].index <= v.sparse[i - 1].index) in.fail("sparse index", "indices must increase");
+  }
+  for (auto& e : v.sparse) {
+    e.entry = in.u16("sparse entry");
+    if (e.entry >> v.decode.entry_bits()) in.fail("sparse entry", "wider than the LUT entry format");
+  }
+
+  const uint64_t factor_count = in.u64("channel_factor_count");
+  if (factor_count != 0 && factor_count != cols) in.fail("channel_factor_count", "must be 0 or cols");
+  if (factor_count * 4 > in.remaining()) in.fail("channel_factors", "truncated");
+  v.channel_factors.resize(static_cast<std::size_t>(factor_count));
+  for (auto& c : v.channel_factors) {
+    c = in.f32("channel_factors");
+    if (!std::isfinite(c)) in.fail("channel_factors", "not finite");
+  }
+
+  v.choice.option = in.short_string("choice option");
+  v.choice.bits = in.f64("choice bits");
+  v.choice.bpw = in.f64("choice bpw");
+  v.choice.weighted_error = in.f64("choice weighted_error");
+  if (in.remaining() != 0) in.fail("end", std::to_string(in.remaining()) + " unexplained bytes after the last field");
+  return v;
+}
+
+// ---- Full-precision tensors -------------------------------------------------------------------------
+
+std::vector<uint8_t> tensor_payload(const Tensor& t) {
+  ByteWriter w;
+  w.short_string(t.name);
+  w.u8(static_cast<uint32_t>(t.shape.size()));
+  for (int64_t d : t.shape) w.u64(static_cast<uint64_t>(d));
+  for (float v : t.values) w.f32(v);
+  return std::move(w.bytes());
+}
+
+PackedTensorView parse_tensor(Span<const uint8_t> payload, const std::string& file, const std::string& section) {
+  ByteCursor in(payload, file, section);
+  PackedTensorView v;
+  v.name = in.short_string("name");
+  in.set_context(section + " (tensor '" + v.name + "')");
+  const uint32_t rank = in.u8("rank");
+  if (rank > kMaxRank) in.fail("rank", "more than " + std::to_string(kMaxRank) + " dimensions");
+  for (uint32_t i = 0; i < rank; ++i) {
+    const uint64_t d = in.u64("shape");
+    if (d > (uint64_t{1} << 48)) in.fail("shape", "implausible dimension " + std::to_string(d));
+    v.shape.push_back(static_cast<int64_t>(d));
+  }
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+  if (!detail::checked_element_count(v.shape.data(), v.shape.size(), &count) || !detail::checked_mul(count, 4, &bytes)) {
+    in.fail("shape", "element count overflows");
+  }
+  v.values = in.bytes(bytes, "values");
+  if (in.remaining() != 0) in.fail("end", std::to_string(in.remaining()) + " unexplained bytes after the values");
+  return v;
+}
+
+}  // namespace
+
+// ---- Public helpers ---------------------------------------------------------------------------------
+
+const char* packed_as_name(PackedAs kind) {
+  switch (kind) {
+    case PackedAs::Quantized: return "quantized";
+    case PackedAs::FullPrecision: return "fp32";
+    case PackedAs::Omitted: return "omitted";
+  }
+  return "omitted";
+}
+
+uint32_t PackedLayerView::scale_code(int64_t block) const {
+  return detail::read_packed_bits(scale_codes, decode.scale.bits(), static_cast<uint64_t>(block));
+}
+
+bool PackedLayerView::select(int64_t block) const {
+  if (select_bits.empty()) return false;
+  return detail::read_packed_bits(select_bits, 1, static_cast<uint64_t>(block)) != 0;
+}
+
+int64_t PackedTensorView::element_count() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<float> tensor_values(const PackedTensorView& tensor) {
+  std::vector<float> out(static_cast<std::size_t>(tensor.element_count()));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    std::memcpy(&out[i], tensor.values.data() + 4 * i, 4);  // FP32 little-endian, as this host stores it
+  }
+  return out;
+}
+
+std::vector<float> dequantize_layer(const PackedLayerView& layer) {
+  const golden::DecodeConfig& cfg = layer.decode;
+  golden::LayerTables tables;
+  const auto& first = layer.codebooks[0].lut_codes;
+  const auto& second = layer.codebooks[1].lut_codes;
+  tables.entries.insert(tables.entries.end(), first.begin(), first.end());
+  tables.entries.insert(tables.entries.end(), second.begin(), second.end());
+
+  const auto rows = static_cast<std::size_t>(layer.rows);
+  const auto cols = static_cast<std::size_t>(layer.cols);
+  const auto block = static_cast<std::size_t>(layer.block_size);
+  std::vector<float> out(rows * cols);
+  std::vector<uint8_t> row_codes(cols);
+  std::vector<golden::Product> products(block);
+  std::vector<golden::Residual> block_residuals;
+  auto next_residual = layer.sparse.begin();
+  const bool has_factors = !layer.channel_factors.empty();
+  try {
+    for (std::size_t r = 0; r < rows; ++r) {
+      golden::unpack_codes(layer.codes, cfg.code_bits, r * cols, Span<uint8_t>(row_codes.data(), cols));
+      int64_t block_index = static_cast<int64_t>(r) * layer.blocks_per_row();
+      for (std::size_t start = 0; start < cols; start += block, ++block_index) {
+        const std::size_t length = std::min(block, cols - start);
+        golden::Block b;
+        b.scale_code = layer.scale_code(block_index);
+        b.select = layer.select(block_index);
+        b.codes = Span<const uint8_t>(row_codes.data() + start, length);
+        // Residuals are stored by index over the tensor; decode_block wants them relative to the block.
+        const uint64_t block_begin = r * cols + start;
+        block_residuals.clear();
+        while (next_residual != layer.sparse.end() && next_residual->index < block_begin + length) {
+          block_residuals.push_back({static_cast<uint32_t>(next_residual->index - block_begin), next_residual->entry});
+          ++next_residual;
+        }
+        golden::decode_block(cfg, tables, b, block_residuals, Span<golden::Product>(products.data(), length));
+        float* dst = out.data() + r * cols + start;
+        for (std::size_t k = 0; k < length; ++k) {
+          // Outside the decode unit, in sop_layer.h's order: the per-tensor scale, then the channel
+          // factor the hardware folds into the activations.
+          const float scaled = layer.tensor_scale * golden::to_float(products[k]);
+          dst[k] = has_factors ? layer.channel_factors[start + k] * scaled : scaled;
+        }
+      }
+    }
+  } catch (const std::logic_error& e) {
+    throw Error("pack", "layer '" + layer.name + "'", std::string("golden decode refused the layer: ") + e.what());
+  }
+  return out;
+}
+
+// ---- Writer -----------------------------------------------------------------------------------------
+
+PackWriter::PackWriter(std::string path, const PackModelInfo& info) : path_(std::move(path)) {
+  std::string temp = path_ + ".partial-XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) throw Error(path_, "", std::string("cannot create a temporary file beside it: ") + std::strerror(errno));
+  temp_path_ = temp;
+  out_ = ::fdopen(fd, "wb");
+  if (out_ == nullptr) {
+    ::close(fd);
+    std::remove(temp_path_.c_str());
+    throw Error(path_, "", "cannot open the temporary file for writing");
+  }
+  uint8_t header[kFileHeaderBytes] = {};
+  std::memcpy(header, kFileMagic, sizeof kFileMagic);
+  header[8] = static_cast<uint8_t>(kPackVersionMajor & 0xFF);
+  header[9] = static_cast<uint8_t>(kPackVersionMajor >> 8);
+  header[10] = static_cast<uint8_t>(kPackVersionMinor & 0xFF);
+  header[11] = static_cast<uint8_t>(kPackVersionMinor >> 8);
+  write_raw(header, sizeof header);
+  write_section(kTagModel, model_info_payload(info));
+}
+
+PackWriter::~PackWriter() {
+  if (out_ != nullptr) std::fclose(out_);
+  if (!finished_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
+}
+
+void PackWriter::write_raw(const uint8_t* data, std::size_t size) {
+  if (std::fwrite(data, 1, size, out_) != size) {
+    throw Error(path_, "", std::string("write failed: ") + std::strerror(errno));
+  }
+  file_crc_ = detail::crc32_update(file_crc_, data, size);
+  bytes_written_ += size;
+}
+
+void PackWriter::write_section(const char tag[4], const std::vector<uint8_t>& payload) {
+  ByteWriter h;
+  for (int i = 0; i < 4; ++i) h.u8(static_cast<uint8_t>(tag[i]));
+  h.u32(0);  // flags
+  h.u64(payload.size());
+  h.u32(detail::crc32(payload));
+  h.u32(detail::crc32(Span<const uint8_t>(h.bytes().data(), h.size())));
+  write_raw(h.bytes().data(), h.size());
+  write_raw(payload.data(), payload.size());
+  ++section_count_;
+}
+
+void PackWriter::add_layer(const SopLayerResult& layer) {
+  if (finished_) throw Error(path_, layer.tensor_name, "pack already finished");
+  check_layer(layer, path_);
+  write_section(kTagLayer, layer_payload(layer));
+}
+
+void PackWriter::add_tensor(const Tensor& tensor) {
+  if (finished_) throw Error(path_, tensor.name, "pack already finished");
+  if (tensor.shape.size() > static_cast<std::size_t>(kMaxRank)) throw Error(path_, tensor.name, "too many dimensions");
+  write_section(kTagTensor, tensor_payload(tensor));
+}
+
+void PackWriter::finish() {
+  if (finished_) return;
+  ByteWriter t;
+  for (uint8_t b : kEndMagic) t.u8(b);
+  t.u32(section_count_);
+  t.u32(file_crc_);  // of every byte before the trailer
+  t.u64(bytes_written_ + kTrailerBytes);
+  write_raw(t.bytes().data(), t.size());
+  if (std::fflush(out_) != 0 || ::fsync(::fileno(out_)) != 0) {
+    throw Error(path_, "", std::string("cannot flush: ") + std::strerror(errno));
+  }
+  ::fchmod(::fileno(out_), 0644);  // mkstemp creates 0600; a pack is an ordinary output file
+  const int closed = std::fclose(out_);
+  out_ = nullptr;
+  if (closed != 0) throw Error(path_, "", "cannot close the temporary file");
+  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    throw Error(path_, "", std::string("cannot rename the finished file into place: ") + std::strerror(errno));
+  }
+  finished_ = true;
+}
+
+// ---- Reader -----------------------------------------------------------------------------------------
+
+PackFile PackFile::open(const std::string& path) {
+  PackFile pack;
+  pack.file_ = std::make_unique<detail::MappedFile>(path);
+  const uint8_t* data = pack.file_->data();
+  const std::size_t size = pack.file_->size();
+  if (size < kFileHeaderBytes + kTrailerBytes) {
+    throw Error(path, "file header", "truncated: " + std::to_string(size) + " bytes, a pack file has at least " +
+                                         std::to_string(kFileHeaderBytes + kTrailerBytes));
+  }
+  if (std::memcmp(data, kFileMagic, sizeof kFileMagic) != 0) throw Error(path, "file header", "not a sop pack file (bad magic)");
+  pack.version_major_ = static_cast<uint16_t>(data[8] | data[9] << 8);
+  pack.version_minor_ = static_cast<uint16_t>(data[10] | data[11] << 8);
+  if (pack.version_major_ != kPackVersionMajor) {
+    throw Error(path, "file header", "pack format version " + std::to_string(pack.version_major_) + "." +
+                                         std::to_string(pack.version_minor_) + ", this build reads version " +
+                                         std::to_string(kPackVersionMajor) + ".x");
+  }
+
+  // Walk the sections. Each header is checked (its own CRC, then its length against the bytes left)
+  // before its payload is looked at, so a truncated or corrupt file is named by section.
+  std::size_t offset = kFileHeaderBytes;
+  uint32_t sections = 0;
+  bool saw_trailer = false;
+  std::vector<std::pair<std::string, Span<const uint8_t>>> payloads;
+  std::vector<std::size_t> payload_offsets;
+  while (offset < size) {
+    const std::size_t left = size - offset;
+    if (left >= sizeof kEndMagic && std::memcmp(data + offset, kEndMagic, sizeof kEndMagic) == 0) {
+      if (left != kTrailerBytes) {
+        throw Error(path, "end marker", "at offset " + std::to_string(offset) + " followed by " +
+                                            std::to_string(left - sizeof kEndMagic) + " bytes, expected " +
+                                            std::to_string(kTrailerBytes - sizeof kEndMagic));
+      }
+      saw_trailer = true;
+      break;
+    }
+    const std::string section = "section " + std::to_string(sections) + " at offset " + std::to_string(offset);
+    if (left < kSectionHeaderBytes) {
+      throw Error(path, section, "truncated: " + std::to_string(left) + " bytes left, a section header needs " +
+                                     std::to_string(kSectionHeaderBytes) + " (and the end marker is missing)");
+    }
+    const uint8_t* h = data + offset;
+    if (detail::crc32_update(0, h, 20) != read_le32(h + 20)) {
+      throw Error(path, section, "section header checksum mismatch (corrupt file)");
+    }
+    const std::string tag = tag_text(h);
+    const uint32_t flags = read_le32(h + 4);
+    const uint64_t length = read_le64(h + 8);
+    const std::string named = section + " (" + tag + ")";
+    if (length > left - kSectionHeaderBytes) {
+      throw Error(path, named, "payload of " + std::to_string(length) + " bytes but only " +
+                                   std::to_string(left - kSectionHeaderBytes) + " remain: file truncated");
+    }
+    const Span<const uint8_t> payload(h + kSectionHeaderBytes, static_cast<std::size_t>(length));
+    if (detail::crc32(payload) != read_le32(h + 16)) throw Error(path, named, "payload checksum mismatch (corrupt file)");
+    const bool known = std::memcmp(h, kTagModel, 4) == 0 || std::memcmp(h, kTagLayer, 4) == 0 ||
+                       std::memcmp(h, kTagTensor, 4) == 0;
+    if (!known && !(flags & kSectionOptional)) throw Error(path, named, "unknown required section");
+    if (known) {
+      payloads.emplace_back(tag, payload);
+      payload_offsets.push_back(offset);
+    }
+    offset += kSectionHeaderBytes + static_cast<std::size_t>(length);
+    ++sections;
+  }
+  if (!saw_trailer) {
+    throw Error(path, "end marker", "missing after section " + std::to_string(sections) +
+                                        " (the file is truncated or was not finished)");
+  }
+  const uint8_t* trailer = data + offset;
+  const uint32_t stored_sections = read_le32(trailer + 8);
+  const uint32_t stored_crc = read_le32(trailer + 12);
+  const uint64_t stored_length = read_le64(trailer + 16);
+  if (stored_length != size) {
+    throw Error(path, "end marker", "records a file of " + std::to_string(stored_length) + " bytes, the file has " +
+                                        std::to_string(size));
+  }
+  if (stored_sections != sections) {
+    throw Error(path, "end marker", "records " + std::to_string(stored_sections) + " sections, the file has " +
+                                        std::to_string(sections));
+  }
+  if (detail::crc32_update(0, data, offset) != stored_crc) throw Error(path, "end marker", "whole-file checksum mismatch (corrupt file)");
+
+  // Decode the payloads: the model description first, then layers and tensors.
+  if (payloads.empty() || payloads.front().first != "MODL") throw Error(path, "section 0", "the first section must be MODL");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    const auto& [tag, payload] = payloads[i];
+    const std::string section = "section " + std::to_string(i) + " (" + tag + ")";
+    if (tag == "MODL") {
+      if (i != 0) throw Error(path, section, "a second MODL section");
+      pack.info_ = parse_model_info(payload, path);
+    } else if (tag == "LAYR") {
+      PackedLayerView layer = parse_layer(payload, path, section);
+      layer.section_offset = payload_offsets[i];
+      layer.section_bytes = kSectionHeaderBytes + payload.size();
+      if (!names.insert(layer.name).second) throw Error(path, section, "tensor '" + layer.name + "' stored twice");
+      pack.layers_.push_back(std::move(layer));
+    } else {
+      PackedTensorView tensor = parse_tensor(payload, path, section);
+      tensor.section_offset = payload_offsets[i];
+      if (!names.insert(tensor.name).second) throw Error(path, section, "tensor '" + tensor.name + "' stored twice");
+      pack.tensors_.push_back(std::move(tensor));
+    }
+  }
+  // The model description and the sections must agree on what is stored.
+  std::set<std::string> described;
+  for (const auto& t : pack.info_.tensors) {
+    if (t.stored == PackedAs::Omitted) continue;
+    described.insert(t.name);
+    if (names.count(t.name) == 0) throw Error(path, "MODL section", "lists '" + t.name + "' as stored but no section holds it");
+  }
+  for (const auto& n : names) {
+    if (described.count(n) == 0) throw Error(path, "MODL section", "does not list stored tensor '" + n + "'");
+  }
+  return pack;
+}
+
+}  // namespace sop

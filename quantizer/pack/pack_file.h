@@ -1,0 +1,151 @@
+// SOP pack files: everything `sop quantize` decided for a model, in a versioned, checksummed binary
+// layout (docs/pack-format.md gives it byte by byte), and the way back to weights through the golden
+// decode (model/golden/decode.h), the same decode the SystemC model and the RTL regression use.
+//
+// Writing goes to a temporary file beside the target that is renamed into place by finish(), so a
+// failed or interrupted run never leaves a partial pack. Reading validates every length, count and
+// checksum against the file before anything is used; a bad file throws sop::Error naming the file,
+// the section (and layer) and the field.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/golden/decode.h"
+#include "quantizer/io/mapped_file.h"
+#include "quantizer/sop/sop_layer.h"
+#include "quantizer/span.h"
+#include "quantizer/tensor.h"
+
+namespace sop {
+
+inline constexpr uint16_t kPackVersionMajor = 1;  // readers refuse other majors
+inline constexpr uint16_t kPackVersionMinor = 0;  // added optional content; readers accept any minor
+
+// How a tensor of the source checkpoint is represented in the pack.
+enum class PackedAs {
+  Quantized,      // a LAYR section: codes, scales, tables...
+  FullPrecision,  // a TENS section: FP32 values
+  Omitted,        // not stored (e.g. an integer tensor); `note` says why
+};
+const char* packed_as_name(PackedAs kind);
+
+struct PackTensorEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+  PackedAs stored = PackedAs::Quantized;
+  std::string note;  // for Omitted: the reason
+};
+
+// The MODL section: where the pack came from and how every source tensor was stored, in source order.
+struct PackModelInfo {
+  std::string created_by;   // program and version
+  std::string source;       // the checkpoint path as given to `sop quantize`
+  std::string recipe_name;
+  std::string recipe_path;
+  std::string recipe_text;  // the recipe YAML, verbatim
+  std::vector<PackTensorEntry> tensors;
+};
+
+// The decode-relevant description of a quantized layer, and views of its packed arrays inside the
+// (memory-mapped) pack file. Small tables are decoded into vectors; the big arrays stay packed.
+struct PackedLayerView {
+  std::string name;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int block_size = 0;
+  golden::DecodeConfig decode;            // entry format, HIF parameters, scale format, code bits
+  SopScaleLayout scale_layout;            // name, select placement (its format equals decode.scale)
+  float tensor_scale = 1.0f;
+  std::vector<SopCodebook> codebooks;     // always 2 tables of decode.entries_per_table() entries
+  Span<const uint8_t> scale_codes;        // packed, decode.scale.bits() bits per block
+  Span<const uint8_t> select_bits;        // packed, 1 bit per block; empty when the layout has no select bit
+  Span<const uint8_t> codes;              // packed, decode.code_bits per weight (golden::pack_codes order)
+  std::vector<SopSparseEntry> sparse;     // sorted by index, all < rows * cols
+  int sparse_index_bits = 0;
+  std::vector<float> channel_factors;     // empty or cols entries
+  SopChoice choice;
+
+  uint64_t section_offset = 0;            // where the LAYR section starts in the file
+  uint64_t section_bytes = 0;             // header + payload
+
+  int64_t blocks_per_row() const { return (cols + block_size - 1) / block_size; }
+  int64_t block_count() const { return rows * blocks_per_row(); }
+  uint32_t scale_code(int64_t block) const;
+  bool select(int64_t block) const;
+};
+
+struct PackedTensorView {
+  std::string name;
+  std::vector<int64_t> shape;
+  Span<const uint8_t> values;  // little-endian FP32, element_count() of them
+  uint64_t section_offset = 0;
+  int64_t element_count() const;
+};
+
+// An opened, fully validated pack file. Move-only: views point into its mapping.
+class PackFile {
+ public:
+  // Maps and validates the whole file (structure, checksums, every layer's fields). Throws sop::Error.
+  static PackFile open(const std::string& path);
+
+  const std::string& path() const { return file_->path(); }
+  uint64_t file_size() const { return file_->size(); }
+  uint16_t version_major() const { return version_major_; }
+  uint16_t version_minor() const { return version_minor_; }
+  const PackModelInfo& info() const { return info_; }
+  const std::vector<PackedLayerView>& layers() const { return layers_; }
+  const std::vector<PackedTensorView>& tensors() const { return tensors_; }
+
+ private:
+  PackFile() = default;
+  std::unique_ptr<detail::MappedFile> file_;
+  uint16_t version_major_ = 0;
+  uint16_t version_minor_ = 0;
+  PackModelInfo info_;
+  std::vector<PackedLayerView> layers_;
+  std::vector<PackedTensorView> tensors_;
+};
+
+// Streams a pack file: the model info first, then one section per tensor, then finish().
+class PackWriter {
+ public:
+  // Opens a temporary file beside `path`. info.tensors must list every tensor that will be added.
+  PackWriter(std::string path, const PackModelInfo& info);
+  ~PackWriter();  // removes the temporary file unless finish() succeeded
+  PackWriter(const PackWriter&) = delete;
+  PackWriter& operator=(const PackWriter&) = delete;
+
+  // Checks the layer is self-consistent (sizes, code ranges, tables matching their LUT codes) and
+  // throws sop::Error naming the layer and field if not.
+  void add_layer(const SopLayerResult& layer);
+  void add_tensor(const Tensor& tensor);
+  // Writes the end marker and whole-file checksum, flushes, and renames the file into place.
+  void finish();
+
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  void write_section(const char tag[4], const std::vector<uint8_t>& payload);
+  void write_raw(const uint8_t* data, std::size_t size);
+
+  std::string path_;
+  std::string temp_path_;
+  std::FILE* out_ = nullptr;
+  uint32_t file_crc_ = 0;
+  uint64_t bytes_written_ = 0;
+  uint32_t section_count_ = 0;
+  bool finished_ = false;
+};
+
+// The golden decode of a packed layer: [rows, cols] row-major FP32 weights. Block products (with the
+// sparse residuals' replacement entries) come from golden::decode_block; the per-tensor scale and the
+// channel factors are applied as sop_layer.h defines, c[j] * (tensor_scale * product) in FP32, so the
+// result equals SopLayerResult::dequant bit for bit.
+std::vector<float> dequantize_layer(const PackedLayerView& layer);
+std::vector<float> tensor_values(const PackedTensorView& tensor);
+
+}  // namespace sop
