@@ -1,0 +1,135 @@
+// The inner loop of the SOP method: quantizing blocks of g consecutive weights along a row against a
+// LUT table with a signed (or unsigned) block scale, searching a few scale codes around the ideal one.
+//
+// All values that reach a decoded weight come from the golden decode's number formats: table entries
+// are rounded to the LUT entry format (HIF) when the table is built, scales are golden scale codes,
+// and a weight is (entry * scale, exact) * tensor_scale in FP32, so what is measured here is what the
+// hardware produces.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/golden/decode.h"
+#include "quantizer/span.h"
+
+namespace sop {
+
+// A codebook rounded to the LUT entry format and prepared for nearest-entry search.
+class LutCodebook {
+ public:
+  LutCodebook() = default;
+  // real_values: 16 or 64 values indexed by code; each is rounded with golden::encode_entry.
+  LutCodebook(std::string name, const golden::DecodeConfig& cfg, Span<const float> real_values);
+
+  const std::string& name() const { return name_; }
+  int size() const { return static_cast<int>(values_.size()); }
+  float value(int code) const { return values_[static_cast<std::size_t>(code)]; }
+  uint32_t entry_code(int code) const { return entries_[static_cast<std::size_t>(code)]; }
+  const std::vector<float>& values() const { return values_; }
+  const std::vector<uint32_t>& entry_codes() const { return entries_; }
+  float max_positive() const { return max_positive_; }
+  // The code whose value is nearest to y (ties go to the lower value).
+  int nearest_code(float y) const {
+    int k = 0;
+    if (midpoints_.size() <= 15) {
+      for (float m : midpoints_) k += y > m ? 1 : 0;  // branch-free; the compiler unrolls it
+    } else {
+      std::size_t lo = 0, hi = midpoints_.size();
+      while (lo < hi) {
+        const std::size_t mid = (lo + hi) / 2;
+        if (y > midpoints_[mid]) lo = mid + 1; else hi = mid;
+      }
+      k = static_cast<int>(lo);
+    }
+    return code_of_sorted_[static_cast<std::size_t>(k)];
+  }
+
+ private:
+  std::string name_;
+  std::vector<float> values_;           // decoded entries, by code
+  std::vector<uint32_t> entries_;       // entry-format codes, by code
+  std::vector<float> midpoints_;        // between consecutive distinct sorted values
+  std::vector<int> code_of_sorted_;     // code of the i-th distinct sorted value
+  float max_positive_ = 0;
+};
+
+// The block scale grid: every magnitude code's value, and the search around the ideal scale.
+class ScaleGrid {
+ public:
+  ScaleGrid() = default;
+  // tensor_scale multiplies every decoded block scale (1 when the layout has no per-tensor scale).
+  ScaleGrid(const golden::ScaleFormat& format, float tensor_scale);
+
+  const golden::ScaleFormat& format() const { return format_; }
+  float tensor_scale() const { return tensor_scale_; }
+  uint32_t max_magnitude_code() const { return max_magnitude_code_; }
+  float magnitude(uint32_t magnitude_code) const { return magnitudes_[magnitude_code]; }  // exact, no tensor scale
+  float max_magnitude() const { return magnitudes_[max_magnitude_code_]; }
+  // Nearest magnitude code to a (in scale-format units, i.e. already divided by the tensor scale).
+  uint32_t nearest_magnitude_code(float a) const;
+  // The full golden scale code for a magnitude code and sign.
+  uint32_t scale_code(uint32_t magnitude_code, bool negative) const;
+
+ private:
+  golden::ScaleFormat format_{};
+  float tensor_scale_ = 1;
+  uint32_t max_magnitude_code_ = 0;
+  std::vector<float> magnitudes_;
+};
+
+// The largest per-tensor FP32 scale that keeps every block scale in range: the layer's largest
+// |weight| / (cb_max * the format's largest scale). 1 for formats that need none.
+float per_tensor_scale(Span<const float> weights, float cb_max, const golden::ScaleFormat& format);
+
+struct ScaleSearch {
+  int steps = 1;        // scale codes tried either side of the ideal one
+  bool is_signed = true;  // the sign of the largest-magnitude element goes into the scale
+};
+
+struct BlockFit {
+  float error = 0;       // sum_j weight_j (x_j - q_j)^2 at the best scale
+  uint32_t scale_code = 0;
+};
+
+// Best scale for one block (n weights x with per-weight error weights w) against one codebook.
+BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
+                   const ScaleSearch& search);
+
+// Codes and reconstruction of a block at a given scale code: q = (entry * scale) * tensor_scale, FP32.
+// Returns the weighted error.
+float encode_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
+                   uint32_t scale_code, uint8_t* codes, float* q);
+
+// The decoded value of one entry at one scale code, exactly as the golden decode forms it.
+inline float decoded_weight(const golden::DecodeConfig& cfg, uint32_t entry, uint32_t scale_code,
+                            float tensor_scale) {
+  return golden::to_float(golden::multiply(cfg, entry, scale_code)) * tensor_scale;
+}
+
+// A matrix seen as blocks of g along each row. Blocks are numbered row-major; the last block of a row
+// may be shorter than g.
+struct BlockedMatrix {
+  const float* values = nullptr;       // [rows, cols], what is quantized (W / c when c is used)
+  const float* col_weight = nullptr;   // [cols] error weight per column (importance x c^2), never null
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int block = 16;
+
+  int64_t blocks_per_row() const { return (cols + block - 1) / block; }
+  int64_t block_count() const { return rows * blocks_per_row(); }
+  int64_t block_begin_col(int64_t b) const { return (b % blocks_per_row()) * block; }
+  int block_length(int64_t b) const {
+    const int64_t begin = block_begin_col(b);
+    return static_cast<int>(std::min<int64_t>(block, cols - begin));
+  }
+  const float* block_values(int64_t b) const { return values + (b / blocks_per_row()) * cols + block_begin_col(b); }
+  const float* block_weights(int64_t b) const { return col_weight + block_begin_col(b); }
+};
+
+// fit_block over every block (out.size() == block_count()), split between threads.
+void fit_all_blocks(const BlockedMatrix& m, const LutCodebook& cb, const ScaleGrid& grid,
+                    const ScaleSearch& search, Span<BlockFit> out, int threads);
+
+}  // namespace sop
