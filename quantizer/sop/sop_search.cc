@@ -270,8 +270,8 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
 
   if (!layout.has_select()) {
     const TableFits* best = nullptr;
+    for (const auto* group : {&fixed, &dd4}) {
       for (const auto& candidate : *group) if (!best || candidate.total < best->total) best = &candidate;
-      for (const auto& t : *group) if (!best || t.total < best->total) best = &t;
     }
     return recipe_of(layout, awq_alpha, *best, nullptr);
   }
