@@ -25,3 +25,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "install-deps: all packages present"
 fi
+
+# ---- Standard-cell liberty for the area flow (rtl/syn, `sop area`) ----------------------------------
+# The OSU 0.18 um library from Debian's qflow-tech-osu018, unpacked into build/tech without installing
+# qflow: apt-get download + dpkg-deb -x. Skipped when the liberty is already there. SOP_TECH_DIR moves it.
+tech_dir="${SOP_TECH_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build/tech}"
+liberty="$tech_dir/usr/share/qflow/tech/osu018/osu018_stdcells.lib"
+if [ -f "$liberty" ]; then
+  echo "install-deps: liberty present ($liberty)"
+else
+  echo "install-deps: extracting qflow-tech-osu018 into $tech_dir"
+  mkdir -p "$tech_dir"
+  dl_dir="$(mktemp -d)"
+  (cd "$dl_dir" && apt-get download qflow-tech-osu018 >/dev/null 2>&1) || {
+    "${sudo_cmd[@]}" apt-get update -qq
+    (cd "$dl_dir" && apt-get download qflow-tech-osu018)
+  }
+  dpkg-deb -x "$dl_dir"/qflow-tech-osu018_*.deb "$tech_dir"
+  rm -rf "$dl_dir"
+  [ -f "$liberty" ] || { echo "install-deps: $liberty missing after extraction" >&2; exit 1; }
+fi

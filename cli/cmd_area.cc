@@ -1,0 +1,77 @@
+// sop area: synthesizes the decode unit of one or more hardware configurations with yosys onto the
+// OSU 0.18 um standard cells and prints (and optionally writes as JSON) the cell area per block.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "quantizer/error.h"
+#include "sim/area.h"
+#include "sim/hw_config.h"
+
+namespace sop::cli {
+
+int run_area(const std::vector<std::string>& args) {
+  po::options_description desc("options");
+  desc.add_options()
+    ("hw", po::value<std::vector<std::string>>()->composing()->required(),
+     "hardware configuration YAML (configs/hw/*.yaml); repeat for a table")
+    ("json", po::value<std::string>(), "write the results as JSON to this file")
+    ("liberty", po::value<std::string>()->default_value(""), "liberty file (default: the extracted OSU 0.18 um)")
+    ("rtl-dir", po::value<std::string>()->default_value(""), "RTL sources (default: the source tree's rtl/)")
+    ("work-dir", po::value<std::string>()->default_value(""), "keep the yosys script, log and report here")
+    ("yosys", po::value<std::string>()->default_value("yosys"), "yosys executable");
+  po::variables_map vm;
+  if (auto code = parse_options("area", "--hw CONFIG.yaml [--hw ...] [--json OUT]", desc, args, vm, {"hw"})) {
+    return *code;
+  }
+  sim::AreaOptions opt;
+  opt.liberty = vm["liberty"].as<std::string>();
+  opt.rtl_dir = vm["rtl-dir"].as<std::string>();
+  opt.work_dir = vm["work-dir"].as<std::string>();
+  opt.yosys = vm["yosys"].as<std::string>();
+
+  nlohmann::json out = nlohmann::json::array();
+  std::printf("%-28s %5s %7s %5s %7s %9s %12s %12s %12s %12s %7s\n", "config", "lanes", "entries", "slots", "entry",
+              "LUT bits", "total um2", "LUT um2", "lanes um2", "ctrl um2", "flops");
+  std::string liberty;
+  for (const std::string& path : vm["hw"].as<std::vector<std::string>>()) {
+    const sim::HwConfig hw = sim::load_hw_config(path);
+    const sim::AreaReport r = sim::synthesize_area(hw, opt);
+    liberty = r.liberty;
+    const auto& u = hw.decode_unit;
+    const char* fmt = u.lut.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
+    std::printf("%-28s %5d %7d %5d %7s %9ld %12.0f %12.0f %12.0f %12.0f %7ld\n",
+                (hw.name.empty() ? path : hw.name).c_str(), u.lanes, u.lut.entries_per_table, u.lut.resident_layers,
+                fmt, hw.lut_bits(), r.total_um2, r.lut_um2, r.lanes_um2, r.control_um2, r.flops);
+    nlohmann::json params = nlohmann::json::object();
+    for (const auto& [k, v] : hw.rtl_parameters()) params[k] = std::stoi(v);
+    out.push_back({{"config", path},
+                   {"name", hw.name},
+                   {"rtl_parameters", params},
+                   {"lut_bits", hw.lut_bits()},
+                   {"entry_format", fmt},
+                   {"area_um2",
+                    {{"total", r.total_um2},
+                     {"lut", r.lut_um2},
+                     {"lanes", r.lanes_um2},
+                     {"lane", r.lane_um2},
+                     {"control_and_output", r.control_um2}}},
+                   {"cells", r.cells},
+                   {"flops", r.flops},
+                   {"liberty", r.liberty}});
+  }
+  std::printf("(cell area from yosys stat -liberty %s)\n", liberty.c_str());
+  if (vm.count("json")) {
+    const std::string p = vm["json"].as<std::string>();
+    std::ofstream f(p);
+    if (!f) throw Error(p, "", "cannot write");
+    f << out.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace sop::cli

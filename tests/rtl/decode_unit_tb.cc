@@ -1,0 +1,777 @@
+// Regression of the verilated LUT decode unit against the golden decode, bit for bit.
+//
+// One binary per verilated configuration; the configuration's RTL parameters arrive as SOP_TB_*
+// definitions (tests/rtl/CMakeLists.txt). Modes:
+//   --mode random   --vectors N --seed S   random tables, scales, codes, residuals, stalls, reloads
+//   --mode directed                        the named corner cases, each checked on its own
+//   --mode real                            layers of the real models, quantized and written to a pack
+//                                          file, streamed from the pack file (hif configuration only)
+//   --mode bench    --cycles N             cycles per second: the model alone, and with the scoreboard
+// --expect-mismatch inverts the verdict (the deliberately broken multiplier must be caught).
+// --coverage FILE writes Verilator coverage after a passing run (coverage builds only).
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "model/golden/decode.h"
+#include "model/golden/reference_tables.h"
+#include "verilated.h"
+#if VM_COVERAGE
+#include "verilated_cov.h"
+#endif
+#include SOP_TB_HEADER
+
+#ifdef SOP_TB_REAL_MODELS
+#include "quantizer/model_reader.h"
+#include "quantizer/pack/pack_file.h"
+#include "quantizer/sop/sop_search.h"
+#endif
+
+namespace sop::rtltb {
+namespace {
+
+using golden::Block;
+using golden::DecodeConfig;
+using golden::LayerTables;
+using golden::Product;
+using golden::Residual;
+
+// ---- the configuration under test ------------------------------------------------------------------
+
+struct Hw {
+  int lanes = SOP_TB_LANES;
+  int layers = SOP_TB_LAYERS;
+  DecodeConfig cfg;
+  int prod_man_bits = 0;
+  int prod_exp_bits = 0;
+};
+
+Hw make_hw() {
+  Hw hw;
+  hw.cfg.code_bits = SOP_TB_CODE_BITS;
+  hw.cfg.entry_format = SOP_TB_FP16 ? golden::EntryFormat::Fp16 : golden::EntryFormat::Hif;
+  hw.cfg.scale = golden::ScaleFormat{SOP_TB_SCALE_SIGN != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN, SOP_TB_SCALE_BIAS,
+                                     SOP_TB_SCALE_SUB != 0};
+  // Widths as rtl/sop_decode_pkg.sv derives them.
+  const int eman = SOP_TB_FP16 ? 12 : golden::kHif.man_bits;
+  const int eexp = SOP_TB_FP16 ? 5 : golden::kHif.exp_bits;
+  hw.prod_man_bits = eman + SOP_TB_SCALE_MAN + 1;
+  hw.prod_exp_bits = (eexp > SOP_TB_SCALE_EXP ? eexp : SOP_TB_SCALE_EXP) + 1;
+  return hw;
+}
+
+// ---- bit access to verilated ports (narrow ports are integers, wide ones VlWide arrays) -------------
+
+template <std::size_t N>
+uint64_t get_bits(const VlWide<N>& w, int lsb, int width) {
+  uint64_t v = 0;
+  for (int i = 0; i < width; ++i) {
+    const int b = lsb + i;
+    v |= static_cast<uint64_t>((w[static_cast<std::size_t>(b / 32)] >> (b % 32)) & 1u) << i;
+  }
+  return v;
+}
+inline uint64_t get_bits(uint64_t w, int lsb, int width) {
+  return (w >> lsb) & ((width >= 64) ? ~uint64_t{0} : ((uint64_t{1} << width) - 1));
+}
+
+template <std::size_t N>
+void set_bits(VlWide<N>& w, int lsb, int width, uint64_t v) {
+  for (int i = 0; i < width; ++i) {
+    const int b = lsb + i;
+    auto& word = w[static_cast<std::size_t>(b / 32)];
+    const uint32_t bit = 1u << (b % 32);
+    word = ((v >> i) & 1u) ? (word | bit) : (word & ~bit);
+  }
+}
+template <class T, class = std::enable_if_t<std::is_integral_v<T>>>
+void set_bits(T& w, int lsb, int width, uint64_t v) {
+  const uint64_t mask = ((width >= 64) ? ~uint64_t{0} : ((uint64_t{1} << width) - 1)) << lsb;
+  w = static_cast<T>((static_cast<uint64_t>(w) & ~mask) | ((v << lsb) & mask));
+}
+
+// ---- stimulus --------------------------------------------------------------------------------------
+
+struct Beat {
+  bool first = false;
+  bool sel = false;
+  uint32_t scale = 0;
+  std::vector<uint8_t> codes;  // lanes codes
+};
+
+// A job is either a table load into a layer slot or a tensor streamed from one.
+struct Job {
+  bool is_load = false;
+  uint32_t layer = 0;
+  LayerTables tables;              // load
+  std::vector<Beat> beats;         // stream
+  std::vector<Residual> residuals; // stream, index over the tensor
+  std::vector<Product> expected;   // stream, lanes per beat
+};
+
+// Knobs of the handshakes: probabilities per cycle.
+struct Traffic {
+  double out_stall = 0.2;    // out_ready low
+  double in_bubble = 0.1;    // no beat offered
+  double res_stall = 0.05;   // residual port not valid
+  double load_idle = 0.2;    // no load offered
+};
+
+// Builds a stream job from blocks (each a multiple of lanes long) and residuals, with the golden's
+// expected products computed on the tables the slot will hold.
+Job make_stream(const Hw& hw, uint32_t layer, const LayerTables& tables, const std::vector<Block>& blocks,
+                std::vector<Residual> residuals) {
+  Job j;
+  j.layer = layer;
+  j.residuals = std::move(residuals);
+  j.expected = golden::decode_stream(hw.cfg, tables, blocks, j.residuals);
+  bool first = true;
+  for (const Block& b : blocks) {
+    if (b.codes.size() % static_cast<std::size_t>(hw.lanes) != 0) throw std::logic_error("block not a multiple of lanes");
+    for (std::size_t at = 0; at < b.codes.size(); at += static_cast<std::size_t>(hw.lanes)) {
+      Beat beat;
+      beat.first = first;
+      first = false;
+      beat.sel = b.select;
+      beat.scale = b.scale_code;
+      beat.codes.assign(b.codes.begin() + static_cast<std::ptrdiff_t>(at),
+                        b.codes.begin() + static_cast<std::ptrdiff_t>(at) + hw.lanes);
+      j.beats.push_back(std::move(beat));
+    }
+  }
+  return j;
+}
+
+class Gen {
+ public:
+  Gen(const Hw& hw, uint64_t seed) : hw_(hw), rng_(seed) {}
+
+  uint32_t bits(int n) { return n >= 32 ? static_cast<uint32_t>(rng_()) : static_cast<uint32_t>(rng_()) & ((1u << n) - 1); }
+  double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+  int range(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
+
+  // Half the time a reference codebook (the values the unit is built for), else random entry codes.
+  std::vector<uint32_t> table() {
+    const std::size_t n = static_cast<std::size_t>(hw_.cfg.entries_per_table());
+    std::vector<uint32_t> t(n);
+    if (uniform() < 0.5) {
+      std::vector<golden::Codebook> fits;
+      for (auto& cb : golden::reference_codebooks()) {
+        if (cb.values.size() == n) fits.push_back(cb);
+      }
+      const auto& cb = fits[static_cast<std::size_t>(range(0, static_cast<int>(fits.size()) - 1))];
+      for (std::size_t i = 0; i < n; ++i) t[i] = golden::encode_entry(hw_.cfg, cb.values[i]);
+    } else {
+      for (auto& e : t) e = bits(hw_.cfg.entry_bits());
+    }
+    return t;
+  }
+  LayerTables tables() {
+    LayerTables lt;
+    auto a = table(), b = table();
+    lt.entries = a;
+    lt.entries.insert(lt.entries.end(), b.begin(), b.end());
+    return lt;
+  }
+
+  // Scale codes: mostly uniform over the code space, with extra weight on the corners.
+  uint32_t scale() {
+    const auto& f = hw_.cfg.scale;
+    const int nb = f.bits();
+    const double u = uniform();
+    if (u < 0.05) return 0;                                                  // +0
+    if (u < 0.08 && f.has_sign) return 1u << (nb - 1);                       // -0
+    if (u < 0.14 && f.man_bits > 0) return (f.has_sign && bits(1) ? 1u << (nb - 1) : 0) | bits(f.man_bits);  // subnormal
+    if (u < 0.17) return (1u << nb) - 1;                                     // largest code
+    return bits(nb);
+  }
+
+  // A random tensor: blocks of lanes * k weights, residuals at a given density (sorted, no duplicates).
+  void tensor(int blocks, double res_density, std::vector<std::vector<uint8_t>>& store, std::vector<Block>& out,
+              std::vector<Residual>& res) {
+    const int k = range(1, 4);
+    uint32_t index = 0;
+    for (int b = 0; b < blocks; ++b) {
+      store.emplace_back(static_cast<std::size_t>(hw_.lanes * k));
+      for (auto& c : store.back()) c = static_cast<uint8_t>(bits(hw_.cfg.code_bits));
+      for (std::size_t i = 0; i < store.back().size(); ++i, ++index) {
+        if (uniform() < res_density) res.push_back({index, bits(hw_.cfg.entry_bits())});
+      }
+    }
+    out.clear();
+    for (std::size_t b = store.size() - static_cast<std::size_t>(blocks); b < store.size(); ++b) {
+      out.push_back({scale(), bits(1) != 0, Span<const uint8_t>(store[b].data(), store[b].size())});
+    }
+  }
+
+ private:
+  const Hw& hw_;
+  std::mt19937_64 rng_;
+};
+
+// ---- the driver and scoreboard ---------------------------------------------------------------------
+
+struct Counts {
+  uint64_t vectors = 0;      // products compared
+  uint64_t mismatches = 0;
+  uint64_t beats = 0;
+  uint64_t residuals = 0;
+  uint64_t loads = 0;
+  uint64_t cycles = 0;
+  uint64_t out_stalls = 0;   // cycles with out_valid and !out_ready
+};
+
+class Bench {
+ public:
+  explicit Bench(const Hw& hw, uint64_t seed) : hw_(hw), rng_(seed ^ 0x5eed) {
+    ctx_ = std::make_unique<VerilatedContext>();
+    top_ = std::make_unique<SOP_TB_MODEL>(ctx_.get());
+    reset();
+  }
+
+  void reset() {
+    top_->rst_ni = 0;
+    top_->clk_i = 0;
+    top_->eval();
+    top_->clk_i = 1;
+    top_->eval();
+    top_->clk_i = 0;
+    top_->rst_ni = 1;
+    top_->eval();
+  }
+
+  // Runs jobs to completion; loads and streams overlap as the dependencies allow: a load into a slot
+  // waits for every earlier stream of that slot to have issued its beats, a stream waits for every
+  // earlier load into its slot.
+  Counts run(std::vector<Job>& jobs, const Traffic& t) {
+    Counts c;
+    std::size_t load_job = next_of(jobs, 0, true), stream_job = next_of(jobs, 0, false);
+    std::size_t load_pos = 0, beat_pos = 0, res_pos = 0;
+    std::size_t out_job = next_of(jobs, 0, false), out_beat = 0;
+    bool beat_offered = false;
+    uint64_t idle = 0;
+    auto dist = std::uniform_real_distribution<double>(0, 1);
+
+    while (out_job < jobs.size()) {
+      // -- drive --
+      bool load_ok = load_job < jobs.size() && streams_done_before(jobs, load_job, stream_job, beat_pos);
+      top_->load_valid_i = 0;
+      if (load_ok && dist(rng_) >= t.load_idle) {
+        const Job& j = jobs[load_job];
+        const std::size_t n = static_cast<std::size_t>(hw_.cfg.entries_per_table());
+        top_->load_valid_i = 1;
+        top_->load_layer_i = j.layer;
+        top_->load_table_i = load_pos >= n;
+        top_->load_index_i = static_cast<uint32_t>(load_pos % n);
+        top_->load_entry_i = j.tables.entries[load_pos];
+      }
+      const bool stream_ok = stream_job < jobs.size() && loads_done_before(jobs, stream_job, load_job);
+      if (!beat_offered && stream_ok && dist(rng_) >= t.in_bubble) beat_offered = true;
+      top_->in_valid_i = beat_offered;
+      if (beat_offered) {
+        const Job& j = jobs[stream_job];
+        const Beat& b = j.beats[beat_pos];
+        top_->in_layer_i = j.layer;
+        top_->in_first_i = b.first;
+        top_->in_sel_i = b.sel;
+        top_->in_scale_i = b.scale;
+        for (int l = 0; l < hw_.lanes; ++l) set_bits(top_->in_codes_i, l * hw_.cfg.code_bits, hw_.cfg.code_bits, b.codes[static_cast<std::size_t>(l)]);
+      }
+      top_->res_valid_i = dist(rng_) >= t.res_stall;
+      if (stream_job < jobs.size() && res_pos < jobs[stream_job].residuals.size()) {
+        top_->res_index_i = jobs[stream_job].residuals[res_pos].index;
+        top_->res_entry_i = jobs[stream_job].residuals[res_pos].entry;
+      } else {
+        top_->res_index_i = 0xFFFFFFFFu;  // sentinel: nothing left in this tensor
+        top_->res_entry_i = 0;
+      }
+      top_->out_ready_i = dist(rng_) >= t.out_stall;
+      top_->clk_i = 0;
+      top_->eval();
+
+      // -- sample the handshakes before the edge --
+      bool progress = false;
+      if (top_->out_valid_o && top_->out_ready_i) {
+        check_beat(jobs[out_job], out_beat, c);
+        progress = true;
+        if (++out_beat == jobs[out_job].beats.size()) {
+          out_beat = 0;
+          out_job = next_of(jobs, out_job + 1, false);
+        }
+      } else if (top_->out_valid_o) {
+        ++c.out_stalls;
+      }
+      if (top_->res_valid_i && top_->res_ready_o) {
+        ++res_pos;
+        ++c.residuals;
+        progress = true;
+      }
+      if (beat_offered && top_->in_ready_o) {
+        beat_offered = false;
+        ++c.beats;
+        progress = true;
+        if (++beat_pos == jobs[stream_job].beats.size()) {
+          if (res_pos != jobs[stream_job].residuals.size()) throw std::runtime_error("residuals left behind by a tensor");
+          beat_pos = 0;
+          res_pos = 0;
+          stream_job = next_of(jobs, stream_job + 1, false);
+        }
+      }
+      if (top_->load_valid_i) {
+        ++c.loads;
+        progress = true;
+        if (++load_pos == jobs[load_job].tables.entries.size()) {
+          load_pos = 0;
+          load_job = next_of(jobs, load_job + 1, true);
+        }
+      }
+      top_->clk_i = 1;
+      top_->eval();
+      ++c.cycles;
+      idle = progress ? 0 : idle + 1;
+      if (idle > 10000) throw std::runtime_error("no progress for 10000 cycles (deadlock)");
+    }
+    return c;
+  }
+
+  // The model alone: new codes every cycle, output always ready, no checking.
+  uint64_t free_run(uint64_t cycles) {
+    uint64_t fired = 0;
+    top_->load_valid_i = 0;
+    top_->res_valid_i = 1;
+    top_->res_index_i = 0xFFFFFFFFu;
+    top_->out_ready_i = 1;
+    top_->in_valid_i = 1;
+    uint32_t x = 12345;
+    for (uint64_t i = 0; i < cycles; ++i) {
+      x = x * 1664525u + 1013904223u;
+      set_bits(top_->in_codes_i, 0, 32 > hw_.lanes * hw_.cfg.code_bits ? hw_.lanes * hw_.cfg.code_bits : 32, x);
+      top_->in_scale_i = (x >> 8) & ((1u << hw_.cfg.scale.bits()) - 1);
+      top_->in_sel_i = (x >> 20) & 1u;
+      top_->clk_i = 0;
+      top_->eval();
+      fired += top_->in_ready_o;
+      top_->clk_i = 1;
+      top_->eval();
+    }
+    return fired;
+  }
+
+  void finish() { top_->final(); }
+  VerilatedContext* context() { return ctx_.get(); }
+
+ private:
+  static std::size_t next_of(const std::vector<Job>& jobs, std::size_t from, bool load) {
+    while (from < jobs.size() && jobs[from].is_load != load) ++from;
+    return from;
+  }
+  // Every stream before job `load_job` that reads its slot has issued all of its beats.
+  static bool streams_done_before(const std::vector<Job>& jobs, std::size_t load_job, std::size_t stream_job,
+                                  std::size_t beat_pos) {
+    (void)beat_pos;
+    for (std::size_t i = stream_job; i < load_job; ++i) {
+      if (!jobs[i].is_load && jobs[i].layer == jobs[load_job].layer) return false;
+    }
+    return true;
+  }
+  static bool loads_done_before(const std::vector<Job>& jobs, std::size_t stream_job, std::size_t load_job) {
+    for (std::size_t i = load_job; i < stream_job; ++i) {
+      if (jobs[i].is_load && jobs[i].layer == jobs[stream_job].layer) return false;
+    }
+    return true;
+  }
+
+  void check_beat(const Job& j, std::size_t beat, Counts& c) {
+    for (int l = 0; l < hw_.lanes; ++l) {
+      const Product& want = j.expected[beat * static_cast<std::size_t>(hw_.lanes) + static_cast<std::size_t>(l)];
+      uint64_t raw = get_bits(top_->out_mant_o, l * hw_.prod_man_bits, hw_.prod_man_bits);
+      int64_t mant = static_cast<int64_t>(raw);
+      if (raw >> (hw_.prod_man_bits - 1)) mant -= int64_t{1} << hw_.prod_man_bits;
+      const auto exp = static_cast<uint32_t>(get_bits(top_->out_exp_o, l * hw_.prod_exp_bits, hw_.prod_exp_bits));
+      ++c.vectors;
+      if (mant != want.mant || exp != want.exp_field) {
+        if (++c.mismatches <= 5) {
+          std::printf("  MISMATCH beat %zu lane %d: rtl mant %lld exp %u, golden mant %lld exp %u\n", beat, l,
+                      static_cast<long long>(mant), exp, static_cast<long long>(want.mant), want.exp_field);
+        }
+      }
+    }
+  }
+
+  const Hw& hw_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<VerilatedContext> ctx_;
+  std::unique_ptr<SOP_TB_MODEL> top_;
+};
+
+// ---- scenarios -------------------------------------------------------------------------------------
+
+// Random: alternating loads and tensors over the resident slots, reloads overlapping other slots'
+// streams, until `vectors` products have been checked.
+std::vector<Job> random_jobs(const Hw& hw, Gen& g, uint64_t vectors, std::vector<std::vector<uint8_t>>& store) {
+  std::vector<Job> jobs;
+  std::vector<LayerTables> slot(static_cast<std::size_t>(hw.layers));
+  for (int s = 0; s < hw.layers; ++s) {
+    slot[static_cast<std::size_t>(s)] = g.tables();
+    Job l;
+    l.is_load = true;
+    l.layer = static_cast<uint32_t>(s);
+    l.tables = slot[static_cast<std::size_t>(s)];
+    jobs.push_back(std::move(l));
+  }
+  uint64_t produced = 0;
+  while (produced < vectors) {
+    const auto s = static_cast<uint32_t>(g.range(0, hw.layers - 1));
+    if (g.uniform() < 0.15) {
+      slot[s] = g.tables();
+      Job l;
+      l.is_load = true;
+      l.layer = s;
+      l.tables = slot[s];
+      jobs.push_back(std::move(l));
+    }
+    std::vector<Block> blocks;
+    std::vector<Residual> res;
+    g.tensor(g.range(1, 64), g.uniform() < 0.3 ? 0.0 : 0.02, store, blocks, res);
+    jobs.push_back(make_stream(hw, s, slot[s], blocks, res));
+    produced += jobs.back().expected.size();
+  }
+  return jobs;
+}
+
+struct Scenario {
+  std::string name;
+  std::vector<Job> jobs;
+  Traffic traffic;
+};
+
+std::vector<Scenario> directed(const Hw& hw, Gen& g, std::vector<std::vector<uint8_t>>& store) {
+  std::vector<Scenario> out;
+  const auto& sf = hw.cfg.scale;
+  const uint32_t sign = sf.has_sign ? 1u << (sf.bits() - 1) : 0;
+  const uint32_t man_mask = (1u << sf.man_bits) - 1;
+  const int lanes = hw.lanes;
+
+  auto load = [](uint32_t layer, const LayerTables& t) {
+    Job j;
+    j.is_load = true;
+    j.layer = layer;
+    j.tables = t;
+    return j;
+  };
+  // A tensor whose blocks take scale codes from `scale_of(b)` and codes from `code_of(b, i)`.
+  auto tensor = [&](uint32_t layer, const LayerTables& t, int blocks, int block_len, auto scale_of, auto sel_of,
+                    auto code_of, double res_density) {
+    std::vector<Block> bl;
+    std::vector<Residual> res;
+    uint32_t index = 0;
+    for (int b = 0; b < blocks; ++b) {
+      store.emplace_back(static_cast<std::size_t>(block_len));
+      for (int i = 0; i < block_len; ++i, ++index) {
+        store.back()[static_cast<std::size_t>(i)] = static_cast<uint8_t>(code_of(b, i));
+        if (g.uniform() < res_density) res.push_back({index, g.bits(hw.cfg.entry_bits())});
+      }
+      bl.push_back({scale_of(b), sel_of(b), Span<const uint8_t>(store.back().data(), store.back().size())});
+    }
+    return make_stream(hw, layer, t, bl, res);
+  };
+  auto rnd_code = [&](int, int) { return g.bits(hw.cfg.code_bits); };
+  auto rnd_sel = [&](int) { return g.bits(1) != 0; };
+  const LayerTables t0 = g.tables(), t1 = g.tables();
+
+  {
+    Scenario s{"zero scales (+0 and -0)", {load(0, t0)}, {}};
+    s.jobs.push_back(tensor(0, t0, 64, lanes, [&](int b) { return (b & 1) ? sign : 0u; }, rnd_sel, rnd_code, 0.02));
+    out.push_back(std::move(s));
+  }
+  if (sf.has_sign) {
+    Scenario s{"negative scales", {load(0, t0)}, {}};
+    s.jobs.push_back(tensor(0, t0, 256, lanes, [&](int) { return sign | g.bits(sf.bits() - 1); }, rnd_sel, rnd_code, 0.02));
+    out.push_back(std::move(s));
+  }
+  if (sf.subnormals && sf.man_bits > 0) {
+    Scenario s{"subnormal scales", {load(0, t0)}, {}};
+    s.jobs.push_back(tensor(0, t0, 256, lanes, [&](int) { return (g.bits(1) ? sign : 0u) | (g.bits(sf.man_bits) & man_mask); },
+                            rnd_sel, rnd_code, 0.0));
+    out.push_back(std::move(s));
+  }
+  {
+    // Extreme entries: the largest code of each table holds the format's extremes.
+    LayerTables t = g.tables();
+    const std::size_t n = static_cast<std::size_t>(hw.cfg.entries_per_table());
+    const uint32_t emax = (1u << hw.cfg.entry_bits()) - 1;
+    t.entries[n - 1] = hw.cfg.entry_format == golden::EntryFormat::Hif ? (emax & ~(1u << (golden::kHif.man_bits - 1))) | 0u
+                                                                        : 0x7BFFu;  // +max
+    t.entries[2 * n - 1] = hw.cfg.entry_format == golden::EntryFormat::Hif ? (emax ^ ((1u << (golden::kHif.man_bits - 1)) - 1))
+                                                                            : 0xFFFFu;  // most negative / e=31
+    Scenario s{"largest code and extreme entries, largest scales", {load(1 % static_cast<uint32_t>(hw.layers), t)}, {}};
+    const uint32_t maxs = (1u << sf.bits()) - 1;
+    s.jobs.push_back(tensor(1 % static_cast<uint32_t>(hw.layers), t, 128, 2 * lanes,
+                            [&](int b) { return (b & 2) ? maxs : (maxs & ~sign); }, rnd_sel,
+                            [&](int, int) { return static_cast<uint32_t>(n - 1); }, 0.0));
+    out.push_back(std::move(s));
+  }
+  {
+    Scenario s{"select bit flipping every block", {load(0, t0)}, {}};
+    s.jobs.push_back(tensor(0, t0, 512, lanes, [&](int) { return g.scale(); }, [](int b) { return (b & 1) != 0; }, rnd_code, 0.01));
+    out.push_back(std::move(s));
+  }
+  {
+    // Stream one slot while the other is reloaded beneath it, then switch to the reloaded slot at once.
+    Scenario s{"table reload mid-stream, back-to-back layers", {load(0, t0)}, {}};
+    const uint32_t other = hw.layers > 1 ? 1u : 0u;
+    std::vector<LayerTables> mirror = {t0, t1};
+    if (other != 0) s.jobs.push_back(load(other, t1));
+    for (int r = 0; r < 8; ++r) {
+      const uint32_t a = (r & 1) ? other : 0u, b = (r & 1) ? 0u : other;
+      s.jobs.push_back(tensor(a, mirror[a], 96, 2 * lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 0.02));
+      mirror[b] = g.tables();
+      s.jobs.push_back(load(b, mirror[b]));  // listed after the stream of a, so it runs beneath it
+    }
+    s.jobs.push_back(tensor(0, mirror[0], 16, lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 0.02));
+    out.push_back(std::move(s));
+  }
+  {
+    Scenario s{"backpressure on the output (90% stalled)", {load(0, t0)}, {}};
+    s.traffic.out_stall = 0.9;
+    s.jobs.push_back(tensor(0, t0, 128, lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 0.02));
+    out.push_back(std::move(s));
+  }
+  {
+    Scenario s{"back-to-back layers every block, no bubbles", {load(0, t0)}, {}};
+    if (hw.layers > 1) s.jobs.push_back(load(1, t1));
+    s.traffic = Traffic{0.0, 0.0, 0.0, 0.0};
+    for (int b = 0; b < 64; ++b) {
+      const uint32_t layer = hw.layers > 1 ? static_cast<uint32_t>(b & 1) : 0u;
+      s.jobs.push_back(tensor(layer, layer ? t1 : t0, 1, lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 0.05));
+    }
+    out.push_back(std::move(s));
+  }
+  {
+    Scenario s{"dense residuals (every weight of some blocks, first and last index)", {load(0, t0)}, {}};
+    s.jobs.push_back(tensor(0, t0, 32, 2 * lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 1.0));
+    s.jobs.push_back(tensor(0, t0, 32, 2 * lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 0.3));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// ---- real models -------------------------------------------------------------------------------------
+
+#ifdef SOP_TB_REAL_MODELS
+// Quantizes a few matrices of each real model with the SOP search, writes them to a pack file, reopens
+// it and streams every layer from the pack into the unit; the golden products, scaled as the pack file
+// defines, must also equal the pack file's own dequantization.
+std::vector<Scenario> real_model_scenarios(const Hw& hw, const std::string& models_dir, const std::string& tmp_dir,
+                                           std::vector<std::vector<uint8_t>>& store, uint64_t& dequant_checked,
+                                           uint64_t& dequant_mismatches, std::vector<std::string>& skipped) {
+  std::vector<Scenario> out;
+  const char* files[] = {"stories260K.safetensors", "bert_tiny_sst2.safetensors", "gpt2_attn_l0-4-8-11.safetensors",
+                         "ppocrv4_rec_matmul.safetensors", "aidreams260K.safetensors"};
+  const SopLayout layout = parse_sop_layout("g16 sE4M3+sel");
+  SopSearchOptions opts;
+  opts.threads = 1;
+  for (const char* file : files) {
+    const std::string path = models_dir + "/" + file;
+    if (FILE* f = std::fopen(path.c_str(), "rb")) {
+      std::fclose(f);
+    } else {
+      skipped.push_back(path);
+      continue;
+    }
+    auto reader = open_model(path);
+    PackModelInfo info;
+    info.created_by = "sop rtl regression";
+    info.source = path;
+    std::vector<SopLayerResult> results;
+    int taken = 0;
+    for (const auto& ti : reader->tensors()) {
+      if (!ti.is_matrix() || ti.element_count() > 200000 || ti.shape[1] % 16 != 0 || taken >= 2) continue;
+      const Tensor w = reader->read(ti.name);
+      SopLayerRecipe recipe = search_layer_pair(w, {}, layout, 0.0, opts);
+      recipe.sparse_count = ti.element_count() / 200;
+      results.push_back(quantize_with_recipe(w, {}, recipe, opts));
+      info.tensors.push_back({ti.name, ti.shape, PackedAs::Quantized, ""});
+      ++taken;
+    }
+    const std::string pack_path = tmp_dir + "/rtl_real_" + std::string(file) + ".pack";
+    {
+      PackWriter writer(pack_path, info);
+      for (const auto& r : results) writer.add_layer(r);
+      writer.finish();
+    }
+    const PackFile pack = PackFile::open(pack_path);
+    Scenario s{std::string("real model ") + file, {}, {}};
+    uint32_t slot = 0;
+    for (const PackedLayerView& v : pack.layers()) {
+      const auto& d = v.decode;
+      if (d.code_bits != hw.cfg.code_bits || d.entry_format != hw.cfg.entry_format || d.scale.bits() != hw.cfg.scale.bits() ||
+          d.scale.exp_bits != hw.cfg.scale.exp_bits || d.scale.bias != hw.cfg.scale.bias) {
+        throw std::runtime_error("pack layer " + v.name + " does not match the unit's formats");
+      }
+      if (v.block_size % hw.lanes != 0 || v.cols % v.block_size != 0) {
+        skipped.push_back(v.name + " (block size not a multiple of lanes)");
+        continue;
+      }
+      LayerTables t;
+      for (const auto& cb : v.codebooks) t.entries.insert(t.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+      std::vector<Block> blocks;
+      for (int64_t b = 0; b < v.block_count(); ++b) {
+        store.emplace_back(static_cast<std::size_t>(v.block_size));
+        golden::unpack_codes(v.codes, d.code_bits, static_cast<std::size_t>(b * v.block_size), store.back());
+        blocks.push_back({v.scale_code(b), v.select(b), Span<const uint8_t>(store.back().data(), store.back().size())});
+      }
+      std::vector<Residual> res;
+      for (const auto& e : v.sparse) res.push_back({static_cast<uint32_t>(e.index), e.entry});
+      Job load;
+      load.is_load = true;
+      load.layer = slot;
+      load.tables = t;
+      s.jobs.push_back(std::move(load));
+      s.jobs.push_back(make_stream(hw, slot, t, blocks, res));
+      // The pack file's dequantization from the same products.
+      const std::vector<float> deq = dequantize_layer(v);
+      const auto& prods = s.jobs.back().expected;
+      for (std::size_t i = 0; i < deq.size(); ++i) {
+        float x = v.tensor_scale * golden::to_float(prods[i]);
+        if (!v.channel_factors.empty()) x = v.channel_factors[i % static_cast<std::size_t>(v.cols)] * x;
+        ++dequant_checked;
+        if (x != deq[i]) ++dequant_mismatches;
+      }
+      slot = (slot + 1) % static_cast<uint32_t>(hw.layers);
+    }
+    std::remove(pack_path.c_str());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+#endif
+
+// ---- main ------------------------------------------------------------------------------------------
+
+struct Args {
+  std::string mode = "random";
+  uint64_t vectors = 1000000;
+  uint64_t cycles = 2000000;
+  uint64_t seed = 1;
+  bool expect_mismatch = false;
+  std::string coverage;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(k + " needs a value");
+      return argv[++i];
+    };
+    if (k == "--mode") a.mode = val();
+    else if (k == "--vectors") a.vectors = std::stoull(val());
+    else if (k == "--cycles") a.cycles = std::stoull(val());
+    else if (k == "--seed") a.seed = std::stoull(val());
+    else if (k == "--expect-mismatch") a.expect_mismatch = true;
+    else if (k == "--coverage") a.coverage = val();
+    else throw std::invalid_argument("unknown argument " + k);
+  }
+  return a;
+}
+
+int run(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  const Hw hw = make_hw();
+  std::printf("decode unit %s: lanes %d, %d-bit codes, %d resident layers, %s entries, scale %sE%dM%d bias %d%s\n",
+              SOP_TB_NAME, hw.lanes, hw.cfg.code_bits, hw.layers, SOP_TB_FP16 ? "FP16" : "HIF",
+              hw.cfg.scale.has_sign ? "s" : "u", hw.cfg.scale.exp_bits, hw.cfg.scale.man_bits, hw.cfg.scale.bias,
+              hw.cfg.scale.subnormals ? "" : " (no subnormals)");
+  Gen g(hw, a.seed);
+  Bench bench(hw, a.seed);
+  std::vector<std::vector<uint8_t>> store;
+  std::vector<Scenario> scenarios;
+
+  if (a.mode == "random") {
+    scenarios.push_back({"random", random_jobs(hw, g, a.vectors, store), {}});
+  } else if (a.mode == "directed") {
+    scenarios = directed(hw, g, store);
+  } else if (a.mode == "real") {
+#ifdef SOP_TB_REAL_MODELS
+    const char* env = std::getenv("SOP_MODELS_DIR");
+    const std::string dir = env ? env : SOP_MODELS_DIR_DEFAULT;
+    uint64_t checked = 0, bad = 0;
+    std::vector<std::string> skipped;
+    scenarios = real_model_scenarios(hw, dir, SOP_TB_TMP_DIR, store, checked, bad, skipped);
+    for (const auto& s : skipped) std::printf("  SKIPPED: %s not found or not streamable\n", s.c_str());
+    std::printf("  pack-file dequantization vs golden products: %llu weights, %llu mismatches\n",
+                static_cast<unsigned long long>(checked), static_cast<unsigned long long>(bad));
+    if (bad != 0) return 1;
+    if (scenarios.empty()) {
+      std::printf("SKIPPED: no real model found in %s (set SOP_MODELS_DIR)\n", dir.c_str());
+      return 0;
+    }
+#else
+    std::printf("real-model streams are run by the hif configuration only\n");
+    return 2;
+#endif
+  } else if (a.mode == "bench") {
+    const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t fired = bench.free_run(a.cycles);
+    const double s0 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("model alone: %llu cycles in %.3f s = %.2f M cycles/s (%llu beats, %.1f M weights/s)\n",
+                static_cast<unsigned long long>(a.cycles), s0, a.cycles / s0 / 1e6,
+                static_cast<unsigned long long>(fired), static_cast<double>(fired) * hw.lanes / s0 / 1e6);
+    auto jobs = random_jobs(hw, g, a.cycles * static_cast<uint64_t>(hw.lanes) / 2, store);
+    const auto t1 = std::chrono::steady_clock::now();
+    const Counts c = bench.run(jobs, Traffic{0.0, 0.0, 0.0, 0.0});
+    const double s1 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    std::printf("with stimulus and scoreboard: %llu cycles in %.3f s = %.2f M cycles/s, %llu vectors, %llu mismatches\n",
+                static_cast<unsigned long long>(c.cycles), s1, c.cycles / s1 / 1e6,
+                static_cast<unsigned long long>(c.vectors), static_cast<unsigned long long>(c.mismatches));
+    bench.finish();
+    return c.mismatches == 0 ? 0 : 1;
+  } else {
+    throw std::invalid_argument("unknown mode " + a.mode);
+  }
+
+  Counts total;
+  for (auto& s : scenarios) {
+    const Counts c = bench.run(s.jobs, s.traffic);
+    std::printf("  %-62s vectors %9llu  mismatches %llu  beats %llu  residuals %llu  loads %llu  cycles %llu  out stalls %llu\n",
+                s.name.c_str(), static_cast<unsigned long long>(c.vectors), static_cast<unsigned long long>(c.mismatches),
+                static_cast<unsigned long long>(c.beats), static_cast<unsigned long long>(c.residuals),
+                static_cast<unsigned long long>(c.loads), static_cast<unsigned long long>(c.cycles),
+                static_cast<unsigned long long>(c.out_stalls));
+    total.vectors += c.vectors;
+    total.mismatches += c.mismatches;
+  }
+  bench.finish();
+  std::printf("TOTAL %s %s: vectors %llu, mismatches %llu\n", SOP_TB_NAME, a.mode.c_str(),
+              static_cast<unsigned long long>(total.vectors), static_cast<unsigned long long>(total.mismatches));
+  const bool pass = a.expect_mismatch ? total.mismatches > 0 : total.mismatches == 0;
+  if (a.expect_mismatch) {
+    std::printf("%s: the broken multiplier %s caught\n", pass ? "PASS" : "FAIL", pass ? "was" : "was NOT");
+  }
+#if VM_COVERAGE
+  if (pass && !a.coverage.empty()) bench.context()->coveragep()->write(a.coverage.c_str());
+#endif
+  return pass ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace sop::rtltb
+
+int main(int argc, char** argv) {
+  try {
+    return sop::rtltb::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "decode_unit_tb: error: %s\n", e.what());
+    return 1;
+  }
+}
