@@ -9,6 +9,7 @@
 #include "quantizer/model_reader.h"
 #include "quantizer/sop/anchors.h"
 #include "quantizer/sop/knapsack.h"
+#include "quantizer/sop/sop_plan.h"
 #include "quantizer/sop/sop_search.h"
 
 namespace sop {
@@ -47,17 +48,10 @@ const std::vector<SingleLayerSpec>& single_layer_specs() {
   return specs;
 }
 
-struct BudgetSpec {
-  const char* name;
-  double target_bpw;
-  std::vector<std::string> layouts;  // the first is the reference for the full pair search
-  std::vector<double> sparse_fractions;
-};
-
-const std::vector<BudgetSpec>& budget_specs() {
+const std::vector<SopBudgetSpec>& budget_specs() {
   static const std::vector<std::string> four_bit = {"g16 sE3M3|sel", "g32 sE4M3", "g32 sE4M3+sel",
                                                     "g16 sE4M3+sel", "g8 sE3M3|sel", "g8 sE4M3+sel"};
-  static const std::vector<BudgetSpec> specs = {
+  static const std::vector<SopBudgetSpec> specs = {
       {"SOP-4.5", 4.5, four_bit, {0.002, 0.01}},
       {"SOP-5.0", 5.0, four_bit, {0.002, 0.01}},
       {"SOP-6.5", 6.5,
@@ -92,76 +86,20 @@ class SopSingleLayerFormat : public WeightFormat {
 
 class SopBudgetFormat : public WeightFormat {
  public:
-  explicit SopBudgetFormat(const BudgetSpec& spec) : spec_(spec) {
+  explicit SopBudgetFormat(const SopBudgetSpec& spec) : spec_(spec) {
     for (const auto& l : spec.layouts) layouts_.push_back(parse_sop_layout(l));
   }
+  const SopBudgetSpec& spec() const { return spec_; }
   std::string name() const override { return spec_.name; }
 
   void plan(const ModelReader& model, const std::vector<std::string>& matrix_names,
             const QuantOptions& opts) override {
-    const auto search = search_options(opts);
-    std::vector<std::vector<KnapsackOption>> groups;
-    std::vector<std::vector<SopLayerRecipe>> menus;
-    double total_weights = 0;
-    for (const auto& name : matrix_names) {
-      const Tensor w = model.read(name);
-      if (w.shape.size() < 2 || w.values.empty()) continue;
-      const auto imp = importance_for(w, opts);
-      std::vector<KnapsackOption> options;
-      std::vector<SopLayerRecipe> menu;
-      const double alpha = choose_awq_alpha(w, imp, layouts_.front(), default_awq_alphas(), search);
-      SopLayerRecipe reference;
-      for (std::size_t li = 0; li < layouts_.size(); ++li) {
-        const SopLayout& layout = layouts_[li];
-        SopLayerRecipe recipe;
-        if (li == 0) {
-          recipe = reference = search_layer_pair(w, imp, layout, alpha, search);
-        } else if (layout.code_bits == reference.layout.code_bits) {
-          // Reuse the reference pair; a layout without a select bit keeps the better table.
-          recipe = search_layer_pair(w, imp, layout, alpha, search, &reference);
-        } else {
-          recipe = search_layer_pair(w, imp, layout, alpha, search);
-        }
-        const SopLayerResult r = quantize_with_recipe(w, imp, recipe, search);
-        options.push_back({r.choice.bits, r.choice.weighted_error});
-        menu.push_back(recipe);
-        const double n = static_cast<double>(w.values.size());
-        int64_t max_k = 0;
-        for (double f : spec_.sparse_fractions) max_k = std::max<int64_t>(max_k, std::llround(f * n));
-        const auto gains = sparse_gains(w, imp, r, max_k);
-        const int per_entry = r.sparse_index_bits + r.decode.entry_bits();
-        for (double f : spec_.sparse_fractions) {
-          const auto k = std::min<int64_t>(std::llround(f * n), static_cast<int64_t>(gains.size()));
-          if (k <= 0) continue;
-          double gain = 0;
-          for (int64_t i = 0; i < k; ++i) gain += gains[static_cast<std::size_t>(i)];
-          SopLayerRecipe with_sparse = recipe;
-          with_sparse.sparse_count = k;
-          options.push_back({r.choice.bits + static_cast<double>(k * per_entry), std::max(0.0, r.choice.weighted_error - gain)});
-          menu.push_back(with_sparse);
-        }
-      }
-      groups.push_back(std::move(options));
-      menus.push_back(std::move(menu));
-      names_.push_back(name);
-      total_weights += static_cast<double>(w.values.size());
+    const SopBudgetPlan p = plan_sop_budget(model, matrix_names, spec_, opts.channel_importance, search_options(opts));
+    summary_ = p.summary();
+    chosen_.clear();
+    for (std::size_t g = 0; g < p.names.size(); ++g) {
+      chosen_[p.names[g]] = p.recipes[g][static_cast<std::size_t>(p.solution.choice[g])];
     }
-    if (groups.empty()) return;
-    const double budget = spec_.target_bpw * total_weights;
-    const KnapsackSolution s = solve_knapsack_dp(groups, budget);
-    if (!s.feasible) {
-      throw Error(model.path(), spec_.name, "no per-layer choice fits " + std::to_string(spec_.target_bpw) + " bpw");
-    }
-    std::ostringstream summary;
-    summary << spec_.name << ": " << s.bits / total_weights << " bpw, weighted error " << s.error
-            << ", Lagrangian bound " << s.lower_bound << " (gap " << (s.error > 0 ? 100 * s.gap() / s.error : 0)
-            << "%)";
-    summary_ = summary.str();
-    for (std::size_t g = 0; g < groups.size(); ++g) {
-      chosen_[names_[g]] = menus[g][static_cast<std::size_t>(s.choice[g])];
-    }
-    last_solution_ = s;
-    menus_ = std::move(groups);
   }
 
   QuantResult quantize(const Tensor& w, const QuantOptions& opts) const override {
@@ -184,12 +122,9 @@ class SopBudgetFormat : public WeightFormat {
   }
 
  private:
-  const BudgetSpec& spec_;
+  const SopBudgetSpec& spec_;
   std::vector<SopLayout> layouts_;
-  std::vector<std::string> names_;
   std::map<std::string, SopLayerRecipe> chosen_;
-  std::vector<std::vector<KnapsackOption>> menus_;
-  KnapsackSolution last_solution_;
   std::string summary_;
 };
 
@@ -208,6 +143,13 @@ std::vector<WeightFormatListing> sop_method_format_listings() {
   }
   for (auto& a : anchor_format_listings()) out.push_back(std::move(a));
   return out;
+}
+
+SopBudgetSpec sop_budget_spec(const std::string& name) {
+  for (const auto& s : budget_specs()) {
+    if (name == s.name) return s;
+  }
+  throw Error("format", name, "not an SOP budget format");
 }
 
 std::unique_ptr<WeightFormat> make_sop_method_format(const std::string& name) {

@@ -1,0 +1,42 @@
+// Whole-model planning for the SOP budget formats: every matrix's option menu (layouts x sparse
+// budgets, each with its bits and weighted error) and the knapsack's choice under a bpw budget.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "quantizer/model_reader.h"
+#include "quantizer/sop/knapsack.h"
+#include "quantizer/sop/sop_search.h"
+
+namespace sop {
+
+struct SopBudgetSpec {
+  std::string name;
+  double target_bpw = 4.5;
+  std::vector<std::string> layouts;      // the first is the reference for the full pair search
+  std::vector<double> sparse_fractions;  // sparse-residual budgets offered on top of every layout
+};
+
+struct SopBudgetPlan {
+  std::vector<std::string> names;                         // planned matrices
+  std::vector<std::vector<KnapsackOption>> options;       // per matrix, the menu's (bits, error)
+  std::vector<std::vector<SopLayerRecipe>> recipes;       // per matrix, the same menu as recipes
+  KnapsackSolution solution;
+  double total_weights = 0;
+  double budget_bits = 0;
+  std::string summary() const;
+};
+
+// Reads one matrix at a time. importance: per-column E[x^2] used for every matrix whose column count
+// matches it (empty: uniform). Throws sop::Error when no selection fits the budget.
+SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::string>& matrix_names,
+                              const SopBudgetSpec& spec, Span<const float> importance,
+                              const SopSearchOptions& options);
+
+}  // namespace sop
+
+namespace sop {
+// The menus of "SOP-4.5", "SOP-5.0", "SOP-6.5" (throws sop::Error for other names).
+SopBudgetSpec sop_budget_spec(const std::string& name);
+}  // namespace sop
