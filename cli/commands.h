@@ -21,6 +21,11 @@ int run_eval(const std::vector<std::string>& args);
 int run_demo(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
+int run_area(const std::vector<std::string>& args);
+int run_synth(const std::vector<std::string>& args);
+int run_quantize(const std::vector<std::string>& args);
+int run_inspect(const std::vector<std::string>& args);
+int run_dequant(const std::vector<std::string>& args);
 
 // The table of subcommands, in the order `sop --help` lists them.
 inline const std::vector<Command>& commands() {
@@ -29,7 +34,12 @@ inline const std::vector<Command>& commands() {
       {"eval", "quantize a model's matrices with one or more formats and report the error", run_eval},
       {"formats", "list number formats and weight formats", run_formats},
       {"info", "list a checkpoint's tensors (and GGUF metadata)", run_info},
+      {"synth", "write a synthetic model to a .safetensors file", run_synth},
+      {"quantize", "quantize a model with a recipe into a pack file (.sop)", run_quantize},
+      {"inspect", "validate a pack file and summarize what it holds", run_inspect},
+      {"dequant", "decode a pack file back to weights (.safetensors)", run_dequant},
       {"bench", "measure quantization throughput", run_bench},
+      {"area", "synthesize the LUT decode unit of a hardware config and report its cell area", run_area},
   };
   return table;
 }

@@ -9,8 +9,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "quantizer/codebooks/codebooks.h"
 #include "quantizer/error.h"
-#include "quantizer/formats.h"
 
 namespace sop {
 
@@ -23,12 +23,52 @@ const char* select_bit_placement_name(SelectBitPlacement p) {
   return "none";
 }
 
-const std::vector<std::string>& known_codebook_names() {
-  // What quantizer/codebooks offers: 16-entry tables (4-bit codes) and the 64-entry atom tables of
-  // the 6-bit float formats (6-bit codes).
-  static const std::vector<std::string> names = {"nf4",  "bof4", "bof4-s", "split87", "sh4",
-                                                 "e2m1", "iq4_nl", "e2m3", "e3m2"};
-  return names;
+namespace {
+
+// s or U, then E<e>M<m>: the scale grammar of the SOP layouts.
+bool parse_scale_format(const std::string& s, bool* is_signed, int* exp_bits, int* man_bits) {
+  if (s.size() != 5 || (s[0] != 's' && s[0] != 'U') || s[1] != 'E' || s[3] != 'M') return false;
+  if (!std::isdigit(static_cast<unsigned char>(s[2])) || !std::isdigit(static_cast<unsigned char>(s[4]))) return false;
+  *is_signed = s[0] == 's';
+  *exp_bits = s[2] - '0';
+  *man_bits = s[4] - '0';
+  return *exp_bits >= 1 && *exp_bits <= 8 && *man_bits <= 7;
+}
+
+bool is_bof(const std::string& codebook) { return codebook.rfind("BOF4", 0) == 0; }
+
+}  // namespace
+
+int RecipeOption::code_bits() const {
+  for (const auto& c : codebooks) {
+    if (c == "E2M3" || c == "E3M2") return 6;
+  }
+  return 4;
+}
+
+int RecipeOption::scale_bits() const {
+  bool is_signed = false;
+  int e = 0;
+  int m = 0;
+  if (!parse_scale_format(scale_format, &is_signed, &e, &m)) return 0;
+  return (is_signed ? 1 : 0) + e + m;
+}
+
+double RecipeOption::nominal_bpw() const {
+  const int select = select_bit == SelectBitPlacement::None ? 0 : 1;
+  return code_bits() + static_cast<double>(scale_bits() + select) / block;
+}
+
+std::string RecipeOption::layout_name() const {
+  std::string name = "g" + std::to_string(block) + " ";
+  if (code_bits() == 6) {
+    for (std::size_t i = 0; i < codebooks.size(); ++i) name += (i ? "/" : "") + codebooks[i];
+    name += " ";
+  }
+  name += scale_format;
+  if (select_bit == SelectBitPlacement::Stolen) name += "|sel";
+  if (select_bit == SelectBitPlacement::Beside) name += "+sel";
+  return name;
 }
 
 namespace {
@@ -37,8 +77,6 @@ std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
-
-int code_bits_of_codebook(const std::string& name) { return name == "e2m3" || name == "e3m2" ? 6 : 4; }
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -140,73 +178,76 @@ std::string directory_of(const std::string& path) {
 
 bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
-void read_blocks(const RecipeReader& in, const YAML::Node& blocks, Recipe& r) {
-  in.check_keys(blocks, "blocks", {"sizes", "scale_format", "select_bit"});
-  if (!blocks["sizes"]) in.fail("blocks.sizes", blocks, "missing (a list of block sizes, e.g. [16])");
-  r.block_sizes = in.int_list(blocks["sizes"], "blocks.sizes");
-  if (r.block_sizes.empty()) in.fail("blocks.sizes", blocks["sizes"], "needs at least one block size");
-  for (std::size_t i = 0; i < r.block_sizes.size(); ++i) {
-    const int g = r.block_sizes[i];
-    if (g < RecipeLimits::kMinBlock || g > RecipeLimits::kMaxBlock || !is_power_of_two(g)) {
-      in.fail("blocks.sizes[" + std::to_string(i) + "]", blocks["sizes"][i],
-              "block size " + std::to_string(g) + " out of range (a power of two from " +
-                  std::to_string(RecipeLimits::kMinBlock) + " to " + std::to_string(RecipeLimits::kMaxBlock) + ")");
-    }
+void read_option(const RecipeReader& in, const YAML::Node& node, const std::string& key, RecipeOption& o) {
+  in.check_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted"});
+  const std::string block_key = key + ".block";
+  if (!node["block"]) in.fail(block_key, node, "missing (the block size, e.g. 16)");
+  o.block = in.int_value(node["block"], block_key);
+  if (o.block < RecipeLimits::kMinBlock || o.block > RecipeLimits::kMaxBlock || !is_power_of_two(o.block)) {
+    in.fail(block_key, node["block"], "block size " + std::to_string(o.block) + " out of range (a power of two from " +
+                                          std::to_string(RecipeLimits::kMinBlock) + " to " +
+                                          std::to_string(RecipeLimits::kMaxBlock) + ")");
   }
-  if (!blocks["scale_format"]) in.fail("blocks.scale_format", blocks, "missing (a number format, e.g. UE4M4)");
-  const std::string scale = in.string_value(blocks["scale_format"], "blocks.scale_format");
-  try {
-    r.scale_format = number_format(scale).name;
-  } catch (const std::exception&) {
-    in.fail("blocks.scale_format", blocks["scale_format"], "unknown number format '" + scale + "'");
-  }
-  if (blocks["select_bit"]) {
-    const std::string p = lower(in.string_value(blocks["select_bit"], "blocks.select_bit"));
-    if (p == "none") r.select_bit = SelectBitPlacement::None;
-    else if (p == "stolen") r.select_bit = SelectBitPlacement::Stolen;
-    else if (p == "beside") r.select_bit = SelectBitPlacement::Beside;
-    else in.fail("blocks.select_bit", blocks["select_bit"], "expected none, stolen or beside, got '" + p + "'");
-  }
-}
 
-void read_codebooks(const RecipeReader& in, const YAML::Node& codebooks, Recipe& r) {
-  in.check_keys(codebooks, "codebooks", {"fixed", "fitted", "lut_format"});
-  if (codebooks["fixed"]) {
-    const auto names = in.string_list(codebooks["fixed"], "codebooks.fixed");
+  const std::string scale_key = key + ".scale_format";
+  if (!node["scale_format"]) in.fail(scale_key, node, "missing (e.g. sE3M3 or UE4M4)");
+  o.scale_format = in.string_value(node["scale_format"], scale_key);
+  bool is_signed = false;
+  int e = 0;
+  int m = 0;
+  if (!parse_scale_format(o.scale_format, &is_signed, &e, &m)) {
+    in.fail(scale_key, node["scale_format"], "expected s (signed) or U (unsigned) then E<1-8>M<0-7>, e.g. sE3M3 or UE4M4; got '" + o.scale_format + "'");
+  }
+  if (o.scale_bits() > 16) in.fail(scale_key, node["scale_format"], "wider than 16 bits");
+
+  const std::string select_key = key + ".select_bit";
+  if (node["select_bit"]) {
+    const std::string p = lower(in.string_value(node["select_bit"], select_key));
+    if (p == "none") o.select_bit = SelectBitPlacement::None;
+    else if (p == "stolen") o.select_bit = SelectBitPlacement::Stolen;
+    else if (p == "beside") o.select_bit = SelectBitPlacement::Beside;
+    else in.fail(select_key, node["select_bit"], "expected none, stolen or beside, got '" + p + "'");
+  }
+
+  const std::string codebooks_key = key + ".codebooks";
+  if (node["codebooks"]) {
+    const auto names = in.string_list(node["codebooks"], codebooks_key);
     for (std::size_t i = 0; i < names.size(); ++i) {
-      const std::string name = lower(names[i]);
-      const auto& known = known_codebook_names();
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        in.fail("codebooks.fixed[" + std::to_string(i) + "]", codebooks["fixed"][i],
-                "unknown codebook '" + names[i] + "' (known: " + join(known) + ")");
+      std::string canonical;
+      try {
+        canonical = fixed_codebook(names[i], o.block).name;
+      } catch (const std::exception&) {
+        in.fail(codebooks_key + "[" + std::to_string(i) + "]", node["codebooks"][i],
+                "unknown codebook '" + names[i] + "' (NF4, BOF4, BOF4-S, Split87, SH4, E2M1, IQ4_NL, E2M3, E3M2)");
       }
-      r.fixed_codebooks.push_back(name);
+      // Generated tables carry their block in the name ("BOF4-S@g16"); the option's block decides.
+      if (is_bof(canonical)) canonical = canonical.substr(0, canonical.find('@'));
+      o.codebooks.push_back(canonical);
     }
   }
-  if (codebooks["fitted"]) r.fitted_codebooks = in.bool_value(codebooks["fitted"], "codebooks.fitted");
-  if (codebooks["lut_format"]) {
-    const std::string f = in.string_value(codebooks["lut_format"], "codebooks.lut_format");
-    std::string upper = f;
-    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
-    if (upper != "HIF" && upper != "FP16" && upper != "BF16") {
-      in.fail("codebooks.lut_format", codebooks["lut_format"], "expected HIF, FP16 or BF16, got '" + f + "'");
+  const bool six_bit = o.code_bits() == 6;
+  o.fitted = !six_bit && is_signed;
+  if (node["fitted"]) o.fitted = in.bool_value(node["fitted"], key + ".fitted");
+  if (six_bit) {
+    for (std::size_t i = 0; i < o.codebooks.size(); ++i) {
+      if (o.codebooks[i] != "E2M3" && o.codebooks[i] != "E3M2") {
+        in.fail(codebooks_key, node["codebooks"], "mixes 64-entry atoms (E2M3, E3M2) with 16-entry tables ('" +
+                                                      o.codebooks[i] + "'): use separate options");
+      }
     }
-    r.lut_format = upper;
+    if (o.fitted) in.fail(key + ".fitted", node["fitted"] ? node["fitted"] : node, "fitted (DD4) tables are 16-entry: not with 6-bit atoms");
+    if (o.codebooks.size() > 2) in.fail(codebooks_key, node["codebooks"], "at most two atom tables (a pair)");
+    if ((o.codebooks.size() == 2) != (o.select_bit != SelectBitPlacement::None)) {
+      in.fail(select_key, node, "two atom tables need a select bit, one atom table none");
+    }
+  } else {
+    if (o.fitted && !is_signed) in.fail(key + ".fitted", node, "fitted (DD4) tables need a signed scale (s...)");
+    const std::size_t tables = o.codebooks.size() + (o.fitted ? 2 : 0);
+    if (tables == 0) in.fail(codebooks_key, node, "offers no codebook: list codebooks or set fitted: true");
+    if (o.select_bit != SelectBitPlacement::None && tables < 2) {
+      in.fail(select_key, node, "a selection bit needs two codebooks to choose between; set select_bit: none or offer more");
+    }
   }
-  if (r.fixed_codebooks.empty() && !r.fitted_codebooks) {
-    in.fail("codebooks", codebooks, "offers no codebook: list codebooks.fixed or set codebooks.fitted: true");
-  }
-}
-
-// The cheapest bits per weight any option of the recipe reaches (largest block, narrowest codes, no
-// residuals), so an unreachable budget is refused up front rather than after a long search.
-double cheapest_bpw(const Recipe& r) {
-  int code_bits = r.fitted_codebooks ? 4 : 64;
-  for (const auto& c : r.fixed_codebooks) code_bits = std::min(code_bits, code_bits_of_codebook(c));
-  const int largest_block = *std::max_element(r.block_sizes.begin(), r.block_sizes.end());
-  int scale_bits = number_format(r.scale_format).bits();
-  if (r.select_bit == SelectBitPlacement::Beside) scale_bits += 1;
-  return code_bits + static_cast<double>(scale_bits) / largest_block;
 }
 
 }  // namespace
@@ -220,8 +261,8 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
     throw Error(source_name, "", std::string("not valid YAML: ") + e.what());
   }
   if (!root.IsDefined() || root.IsNull()) throw Error(source_name, "", "empty recipe");
-  in.check_keys(root, "", {"recipe", "name", "description", "budget", "blocks", "codebooks", "sparse_residual",
-                           "activation_stats", "keep_full_precision", "threads"});
+  in.check_keys(root, "", {"recipe", "name", "description", "budget", "options", "lut_format", "sparse_residual",
+                           "activation_stats", "keep_full_precision", "scale_steps", "threads"});
 
   Recipe r;
   r.path = source_name;
@@ -247,39 +288,54 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
     }
   }
 
-  if (!root["blocks"]) in.fail("blocks", root, "missing (blocks: sizes, scale_format, select_bit)");
-  read_blocks(in, root["blocks"], r);
-  if (!root["codebooks"]) in.fail("codebooks", root, "missing (codebooks: fixed, fitted, lut_format)");
-  read_codebooks(in, root["codebooks"], r);
-
-  const int codebook_count = static_cast<int>(r.fixed_codebooks.size()) + (r.fitted_codebooks ? 2 : 0);
-  if (r.select_bit != SelectBitPlacement::None && codebook_count < 2) {
-    in.fail("blocks.select_bit", root["blocks"],
-            "a selection bit needs two codebooks to choose between; set select_bit: none or offer more codebooks");
+  if (!root["options"]) in.fail("options", root, "missing (a list of block/scale/codebook options)");
+  const YAML::Node options = root["options"];
+  if (!options.IsSequence() || options.size() == 0) in.fail("options", options, "expected a non-empty list");
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    RecipeOption o;
+    read_option(in, options[i], "options[" + std::to_string(i) + "]", o);
+    r.options.push_back(std::move(o));
   }
-  if (r.block_sizes.size() > 1 && r.target_bpw == 0) {
-    in.fail("blocks.sizes", root["blocks"]["sizes"],
-            "several block sizes need budget.target_bpw to choose between them");
+  if (r.target_bpw == 0 && r.options.size() > 1) {
+    in.fail("options", options, "several options need budget.target_bpw to choose between them");
   }
   if (r.target_bpw > 0) {
-    const double floor_bpw = cheapest_bpw(r);
-    if (r.target_bpw < floor_bpw) {
+    double cheapest = 1e9;
+    for (const auto& o : r.options) cheapest = std::min(cheapest, o.nominal_bpw());
+    if (r.target_bpw < cheapest) {
       std::ostringstream msg;
-      msg << "target " << r.target_bpw << " bpw is below the cheapest option this recipe allows (" << floor_bpw
+      msg << "target " << r.target_bpw << " bpw is below the cheapest option this recipe offers (" << cheapest
           << " bpw)";
       in.fail("budget.target_bpw", root["budget"]["target_bpw"], msg.str());
     }
   }
 
+  if (root["lut_format"]) {
+    const std::string f = in.string_value(root["lut_format"], "lut_format");
+    std::string upper = f;
+    std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+    if (upper != "HIF" && upper != "FP16") in.fail("lut_format", root["lut_format"], "expected HIF or FP16, got '" + f + "'");
+    r.lut_format = upper;
+  }
+
   if (root["sparse_residual"]) {
     const YAML::Node sparse = root["sparse_residual"];
-    in.check_keys(sparse, "sparse_residual", {"max_fraction"});
-    if (!sparse["max_fraction"]) in.fail("sparse_residual.max_fraction", sparse, "missing");
-    r.sparse_max_fraction = in.number_value(sparse["max_fraction"], "sparse_residual.max_fraction");
-    if (r.sparse_max_fraction < 0 || r.sparse_max_fraction > RecipeLimits::kMaxSparseFraction) {
-      std::ostringstream msg;
-      msg << "fraction " << r.sparse_max_fraction << " out of range (0 to " << RecipeLimits::kMaxSparseFraction << ")";
-      in.fail("sparse_residual.max_fraction", sparse["max_fraction"], msg.str());
+    in.check_keys(sparse, "sparse_residual", {"fractions"});
+    if (!sparse["fractions"]) in.fail("sparse_residual.fractions", sparse, "missing");
+    const YAML::Node list = sparse["fractions"];
+    if (!list.IsSequence()) in.fail("sparse_residual.fractions", list, "expected a list of numbers");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string key = "sparse_residual.fractions[" + std::to_string(i) + "]";
+      const double f = in.number_value(list[i], key);
+      if (f <= 0 || f > RecipeLimits::kMaxSparseFraction) {
+        std::ostringstream msg;
+        msg << "fraction " << f << " out of range (above 0, at most " << RecipeLimits::kMaxSparseFraction << ")";
+        in.fail(key, list[i], msg.str());
+      }
+      r.sparse_fractions.push_back(f);
+    }
+    if (r.target_bpw == 0 && r.sparse_fractions.size() > 1) {
+      in.fail("sparse_residual.fractions", list, "without a budget at most one fraction (applied to every layer)");
     }
   }
 
@@ -291,6 +347,12 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
   }
   if (root["keep_full_precision"]) {
     r.keep_full_precision = in.string_list(root["keep_full_precision"], "keep_full_precision");
+  }
+  if (root["scale_steps"]) {
+    r.scale_steps = in.int_value(root["scale_steps"], "scale_steps");
+    if (r.scale_steps < 0 || r.scale_steps > RecipeLimits::kMaxScaleSteps) {
+      in.fail("scale_steps", root["scale_steps"], "out of range (0 to " + std::to_string(RecipeLimits::kMaxScaleSteps) + ")");
+    }
   }
   if (root["threads"]) {
     r.threads = in.int_value(root["threads"], "threads");

@@ -17,6 +17,25 @@ enum class SelectBitPlacement {
 
 const char* select_bit_placement_name(SelectBitPlacement p);
 
+// One entry of a layer's option menu: a block size, a block scale format, where the selection bit
+// lives and the codebooks offered. It names the SOP layout the search runs (sop_search.h).
+struct RecipeOption {
+  int block = 16;
+  std::string scale_format = "sE3M3";  // s (signed) or U (unsigned), E<e>M<m>
+  SelectBitPlacement select_bit = SelectBitPlacement::Stolen;
+  // Fixed tables in canonical spelling (NF4, BOF4-S, Split87, SH4, E2M1, IQ4_NL, E2M3, E3M2): all
+  // 16-entry (4-bit codes) or all 64-entry atoms (6-bit codes).
+  std::vector<std::string> codebooks;
+  bool fitted = true;  // per-layer DD4 tables join the pair search (4-bit, signed scales)
+
+  int code_bits() const;
+  int scale_bits() const;  // sign + exponent + mantissa
+  // Bits per weight of codes, scale and selection bit (tables, residuals, per-tensor scale excluded).
+  double nominal_bpw() const;
+  // The layout string the SOP search parses, e.g. "g16 sE3M3|sel" or "g16 E2M3 UE4M4".
+  std::string layout_name() const;
+};
+
 struct Recipe {
   std::string path;         // the file it came from (or the name given to parse_recipe)
   std::string text;         // the YAML as read, stored in pack files so a pack says how it was made
@@ -24,32 +43,26 @@ struct Recipe {
   std::string name;
   std::string description;
 
-  // Budget: either a whole-model bits-per-weight target (the search picks per layer) or none, in which
-  // case every layer gets the single option the recipe describes.
-  double target_bpw = 0;    // 0: no budget
+  // A whole-model bits-per-weight target: the knapsack picks one option (and sparse budget) per layer.
+  // 0: no budget, and the recipe has exactly one option, used for every layer.
+  double target_bpw = 0;
+  std::vector<RecipeOption> options;
+  std::string lut_format = "HIF";  // how LUT entries are stored: HIF or FP16
 
-  // Blocks and scales.
-  std::vector<int> block_sizes;   // candidates along a row; one entry fixes the block size
-  std::string scale_format;       // a number format name (formats.h), e.g. "UE4M4"
-  SelectBitPlacement select_bit = SelectBitPlacement::Stolen;
+  // Sparse residual budgets offered per layer, as fractions of its weights (none is always offered
+  // under a budget; without a budget at most one fraction, applied to every layer).
+  std::vector<double> sparse_fractions;
 
-  // Codebooks: the fixed tables offered to the search and whether per-layer fitted (DD4) tables join.
-  std::vector<std::string> fixed_codebooks;  // e.g. nf4, bof4-s, split87, sh4, or e2m3 (64-entry atoms)
-  bool fitted_codebooks = true;              // DD4 pairs
-  std::string lut_format = "HIF";            // how LUT entries are stored (HIF, FP16, BF16)
-
-  // Outlier correction: at most this fraction of a layer's weights kept as sparse (index, value) pairs.
-  double sparse_max_fraction = 0;
-
-  // Activation statistics (per-input-channel E[x^2], a file written by the calibration step), resolved
-  // relative to the recipe file; empty: uniform importance (ACos is plain cosine).
+  // Activation statistics (per-input-channel E[x^2]; JSON or llama.cpp imatrix), resolved relative to
+  // the recipe file; empty: uniform importance (ACos is plain cosine) and no channel factors.
   std::string activation_stats;
 
   // Tensors kept in full precision: a matrix whose name contains any of these strings is not quantized.
   // One-dimensional tensors (norms, biases) are never quantized.
   std::vector<std::string> keep_full_precision;
 
-  int threads = 0;  // 0: all hardware threads
+  int scale_steps = 1;  // scale codes tried either side of the ideal one per block
+  int threads = 0;      // 0: all hardware threads
 };
 
 // Reads and validates a recipe file. Throws sop::Error(path, key, message).
@@ -65,9 +78,7 @@ struct RecipeLimits {
   static constexpr int kMaxBlock = 256;
   static constexpr double kMaxSparseFraction = 0.05;
   static constexpr int kMaxThreads = 1024;
+  static constexpr int kMaxScaleSteps = 8;
 };
-
-// The codebook names a recipe may list (case-insensitive in the file, lower case here).
-const std::vector<std::string>& known_codebook_names();
 
 }  // namespace sop

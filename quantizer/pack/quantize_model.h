@@ -1,0 +1,56 @@
+// `sop quantize` as a library call: a checkpoint and a recipe in, a pack file out. The SOP search
+// (quantizer/sop/) does the per-layer work; this file decides what is quantized, builds each layer's
+// option menu from the recipe, runs the knapsack when the recipe has a budget, and streams the
+// results into a PackWriter one tensor at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "quantizer/recipe.h"
+#include "quantizer/sop/sop_search.h"
+
+namespace sop {
+
+class ModelReader;
+
+// The SOP layouts a recipe option stands for (codebooks and fitted tables as the recipe lists them).
+SopLayout layout_of(const RecipeOption& option);
+
+struct QuantizedLayerSummary {
+  std::string name;
+  int64_t weights = 0;
+  std::string option;      // the search's description of what it chose
+  double bits = 0;
+  double weighted_error = 0;
+};
+
+struct QuantizeSummary {
+  std::vector<QuantizedLayerSummary> layers;
+  std::vector<std::string> kept;      // stored in FP32
+  std::vector<std::string> omitted;   // not stored, with the reason
+  int64_t quantized_weights = 0;
+  double quantized_bits = 0;          // sum of the layers' bits as the search counts them
+  double knapsack_gap = 0;            // relative optimality gap of the budget solution (0 without a budget)
+  uint64_t pack_bytes = 0;
+  double bpw() const { return quantized_weights ? quantized_bits / static_cast<double>(quantized_weights) : 0; }
+};
+
+// stage: "plan" (building menus, budget recipes only) or "quantize"; done of total tensors.
+using QuantizeProgress = std::function<void(const char* stage, std::size_t done, std::size_t total,
+                                            const std::string& tensor)>;
+
+struct QuantizeRequest {
+  std::string model_path;   // as given, recorded in the pack
+  std::string out_path;
+  int threads = -1;         // -1: the recipe's threads
+  std::string created_by = "sop";
+};
+
+// Writes the pack (temporary file + rename: nothing is left at out_path on failure).
+QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& recipe, const QuantizeRequest& request,
+                                       const QuantizeProgress& progress = {});
+
+}  // namespace sop
