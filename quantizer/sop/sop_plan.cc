@@ -30,6 +30,14 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     std::vector<KnapsackOption> options;
     std::vector<SopLayerRecipe> menu;
     const double alpha = choose_awq_alpha(w, imp, layouts.front(), default_awq_alphas(), search);
+    // The knapsack compares layers by relative weighted error (1 - ACos, up to a factor of two) times
+    // their weight count: raw squared errors would let the layers with the largest weights decide.
+    double signal = 0;
+    for (std::size_t i = 0; i < w.values.size(); ++i) {
+      const double imp_j = imp.empty() ? 1.0 : imp[i % static_cast<std::size_t>(w.cols())];
+      signal += imp_j * static_cast<double>(w.values[i]) * w.values[i];
+    }
+    const double error_unit = signal > 0 ? static_cast<double>(w.values.size()) / signal : 1.0;
     SopLayerRecipe reference;
     for (std::size_t li = 0; li < layouts.size(); ++li) {
       const SopLayout& layout = layouts[li];
@@ -43,7 +51,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
         recipe = search_layer_pair(w, imp, layout, alpha, search);
       }
       const SopLayerResult r = quantize_with_recipe(w, imp, recipe, search);
-      options.push_back({r.choice.bits, r.choice.weighted_error});
+      options.push_back({r.choice.bits, r.choice.weighted_error * error_unit});
       menu.push_back(recipe);
       const double n = static_cast<double>(w.values.size());
       int64_t max_k = 0;
@@ -58,7 +66,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
         SopLayerRecipe with_sparse = recipe;
         with_sparse.sparse_count = k;
         options.push_back({r.choice.bits + static_cast<double>(k * per_entry),
-                           std::max(0.0, r.choice.weighted_error - gain)});
+                           std::max(0.0, r.choice.weighted_error - gain) * error_unit});
         menu.push_back(with_sparse);
       }
     }

@@ -20,7 +20,8 @@ struct SopBudgetSpec {
 
 struct SopBudgetPlan {
   std::vector<std::string> names;                         // planned matrices
-  std::vector<std::vector<KnapsackOption>> options;       // per matrix, the menu's (bits, error)
+  // per matrix, the menu's (bits, weights x weighted error / weighted signal energy)
+  std::vector<std::vector<KnapsackOption>> options;
   std::vector<std::vector<SopLayerRecipe>> recipes;       // per matrix, the same menu as recipes
   KnapsackSolution solution;
   double total_weights = 0;
