@@ -24,19 +24,43 @@ std::vector<float> tabulate_scale_values(const NumberFormat& scale) {
   return values;
 }
 
-double block_error(float s, const ElementGrid& grid, Span<const float> w, Span<const float> importance) {
+// Squared error of one block at scale s. Accumulated in float inside the block (at most a few
+// thousand terms) so the loop vectorizes; callers sum blocks in double.
+template <bool kWeighted, class Rounder>
+float block_error_impl(float s, const Rounder& rounder, const float* w, const float* importance, std::size_t n) {
   const float inv = 1.0f / s;
-  double err = 0;
-  for (std::size_t i = 0; i < w.size(); ++i) {
-    const float e = w[i] - s * grid.round(w[i] * inv);
-    err += (importance.empty() ? 1.0 : importance[i]) * static_cast<double>(e) * e;
+  float err = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float e = w[i] - s * rounder.round(w[i] * inv);
+    err += kWeighted ? importance[i] * e * e : e * e;
   }
   return err;
 }
 
-void reconstruct(float s, const ElementGrid& grid, Span<const float> w, Span<float> out) {
+template <class Rounder>
+double block_error_with(float s, const Rounder& rounder, Span<const float> w, Span<const float> importance) {
+  return importance.empty() ? block_error_impl<false>(s, rounder, w.data(), nullptr, w.size())
+                            : block_error_impl<true>(s, rounder, w.data(), importance.data(), w.size());
+}
+
+// One dispatch per block on the grid's kind, so the element loop has no branch on it.
+double block_error(float s, const ElementGrid& grid, Span<const float> w, Span<const float> importance) {
+  if (grid.is_integer()) return block_error_with(s, grid, w, importance);
+  return block_error_with(s, grid.float_rounder(), w, importance);
+}
+
+template <class Rounder>
+void reconstruct_with(float s, const Rounder& rounder, Span<const float> w, Span<float> out) {
   const float inv = 1.0f / s;
-  for (std::size_t i = 0; i < w.size(); ++i) out[i] = s * grid.round(w[i] * inv);
+  for (std::size_t i = 0; i < w.size(); ++i) out[i] = s * rounder.round(w[i] * inv);
+}
+
+void reconstruct(float s, const ElementGrid& grid, Span<const float> w, Span<float> out) {
+  if (grid.is_integer()) {
+    reconstruct_with(s, grid, w, out);
+  } else {
+    reconstruct_with(s, grid.float_rounder(), w, out);
+  }
 }
 
 float max_abs(Span<const float> w) {

@@ -21,6 +21,8 @@ class ElementGrid {
   // The largest magnitude the scale search maps a block's amax onto.
   float max_value() const { return max_; }
   int bits() const { return bits_; }
+  bool is_integer() const { return is_integer_; }
+  const FloatRounder& float_rounder() const { return float_rounder_; }
 
  private:
   bool is_integer_;

@@ -186,35 +186,15 @@ uint32_t encode(const NumberFormat& f, double x) {
 }
 
 FloatRounder::FloatRounder(const NumberFormat& f)
-    : min_exp_(1 - f.bias),
-      man_bits_(f.man_bits),
+    : min_normal_(static_cast<float>(min_positive_normal(f))),
+      man_shift_(static_cast<uint32_t>(f.man_bits) << 23),
       max_(static_cast<float>(max_finite(f))),
-      has_sign_(f.has_sign) {
+      has_sign_(f.has_sign),
+      sign_mask_(f.has_sign ? 0x80000000u : 0u) {
   if (f.kind != FormatKind::Float || f.exp_bits > 5) {
     // The inner loop builds the step as a normal FP32 number: fine for every element format here.
     throw Error("number format", f.name, "FloatRounder supports only small float element formats");
   }
-}
-
-float FloatRounder::round(float x) const {
-  float a = std::fabs(x);
-  if (!(a < max_)) a = max_;  // saturate (and send NaN to max: callers reject NaN weights earlier)
-  uint32_t bits;
-  std::memcpy(&bits, &a, sizeof bits);
-  const int exp2 = std::max(static_cast<int>((bits >> 23) & 0xFFu) - 127, min_exp_);
-  const int step_exp = exp2 - man_bits_;
-  const uint32_t step_bits = static_cast<uint32_t>(step_exp + 127) << 23;
-  const uint32_t inv_bits = static_cast<uint32_t>(127 - step_exp) << 23;
-  float step, inv_step;
-  std::memcpy(&step, &step_bits, sizeof step);
-  std::memcpy(&inv_step, &inv_bits, sizeof inv_step);
-  // a * inv_step < 2^(man_bits + 1) is exact; adding and removing 2^23 rounds it to an integer,
-  // ties to even, in the default rounding mode.
-  constexpr float kRoundShift = 8388608.0f;  // 2^23
-  const float units = (a * inv_step + kRoundShift) - kRoundShift;
-  float q = std::min(units * step, max_);
-  if (std::signbit(x)) q = has_sign_ ? -q : 0.0f;
-  return q;
 }
 
 }  // namespace sop

@@ -3,7 +3,10 @@
 // ties to even, and saturates; decode is exact.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -64,10 +67,39 @@ class FloatRounder {
   float max_value() const { return max_; }
 
  private:
-  int min_exp_;    // exponent of the smallest normal binade (subnormals share its step)
-  int man_bits_;
+  float min_normal_;    // the smallest normal value (subnormals share its binade's step)
+  uint32_t man_shift_;  // man_bits << 23: subtracting it from FP32 exponent bits divides by 2^man_bits
   float max_;
   bool has_sign_;
+  uint32_t sign_mask_;  // 0x80000000 for signed formats, 0 for unsigned ones
 };
+
+// Inline, and written with only min/max, bit masks and integer adds so that loops over a block
+// vectorize: it is the innermost operation of every block search.
+inline float FloatRounder::round(float x) const {
+  const float a = std::min(has_sign_ ? std::fabs(x) : std::max(x, 0.0f), max_);  // saturate
+  // The step of a's binade (subnormals share the smallest normal binade's step): keep only the
+  // exponent bits of max(a, min_normal), then divide by 2^man_bits with an integer subtract.
+  const float binade_floor = std::max(a, min_normal_);
+  uint32_t binade_bits;
+  std::memcpy(&binade_bits, &binade_floor, sizeof binade_bits);
+  const uint32_t step_bits = (binade_bits & 0x7F800000u) - man_shift_;
+  const uint32_t inv_bits = 0x7F000000u - step_bits;  // 2^-k from 2^k: exponent 254 - e
+  float step, inv_step;
+  std::memcpy(&step, &step_bits, sizeof step);
+  std::memcpy(&inv_step, &inv_bits, sizeof inv_step);
+  // a * inv_step < 2^(man_bits + 1) is exact; adding and removing 2^23 rounds it to an integer,
+  // ties to even, in the default rounding mode.
+  constexpr float kRoundShift = 8388608.0f;  // 2^23
+  const float units = (a * inv_step + kRoundShift) - kRoundShift;
+  const float q = units * step;
+  uint32_t q_bits, x_bits;
+  std::memcpy(&q_bits, &q, sizeof q_bits);
+  std::memcpy(&x_bits, &x, sizeof x_bits);
+  q_bits |= x_bits & sign_mask_;
+  float out;
+  std::memcpy(&out, &q_bits, sizeof out);
+  return out;
+}
 
 }  // namespace sop
