@@ -26,6 +26,7 @@ int run_synth(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
 int run_inspect(const std::vector<std::string>& args);
 int run_dequant(const std::vector<std::string>& args);
+int run_codebook_gen(const std::vector<std::string>& args);
 
 // The table of subcommands, in the order `sop --help` lists them.
 inline const std::vector<Command>& commands() {
@@ -39,6 +40,7 @@ inline const std::vector<Command>& commands() {
       {"inspect", "validate a pack file and summarize what it holds", run_inspect},
       {"dequant", "decode a pack file back to weights (.safetensors)", run_dequant},
       {"bench", "measure quantization throughput", run_bench},
+      {"codebook-gen", "regenerate the fitted fixed codebooks (BOF4, BOF4-S, SH4 shape) as C++ data", run_codebook_gen},
       {"area", "synthesize the LUT decode unit of a hardware config and report its cell area", run_area},
   };
   return table;
