@@ -1,0 +1,96 @@
+// Hardware configuration loading: the committed configs load, and every kind of mistake is rejected with
+// an error naming the file and the key.
+#include "sim/hw_config.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "quantizer/error.h"
+#include "sim/area.h"
+
+namespace sop::sim {
+namespace {
+
+std::string error_of(const std::string& yaml) {
+  try {
+    parse_hw_config(yaml, "test.yaml");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(HwConfig, CommittedConfigsLoad) {
+  for (const char* name : {"default", "default-fp16", "small", "atoms64", "wide"}) {
+    const HwConfig c = load_hw_config(std::string(SOP_SOURCE_DIR) + "/configs/hw/" + name + ".yaml");
+    EXPECT_EQ(c.name, name);
+    EXPECT_GT(c.lut_bits(), 0);
+  }
+  const HwConfig d = load_hw_config(std::string(SOP_SOURCE_DIR) + "/configs/hw/default.yaml");
+  EXPECT_EQ(d.decode_unit.lanes, 8);
+  EXPECT_EQ(d.lut_bits(), 2L * 2 * 16 * 11);
+  EXPECT_EQ(d.decode_config().scale.bits(), 8);
+  const HwConfig f = load_hw_config(std::string(SOP_SOURCE_DIR) + "/configs/hw/default-fp16.yaml");
+  EXPECT_EQ(f.lut_bits(), 2L * 2 * 16 * 16);
+  const HwConfig a = load_hw_config(std::string(SOP_SOURCE_DIR) + "/configs/hw/atoms64.yaml");
+  EXPECT_EQ(a.code_bits(), 6);
+}
+
+TEST(HwConfig, DefaultsFillMissingKeys) {
+  const HwConfig c = parse_hw_config("decode_unit: {lanes: 4}\n", "x.yaml");
+  EXPECT_EQ(c.decode_unit.lanes, 4);
+  EXPECT_EQ(c.decode_unit.lut.entries_per_table, 16);
+  EXPECT_EQ(c.decode_unit.lut.resident_layers, 2);
+}
+
+TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
+  struct Case {
+    const char* yaml;
+    const char* must_contain;
+  } cases[] = {
+      {"decode_unit: {lanes: 8, lane: 4}\n", "test.yaml: decode_unit.lane: unknown key"},
+      {"decode_unit: {lanes: eight}\n", "test.yaml: decode_unit.lanes: expected an integer, got 'eight'"},
+      {"decode_unit: {lanes: 0}\n", "decode_unit.lanes: 0 is out of range"},
+      {"decode_unit: {lanes: 8.5}\n", "decode_unit.lanes: expected an integer"},
+      {"decode_unit: {lut: {entries_per_table: 32}}\n", "decode_unit.lut.entries_per_table: must be 16"},
+      {"decode_unit: {lut: {tables_per_layer: 3}}\n", "decode_unit.lut.tables_per_layer"},
+      {"decode_unit: {lut: {entry_format: bf16}}\n", "decode_unit.lut.entry_format: must be hif or fp16"},
+      {"decode_unit: {lut: {banks: 2}}\n", "decode_unit.lut.banks: only 1"},
+      {"decode_unit: {lut: 4}\n", "decode_unit.lut: expected a mapping"},
+      {"decode_unit: {scale: {signed: maybe}}\n", "decode_unit.scale.signed: expected true or false"},
+      {"decode_unit: {scale: {exp_bits: 9}}\n", "decode_unit.scale.exp_bits"},
+      {"decode_unit: {index_bits: 40}\n", "decode_unit.index_bits: 40 is out of range"},
+      {"clock_mhz: fast\ndecode_unit: {}\n", "test.yaml: clock_mhz: expected a number"},
+      {"clock_mhz: 0\ndecode_unit: {}\n", "clock_mhz: must be >="},
+      {"decode_unit: {}\ndram: {bandwidth: 3}\n", "dram.bandwidth: unknown key"},
+      {"lanes: 8\n", "test.yaml: lanes: unknown key"},
+      {"name: x\n", "test.yaml: decode_unit: missing"},
+      {"decode_unit: [1, 2\n", "test.yaml: not valid YAML"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = error_of(c.yaml);
+    EXPECT_NE(e.find(c.must_contain), std::string::npos) << c.yaml << " gave: " << e;
+  }
+}
+
+TEST(HwConfig, MissingFileIsNamed) {
+  try {
+    load_hw_config("/nonexistent/hw.yaml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/hw.yaml"), std::string::npos);
+  }
+}
+
+TEST(HwConfig, AreaScriptCarriesTheRtlParameters) {
+  const HwConfig c = parse_hw_config("decode_unit: {lanes: 4, lut: {entries_per_table: 64, entry_format: fp16}}\n", "x.yaml");
+  const std::string s = area_script(c, "/r", "/lib.lib", "/stat.txt");
+  for (const char* p : {"-chparam Lanes 4", "-chparam CodeBits 6", "-chparam Fp16Entries 1", "stat -liberty /lib.lib",
+                        "select -assert-none t:$dlatch"}) {
+    EXPECT_NE(s.find(p), std::string::npos) << p;
+  }
+}
+
+}  // namespace
+}  // namespace sop::sim
