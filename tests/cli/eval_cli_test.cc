@@ -1,0 +1,104 @@
+// `sop eval`, `sop formats`, `sop demo` and `--help` through the real binary.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_support.h"
+
+namespace sop::testing {
+namespace {
+
+TEST(EvalCli, WritesTheDocumentedJson) {
+  ScratchDir dir;
+  const std::string json_path = dir.file("eval.json");
+  const CommandResult r =
+      run_sop("eval --model 'synthetic:gaussian?rows=64&cols=128' --format E2M3sUE4M4,E4M3-POT --json '" + json_path + "'", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_text(json_path));
+  EXPECT_EQ(j["model"], "synthetic:gaussian?rows=64&cols=128");
+  ASSERT_EQ(j["results"].size(), 2u);
+  for (const auto& row : j["results"]) {
+    for (const char* key : {"tensor", "format", "bpw", "sqnr_db", "rel_mse", "cosine"}) {
+      EXPECT_TRUE(row.contains(key)) << key;
+    }
+    // SQNR and relative MSE are two views of one number.
+    EXPECT_NEAR(row["sqnr_db"].get<double>(), -10 * std::log10(row["rel_mse"].get<double>()), 1e-9);
+  }
+  EXPECT_EQ(j["results"][0]["format"], "E2M3sUE4M4");
+  // 64 x 128 weights: 6 bits each, 8 blocks of 16 per row with an 8-bit scale, one FP32 factor.
+  EXPECT_DOUBLE_EQ(j["results"][0]["bpw"].get<double>(), (64.0 * 128 * 6 + 64 * 8 * 8 + 32) / (64.0 * 128));
+  EXPECT_DOUBLE_EQ(j["results"][1]["bpw"].get<double>(), (64.0 * 128 * 8 + 8) / (64.0 * 128));
+  EXPECT_NE(r.out.find("E2M3sUE4M4"), std::string::npos);
+}
+
+TEST(EvalCli, UnknownFormatFailsWithoutOutput) {
+  ScratchDir dir;
+  const std::string json_path = dir.file("eval.json");
+  const CommandResult r = run_sop("eval --model synthetic:gaussian --format E2M3sBOGUS --json '" + json_path + "'", dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("E2M3sBOGUS"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(json_path));
+}
+
+TEST(EvalCli, MissingModelAndBadOptionsFailClearly) {
+  ScratchDir dir;
+  CommandResult r = run_sop("eval --model /nonexistent/model.safetensors", dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("/nonexistent/model.safetensors"), std::string::npos) << r.err;
+  r = run_sop("eval", dir);  // --model is required
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("model"), std::string::npos) << r.err;
+  r = run_sop("eval --model synthetic:gaussian --no-such-option", dir);
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_sop("no-such-command", dir);
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(EvalCli, TruncatedCheckpointFailsNamingTheFile) {
+  SOP_REQUIRE_MODEL(model, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string truncated = dir.file("truncated.safetensors");
+  {
+    const std::string bytes = read_text(model);
+    std::ofstream(truncated, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  const std::string json_path = dir.file("eval.json");
+  const CommandResult r = run_sop("eval --model '" + truncated + "' --json '" + json_path + "'", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("truncated.safetensors"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(json_path));
+}
+
+TEST(EvalCli, EveryCommandHasHelp) {
+  ScratchDir dir;
+  const CommandResult top = run_sop("--help", dir);
+  ASSERT_EQ(top.exit_code, 0);
+  for (const char* cmd : {"eval", "formats", "demo", "bench", "info"}) {
+    EXPECT_NE(top.out.find(cmd), std::string::npos) << cmd;
+    const CommandResult r = run_sop(std::string(cmd) + " --help", dir);
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.out.find("usage: sop"), std::string::npos) << cmd << ": " << r.out;
+  }
+}
+
+TEST(EvalCli, FormatsListsTheHeadlineFormats) {
+  ScratchDir dir;
+  const CommandResult r = run_sop("formats", dir);
+  ASSERT_EQ(r.exit_code, 0);
+  for (const char* name : {"UE4M4", "E2M3", "E8M0", "E2M3sUE4M4", "E4M3-POT"}) {
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  }
+}
+
+TEST(DemoCli, ComparesFp6AndFp8OnTheDefaultModel) {
+  ScratchDir dir;
+  const CommandResult r = run_sop("demo --out '" + dir.file("demo") + "'", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("FP6 block-scaled wins"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(read_text(dir.file("demo/eval.json")));
+  EXPECT_EQ(j["model"], "synthetic:llm");
+}
+
+}  // namespace
+}  // namespace sop::testing

@@ -1,0 +1,219 @@
+// End to end: sop quantize -> sop inspect -> sop dequant on the real stories260K checkpoint, reading
+// the safetensors back; bad recipes and damaged packs fail cleanly and leave no output.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+
+#include "quantizer/model_reader.h"
+#include "quantizer/pack/pack_file.h"
+#include "quantizer/io/half.h"
+#include "tests/cli/cli_support.h"
+
+namespace sop {
+namespace {
+
+using testing::run_sop;
+using testing::ScratchDir;
+
+std::string recipe(const std::string& name) { return std::string(SOP_SOURCE_DIR) + "/configs/quant/" + name + ".yaml"; }
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Only the files a test made itself (the captured stdout/stderr are dot files).
+std::vector<std::string> visible_files(const ScratchDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = e.path().filename().string();
+    if (name.front() != '.') out.push_back(name);
+  }
+  return out;
+}
+
+double sqnr_db(const std::vector<float>& w, const std::vector<float>& q) {
+  double signal = 0;
+  double noise = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    signal += static_cast<double>(w[i]) * w[i];
+    noise += (static_cast<double>(w[i]) - q[i]) * (static_cast<double>(w[i]) - q[i]);
+  }
+  return 10 * std::log10(signal / noise);
+}
+
+class PackCli : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PackCli, QuantizeInspectDequantRoundTrip) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string pack_path = dir.file("model.sop");
+  const std::string out_path = dir.file("model.safetensors");
+
+  const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + recipe(GetParam()) + "' --out '" +
+                             pack_path + "' --threads 2",
+                         dir);
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_NE(q.out.find("quantized 36 matrices"), std::string::npos) << q.out;
+  EXPECT_NE(q.err.find("[quantize "), std::string::npos) << "progress lines on stderr";
+
+  const auto inspect = run_sop("inspect '" + pack_path + "' --recipe", dir);
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.err;
+  EXPECT_NE(inspect.out.find("checksums OK"), std::string::npos) << inspect.out;
+  EXPECT_NE(inspect.out.find("model.layers.4.mlp.down_proj.weight"), std::string::npos) << inspect.out;
+  EXPECT_NE(inspect.out.find("kept in FP32: model.norm.weight"), std::string::npos) << inspect.out;
+  EXPECT_NE(inspect.out.find(std::string("name: ") + GetParam()), std::string::npos) << "the embedded recipe";
+
+  const auto dq = run_sop("dequant '" + pack_path + "' --out '" + out_path + "' -q", dir);
+  ASSERT_EQ(dq.exit_code, 0) << dq.err;
+
+  // Read back: the same tensors in the same order; norms exact; matrices equal to the golden decode of
+  // the pack bit for bit and close to the original weights.
+  const auto original = open_model(model_path);
+  const auto restored = open_model(out_path);
+  const PackFile pack = PackFile::open(pack_path);
+  ASSERT_EQ(restored->tensors().size(), original->tensors().size());
+  std::size_t layer = 0;
+  for (std::size_t i = 0; i < original->tensors().size(); ++i) {
+    const TensorInfo& info = original->tensors()[i];
+    ASSERT_EQ(restored->tensors()[i].name, info.name);
+    EXPECT_EQ(restored->tensors()[i].shape, info.shape) << info.name;
+    EXPECT_EQ(restored->tensors()[i].dtype, DType::F32) << info.name;
+    const Tensor w = original->read(info.name);
+    const Tensor r = restored->read(info.name);
+    if (!info.is_matrix()) {
+      EXPECT_TRUE(same_bits(w.values, r.values)) << info.name;
+      continue;
+    }
+    ASSERT_LT(layer, pack.layers().size());
+    ASSERT_EQ(pack.layers()[layer].name, info.name);
+    EXPECT_TRUE(same_bits(dequantize_layer(pack.layers()[layer]), r.values)) << info.name;
+    ++layer;
+    EXPECT_GT(sqnr_db(w.values, r.values), 15.0) << info.name;
+  }
+  EXPECT_EQ(layer, 36u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Recipes, PackCli, ::testing::Values("e2m3-ue4m4", "sop-4.5"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(PackCliBudget, ReportedBitsStayWithinTheBudget) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + recipe("sop-5.0") + "' --out '" +
+                             dir.file("m.sop") + "' -q",
+                         dir);
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const PackFile pack = PackFile::open(dir.file("m.sop"));
+  double bits = 0;
+  double weights = 0;
+  for (const auto& l : pack.layers()) {
+    bits += l.choice.bits;
+    weights += static_cast<double>(l.rows * l.cols);
+  }
+  EXPECT_LE(bits / weights, 5.0 + 1e-9);
+  EXPECT_GT(bits / weights, 4.5);  // the budget is used, not wasted
+}
+
+TEST(PackCliDequant, NarrowTypesRoundTheGoldenDecode) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string pack_path = dir.file("m.sop");
+  ASSERT_EQ(run_sop("quantize --model '" + model_path + "' --recipe '" + recipe("e2m3-ue4m4") + "' --out '" +
+                        pack_path + "' -q",
+                    dir)
+                .exit_code,
+            0);
+  for (const char* dtype : {"F16", "BF16"}) {
+    const std::string out = dir.file(std::string("m-") + dtype + ".safetensors");
+    const auto dq = run_sop("dequant '" + pack_path + "' --out '" + out + "' --dtype " + dtype + " -q", dir);
+    ASSERT_EQ(dq.exit_code, 0) << dq.err;
+    const auto restored = open_model(out);
+    const PackFile pack = PackFile::open(pack_path);
+    const PackedLayerView& l = pack.layers().front();
+    EXPECT_EQ(restored->tensors().front().dtype_label, dtype);
+    const std::vector<float> exact = dequantize_layer(l);
+    const std::vector<float> narrow = restored->read(l.name).values;
+    ASSERT_EQ(exact.size(), narrow.size());
+    for (std::size_t i = 0; i < exact.size(); ++i) {
+      const float expected = std::string(dtype) == "F16" ? fp16_to_fp32(fp32_to_fp16(exact[i]))
+                                                         : bf16_to_fp32(fp32_to_bf16(exact[i]));
+      ASSERT_EQ(narrow[i], expected) << dtype << " weight " << i;
+    }
+  }
+}
+
+TEST(PackCliErrors, BadRecipeKeyNamesFileAndKeyAndWritesNothing) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string bad = dir.file("bad.yaml");
+  {
+    std::ifstream in(recipe("sop-4.5"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text.replace(text.find("scale_steps:"), 12, "scale_stepz:");
+    std::ofstream(bad) << text;
+  }
+  const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + bad + "' --out '" + dir.file("x.sop") + "'", dir);
+  EXPECT_NE(q.exit_code, 0);
+  EXPECT_NE(q.err.find(bad), std::string::npos) << q.err;
+  EXPECT_NE(q.err.find("scale_stepz"), std::string::npos) << q.err;
+  EXPECT_NE(q.err.find("unknown key"), std::string::npos) << q.err;
+  EXPECT_EQ(visible_files(dir), std::vector<std::string>{"bad.yaml"});
+}
+
+TEST(PackCliErrors, DamagedPackIsRefusedByInspectAndDequant) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string pack_path = dir.file("m.sop");
+  ASSERT_EQ(run_sop("quantize --model '" + model_path + "' --recipe '" + recipe("e2m3-ue4m4") + "' --out '" +
+                        pack_path + "' -q",
+                    dir)
+                .exit_code,
+            0);
+  std::vector<char> bytes;
+  {
+    std::ifstream in(pack_path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x10);
+  std::ofstream(pack_path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+
+  const auto inspect = run_sop("inspect '" + pack_path + "'", dir);
+  EXPECT_EQ(inspect.exit_code, 1);
+  EXPECT_NE(inspect.err.find(pack_path), std::string::npos) << inspect.err;
+  EXPECT_NE(inspect.err.find("checksum mismatch"), std::string::npos) << inspect.err;
+
+  const auto dq = run_sop("dequant '" + pack_path + "' --out '" + dir.file("w.safetensors") + "'", dir);
+  EXPECT_EQ(dq.exit_code, 1);
+  EXPECT_NE(dq.err.find("checksum mismatch"), std::string::npos) << dq.err;
+  EXPECT_EQ(visible_files(dir), std::vector<std::string>{"m.sop"});
+
+  // Truncated: the message says so.
+  bytes.resize(bytes.size() * 2 / 3);
+  std::ofstream(pack_path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const auto cut = run_sop("inspect '" + pack_path + "'", dir);
+  EXPECT_EQ(cut.exit_code, 1);
+  EXPECT_NE(cut.err.find("truncated"), std::string::npos) << cut.err;
+}
+
+TEST(PackCliHelp, EveryCommandHasHelp) {
+  ScratchDir dir;
+  for (const char* command : {"quantize", "inspect", "dequant"}) {
+    const auto r = run_sop(std::string(command) + " --help", dir);
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_NE(r.out.find("usage: sop " + std::string(command)), std::string::npos) << r.out;
+  }
+  const auto missing = run_sop("quantize --recipe x.yaml", dir);
+  EXPECT_EQ(missing.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace sop
