@@ -22,7 +22,6 @@ int run_demo(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 int run_info(const std::vector<std::string>& args);
 int run_area(const std::vector<std::string>& args);
-int run_area(const std::vector<std::string>& args);
 int run_synth(const std::vector<std::string>& args);
 int run_quantize(const std::vector<std::string>& args);
 int run_inspect(const std::vector<std::string>& args);
@@ -41,7 +40,6 @@ inline const std::vector<Command>& commands() {
       {"inspect", "validate a pack file and summarize what it holds", run_inspect},
       {"dequant", "decode a pack file back to weights (.safetensors)", run_dequant},
       {"bench", "measure quantization throughput", run_bench},
-      {"area", "synthesize the LUT decode unit of a hardware config and report its cell area", run_area},
       {"codebook-gen", "regenerate the fitted fixed codebooks (BOF4, BOF4-S, SH4 shape) as C++ data", run_codebook_gen},
       {"area", "synthesize the LUT decode unit of a hardware config and report its cell area", run_area},
   };
