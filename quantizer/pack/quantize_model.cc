@@ -90,12 +90,21 @@ LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const
     const Tensor w = model.read(names[i]);
     const std::vector<float> imp = importance_of(stats, w);
     const double alpha = awq_alpha_of(w, imp, layouts.front(), opts);
+    // Errors enter the knapsack relative to the layer's weighted signal energy, times its weight
+    // count (as sop_plan.cc does): raw squared errors would let the layers with the largest weights
+    // take the whole budget.
+    double signal = 0;
+    for (std::size_t k = 0; k < w.values.size(); ++k) {
+      const double imp_j = imp.empty() ? 1.0 : imp[k % static_cast<std::size_t>(w.cols())];
+      signal += imp_j * static_cast<double>(w.values[k]) * w.values[k];
+    }
+    const double error_unit = signal > 0 ? static_cast<double>(w.values.size()) / signal : 1.0;
     std::vector<KnapsackOption> options;
     std::vector<SopLayerRecipe> menu;
     for (const SopLayout& layout : layouts) {
       const SopLayerRecipe base = search_layer_pair(w, imp, layout, alpha, opts);
       const SopLayerResult r = quantize_with_recipe(w, imp, base, opts);
-      options.push_back({r.choice.bits, r.choice.weighted_error});
+      options.push_back({r.choice.bits, r.choice.weighted_error * error_unit});
       menu.push_back(base);
       int64_t most = 0;
       for (double f : recipe.sparse_fractions) most = std::max(most, sparse_count_of(f, static_cast<int64_t>(w.values.size())));
@@ -110,7 +119,8 @@ LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const
         for (int64_t g = 0; g < k; ++g) gain += gains[static_cast<std::size_t>(g)];
         SopLayerRecipe with_sparse = base;
         with_sparse.sparse_count = k;
-        options.push_back({r.choice.bits + static_cast<double>(k * entry_cost), std::max(0.0, r.choice.weighted_error - gain)});
+        options.push_back({r.choice.bits + static_cast<double>(k * entry_cost),
+                           std::max(0.0, r.choice.weighted_error - gain) * error_unit});
         menu.push_back(with_sparse);
       }
     }
