@@ -48,6 +48,23 @@ TEST(GoldenHif, FixedCodebooksExactWhereRequired) {
 TEST(GoldenHif, PrintsExactnessTable) {
   // docs/hif.md quotes this output (run: sop_unit_tests --gtest_filter=GoldenHif.PrintsExactnessTable).
   std::printf("%s", hif_exactness_table(kHif).c_str());
+  // The width sweep behind the choice: inexact entries (of the exact-required books) and the worst
+  // relative rounding of NF4 and IQ4_NL/127, for other mantissa/exponent/bias choices.
+  std::printf("\n| HIF (mantissa, exponent, bias) | bits | exact-required books inexact | NF4 worst | IQ4_NL/127 worst |\n");
+  std::printf("|---|---|---|---|---|\n");
+  for (const HifFormat f : {HifFormat{6, 3, 8}, HifFormat{6, 3, 7}, HifFormat{7, 3, 9}, HifFormat{7, 4, 16},
+                            HifFormat{8, 2, 4}, HifFormat{8, 3, 9}, HifFormat{8, 4, 16}, HifFormat{9, 3, 9}}) {
+    int inexact = 0;
+    double nf4 = 0, iq4 = 0;
+    for (const Codebook& cb : reference_codebooks()) {
+      const HifRounding r = measure_hif(f, cb);
+      if (cb.must_be_exact) inexact += r.inexact;
+      if (cb.name == "NF4") nf4 = r.worst_rel;
+      if (cb.name == "IQ4_NL/127") iq4 = r.worst_rel;
+    }
+    std::printf("| (%d, %d, %d) | %d | %d | %.3f %% | %.3f %% |\n", f.man_bits, f.exp_bits, f.bias, f.bits(), inexact,
+                100 * nf4, 100 * iq4);
+  }
 }
 
 TEST(GoldenFp16, MatchesKnownEncodings) {
