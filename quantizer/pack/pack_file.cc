@@ -692,15 +692,21 @@ PackFile PackFile::open(const std::string& path) {
       pack.tensors_.push_back(std::move(tensor));
     }
   }
-  // The model description and the sections must agree on what is stored.
-  std::set<std::string> described;
+  // The model description and the sections must agree on what is stored, and how.
+  std::set<std::string> quantized;
+  std::set<std::string> kept;
   for (const auto& t : pack.info_.tensors) {
     if (t.stored == PackedAs::Omitted) continue;
-    described.insert(t.name);
+    if (!(t.stored == PackedAs::Quantized ? quantized : kept).insert(t.name).second) {
+      throw Error(path, "MODL section", "lists '" + t.name + "' twice");
+    }
     if (names.count(t.name) == 0) throw Error(path, "MODL section", "lists '" + t.name + "' as stored but no section holds it");
   }
-  for (const auto& n : names) {
-    if (described.count(n) == 0) throw Error(path, "MODL section", "does not list stored tensor '" + n + "'");
+  for (const auto& l : pack.layers_) {
+    if (quantized.count(l.name) == 0) throw Error(path, "MODL section", "does not list quantized layer '" + l.name + "'");
+  }
+  for (const auto& t : pack.tensors_) {
+    if (kept.count(t.name) == 0) throw Error(path, "MODL section", "does not list FP32 tensor '" + t.name + "'");
   }
   return pack;
 }

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "quantizer/error.h"
+#include "quantizer/io/checked_math.h"
 
 namespace sop {
 
@@ -23,10 +24,10 @@ class PackModelReader : public ModelReader {
       if (t.stored == PackedAs::Quantized) {
         const PackedLayerView& l = pack_.layers()[layer_of_.at(t.name)];
         info.shape = t.shape;
-        int64_t count = 1;
-        for (int64_t d : t.shape) count *= d;
         // A quantized matrix's recorded shape must hold exactly its rows x cols weights.
-        if (t.shape.empty() || count != l.rows * l.cols) {
+        uint64_t count = 0;
+        if (t.shape.empty() || !detail::checked_element_count(t.shape.data(), t.shape.size(), &count) ||
+            count != static_cast<uint64_t>(l.rows * l.cols)) {
           throw Error(pack_.path(), "MODL section: " + t.name, "shape does not match the layer's rows x cols");
         }
       } else {
