@@ -132,6 +132,13 @@ void read_scale(const Reader& r, const YAML::Node& n, ScaleConfig& s) {
   if ((s.is_signed ? 1 : 0) + s.exp_bits + s.man_bits > 16) r.fail(p, "a scale wider than 16 bits is not supported");
 }
 
+void read_fetch(const Reader& r, const YAML::Node& n, FetchConfig& f) {
+  const std::string p = "decode_unit.fetch";
+  r.only_keys(n, p, {"request_bytes", "outstanding"});
+  f.request_bytes = r.integer(n, p, "request_bytes", f.request_bytes, 1, 1 << 24);
+  f.outstanding = r.integer(n, p, "outstanding", f.outstanding, 1, 1024);
+}
+
 }  // namespace
 
 HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source) {
@@ -144,20 +151,40 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
   }
   HwConfig c;
   c.source = source;
-  r.only_keys(root, "", {"name", "clock_mhz", "decode_unit", "dram"});
+  r.only_keys(root, "", {"name", "clock_mhz", "decode_unit", "dram", "consumer", "policy"});
   c.name = r.string(root, "", "name", "");
   c.clock_mhz = r.number(root, "", "clock_mhz", c.clock_mhz, 1e-3);
   const YAML::Node du = root["decode_unit"];
   if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");
-  r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits"});
+  r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "fetch"});
   c.decode_unit.lanes = r.integer(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, 64);
   c.decode_unit.index_bits = r.integer(du, "decode_unit", "index_bits", c.decode_unit.index_bits, 8, 32);
   if (du["lut"]) read_lut(r, du["lut"], c.decode_unit.lut);
   if (du["scale"]) read_scale(r, du["scale"], c.decode_unit.scale);
+  if (du["fetch"]) read_fetch(r, du["fetch"], c.decode_unit.fetch);
   if (const YAML::Node d = root["dram"]) {
-    r.only_keys(d, "dram", {"bandwidth_gb_s", "latency_ns"});
+    r.only_keys(d, "dram", {"bandwidth_gb_s", "latency_ns", "burst_bytes"});
     c.dram.bandwidth_gb_s = r.number(d, "dram", "bandwidth_gb_s", 0, 0);
     c.dram.latency_ns = r.number(d, "dram", "latency_ns", 0, 0);
+    c.dram.burst_bytes = r.integer(d, "dram", "burst_bytes", c.dram.burst_bytes, 1, 1 << 16);
+  }
+  if (c.decode_unit.fetch.request_bytes < c.dram.burst_bytes) {
+    r.fail("decode_unit.fetch.request_bytes", "smaller than one DRAM burst (dram.burst_bytes = " +
+                                                  std::to_string(c.dram.burst_bytes) + ")");
+  }
+  if (const YAML::Node n = root["consumer"]) {
+    r.only_keys(n, "consumer", {"weights_per_cycle", "buffer_weights"});
+    c.consumer.weights_per_cycle = r.number(n, "consumer", "weights_per_cycle", 0, 0);
+    c.consumer.buffer_weights = r.integer(n, "consumer", "buffer_weights", c.consumer.buffer_weights, 1, 1 << 24);
+  }
+  if (c.consumer.buffer_weights < c.decode_unit.lanes) {
+    r.fail("consumer.buffer_weights", std::to_string(c.consumer.buffer_weights) +
+                                          " cannot hold one beat of decode_unit.lanes = " +
+                                          std::to_string(c.decode_unit.lanes) + " weights");
+  }
+  if (const YAML::Node n = root["policy"]) {
+    r.only_keys(n, "policy", {"prefetch_next_layer"});
+    c.policy.prefetch_next_layer = r.boolean(n, "policy", "prefetch_next_layer", c.policy.prefetch_next_layer);
   }
   return c;
 }

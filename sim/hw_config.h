@@ -28,17 +28,38 @@ struct ScaleConfig {
   bool subnormals = true;      // ScaleSubnormals
 };
 
+// How the decode unit fetches packed blocks: one request (one TLM transaction) moves request_bytes of a
+// layer's codes, scales and residuals; up to `outstanding` requests are in flight or buffered.
+struct FetchConfig {
+  int request_bytes = 4096;
+  int outstanding = 4;
+};
+
 struct DecodeUnitConfig {
   int lanes = 8;               // Lanes
   LutConfig lut;
   ScaleConfig scale;
   int index_bits = 32;         // IndexBits: residual index width
+  FetchConfig fetch;           // the unit's DMA (system model only)
 };
 
-// Reserved for the system model; validated so that a typo does not pass silently.
+// The weight memory as the system model (sop simulate) sees it. Transfers are whole bursts; a request
+// waits for the channel, then takes latency_ns plus bytes / bandwidth_gb_s.
 struct DramConfig {
-  double bandwidth_gb_s = 0;   // 0: not modelled
+  double bandwidth_gb_s = 0;   // 0: not modelled (transfers take no time)
   double latency_ns = 0;
+  int burst_bytes = 64;        // access granule: every request is rounded up to whole bursts
+};
+
+// The unit that receives the decoded weights (it stands in for the MAC array).
+struct ConsumerConfig {
+  double weights_per_cycle = 0;  // drain rate; 0: keeps up with any unit (never stalls it)
+  int buffer_weights = 64;       // input buffer; must hold at least one beat (lanes weights)
+};
+
+// Choices of the system model, kept apart from the physical sizes above.
+struct PolicyConfig {
+  bool prefetch_next_layer = true;  // load the next layer's tables into a free slot while streaming
 };
 
 struct HwConfig {
@@ -47,6 +68,8 @@ struct HwConfig {
   double clock_mhz = 1000;
   DecodeUnitConfig decode_unit;
   DramConfig dram;
+  ConsumerConfig consumer;
+  PolicyConfig policy;
 
   int code_bits() const { return decode_unit.lut.entries_per_table == 64 ? 6 : 4; }
   golden::DecodeConfig decode_config() const;

@@ -64,6 +64,16 @@ TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
       {"clock_mhz: fast\ndecode_unit: {}\n", "test.yaml: clock_mhz: expected a number"},
       {"clock_mhz: 0\ndecode_unit: {}\n", "clock_mhz: must be >="},
       {"decode_unit: {}\ndram: {bandwidth: 3}\n", "dram.bandwidth: unknown key"},
+      {"decode_unit: {}\ndram: {burst_bytes: 0}\n", "dram.burst_bytes: 0 is out of range"},
+      {"decode_unit: {}\ndram: {burst_bytes: 8192}\n", "decode_unit.fetch.request_bytes: smaller than one DRAM burst"},
+      {"decode_unit: {fetch: {request_bytes: 32}}\n", "decode_unit.fetch.request_bytes: smaller than one DRAM burst"},
+      {"decode_unit: {fetch: {outstanding: many}}\n", "decode_unit.fetch.outstanding: expected an integer"},
+      {"decode_unit: {fetch: {depth: 2}}\n", "decode_unit.fetch.depth: unknown key"},
+      {"decode_unit: {}\nconsumer: {weights_per_cycle: -1}\n", "consumer.weights_per_cycle: must be >="},
+      {"decode_unit: {lanes: 16}\nconsumer: {buffer_weights: 8}\n", "consumer.buffer_weights: 8 cannot hold one beat"},
+      {"decode_unit: {}\nconsumer: {rate: 8}\n", "consumer.rate: unknown key"},
+      {"decode_unit: {}\npolicy: {prefetch_next_layer: sometimes}\n", "policy.prefetch_next_layer: expected true or false"},
+      {"decode_unit: {}\npolicy: {prefetch: true}\n", "policy.prefetch: unknown key"},
       {"lanes: 8\n", "test.yaml: lanes: unknown key"},
       {"name: x\n", "test.yaml: decode_unit: missing"},
       {"decode_unit: [1, 2\n", "test.yaml: not valid YAML"},
@@ -72,6 +82,24 @@ TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
     const std::string e = error_of(c.yaml);
     EXPECT_NE(e.find(c.must_contain), std::string::npos) << c.yaml << " gave: " << e;
   }
+}
+
+TEST(HwConfig, SystemModelSections) {
+  const HwConfig c = parse_hw_config(
+      "decode_unit: {lanes: 8, fetch: {request_bytes: 2048, outstanding: 2}}\n"
+      "dram: {bandwidth_gb_s: 4, latency_ns: 100, burst_bytes: 64}\n"
+      "consumer: {weights_per_cycle: 6, buffer_weights: 32}\npolicy: {prefetch_next_layer: false}\n",
+      "x.yaml");
+  EXPECT_EQ(c.decode_unit.fetch.request_bytes, 2048);
+  EXPECT_EQ(c.decode_unit.fetch.outstanding, 2);
+  EXPECT_EQ(c.dram.burst_bytes, 64);
+  EXPECT_DOUBLE_EQ(c.consumer.weights_per_cycle, 6.0);
+  EXPECT_EQ(c.consumer.buffer_weights, 32);
+  EXPECT_FALSE(c.policy.prefetch_next_layer);
+  const HwConfig d = parse_hw_config("decode_unit: {}\n", "x.yaml");
+  EXPECT_EQ(d.decode_unit.fetch.request_bytes, 4096);
+  EXPECT_DOUBLE_EQ(d.consumer.weights_per_cycle, 0.0);
+  EXPECT_TRUE(d.policy.prefetch_next_layer);
 }
 
 TEST(HwConfig, MissingFileIsNamed) {
