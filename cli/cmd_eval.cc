@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "quantizer/atomic_file.h"
+#include "quantizer/calibrate/downstream.h"
 #include "quantizer/evaluate.h"
 #include "quantizer/model_reader.h"
 
@@ -52,7 +53,11 @@ int run_eval(const std::vector<std::string>& args) {
       ("json", po::value(&json_path), "also write the results as JSON to this file")
       ("tensors", po::value(&tensors), "only matrices whose name matches this regular expression")
       ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
-      ("summary-only", "print only the per-format summary");
+      ("summary-only", "print only the per-format summary")
+      ("downstream", "Llama-style models: also run the model, original and quantized, on text it samples "
+                     "itself and report KL divergence, perplexity and top-1 agreement")
+      ("downstream-sequences", po::value<int>()->default_value(4), "sequences for --downstream")
+      ("downstream-tokens", po::value<int>()->default_value(128), "tokens per sequence for --downstream");
   po::variables_map vm;
   if (auto code = parse_options("eval", "--model PATH [--format NAME[,NAME...]] [--json OUT]", desc, args, vm, {"model"})) {
     return *code;
@@ -67,7 +72,30 @@ int run_eval(const std::vector<std::string>& args) {
   };
   const EvalReport report = evaluate_model(*model, split_list(formats), opts);
   print_eval_report(report, vm.count("summary-only") == 0, std::cout);
-  if (!json_path.empty()) write_json_report(json_path, report_to_json(report));
+  nlohmann::json j = report_to_json(report);
+  if (vm.count("downstream")) {
+    TextSampling sampling;
+    sampling.sequences = vm["downstream-sequences"].as<int>();
+    sampling.tokens = vm["downstream-tokens"].as<int>();
+    if (sampling.sequences <= 0 || sampling.tokens <= 0) throw std::invalid_argument("--downstream-* must be positive");
+    const auto downstream = evaluate_downstream(*model, split_list(formats), sampling, threads);
+    std::cout << "\ndownstream, " << sampling.sequences << " x " << sampling.tokens
+              << " tokens sampled from the original model:\n"
+              << std::left << std::setw(20) << "format" << std::right << std::setw(12) << "KL nats" << std::setw(11)
+              << "ppl orig" << std::setw(11) << "ppl quant" << std::setw(8) << "top-1" << "\n";
+    nlohmann::json rows = nlohmann::json::array();
+    for (const FormatDownstream& d : downstream) {
+      std::cout << std::left << std::setw(20) << d.format << std::right << std::scientific << std::setprecision(3)
+                << std::setw(12) << d.metrics.kl_divergence << std::fixed << std::setprecision(4) << std::setw(11)
+                << d.metrics.reference_ppl << std::setw(11) << d.metrics.quantized_ppl << std::setprecision(3)
+                << std::setw(8) << d.metrics.top1_agreement << "\n";
+      rows.push_back({{"format", d.format}, {"kl_divergence", d.metrics.kl_divergence},
+                      {"reference_ppl", d.metrics.reference_ppl}, {"quantized_ppl", d.metrics.quantized_ppl},
+                      {"top1_agreement", d.metrics.top1_agreement}, {"positions", d.metrics.positions}});
+    }
+    j["downstream"] = rows;
+  }
+  if (!json_path.empty()) write_json_report(json_path, j);
   return 0;
 }
 
