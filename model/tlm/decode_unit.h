@@ -1,0 +1,151 @@
+// The LUT decode unit at transaction level, and what it shares with the RTL engine.
+//
+// DecodeUnit (the interface both engines implement):
+//   host_socket  (target)    UnitCommand at kLoadTablesAddress: load a layer's tables into a LUT slot;
+//                             at kStreamAddress: stream a layer (reload its tables first on a miss).
+//   dram_socket  (initiator) fetch requests: tables, and chunks of whole rows (decode_unit.fetch).
+//   out_socket   (initiator) one OutputChunk per fetched chunk, to the consumer.
+// The LUT keeps `resident_layers` slots, replaced least recently used; with policy.prefetch_next_layer
+// the next layer's tables are fetched and loaded into another slot while the current layer streams.
+//
+// The base class owns what is not in the RTL (command decoding, slot residency, the DMA that fetches
+// chunks and tables) so both engines make the same DRAM requests in the same order; an engine decides
+// only how the lanes spend cycles on a stream (run_stream) and replays table loads (schedule_load).
+//
+// DecodeUnitTlm's timing equations (cycles; docs/simulate.md derives them from the RTL's pipeline):
+//   a table load          takes 2 x entries cycles from the table's arrival, on its own port;
+//   chunk i issues from   s_i = max(free, data_ready_i, tables_ready)
+//   and takes             beats_i + residuals_i cycles (one beat per cycle, one residual per cycle);
+//   the consumer accepts  its last beat at a_i >= s_i + beats_i + residuals_i (backpressure);
+//   the next chunk        may issue from a_i; a stream ends one cycle after its last acceptance.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/simple_target_socket.h>
+
+#include "model/tlm/transactions.h"
+#include "model/tlm/workload.h"
+#include "sim/hw_config.h"
+
+namespace sop::sysc {
+
+// Cycles in which the lanes issued no beat, by cause.
+struct StallCycles {
+  uint64_t dram = 0;        // the next chunk's data had not arrived
+  uint64_t lut_reload = 0;  // the layer's tables were being fetched or loaded
+  uint64_t consumer = 0;    // the output stage was full (backpressure)
+  uint64_t residual = 0;    // a sparse residual was being taken
+  uint64_t pipeline = 0;    // the output register's fill and drain
+  uint64_t total() const { return dram + lut_reload + consumer + residual + pipeline; }
+};
+
+struct UnitCounters {
+  uint64_t cycles = 0;          // end of the last stream
+  uint64_t beats = 0;
+  uint64_t weights = 0;
+  uint64_t residuals = 0;
+  uint64_t chunks = 0;
+  uint64_t table_loads = 0;     // every load of a layer's tables into a slot
+  uint64_t misses = 0;          // streams whose tables were not resident
+  uint64_t prefetches = 0;      // loads started ahead by the prefetch policy
+  uint64_t hits = 0;
+  StallCycles stalls;
+  double wall_seconds = 0;      // host time spent in this unit's commands (its DRAM, consumer, scoreboard)
+};
+
+struct UnitSetup {
+  const sim::HwConfig* hw = nullptr;
+  UnitFormats unit;
+  const std::vector<PreparedLayer>* layers = nullptr;
+  bool values = true;        // prepare and decode values (off: counts-only)
+  bool inject_fault = false; // flip one product bit of the first chunk (the scoreboard's negative test)
+};
+
+class DecodeUnit : public sc_core::sc_module {
+ public:
+  tlm_utils::simple_target_socket<DecodeUnit> host_socket;
+  tlm_utils::simple_initiator_socket<DecodeUnit> dram_socket;
+  tlm_utils::simple_initiator_socket<DecodeUnit> out_socket;
+
+  const UnitCounters& counters() const { return counters_; }
+  virtual const char* engine_name() const = 0;
+  // After the last command: lets an engine finish pending work (RTL: trailing loads, trace file).
+  virtual void finish() {}
+
+ protected:
+  DecodeUnit(sc_core::sc_module_name name, const UnitSetup& setup);
+
+  struct LoadJob {
+    uint32_t slot = 0;
+    const golden::LayerTables* tables = nullptr;  // in the unit's formats
+    uint64_t start = 0;                           // cycle of the first entry write
+  };
+
+  struct StreamJob {
+    int64_t layer_index = 0;
+    const PreparedLayer* layer = nullptr;
+    uint32_t slot = 0;
+    uint64_t command_cycle = 0;
+    uint64_t tables_ready = 0;   // first cycle a beat may read the slot
+    uint64_t unit_free = 0;      // first cycle the lanes are free of the previous stream
+    std::vector<uint64_t> chunk_ready;  // per chunk: data arrival cycle (kNotFetched before the fetch)
+    std::map<int64_t, std::unique_ptr<ChunkValues>> values;
+  };
+  static constexpr uint64_t kNotFetched = ~uint64_t{0};
+
+  virtual void schedule_load(const LoadJob& job) { (void)job; }
+  // Runs a stream; returns the cycle after its last beat was accepted.
+  virtual uint64_t run_stream(StreamJob& job) = 0;
+
+  // The first beat of chunk `chunk` is issuing at `cycle`: its buffer entry frees the fetch of chunk +
+  // outstanding. Both engines call this at the same point of the pipeline.
+  void chunk_started(StreamJob& job, int64_t chunk, uint64_t cycle);
+  // Sends a finished chunk to the consumer; returns the cycle its last beat was accepted.
+  uint64_t deliver(OutputChunk& out);
+  // Counts-only or decoded products for the chunk, in beat space (TLM engine, and the fault injection).
+  void corrupt_if_asked(const StreamJob& job, int64_t chunk, std::vector<golden::Product>& products) const;
+
+  const UnitSetup& setup() const { return setup_; }
+  const Clock& clock() const { return clock_; }
+  UnitCounters& counters_mut() { return counters_; }
+
+ private:
+  struct Slot {
+    int64_t layer = -1;
+    uint64_t ready = 0;
+    uint64_t last_use = 0;
+  };
+
+  void b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
+  uint64_t dram_read(uint64_t issue_cycle, uint64_t bytes);
+  void fetch_chunk(StreamJob& job, int64_t chunk, uint64_t cycle);
+  int find_slot(int64_t layer) const;
+  uint32_t load_tables(int64_t layer, uint64_t cycle, int exclude_slot);
+
+  UnitSetup setup_;
+  Clock clock_;
+  UnitCounters counters_;
+  std::vector<Slot> slots_;
+  uint64_t load_port_free_ = 0;
+  uint64_t unit_free_ = 0;
+  uint64_t use_counter_ = 0;
+};
+
+class DecodeUnitTlm final : public DecodeUnit {
+ public:
+  DecodeUnitTlm(sc_core::sc_module_name name, const UnitSetup& setup) : DecodeUnit(name, setup) {}
+  const char* engine_name() const override { return "tlm"; }
+
+ private:
+  uint64_t run_stream(StreamJob& job) override;
+  std::vector<golden::Product> products_;
+};
+
+}  // namespace sop::sysc

@@ -1,0 +1,200 @@
+#include "model/tlm/decode_unit_rtl.h"
+
+#include <algorithm>
+
+#include "quantizer/error.h"
+
+namespace sop::sysc {
+
+const RtlVariant& find_rtl_variant(const sim::HwConfig& hw, bool traced) {
+  const auto& u = hw.decode_unit;
+  std::string built;
+  for (const RtlVariant& v : rtl_variants()) {
+    built += std::string(built.empty() ? "" : "; ") + v.name;
+    if (v.traced != traced) continue;
+    if (v.lanes == u.lanes && v.code_bits == hw.code_bits() && v.resident_layers == u.lut.resident_layers &&
+        v.fp16_entries == (u.lut.entry_format == golden::EntryFormat::Fp16) && v.scale_signed == u.scale.is_signed &&
+        v.scale_exp_bits == u.scale.exp_bits && v.scale_man_bits == u.scale.man_bits &&
+        v.scale_subnormals == u.scale.subnormals && v.index_bits == u.index_bits) {
+      return v;
+    }
+  }
+  throw Error(hw.source, "decode_unit",
+              std::string("no verilated RTL") + (traced ? " with tracing" : "") +
+                  " for these parameters; built variants: " + (built.empty() ? "none" : built) +
+                  " (add one in model/tlm/CMakeLists.txt)");
+}
+
+DecodeUnitRtl::DecodeUnitRtl(sc_core::sc_module_name name, const UnitSetup& setup, const std::string& trace_path)
+    : DecodeUnit(name, setup), bridge_(setup.hw->consumer, setup.unit.lanes) {
+  const RtlVariant& v = find_rtl_variant(*setup.hw, !trace_path.empty());
+  core_ = v.make(golden::exp_offset(setup.unit.decode));
+  if (!trace_path.empty() && !core_->open_trace(trace_path)) {
+    throw Error(trace_path, "", "cannot open the waveform file");
+  }
+  core_->reset();
+  const int bits = setup.unit.index_bits;
+  sentinel_ = bits >= 32 ? 0xFFFFFFFFu : (1u << bits) - 1;
+  core_->set_residual(true, sentinel_, 0);
+  core_->set_out_ready(true);
+}
+
+uint64_t DecodeUnitRtl::next_load_start() const { return loads_.empty() ? kNotFetched : loads_.front().start; }
+
+bool DecodeUnitRtl::drive_load(uint64_t cycle) {
+  if (loads_.empty() || loads_.front().start > cycle) {
+    core_->set_load(false, 0, false, 0, 0);
+    return false;
+  }
+  const LoadJob& j = loads_.front();
+  const auto& entries = j.tables->entries;
+  const uint64_t at = cycle - j.start;
+  const uint32_t per_table = static_cast<uint32_t>(entries.size() / 2);
+  const auto index = static_cast<uint32_t>(at);
+  core_->set_load(true, j.slot, index >= per_table, index % per_table, entries[at]);
+  if (at + 1 == entries.size()) loads_.pop_front();
+  return true;
+}
+
+void DecodeUnitRtl::clock_cycle() {
+  core_->rise();
+  ++cycle_;
+  ++clocked_;
+  bridge_.advance(1);
+}
+
+void DecodeUnitRtl::skip(uint64_t cycles) {
+  cycle_ += cycles;
+  bridge_.advance(cycles);
+}
+
+uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
+  UnitCounters& k = counters_mut();
+  const int lanes = setup().unit.lanes;
+  const auto L = static_cast<std::size_t>(lanes);
+  const PreparedLayer& layer = *job.layer;
+  const int64_t chunks = layer.chunk_count();
+  // The RTL may be behind the command (never ahead): catch up, writing any scheduled loads.
+  while (cycle_ < job.unit_free) {
+    if (!drive_load(cycle_) && !core_->out_valid()) {
+      skip(std::min(job.unit_free, next_load_start()) - cycle_);
+      continue;
+    }
+    core_->set_beat(false, nullptr, false, 0, 0, false);
+    core_->eval_low();
+    clock_cycle();
+  }
+
+  int64_t in_chunk = 0, out_chunk = 0;
+  uint64_t in_beat = 0, out_beat = 0;
+  std::size_t res = 0;
+  bool started = false;
+  Chunk in_c = layer.chunk(0), out_c = in_c;
+  std::vector<golden::Product> out_products(out_c.beats * L);
+  beat_products_.resize(L);
+
+  while (out_chunk < chunks) {
+    const bool have_chunk = in_chunk < chunks;
+    const uint64_t ready = have_chunk ? job.chunk_ready[static_cast<std::size_t>(in_chunk)] : kNotFetched;
+    const bool offerable = have_chunk && ready <= cycle_ && job.tables_ready <= cycle_;
+    const bool loading = drive_load(cycle_);
+    if (!offerable && !loading && !core_->out_valid()) {
+      // Nothing moves until data, tables or a load arrive: skip the idle cycles at once.
+      const uint64_t until = std::min({std::max(ready, job.tables_ready), next_load_start()});
+      if (until > cycle_ && until != kNotFetched) {
+        const uint64_t n = until - cycle_;
+        (job.tables_ready > cycle_ ? k.stalls.lut_reload : k.stalls.dram) += n;
+        skip(n);
+        continue;
+      }
+    }
+    if (offerable && in_beat == 0 && !started) {
+      chunk_started(job, in_chunk, cycle_);
+      started = true;
+    }
+    const ChunkValues* in_v = nullptr;
+    if (offerable) {
+      in_v = job.values.at(in_chunk).get();
+      const std::size_t b = static_cast<std::size_t>(in_beat);
+      core_->set_beat(true, in_v->beat_codes.data() + b * L, in_v->beat_select[b] != 0, in_v->beat_scale[b], job.slot,
+                      in_beat == 0);
+    } else {
+      core_->set_beat(false, nullptr, false, 0, 0, false);
+    }
+    if (in_v != nullptr && res < in_v->beat_residuals.size()) {
+      core_->set_residual(true, in_v->beat_residuals[res].index, in_v->beat_residuals[res].entry);
+    } else {
+      core_->set_residual(true, sentinel_, 0);
+    }
+    const bool ready_out = bridge_.ready();
+    core_->set_out_ready(ready_out);
+    core_->eval_low();
+
+    const bool fire = core_->in_ready();
+    const bool took_residual = core_->res_ready();
+    if (core_->out_valid() && ready_out) {
+      core_->read_out(beat_products_.data());
+      std::copy(beat_products_.begin(), beat_products_.end(),
+                out_products.begin() + static_cast<std::ptrdiff_t>(out_beat * L));
+      bridge_.push();
+      if (++out_beat == out_c.beats) {
+        OutputChunk out;
+        out.layer = job.layer_index;
+        out.chunk = out_chunk;
+        out.beats = out_c.beats;
+        out.weights = out_c.weights;
+        out.timing_resolved = true;
+        out.accepted = cycle_;
+        const auto it = job.values.find(out_chunk);
+        corrupt_if_asked(job, out_chunk, out_products);
+        out.values = it->second.get();
+        out.products = &out_products;
+        deliver(out);
+        job.values.erase(it);
+        if (++out_chunk < chunks) {
+          out_c = layer.chunk(out_chunk);
+          out_products.assign(out_c.beats * L, golden::Product{});
+        }
+        out_beat = 0;
+      }
+    }
+    if (took_residual) {
+      ++res;
+      ++k.residuals;
+    }
+    if (fire) {
+      if (++in_beat == in_c.beats) {
+        if (res != in_v->beat_residuals.size()) SC_REPORT_ERROR(kReportProtocol, "residuals left behind by a chunk");
+        in_beat = 0;
+        res = 0;
+        started = false;
+        if (++in_chunk < chunks) in_c = layer.chunk(in_chunk);
+      }
+    } else if (offerable) {
+      (took_residual ? k.stalls.residual : k.stalls.consumer) += 1;
+    } else if (have_chunk) {
+      (job.tables_ready > cycle_ ? k.stalls.lut_reload : k.stalls.dram) += 1;
+    } else {
+      // Everything issued: the remaining cycles drain the output register.
+      (ready_out ? k.stalls.pipeline : k.stalls.consumer) += 1;
+    }
+    clock_cycle();
+  }
+  return cycle_;
+}
+
+void DecodeUnitRtl::finish() {
+  // Loads scheduled past the last stream (a prefetch with nothing after it) still reach the LUT.
+  while (!loads_.empty()) {
+    if (!drive_load(cycle_)) {
+      skip(next_load_start() - cycle_);
+      continue;
+    }
+    core_->set_beat(false, nullptr, false, 0, 0, false);
+    core_->eval_low();
+    clock_cycle();
+  }
+  core_->final();
+}
+
+}  // namespace sop::sysc

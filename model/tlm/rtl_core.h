@@ -1,0 +1,54 @@
+// The verilated sop_decode_unit behind one C++ interface, whatever its parameters. The RTL is verilated
+// (--cc) at build time once per parameter set listed in model/tlm/CMakeLists.txt, with and without
+// --trace; rtl_variants() lists them and find_rtl_variant() picks the one a hardware config needs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/golden/decode.h"
+
+namespace sop::sysc {
+
+// Pin-level access, one clock cycle at a time: drive the inputs, eval_low() (clock low, the
+// combinational outputs settle), sample the handshakes, then rise() (the clock edge).
+class RtlCore {
+ public:
+  virtual ~RtlCore() = default;
+  virtual void reset() = 0;
+  virtual void set_load(bool valid, uint32_t slot, bool table, uint32_t index, uint32_t entry) = 0;
+  virtual void set_beat(bool valid, const uint8_t* codes, bool select, uint32_t scale, uint32_t slot, bool first) = 0;
+  virtual void set_residual(bool valid, uint32_t index, uint32_t entry) = 0;
+  virtual void set_out_ready(bool ready) = 0;
+  virtual void eval_low() = 0;
+  virtual bool in_ready() const = 0;
+  virtual bool res_ready() const = 0;
+  virtual bool out_valid() const = 0;
+  // The output beat: lanes products (mant sign-extended, exp_field as the pins carry it).
+  virtual void read_out(golden::Product* lanes_out) const = 0;
+  virtual void rise() = 0;
+  virtual void final() = 0;
+  // Traced builds only: opens a VCD file; every later half cycle is dumped into it.
+  virtual bool open_trace(const std::string& path) = 0;
+};
+
+struct RtlVariant {
+  const char* name;
+  int lanes;
+  int code_bits;
+  int resident_layers;
+  bool fp16_entries;
+  bool scale_signed;
+  int scale_exp_bits;
+  int scale_man_bits;
+  bool scale_subnormals;
+  int index_bits;
+  bool traced;
+  std::unique_ptr<RtlCore> (*make)(int exp_offset);
+};
+
+const std::vector<RtlVariant>& rtl_variants();
+
+}  // namespace sop::sysc

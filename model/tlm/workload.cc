@@ -1,0 +1,419 @@
+#include "model/tlm/workload.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "model/golden/reference_tables.h"
+#include "quantizer/error.h"
+#include "quantizer/pack/pack_file.h"
+
+namespace sop::sysc {
+namespace {
+
+uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+double entry_value(const golden::DecodeConfig& cfg, uint32_t code) {
+  const golden::IntFloat v = golden::entry_unpack(cfg, code);
+  return std::ldexp(static_cast<double>(v.mant), v.exp);
+}
+
+// ---- pack-file layers ------------------------------------------------------------------------------
+
+class PackLayerSource final : public LayerSource {
+ public:
+  explicit PackLayerSource(const PackedLayerView& view) : view_(view) {
+    for (const SopCodebook& cb : view.codebooks) {
+      tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+    }
+  }
+  const std::string& name() const override { return view_.name; }
+  int64_t rows() const override { return view_.rows; }
+  int64_t cols() const override { return view_.cols; }
+  int block_size() const override { return view_.block_size; }
+  const golden::DecodeConfig& decode() const override { return view_.decode; }
+  const golden::LayerTables& tables() const override { return tables_; }
+  int scale_bits_per_block() const override { return view_.scale_layout.bits_per_block(); }
+  int sparse_bits_per_entry() const override { return view_.sparse_index_bits + view_.decode.entry_bits(); }
+  bool has_values() const override { return true; }
+
+  uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
+    return static_cast<uint64_t>(sparse_at(row1 * view_.cols) - sparse_at(row0 * view_.cols));
+  }
+
+  void read_rows(int64_t row0, int64_t row1, RowsData& out) const override {
+    const int64_t cols = view_.cols;
+    const std::size_t n = static_cast<std::size_t>((row1 - row0) * cols);
+    out.codes.resize(n);
+    golden::unpack_codes(view_.codes, view_.decode.code_bits, static_cast<std::size_t>(row0 * cols),
+                         Span<uint8_t>(out.codes.data(), n));
+    const int64_t bpr = view_.blocks_per_row();
+    out.scale_codes.clear();
+    out.select.clear();
+    for (int64_t b = row0 * bpr; b < row1 * bpr; ++b) {
+      out.scale_codes.push_back(view_.scale_code(b));
+      out.select.push_back(view_.select(b) ? 1 : 0);
+    }
+    out.residuals.clear();
+    const uint64_t first = static_cast<uint64_t>(row0 * cols);
+    for (std::size_t i = sparse_at(row0 * cols); i < sparse_at(row1 * cols); ++i) {
+      out.residuals.push_back({static_cast<uint32_t>(view_.sparse[i].index - first), view_.sparse[i].entry});
+    }
+  }
+
+ private:
+  std::size_t sparse_at(int64_t weight) const {
+    const auto it = std::lower_bound(view_.sparse.begin(), view_.sparse.end(), static_cast<uint64_t>(weight),
+                                     [](const SopSparseEntry& e, uint64_t w) { return e.index < w; });
+    return static_cast<std::size_t>(it - view_.sparse.begin());
+  }
+
+  const PackedLayerView& view_;
+  golden::LayerTables tables_;
+};
+
+// ---- synthetic layers ------------------------------------------------------------------------------
+
+// A counter-based generator: every (seed, layer, row) has its own stream, so any chunk can be produced
+// on its own without generating the rows before it.
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+class RowRandom {
+ public:
+  RowRandom(uint64_t seed, uint64_t layer, uint64_t row) : state_(mix64(seed ^ mix64(layer * 0x100000001b3ull + row))) {}
+  uint64_t next() { return mix64(state_++); }
+
+ private:
+  uint64_t state_;
+};
+
+struct SyntheticShape {
+  std::string name;
+  int64_t rows;
+  int64_t cols;
+};
+
+class SyntheticLayerSource final : public LayerSource {
+ public:
+  SyntheticLayerSource(SyntheticShape shape, uint64_t layer_index, uint64_t seed, double sparse_fraction,
+                       bool values, const UnitFormats& unit)
+      : shape_(std::move(shape)), layer_index_(layer_index), seed_(seed), values_(values), decode_(unit.decode),
+        index_bits_(unit.index_bits) {
+    // Two reference codebooks of the unit's table size, as a fitted pair would be.
+    const std::size_t n = static_cast<std::size_t>(decode_.entries_per_table());
+    std::vector<std::vector<double>> fits;
+    for (const golden::Codebook& cb : golden::reference_codebooks()) {
+      if (cb.values.size() == n) fits.push_back(cb.values);
+    }
+    const auto& a = fits[layer_index % fits.size()];
+    const auto& b = fits[(layer_index + 1) % fits.size()];
+    tables_ = golden::make_tables(decode_, a, b);
+    residuals_per_row_ = static_cast<int64_t>(std::llround(sparse_fraction * static_cast<double>(shape_.cols)));
+    residuals_per_row_ = std::min(residuals_per_row_, shape_.cols);
+  }
+
+  const std::string& name() const override { return shape_.name; }
+  int64_t rows() const override { return shape_.rows; }
+  int64_t cols() const override { return shape_.cols; }
+  int block_size() const override { return 16; }
+  const golden::DecodeConfig& decode() const override { return decode_; }
+  const golden::LayerTables& tables() const override { return tables_; }
+  int scale_bits_per_block() const override { return decode_.scale.bits(); }  // select bit stolen
+  int sparse_bits_per_entry() const override { return index_bits_ + decode_.entry_bits(); }
+  bool has_values() const override { return values_; }
+  uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
+    return static_cast<uint64_t>((row1 - row0) * residuals_per_row_);
+  }
+
+  void read_rows(int64_t row0, int64_t row1, RowsData& out) const override {
+    const int64_t cols = shape_.cols;
+    const int64_t bpr = (cols + 15) / 16;
+    const int code_bits = decode_.code_bits;
+    const uint32_t code_mask = (1u << code_bits) - 1;
+    const int scale_bits = decode_.scale.bits();
+    const std::size_t n_entries = tables_.entries.size();
+    out.codes.resize(static_cast<std::size_t>((row1 - row0) * cols));
+    out.scale_codes.resize(static_cast<std::size_t>((row1 - row0) * bpr));
+    out.select.resize(out.scale_codes.size());
+    out.residuals.clear();
+    for (int64_t r = row0; r < row1; ++r) {
+      RowRandom rng(seed_, layer_index_, static_cast<uint64_t>(r));
+      uint8_t* codes = out.codes.data() + (r - row0) * cols;
+      for (int64_t c = 0; c < cols;) {
+        uint64_t bits = rng.next();
+        for (int k = 0; k + code_bits <= 64 && c < cols; k += code_bits, ++c) {
+          codes[c] = static_cast<uint8_t>((bits >> k) & code_mask);
+        }
+      }
+      for (int64_t b = 0; b < bpr; ++b) {
+        const uint64_t x = rng.next();
+        const std::size_t at = static_cast<std::size_t>((r - row0) * bpr + b);
+        out.scale_codes[at] = static_cast<uint32_t>(x & ((1u << scale_bits) - 1));
+        out.select[at] = static_cast<uint8_t>((x >> 32) & 1u);
+      }
+      // Residuals spread evenly: one in each of residuals_per_row_ equal column ranges.
+      for (int64_t k = 0; k < residuals_per_row_; ++k) {
+        const int64_t lo = k * cols / residuals_per_row_, hi = (k + 1) * cols / residuals_per_row_;
+        const uint64_t x = rng.next();
+        const int64_t col = lo + static_cast<int64_t>(x % static_cast<uint64_t>(hi - lo));
+        const uint32_t entry = tables_.entries[static_cast<std::size_t>((x >> 32) % n_entries)];
+        out.residuals.push_back({static_cast<uint32_t>((r - row0) * cols + col), entry});
+      }
+    }
+  }
+
+ private:
+  SyntheticShape shape_;
+  uint64_t layer_index_;
+  uint64_t seed_;
+  bool values_;
+  golden::DecodeConfig decode_;
+  int index_bits_;
+  golden::LayerTables tables_;
+  int64_t residuals_per_row_ = 0;
+};
+
+std::map<std::string, std::string> parse_params(const std::string& spec, std::string& kind) {
+  std::map<std::string, std::string> params;
+  const auto q = spec.find('?');
+  kind = spec.substr(0, q);
+  if (q == std::string::npos) return params;
+  std::stringstream ss(spec.substr(q + 1));
+  std::string item;
+  while (std::getline(ss, item, '&')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) throw Error(spec, item, "expected key=value");
+    params[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return params;
+}
+
+}  // namespace
+
+// ---- PreparedLayer ---------------------------------------------------------------------------------
+
+PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit, int request_bytes)
+    : source_(&source), unit_(unit) {
+  const golden::DecodeConfig& lc = source.decode();
+  const golden::DecodeConfig& uc = unit.decode;
+  if (lc.code_bits > uc.code_bits) {
+    throw Error(source.name(), "code_bits", std::to_string(lc.code_bits) + "-bit codes need a unit with " +
+                                                std::to_string(1 << lc.code_bits) + "-entry tables (the unit has " +
+                                                std::to_string(uc.entries_per_table()) + ")");
+  }
+  same_entry_format_ = lc.entry_format == uc.entry_format &&
+                       (lc.entry_format != golden::EntryFormat::Hif || lc.hif.bits() == uc.hif.bits());
+  // Tables in the unit's layout: each of the pair fills the low entries of its unit table.
+  const std::size_t ln = static_cast<std::size_t>(lc.entries_per_table());
+  const std::size_t un = static_cast<std::size_t>(uc.entries_per_table());
+  const auto& entries = source.tables().entries;
+  if (entries.size() != 2 * ln) throw Error(source.name(), "tables", "expected a pair of tables");
+  unit_tables_.entries.assign(2 * un, 0);
+  for (std::size_t t = 0; t < 2; ++t) {
+    for (std::size_t i = 0; i < ln; ++i) unit_tables_.entries[t * un + i] = unit_entry(entries[t * ln + i]);
+  }
+  // Scale codes: identity when the formats agree, else an exact re-encoding or -1.
+  const bool same_scale = lc.scale.has_sign == uc.scale.has_sign && lc.scale.exp_bits == uc.scale.exp_bits &&
+                          lc.scale.man_bits == uc.scale.man_bits && lc.scale.bias == uc.scale.bias &&
+                          lc.scale.subnormals == uc.scale.subnormals;
+  scale_map_.resize(std::size_t{1} << lc.scale.bits());
+  for (uint32_t code = 0; code < scale_map_.size(); ++code) {
+    if (same_scale) {
+      scale_map_[code] = static_cast<int32_t>(code);
+      continue;
+    }
+    const double v = golden::scale_decode(lc.scale, code);
+    const uint32_t u = golden::scale_encode(uc.scale, v);
+    scale_map_[code] = golden::scale_decode(uc.scale, u) == v ? static_cast<int32_t>(u) : -1;
+  }
+  table_bytes_ = ceil_div(2 * ln * static_cast<uint64_t>(lc.entry_bits()), 8);
+
+  const uint64_t lanes = static_cast<uint64_t>(unit.lanes);
+  const uint64_t cols = static_cast<uint64_t>(source.cols());
+  const uint64_t g = static_cast<uint64_t>(source.block_size());
+  beats_per_row_ = (cols / g) * ceil_div(g, lanes) + (cols % g ? ceil_div(cols % g, lanes) : 0);
+  const uint64_t blocks_per_row = ceil_div(cols, g);
+  row_bits_ = cols * static_cast<uint64_t>(lc.code_bits) + blocks_per_row * static_cast<uint64_t>(source.scale_bits_per_block());
+  rows_per_chunk_ = std::max<int64_t>(1, static_cast<int64_t>(static_cast<uint64_t>(request_bytes) * 8 / row_bits_));
+
+  // A layer whose scales do not fit is refused before the run, not in the middle of it.
+  if (!same_scale && source.has_values()) {
+    RowsData rows;
+    for (int64_t c = 0; c < chunk_count(); ++c) {
+      const Chunk ch = chunk(c);
+      source.read_rows(ch.row0, ch.row1, rows);
+      for (uint32_t s : rows.scale_codes) (void)unit_scale(s);
+      for (const auto& r : rows.residuals) (void)unit_entry(r.entry);
+    }
+  }
+}
+
+Chunk PreparedLayer::chunk(int64_t index) const {
+  Chunk c;
+  c.row0 = index * rows_per_chunk_;
+  c.row1 = std::min(source_->rows(), c.row0 + rows_per_chunk_);
+  const uint64_t rows = static_cast<uint64_t>(c.row1 - c.row0);
+  c.weights = rows * static_cast<uint64_t>(source_->cols());
+  c.beats = rows * beats_per_row_;
+  c.residuals = source_->residuals_in_rows(c.row0, c.row1);
+  c.bytes = ceil_div(rows * row_bits_ + c.residuals * static_cast<uint64_t>(source_->sparse_bits_per_entry()), 8);
+  return c;
+}
+
+uint64_t PreparedLayer::stream_bytes() const {
+  uint64_t total = 0;
+  for (int64_t i = 0; i < chunk_count(); ++i) total += chunk(i).bytes;
+  return total;
+}
+
+uint32_t PreparedLayer::unit_scale(uint32_t layer_code) const {
+  const int32_t u = layer_code < scale_map_.size() ? scale_map_[layer_code] : -1;
+  if (u < 0) {
+    const auto& f = source_->decode().scale;
+    throw Error(source_->name(), "scale",
+                "scale code " + std::to_string(layer_code) + " (" + std::to_string(golden::scale_decode(f, layer_code)) +
+                    ") is not exact in the unit's scale format (decode_unit.scale)");
+  }
+  return static_cast<uint32_t>(u);
+}
+
+uint32_t PreparedLayer::unit_entry(uint32_t layer_entry) const {
+  if (same_entry_format_) return layer_entry;
+  const double v = entry_value(source_->decode(), layer_entry);
+  const uint32_t u = golden::encode_entry(unit_.decode, v);
+  if (entry_value(unit_.decode, u) != v) {
+    throw Error(source_->name(), "tables",
+                "LUT entry " + std::to_string(v) + " is not exact in the unit's entry format (decode_unit.lut.entry_format)");
+  }
+  return u;
+}
+
+// ---- chunk values ----------------------------------------------------------------------------------
+
+ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64_t chunk_index, int lanes) {
+  const LayerSource& src = layer.source();
+  const Chunk ch = layer.chunk(chunk_index);
+  ChunkValues v;
+  v.layer = layer_index;
+  v.chunk = chunk_index;
+  src.read_rows(ch.row0, ch.row1, v.rows);
+  const uint64_t cols = static_cast<uint64_t>(src.cols());
+  const uint64_t g = static_cast<uint64_t>(src.block_size());
+  const uint64_t L = static_cast<uint64_t>(lanes);
+  const uint64_t blocks_per_row = ceil_div(cols, g);
+  const uint64_t rows = static_cast<uint64_t>(ch.row1 - ch.row0);
+  v.beat_codes.assign(ch.beats * L, 0);
+  v.beat_scale.resize(ch.beats);
+  v.beat_select.resize(ch.beats);
+  v.padded_offset.resize(rows * blocks_per_row);
+  v.layer_blocks.resize(rows * blocks_per_row);
+  v.unit_blocks.resize(rows * blocks_per_row);
+  uint64_t slot = 0;
+  for (uint64_t r = 0; r < rows; ++r) {
+    for (uint64_t b = 0; b < blocks_per_row; ++b) {
+      const uint64_t block = r * blocks_per_row + b;
+      const uint64_t first = r * cols + b * g;
+      const uint64_t len = std::min(g, cols - b * g);
+      const uint64_t padded = ceil_div(len, L) * L;
+      const uint32_t layer_scale = v.rows.scale_codes[block];
+      const uint32_t unit_scale = layer.unit_scale(layer_scale);
+      const bool sel = v.rows.select[block] != 0;
+      std::copy_n(v.rows.codes.begin() + static_cast<std::ptrdiff_t>(first), len,
+                  v.beat_codes.begin() + static_cast<std::ptrdiff_t>(slot));
+      v.layer_blocks[block] = {layer_scale, sel, Span<const uint8_t>(v.rows.codes.data() + first, len)};
+      v.unit_blocks[block] = {unit_scale, sel, Span<const uint8_t>(v.beat_codes.data() + slot, padded)};
+      v.padded_offset[block] = slot;
+      for (uint64_t beat = slot / L; beat < (slot + padded) / L; ++beat) {
+        v.beat_scale[beat] = unit_scale;
+        v.beat_select[beat] = sel ? 1 : 0;
+      }
+      slot += padded;
+    }
+  }
+  v.beat_residuals.reserve(v.rows.residuals.size());
+  for (const golden::Residual& res : v.rows.residuals) {
+    const uint64_t r = res.index / cols, c = res.index % cols;
+    const uint64_t block = r * blocks_per_row + c / g;
+    v.beat_residuals.push_back({static_cast<uint32_t>(v.padded_offset[block] + c % g), layer.unit_entry(res.entry)});
+  }
+  return v;
+}
+
+// ---- Workload --------------------------------------------------------------------------------------
+
+Workload::Workload() = default;
+Workload::~Workload() = default;
+Workload::Workload(Workload&&) noexcept = default;
+Workload& Workload::operator=(Workload&&) noexcept = default;
+
+Workload Workload::from_pack(const std::string& path) {
+  Workload w;
+  w.pack_ = std::make_unique<PackFile>(PackFile::open(path));
+  w.description_ = path;
+  for (const PackedLayerView& v : w.pack_->layers()) w.layers_.push_back(std::make_unique<PackLayerSource>(v));
+  if (w.layers_.empty()) throw Error(path, "", "the pack holds no quantized layers");
+  return w;
+}
+
+Workload Workload::synthetic(const std::string& spec, const UnitFormats& unit) {
+  std::string kind;
+  auto params = parse_params(spec, kind);
+  if (kind != "llama2-7b") throw Error(spec, "", "unknown shape list '" + kind + "' (known: llama2-7b)");
+  auto take = [&](const char* key, double def, double lo, double hi) {
+    const auto it = params.find(key);
+    if (it == params.end()) return def;
+    double v = 0;
+    try {
+      std::size_t used = 0;
+      v = std::stod(it->second, &used);
+      if (used != it->second.size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw Error(spec, key, "expected a number, got '" + it->second + "'");
+    }
+    if (v < lo || v > hi) throw Error(spec, key, "out of range");
+    params.erase(it);
+    return v;
+  };
+  const int layers = static_cast<int>(take("layers", 32, 0, 32));
+  const bool lm_head = take("lm_head", layers == 32 ? 1 : 0, 0, 1) != 0;
+  const auto seed = static_cast<uint64_t>(take("seed", 1, 0, 1e18));
+  const double sparse = take("sparse", 0.002, 0, 1);
+  const bool values = take("values", 1, 0, 1) != 0;
+  if (!params.empty()) throw Error(spec, params.begin()->first, "unknown key (allowed: layers, lm_head, seed, sparse, values)");
+
+  Workload w;
+  w.description_ = spec;
+  const int64_t dim = 4096, hidden = 11008, vocab = 32000;
+  uint64_t index = 0;
+  auto add = [&](const std::string& name, int64_t rows, int64_t cols) {
+    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(SyntheticShape{name, rows, cols}, index++, seed, sparse, values, unit));
+  };
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    for (const char* m : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"}) add(p + m + ".weight", dim, dim);
+    add(p + "mlp.gate_proj.weight", hidden, dim);
+    add(p + "mlp.up_proj.weight", hidden, dim);
+    add(p + "mlp.down_proj.weight", dim, hidden);
+  }
+  if (lm_head) add("lm_head.weight", vocab, dim);
+  if (w.layers_.empty()) throw Error(spec, "layers", "no layers selected");
+  return w;
+}
+
+bool Workload::has_values() const {
+  return std::all_of(layers_.begin(), layers_.end(), [](const auto& l) { return l->has_values(); });
+}
+
+uint64_t Workload::weights() const {
+  uint64_t n = 0;
+  for (const auto& l : layers_) n += static_cast<uint64_t>(l->rows() * l->cols());
+  return n;
+}
+
+}  // namespace sop::sysc

@@ -1,0 +1,148 @@
+// What the decode unit streams in one token pass: the quantized layers, in order, and how each is cut
+// into fetch requests ("chunks") and beats. Shared by both engines (transaction-level and RTL) so that
+// they see the same bytes, the same chunks and the same beats; no SystemC here.
+//
+// A layer comes from a pack file (every value real) or from a synthetic shape list (Llama-2-7B's shapes,
+// values drawn from a seeded generator, or no values at all for the counts-only benchmark).
+//
+// The unit has one set of formats (the hardware config); a layer is served when its formats fit:
+//   scale  every scale code the layer uses must decode to a value the unit's scale format holds exactly
+//          (e.g. sE3M3 inside sE4M3); it is re-encoded at fetch through the golden scale functions;
+//   codes  4-bit layers run on a 6-bit unit (tables in the low 16 entries), not the reverse;
+//   entries every LUT entry and residual entry must be exact in the unit's entry format (HIF -> FP16 is).
+// A block shorter than a multiple of the lanes (the last block of a row, or g < lanes) is padded to
+// whole beats with code 0; padded lanes are decoded and discarded.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/golden/decode.h"
+
+namespace sop {
+class PackFile;
+}
+
+namespace sop::sysc {
+
+// The unit's side of the match: lanes, formats and index width.
+struct UnitFormats {
+  int lanes = 8;
+  golden::DecodeConfig decode;
+  int index_bits = 32;
+};
+
+// One layer's values for a run of whole rows, in the layer's own formats.
+struct RowsData {
+  std::vector<uint8_t> codes;               // one per weight, row-major
+  std::vector<uint32_t> scale_codes;        // per block, the layer's scale format
+  std::vector<uint8_t> select;              // per block
+  std::vector<golden::Residual> residuals;  // index relative to the first row's first weight, sorted
+};
+
+// A quantized layer as a source of rows. Implementations: pack-file layers and synthetic layers.
+class LayerSource {
+ public:
+  virtual ~LayerSource() = default;
+  virtual const std::string& name() const = 0;
+  virtual int64_t rows() const = 0;
+  virtual int64_t cols() const = 0;
+  virtual int block_size() const = 0;
+  virtual const golden::DecodeConfig& decode() const = 0;
+  virtual const golden::LayerTables& tables() const = 0;  // 2 x entries_per_table, layer entry format
+  virtual int scale_bits_per_block() const = 0;            // scale plus select bit, as stored
+  virtual int sparse_bits_per_entry() const = 0;           // index + entry, as stored
+  virtual bool has_values() const = 0;
+  // Residuals in rows [row0, row1): a count only, cheap (binary search or arithmetic).
+  virtual uint64_t residuals_in_rows(int64_t row0, int64_t row1) const = 0;
+  // Values of rows [row0, row1). Only when has_values().
+  virtual void read_rows(int64_t row0, int64_t row1, RowsData& out) const = 0;
+};
+
+// One fetch request: whole rows of one layer.
+struct Chunk {
+  int64_t row0 = 0;
+  int64_t row1 = 0;
+  uint64_t weights = 0;
+  uint64_t beats = 0;       // lanes-wide beats, blocks padded to whole beats
+  uint64_t residuals = 0;
+  uint64_t bytes = 0;       // codes + scales + select bits + residuals of these rows
+};
+
+// A layer made ready for a given unit: converted tables, scale-code map, beats per row.
+class PreparedLayer {
+ public:
+  PreparedLayer(const LayerSource& source, const UnitFormats& unit, int request_bytes);
+
+  const LayerSource& source() const { return *source_; }
+  const golden::LayerTables& unit_tables() const { return unit_tables_; }
+  uint64_t table_bytes() const { return table_bytes_; }  // the pair as stored in DRAM (layer entry format)
+  uint64_t weights() const { return static_cast<uint64_t>(source_->rows() * source_->cols()); }
+  uint64_t beats_per_row() const { return beats_per_row_; }
+  int64_t chunk_count() const { return (source_->rows() + rows_per_chunk_ - 1) / rows_per_chunk_; }
+  Chunk chunk(int64_t index) const;
+  uint64_t stream_bytes() const;  // every chunk's bytes
+
+  // Scale code in the unit's format; throws sop::Error when the value does not fit exactly.
+  uint32_t unit_scale(uint32_t layer_code) const;
+  uint32_t unit_entry(uint32_t layer_entry) const;
+
+ private:
+  const LayerSource* source_;
+  UnitFormats unit_;
+  golden::LayerTables unit_tables_;
+  std::vector<int32_t> scale_map_;  // layer code -> unit code, -1: not exact in the unit
+  bool same_entry_format_ = true;
+  uint64_t table_bytes_ = 0;
+  uint64_t beats_per_row_ = 0;
+  int64_t rows_per_chunk_ = 1;
+  uint64_t row_bits_ = 0;  // codes, scales and select bits of one row (residuals counted apart)
+};
+
+// A chunk's values, prepared at fetch: the unit's beats and the layer's own blocks for the scoreboard.
+struct ChunkValues {
+  int64_t layer = 0;
+  int64_t chunk = 0;
+  // The unit's view, in beat space (every block padded to whole beats):
+  std::vector<uint8_t> beat_codes;             // beats * lanes
+  std::vector<golden::Block> unit_blocks;      // padded blocks, unit scale codes, into beat_codes
+  std::vector<uint32_t> beat_scale;            // per beat, unit format
+  std::vector<uint8_t> beat_select;            // per beat
+  std::vector<golden::Residual> beat_residuals;  // beat-space index, unit entry format
+  // The layer's own view, for the expected values:
+  RowsData rows;
+  std::vector<golden::Block> layer_blocks;     // into rows.codes, layer scale codes
+  std::vector<uint64_t> padded_offset;         // per block: first beat-space slot
+};
+
+ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64_t chunk_index, int lanes);
+
+// The layers of one token pass. Owns the pack file or the synthetic layers it was built from.
+class Workload {
+ public:
+  Workload();
+  ~Workload();
+  Workload(Workload&&) noexcept;
+  Workload& operator=(Workload&&) noexcept;
+
+  // Every quantized layer of a pack file, in file order.
+  static Workload from_pack(const std::string& path);
+  // Llama-2-7B's shapes: "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1]" (whole model:
+  // 32 layers + lm_head). The formats follow the unit: block 16, the unit's code bits and scale format,
+  // the select bit stolen from the scale (4.5 bpw for 4-bit codes with an 8-bit scale).
+  static Workload synthetic(const std::string& spec, const UnitFormats& unit);
+
+  const std::string& description() const { return description_; }
+  const std::vector<std::unique_ptr<LayerSource>>& layers() const { return layers_; }
+  bool has_values() const;
+  uint64_t weights() const;
+
+ private:
+  std::string description_;
+  std::unique_ptr<PackFile> pack_;
+  std::vector<std::unique_ptr<LayerSource>> layers_;
+};
+
+}  // namespace sop::sysc
