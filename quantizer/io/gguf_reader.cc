@@ -182,7 +182,9 @@ GgufValue read_value(Cursor& cursor, GgufType type, const std::string& field, co
                         " values runs beyond the end of the file");
       }
       std::vector<GgufValue> items;
-      items.reserve(static_cast<std::size_t>(count));
+      // The count is bounded by the file size, not by memory: let a huge (hostile) count fail on
+      // the bytes it lacks rather than on an up-front allocation.
+      items.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, uint64_t{1} << 16)));
       for (uint64_t i = 0; i < count; ++i) {
         items.push_back(read_value(cursor, element, field + "[" + std::to_string(i) + "]", file, depth + 1));
       }

@@ -2,6 +2,9 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <limits>
 
 #include <gtest/gtest.h>
@@ -71,6 +74,36 @@ TEST(SafetensorsReal, EveryRealFileReadsCleanly) {
     }
     EXPECT_GT(elements, 100000u) << file;
   }
+}
+
+// Random damage to the length field and JSON header: sop::Error or a readable file, never a crash.
+TEST(SafetensorsReal, RandomHeaderDamageIsCaught) {
+  SOP_REQUIRE_MODEL(path, "stories260K.safetensors");
+  std::ifstream in(path, std::ios::binary);
+  const std::string original((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ScratchDir dir;
+  const std::string damaged_path = dir.file("damaged.safetensors");
+  std::mt19937_64 random(99);
+  int errors = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    std::string bytes = original;
+    const std::size_t where = static_cast<std::size_t>(random() % (trial % 3 == 0 ? 8 : 4936));
+    bytes[where] = "0123456789{}[],:\"-eE.\x80"[random() % 22];
+    write_file(damaged_path, bytes);
+    try {
+      const auto model = SafetensorsReader::open_file(damaged_path);
+      for (const auto& t : model->tensors()) {
+        try {
+          model->read(t.name);
+        } catch (const Error&) {
+        }
+      }
+    } catch (const Error& e) {
+      ++errors;
+      EXPECT_NE(std::string(e.what()).find(damaged_path), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(errors, 50);
 }
 
 // ---- small hand-built files -----------------------------------------------------------------------
