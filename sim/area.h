@@ -1,6 +1,6 @@
 // Area of the decode unit: yosys synthesis of rtl/ with the parameters of a hardware configuration,
 // mapped to a standard-cell liberty (OSU 0.18 um from Debian's qflow-tech-osu018, extracted by
-// scripts/install-deps.sh), and the cell area per block. rtl/syn/README.md describes the flow.
+// scripts/install-deps.sh), and the cell area per block. docs/rtl.md describes the flow.
 #pragma once
 
 #include <string>

@@ -6,8 +6,7 @@ rtl="$(cd "$(dirname "$0")/.." && pwd)"
 srcs="$rtl/sop_decode_pkg.sv $rtl/sop_lut.sv $rtl/sop_lane_mul.sv $rtl/sop_decode_unit.sv"
 sets=(
   ""
-  "-chparam Fp16Entries 1"
-  "-chparam CodeBits 6 -chparam Lanes 4 -chparam ResidentLayers 3 -chparam ScaleHasSign 0 -chparam ScaleManBits 4"
+  "-chparam Fp16Entries 1 -chparam CodeBits 6 -chparam Lanes 4 -chparam ResidentLayers 3 -chparam ScaleHasSign 0 -chparam ScaleManBits 4"
   "-chparam Lanes 16 -chparam ResidentLayers 1 -chparam ScaleExpBits 8 -chparam ScaleManBits 0 -chparam ScaleSubnormals 0"
 )
 for s in "${sets[@]}"; do
