@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "quantizer/parallel.h"
@@ -29,6 +30,24 @@ LutCodebook::LutCodebook(std::string name, const golden::DecodeConfig& cfg, Span
     midpoints_.push_back(0.5f * (values_[code_of_sorted_[i - 1]] + values_[code_of_sorted_[i]]));
   }
   max_positive_ = *std::max_element(values_.begin(), values_.end());
+  // Vectorized-search tables (see the header). A step is a difference of two table values; the
+  // running sum is checked against every value so an inexact table falls back to the scalar search.
+  const std::size_t padded = midpoints_.size() <= 15 ? 15 : std::max<std::size_t>(63, midpoints_.size());
+  smallest_value_ = values_[static_cast<std::size_t>(code_of_sorted_.front())];
+  steps_exact_ = true;
+  float running = smallest_value_;
+  for (std::size_t k = 0; k < padded; ++k) {
+    const bool real = k < midpoints_.size();
+    const float step = real ? values_[code_of_sorted_[k + 1]] - values_[code_of_sorted_[k]] : 0.0f;
+    if (real) {
+      running += step;
+      steps_exact_ = steps_exact_ && running == values_[code_of_sorted_[k + 1]];
+    }
+    for (int lane = 0; lane < kSearchLanes; ++lane) {
+      search_midpoints_.push_back(real ? midpoints_[k] : INFINITY);
+      search_steps_.push_back(step);
+    }
+  }
 }
 
 ScaleGrid::ScaleGrid(const golden::ScaleFormat& format, float tensor_scale)
@@ -83,9 +102,10 @@ inline SignedMax signed_max(const float* x, int n) {
   return m;
 }
 
-// Weighted error of a block at one signed scale (scale_value already includes the tensor scale).
-inline float block_error(const float* x, const float* w, int n, const LutCodebook& cb, float entry_scale,
-                         float tensor_scale) {
+// Weighted error of a block at one signed scale (entry_scale excludes the tensor scale), one weight
+// at a time: the reference the vectorized search is tested against.
+inline float block_error_scalar(const float* x, const float* w, int n, const LutCodebook& cb, float entry_scale,
+                                float tensor_scale) {
   const float inv = 1.0f / (entry_scale * tensor_scale);
   float err = 0;
   for (int j = 0; j < n; ++j) {
@@ -97,32 +117,166 @@ inline float block_error(const float* x, const float* w, int n, const LutCodeboo
   return err;
 }
 
+// Four weights at a time with GCC/Clang vector extensions, one SSE2 register on the baseline x86-64
+// target (wider generic vectors are split into scalar code there). Only compares, masks, adds and
+// multiplies: no gathers, no branches.
+constexpr int kLanes = LutCodebook::kSearchLanes;
+typedef float FloatLanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef int32_t IntLanes __attribute__((vector_size(kLanes * sizeof(int32_t))));
+
+inline FloatLanes splat(float v) { return FloatLanes{} + v; }
+
+inline FloatLanes load_lanes(const float* p) {
+  FloatLanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline float lane_sum(FloatLanes v) {
+  float s = 0;
+  for (int i = 0; i < kLanes; ++i) s += v[i];
+  return s;
+}
+
+// Weighted errors of one block at up to kCandidates signed scales at once, so each midpoint and step
+// is loaded once for all of them. entry_scales exclude the tensor scale. A last partial group of
+// lanes is padded with x = 0 and weight 0, which adds no error.
+template <int kMidpoints, int kCandidates>
+void lane_block_errors(const float* x, const float* w, int n, const LutCodebook& cb, const float* entry_scales,
+                       float tensor_scale, float* errors) {
+  const float* midpoints = cb.search_midpoints();
+  const float* steps = cb.search_steps();
+  FloatLanes inv[kCandidates], scale[kCandidates], acc[kCandidates];
+  for (int c = 0; c < kCandidates; ++c) {
+    // The same FP32 operations as nearest_code() and encode_block(), so the chosen values agree.
+    inv[c] = splat(1.0f / (entry_scales[c] * tensor_scale));
+    scale[c] = splat(entry_scales[c]);
+    acc[c] = FloatLanes{};
+  }
+  const FloatLanes smallest = splat(cb.smallest_value());
+  const FloatLanes ts = splat(tensor_scale);
+  for (int j = 0; j < n; j += kLanes) {
+    FloatLanes xv, wv;
+    if (j + kLanes <= n) {
+      xv = load_lanes(x + j);
+      wv = load_lanes(w + j);
+    } else {
+      xv = FloatLanes{};
+      wv = FloatLanes{};
+      for (int i = 0; j + i < n; ++i) {
+        xv[i] = x[j + i];
+        wv[i] = w[j + i];
+      }
+    }
+    FloatLanes y[kCandidates], v[kCandidates];
+    for (int c = 0; c < kCandidates; ++c) {
+      y[c] = xv * inv[c];
+      v[c] = smallest;
+    }
+    for (int k = 0; k < kMidpoints; ++k) {
+      const FloatLanes midpoint = load_lanes(midpoints + k * kLanes);
+      const IntLanes step = reinterpret_cast<IntLanes>(load_lanes(steps + k * kLanes));
+      for (int c = 0; c < kCandidates; ++c) {
+        // y > midpoint is all ones in a lane: add that lane's step.
+        v[c] += reinterpret_cast<FloatLanes>(step & (y[c] > midpoint));
+      }
+    }
+    for (int c = 0; c < kCandidates; ++c) {
+      const FloatLanes d = xv - (v[c] * scale[c]) * ts;
+      acc[c] += wv * d * d;
+    }
+  }
+  for (int c = 0; c < kCandidates; ++c) errors[c] = lane_sum(acc[c]);
+}
+
+template <int kMidpoints>
+void lane_block_errors(const float* x, const float* w, int n, const LutCodebook& cb, const float* entry_scales,
+                       int count, float tensor_scale, float* errors) {
+  // Three at a time: the default search (one scale code either side) in a single pass.
+  for (int first = 0; first < count; first += 3) {
+    switch (std::min(3, count - first)) {
+      case 1: lane_block_errors<kMidpoints, 1>(x, w, n, cb, entry_scales + first, tensor_scale, errors + first); break;
+      case 2: lane_block_errors<kMidpoints, 2>(x, w, n, cb, entry_scales + first, tensor_scale, errors + first); break;
+      default: lane_block_errors<kMidpoints, 3>(x, w, n, cb, entry_scales + first, tensor_scale, errors + first); break;
+    }
+  }
+}
+
+// The scale codes fit_block tries: the nearest to the ideal one and `steps` either side.
+struct ScaleCandidates {
+  bool negative = false;
+  int64_t lo = 1, hi = 0;
+};
+
+ScaleCandidates scale_candidates(float signed_max_value, const LutCodebook& cb, const ScaleGrid& grid,
+                                 const ScaleSearch& search) {
+  ScaleCandidates c;
+  c.negative = search.is_signed && grid.format().has_sign && signed_max_value < 0;
+  // Signed: the extreme element lands on the table's largest positive entry. Unsigned: on the entry
+  // of largest magnitude with the element's sign (a symmetric table such as E2M1 or NF4).
+  const float target = std::fabs(signed_max_value) / (cb.max_positive() * grid.tensor_scale());
+  const auto center = static_cast<int64_t>(grid.nearest_magnitude_code(target));
+  c.lo = std::max<int64_t>(1, center - search.steps);
+  c.hi = std::max(c.lo, std::min<int64_t>(grid.max_magnitude_code(), center + search.steps));
+  return c;
+}
+
 }  // namespace
+
+BlockFit fit_block_reference(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
+                             const ScaleSearch& search) {
+  const SignedMax m = signed_max(x, n);
+  BlockFit best;
+  if (m.value == 0) return best;
+  const ScaleCandidates c = scale_candidates(m.value, cb, grid, search);
+  best.error = INFINITY;
+  for (int64_t code = c.lo; code <= c.hi; ++code) {
+    const float mag = grid.magnitude(static_cast<uint32_t>(code));
+    if (mag == 0) continue;
+    const float err = block_error_scalar(x, w, n, cb, c.negative ? -mag : mag, grid.tensor_scale());
+    if (err < best.error) {
+      best.error = err;
+      best.scale_code = grid.scale_code(static_cast<uint32_t>(code), c.negative);
+    }
+  }
+  return best;
+}
 
 BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
                    const ScaleSearch& search) {
+  const int midpoint_count = cb.search_midpoint_count();
+  if (!cb.steps_exact() || (midpoint_count != 15 && midpoint_count != 63)) {
+    return fit_block_reference(x, w, n, cb, grid, search);
+  }
   const SignedMax m = signed_max(x, n);
   BlockFit best;
-  if (m.value == 0) {
-    best.scale_code = 0;
-    best.error = 0;
-    return best;
-  }
-  const bool negative = search.is_signed && grid.format().has_sign && m.value < 0;
-  // Signed: the extreme element lands on the table's largest positive entry. Unsigned: on the entry
-  // of largest magnitude with the element's sign (a symmetric table such as E2M1 or NF4).
-  const float target = std::fabs(m.value) / (cb.max_positive() * grid.tensor_scale());
-  const auto center = static_cast<int64_t>(grid.nearest_magnitude_code(target));
-  const auto lo = std::max<int64_t>(1, center - search.steps);
-  const auto hi = std::min<int64_t>(grid.max_magnitude_code(), center + search.steps);
-  best.error = INFINITY;
-  for (int64_t c = lo; c <= std::max(hi, lo); ++c) {
-    const float mag = grid.magnitude(static_cast<uint32_t>(c));
+  if (m.value == 0) return best;
+  const ScaleCandidates c = scale_candidates(m.value, cb, grid, search);
+  constexpr int kMaxCandidates = 64;
+  if (c.hi - c.lo >= kMaxCandidates) return fit_block_reference(x, w, n, cb, grid, search);
+  // Candidate scales in code order (as the reference tries them, so ties resolve the same way).
+  float entry_scales[kMaxCandidates];
+  uint32_t codes[kMaxCandidates];
+  int count = 0;
+  for (int64_t code = c.lo; code <= c.hi; ++code) {
+    const float mag = grid.magnitude(static_cast<uint32_t>(code));
     if (mag == 0) continue;
-    const float err = block_error(x, w, n, cb, negative ? -mag : mag, grid.tensor_scale());
-    if (err < best.error) {
-      best.error = err;
-      best.scale_code = grid.scale_code(static_cast<uint32_t>(c), negative);
+    entry_scales[count] = c.negative ? -mag : mag;
+    codes[count] = static_cast<uint32_t>(code);
+    ++count;
+  }
+  best.error = INFINITY;
+  if (count == 0) return best;
+  float errors[kMaxCandidates];
+  if (midpoint_count == 15) {
+    lane_block_errors<15>(x, w, n, cb, entry_scales, count, grid.tensor_scale(), errors);
+  } else {
+    lane_block_errors<63>(x, w, n, cb, entry_scales, count, grid.tensor_scale(), errors);
+  }
+  for (int i = 0; i < count; ++i) {
+    if (errors[i] < best.error) {
+      best.error = errors[i];
+      best.scale_code = grid.scale_code(codes[i], c.negative);
     }
   }
   return best;

@@ -45,6 +45,17 @@ class LutCodebook {
     }
     return code_of_sorted_[static_cast<std::size_t>(k)];
   }
+  // For the vectorized search (block_quant.cc), each value repeated kSearchLanes times: the sorted
+  // midpoints padded with +inf to 15 (tables of up to 16 entries) or 63 (up to 64), and the steps
+  // between consecutive distinct sorted values (0 for padding). Starting from the smallest value and
+  // adding the step of every midpoint below y gives the value of nearest_code(y); steps_exact() says
+  // whether those float sums reproduce every value bit for bit (true for every HIF table).
+  static constexpr int kSearchLanes = 4;
+  int search_midpoint_count() const { return static_cast<int>(search_midpoints_.size()) / kSearchLanes; }
+  const float* search_midpoints() const { return search_midpoints_.data(); }
+  const float* search_steps() const { return search_steps_.data(); }
+  float smallest_value() const { return smallest_value_; }
+  bool steps_exact() const { return steps_exact_; }
 
  private:
   std::string name_;
@@ -52,6 +63,10 @@ class LutCodebook {
   std::vector<uint32_t> entries_;       // entry-format codes, by code
   std::vector<float> midpoints_;        // between consecutive distinct sorted values
   std::vector<int> code_of_sorted_;     // code of the i-th distinct sorted value
+  std::vector<float> search_midpoints_;
+  std::vector<float> search_steps_;
+  float smallest_value_ = 0;
+  bool steps_exact_ = false;
   float max_positive_ = 0;
 };
 
@@ -94,8 +109,14 @@ struct BlockFit {
 };
 
 // Best scale for one block (n weights x with per-weight error weights w) against one codebook.
+// Vectorized: eight weights at a time, the nearest value found by branch-free midpoint selects.
 BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
                    const ScaleSearch& search);
+
+// The same search one weight at a time through nearest_code(): the scalar reference for fit_block
+// (same scale code; the error may differ in the last bits because the sums run in another order).
+BlockFit fit_block_reference(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
+                             const ScaleSearch& search);
 
 // Codes and reconstruction of a block at a given scale code: q = (entry * scale) * tensor_scale, FP32.
 // Returns the weighted error.

@@ -1,0 +1,113 @@
+// The vectorized block search against its scalar reference, on every table shape it handles.
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "model/golden/decode.h"
+#include "quantizer/codebooks/codebooks.h"
+#include "quantizer/sop/block_quant.h"
+
+namespace sop {
+namespace {
+
+golden::DecodeConfig config(golden::EntryFormat entry, golden::ScaleFormat scale, int code_bits) {
+  golden::DecodeConfig cfg;
+  cfg.entry_format = entry;
+  cfg.scale = scale;
+  cfg.code_bits = code_bits;
+  return cfg;
+}
+
+// Laplace-like weights with a few zero runs and exact repeats, so ties and empty blocks occur.
+std::vector<float> test_weights(std::size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::exponential_distribution<float> expo(40.0f);
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = ((rng() & 1) ? 1.0f : -1.0f) * expo(rng);
+  for (std::size_t i = 0; i + 16 <= n; i += 997) std::fill(x.begin() + static_cast<long>(i), x.begin() + static_cast<long>(i) + 16, 0.0f);
+  for (std::size_t i = 5; i < n; i += 61) x[i] = x[i - 1];
+  return x;
+}
+
+void expect_same_fits(const LutCodebook& cb, const ScaleGrid& grid, const ScaleSearch& search, int block,
+                      const std::vector<float>& x, const std::vector<float>& w) {
+  for (std::size_t at = 0; at + static_cast<std::size_t>(block) <= x.size(); at += static_cast<std::size_t>(block)) {
+    const BlockFit fast = fit_block(x.data() + at, w.data() + at, block, cb, grid, search);
+    const BlockFit slow = fit_block_reference(x.data() + at, w.data() + at, block, cb, grid, search);
+    // The per-weight values are identical; the sums run in another order, so the errors agree to
+    // float rounding and the chosen code may differ only where two scales tie to that rounding.
+    ASSERT_NEAR(fast.error, slow.error, 1e-5f * std::max(slow.error, 1e-12f) + 1e-30f) << cb.name() << " at " << at;
+    if (fast.scale_code != slow.scale_code) {
+      std::vector<uint8_t> codes(static_cast<std::size_t>(block));
+      const float e_fast = encode_block(x.data() + at, w.data() + at, block, cb, grid, fast.scale_code, codes.data(), nullptr);
+      const float e_slow = encode_block(x.data() + at, w.data() + at, block, cb, grid, slow.scale_code, codes.data(), nullptr);
+      ASSERT_NEAR(e_fast, e_slow, 1e-5f * e_slow) << cb.name() << " at " << at;
+    }
+  }
+}
+
+TEST(SopBlockSearch, VectorizedFitMatchesScalarReferenceForFourBitTables) {
+  const auto cfg = config(golden::EntryFormat::Hif, golden::kScaleE4M3, 4);
+  const std::vector<float> x = test_weights(16 * 3000 + 7, 1);
+  std::vector<float> w(x.size());
+  std::mt19937_64 rng(2);
+  std::uniform_real_distribution<float> u(0.1f, 3.0f);
+  for (auto& v : w) v = u(rng);
+  for (const char* name : {"NF4", "BOF4-S", "Split87", "SH4", "E2M1", "IQ4_NL"}) {
+    const auto table = fixed_codebook(name, 16);
+    std::vector<float> values = table.values;
+    if (std::string(name) == "IQ4_NL") for (auto& v : values) v /= 127.0f;
+    const LutCodebook cb(name, cfg, values);
+    EXPECT_TRUE(cb.steps_exact()) << name;
+    const float t = per_tensor_scale(Span<const float>(x), cb.max_positive(), cfg.scale);
+    const ScaleGrid grid(cfg.scale, t);
+    for (int steps : {0, 1, 3}) {
+      // Block lengths that are and are not multiples of the four lanes.
+      for (int block : {16, 8, 15, 24, 5, 1}) {
+        expect_same_fits(cb, grid, {steps, true}, block, x, w);
+      }
+    }
+    expect_same_fits(cb, grid, {1, false}, 16, x, w);  // unsigned search
+  }
+}
+
+TEST(SopBlockSearch, VectorizedFitMatchesScalarReferenceForSixBitAtomsAndFp16Entries) {
+  const std::vector<float> x = test_weights(32 * 1000, 3);
+  const std::vector<float> w(x.size(), 1.0f);
+  {
+    const auto cfg = config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6);
+    std::vector<float> atoms = float_format_atoms("E2M3");
+    for (auto& v : atoms) v /= 7.5f;
+    const LutCodebook cb("E2M3", cfg, atoms);
+    EXPECT_EQ(cb.search_midpoint_count(), 63);
+    const ScaleGrid grid(cfg.scale, per_tensor_scale(Span<const float>(x), cb.max_positive(), cfg.scale));
+    expect_same_fits(cb, grid, {1, false}, 16, x, w);
+    expect_same_fits(cb, grid, {1, false}, 32, x, w);
+  }
+  {
+    const auto cfg = config(golden::EntryFormat::Fp16, golden::kScaleE4M3, 4);
+    const LutCodebook cb("NF4", cfg, nf4_values());
+    const ScaleGrid grid(cfg.scale, per_tensor_scale(Span<const float>(x), cb.max_positive(), cfg.scale));
+    expect_same_fits(cb, grid, {1, true}, 16, x, w);
+  }
+}
+
+TEST(SopBlockSearch, StepSumsReproduceEveryTableValue) {
+  // A table whose running step sums would not be exact falls back to the scalar search.
+  const auto cfg = config(golden::EntryFormat::Fp16, golden::kScaleE4M3, 4);
+  // -1 next to FP16's smallest subnormal 2^-24: the step 1 + 2^-24 needs 25 bits.
+  std::vector<float> extreme = nf4_values();
+  for (int code = 1; code < 8; ++code) extreme[static_cast<std::size_t>(code)] = 6e-8f;
+  const LutCodebook cb("extreme", cfg, extreme);
+  EXPECT_FALSE(cb.steps_exact());
+  EXPECT_TRUE(LutCodebook("NF4", cfg, nf4_values()).steps_exact());
+  const std::vector<float> x = test_weights(16 * 200, 4);
+  const std::vector<float> w(x.size(), 1.0f);
+  const ScaleGrid grid(cfg.scale, per_tensor_scale(Span<const float>(x), cb.max_positive(), cfg.scale));
+  expect_same_fits(cb, grid, {1, true}, 16, x, w);
+}
+
+}  // namespace
+}  // namespace sop
