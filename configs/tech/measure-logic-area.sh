@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Measures the decode unit's logic area once per (lanes, entries per table, entry format) with the yosys
+# flow behind `sop area` (OSU 0.18 um cells) and writes configs/tech/logic_area_osu018.json, which the
+# estimator reads: sweeps never run yosys per point. Rerun after an RTL change:
+#   configs/tech/measure-logic-area.sh [SOP_BINARY] [OUT_JSON]
+# resident_layers is 2 everywhere: the unit's flop LUT holds the active pair and the next layer's pair;
+# the LUT SRAM that holds the other resident layers is sized by the tech table, not synthesized.
+# Lane counts between and beyond the measured ones are interpolated linearly (sim/tech.h); synthesis
+# time grows quickly with lanes x entries, so 64-entry tables are measured at 4 and 8 lanes only.
+set -euo pipefail
+src="$(cd "$(dirname "$0")/../.." && pwd)"
+sop="${1:-$src/build/cli/sop}"
+out="${2:-$src/configs/tech/logic_area_osu018.json}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+points=()
+for lanes in 4 8 16; do points+=("$lanes 16 hif" "$lanes 16 fp16"); done
+for lanes in 4 8; do points+=("$lanes 64 hif" "$lanes 64 fp16"); done
+parts=()
+for p in "${points[@]}"; do
+  read -r lanes entries fmt <<<"$p"
+  name="L${lanes}-E${entries}-R2-$fmt"
+  cat >"$work/$name.yaml" <<YAML
+name: $name
+decode_unit:
+  lanes: $lanes
+  lut: {entries_per_table: $entries, tables_per_layer: 2, resident_layers: 2, entry_format: $fmt}
+  scale: {signed: true, exp_bits: 4, man_bits: 3, bias: 7, subnormals: true}
+YAML
+  "$sop" area --hw "$work/$name.yaml" --json "$work/$name.json"
+  parts+=("$work/$name.json")
+done
+# Join the one-element arrays `sop area --json` writes into one array.
+{
+  echo "["
+  first=1
+  for f in "${parts[@]}"; do
+    [ $first -eq 1 ] || echo ","
+    first=0
+    sed -e '1s/^\[//' -e '$s/\]$//' "$f"
+  done
+  echo "]"
+} >"$out.tmp"
+mv "$out.tmp" "$out"
+echo "wrote $out"

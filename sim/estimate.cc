@@ -1,0 +1,315 @@
+#include "sim/estimate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "quantizer/error.h"
+#include "quantizer/pack/pack_file.h"
+
+namespace sop::sim {
+namespace {
+
+// Bits the LUT SRAM moves to the active flop LUT per cycle when it fills a pair.
+constexpr int kSramReadWidthBits = 64;
+
+double ceil_div(double a, double b) { return std::ceil(a / b); }
+
+}  // namespace
+
+int64_t Workload::weights() const {
+  int64_t n = 0;
+  for (const auto& l : layers) n += l.weights();
+  return n;
+}
+
+Workload workload_from_pack(const std::string& pack_path, const std::string& name, int repeat) {
+  if (repeat < 1) throw Error(pack_path, "repeat", "must be >= 1");
+  const PackFile pack = PackFile::open(pack_path);
+  Workload w;
+  w.source = pack_path;
+  w.name = name.empty() ? pack.info().source : name;
+  std::vector<WorkloadLayer> one;
+  for (const PackedLayerView& v : pack.layers()) {
+    WorkloadLayer l;
+    l.name = v.name;
+    l.rows = v.rows;
+    l.cols = v.cols;
+    l.block_size = v.block_size;
+    l.code_bits = v.decode.code_bits;
+    l.scale_bits_per_block = v.scale_layout.bits_per_block();
+    l.sparse_entries = static_cast<int64_t>(v.sparse.size());
+    l.sparse_index_bits = v.sparse_index_bits;
+    l.pack_entry_bits = v.decode.entry_bits();
+    w.pack_entry_format = v.decode.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
+    one.push_back(l);
+  }
+  if (one.empty()) throw Error(pack_path, "", "the pack holds no quantized layers: nothing to decode");
+  for (int r = 0; r < repeat; ++r) {
+    for (WorkloadLayer l : one) {
+      if (repeat > 1) l.name = "r" + std::to_string(r) + "." + l.name;
+      w.layers.push_back(l);
+    }
+  }
+  return w;
+}
+
+const EntryFormatInfo& entry_format_info(LutEntryFormat f) {
+  // HIF: 8-bit two's complement mantissa and 3-bit exponent (golden::kHif). FP16 and BF16 multiply
+  // their significand with the hidden bit restored.
+  static const EntryFormatInfo kHifInfo{"hif", golden::kHif.bits(), golden::kHif.man_bits, golden::kHif.exp_bits};
+  static const EntryFormatInfo kFp16Info{"fp16", 16, 11, 5};
+  static const EntryFormatInfo kBf16Info{"bf16", 16, 8, 8};
+  switch (f) {
+    case LutEntryFormat::Hif: return kHifInfo;
+    case LutEntryFormat::Fp16: return kFp16Info;
+    case LutEntryFormat::Bf16: return kBf16Info;
+  }
+  return kHifInfo;
+}
+
+LutEntryFormat parse_entry_format(const std::string& name) {
+  std::string s;
+  for (char c : name) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "hif") return LutEntryFormat::Hif;
+  if (s == "fp16") return LutEntryFormat::Fp16;
+  if (s == "bf16") return LutEntryFormat::Bf16;
+  throw std::invalid_argument("unknown LUT entry format '" + name + "' (hif, fp16 or bf16)");
+}
+
+int64_t Design::pair_bits() const {
+  return 2LL * entries_per_table * entry_format_info(entry_format).bits;
+}
+
+Design design_from_hw(const HwConfig& hw, int64_t lut_sram_bytes) {
+  Design d;
+  d.name = hw.name.empty() ? hw.source : hw.name;
+  d.clock_mhz = hw.clock_mhz;
+  const auto& u = hw.decode_unit;
+  d.lanes = u.lanes;
+  d.entries_per_table = u.lut.entries_per_table;
+  d.entry_format = u.lut.entry_format == golden::EntryFormat::Hif ? LutEntryFormat::Hif : LutEntryFormat::Fp16;
+  d.scale_significand_bits = u.scale.man_bits + 1;
+  d.scale_exponent_bits = u.scale.exp_bits;
+  d.index_bits = u.index_bits;
+  if (hw.dram.bandwidth_gb_s > 0) d.dram_gb_s = hw.dram.bandwidth_gb_s;
+  if (hw.dram.latency_ns > 0) d.dram_latency_ns = hw.dram.latency_ns;
+  d.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : (u.lut.resident_layers * d.pair_bits() + 7) / 8;
+  return d;
+}
+
+ActionCounts count_actions(const Workload& workload, const Design& design) {
+  if (design.lanes < 1) throw Error(design.name, "lanes", "must be >= 1");
+  if (design.clock_mhz <= 0 || design.dram_gb_s <= 0) throw Error(design.name, "", "clock and DRAM bandwidth must be > 0");
+  const EntryFormatInfo& fmt = entry_format_info(design.entry_format);
+  const int design_code_bits = design.entries_per_table == 64 ? 6 : 4;
+  const double pair_bits = static_cast<double>(design.pair_bits());
+  const double f_hz = design.clock_mhz * 1e6;
+  const double bytes_per_s = design.dram_gb_s * 1e9;
+
+  ActionCounts c;
+  c.table_pairs = static_cast<int>(workload.layers.size());
+  c.resident_slots = static_cast<int>(design.lut_sram_bytes * 8 / design.pair_bits());
+  if (c.resident_slots < 1) {
+    throw Error(design.name, "lut_sram_bytes",
+                std::to_string(design.lut_sram_bytes) + " bytes cannot hold one layer's table pair (" +
+                    std::to_string(design.pair_bits() / 8) + " bytes of " + fmt.name + " entries)");
+  }
+
+  // Pass 1: each layer's streaming time (the lanes and the DRAM stream run concurrently).
+  const std::size_t n = workload.layers.size();
+  std::vector<double> layer_seconds(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const WorkloadLayer& l = workload.layers[i];
+    if (l.code_bits > design_code_bits) {
+      throw Error(workload.source, l.name,
+                  std::to_string(l.code_bits) + "-bit codes need " + std::to_string(1 << l.code_bits) +
+                      "-entry tables; the design has " + std::to_string(design.entries_per_table));
+    }
+    const double w = static_cast<double>(l.weights());
+    const double bits = w * l.code_bits + static_cast<double>(l.blocks()) * l.scale_bits_per_block +
+                        static_cast<double>(l.sparse_entries) * (l.sparse_index_bits + fmt.bits);
+    const double decode_cycles = ceil_div(w, design.lanes);
+    const double compute_s = decode_cycles / f_hz;
+    const double memory_s = bits / 8 / bytes_per_s;
+    layer_seconds[i] = std::max(compute_s, memory_s);
+    c.decoded_weights += w;
+    c.blocks += static_cast<double>(l.blocks());
+    c.sparse_entries += static_cast<double>(l.sparse_entries);
+    c.decode_cycles += decode_cycles;
+    c.bandwidth_stall_cycles += std::max(0.0, memory_s - compute_s) * f_hz;
+    c.dram_weight_bits += bits;
+  }
+  c.layers = static_cast<double>(n);
+
+  // Pass 2: which pairs stay resident. With every pair resident nothing is reloaded per token (they
+  // are loaded once with the model). Otherwise one slot is kept for streaming and the others pin the
+  // layers whose reload would stall the most: a reload is prefetched while the previous layer streams,
+  // so it stalls only when it takes longer than that layer.
+  const double burst_bits = 8.0 * design.dram_burst_bytes;
+  const double reload_bits = ceil_div(pair_bits, burst_bits) * burst_bits;
+  const double reload_s = design.dram_latency_ns * 1e-9 + reload_bits / 8 / bytes_per_s;
+  const double fill_s = ceil_div(pair_bits, kSramReadWidthBits) / f_hz;
+  std::vector<double> reload_stall(n), fill_stall(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double previous = design.prefetch_next_layer ? layer_seconds[(i + n - 1) % n] : 0.0;
+    reload_stall[i] = std::max(0.0, reload_s - previous);
+    fill_stall[i] = std::max(0.0, fill_s - previous);
+  }
+  std::vector<bool> resident(n, true);
+  if (static_cast<std::size_t>(c.resident_slots) < n) {
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return reload_stall[a] > reload_stall[b]; });
+    std::fill(resident.begin(), resident.end(), false);
+    for (int k = 0; k < c.resident_slots - 1; ++k) resident[order[static_cast<std::size_t>(k)]] = true;
+  }
+  double stall_s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (resident[i]) {
+      c.lut_sram_read_bits += pair_bits;
+      stall_s += fill_stall[i];
+    } else {
+      c.lut_reloads += 1;
+      c.dram_table_bits += reload_bits;
+      c.lut_sram_write_bits += pair_bits;
+      stall_s += reload_stall[i];
+    }
+  }
+  c.reload_stall_cycles = stall_s * f_hz;
+  c.lut_fills = c.layers;
+  c.lut_reads = c.decoded_weights;
+  c.multiplies = c.decoded_weights;
+  // Per weight: its code in, its product out (significand product + exponent); per block: the scale.
+  const int product_bits = fmt.significand_bits + design.scale_significand_bits +
+                           std::max(fmt.exponent_bits, design.scale_exponent_bits) + 1;
+  double register_bits = 0;
+  for (const WorkloadLayer& l : workload.layers) {
+    register_bits += static_cast<double>(l.weights()) * (l.code_bits + product_bits) +
+                     static_cast<double>(l.blocks()) * l.scale_bits_per_block;
+  }
+  c.register_bits = register_bits;
+  c.cycles = c.decode_cycles + c.bandwidth_stall_cycles + c.reload_stall_cycles;
+  c.seconds = c.cycles / f_hz;
+  return c;
+}
+
+Estimate estimate(const ActionCounts& c, const Design& d, const TechTable& t) {
+  const EntryFormatInfo& fmt = entry_format_info(d.entry_format);
+  Estimate e;
+  e.counts = c;
+  const double storage_bits = static_cast<double>(d.lut_sram_bytes) * 8;
+  e.lut_bits = static_cast<int64_t>(c.resident_slots) * d.pair_bits();
+  const double crossover = t.storage_area_um2.points.size() >= 2 ? t.storage_area_um2.points[1].x : 0;
+  e.storage_kind = storage_bits <= crossover ? "flops" : "sram";
+
+  // Area first: leakage needs it.
+  const LogicAreaRow logic = t.logic_area(d.lanes, d.entries_per_table, fmt.name);
+  e.area_um2 = {{"lut_sram", t.storage_area_um2.at(storage_bits)},
+                {"active_lut_and_read_muxes", logic.lut_um2},
+                {"lanes", logic.lanes_um2},
+                {"control_and_residual_merge", logic.control_um2}};
+  double area_um2 = 0;
+  for (const auto& [k, v] : e.area_um2) area_um2 += v;
+  e.area_mm2 = area_um2 * 1e-6;
+  e.relative_die_cost = t.relative_die_cost(e.area_mm2);
+
+  const double active_lut_bits = 2.0 * static_cast<double>(d.pair_bits());  // active and prefetched pair
+  const double sram_read_pj = t.storage_read_pj_per_bit.at(storage_bits);
+  const double sram_write_pj = sram_read_pj * t.storage_write_per_read.value;
+  const double flop_read_pj = t.storage_read_pj_per_bit.at(active_lut_bits);
+  const double reg_pj = t.register_pj_per_bit.value;
+  const double mult_pj = t.multiply_pj.at(static_cast<double>(fmt.significand_bits) * d.scale_significand_bits);
+  const double exp_add_pj = t.add_pj.at(std::max(fmt.exponent_bits, d.scale_exponent_bits) + 1);
+  const double index_compare_pj = t.add_pj.at(d.index_bits);
+  const double leakage_pj = t.leakage_mw_per_mm2.value * e.area_mm2 * c.seconds * 1e9;  // mW x s = mJ
+
+  e.energy_pj = {
+      {"dram.weights", c.dram_weight_bits * t.dram_pj_per_bit.value},
+      {"dram.tables", c.dram_table_bits * t.dram_pj_per_bit.value},
+      {"lut_sram.read", c.lut_sram_read_bits * sram_read_pj},
+      {"lut_sram.write", c.lut_sram_write_bits * sram_write_pj},
+      {"active_lut.fill", c.lut_fills * static_cast<double>(d.pair_bits()) * reg_pj},
+      {"active_lut.read", c.lut_reads * fmt.bits * flop_read_pj},
+      {"lanes.multiply", c.multiplies * mult_pj},
+      {"lanes.exponent_add", c.multiplies * exp_add_pj},
+      {"registers", c.register_bits * reg_pj},
+      {"residual_merge", c.sparse_entries * (index_compare_pj + (d.index_bits + fmt.bits) * reg_pj)},
+      {"leakage", leakage_pj},
+  };
+  double dram = 0;
+  for (const auto& [k, v] : e.energy_pj) {
+    e.energy_per_token_pj += v;
+    if (k.rfind("dram.", 0) == 0) dram += v;
+  }
+  const double w = std::max(1.0, c.decoded_weights);
+  e.pj_per_weight = e.energy_per_token_pj / w;
+  e.pj_per_weight_on_chip = (e.energy_per_token_pj - dram) / w;
+  e.tokens_per_s = c.seconds > 0 ? 1.0 / c.seconds : 0;
+  e.weights_per_s = c.decoded_weights * e.tokens_per_s;
+  e.power_mw = e.energy_per_token_pj * 1e-9 * e.tokens_per_s;
+  return e;
+}
+
+nlohmann::json design_to_json(const Design& d) {
+  return {{"name", d.name},
+          {"clock_mhz", d.clock_mhz},
+          {"lanes", d.lanes},
+          {"entries_per_table", d.entries_per_table},
+          {"entry_format", entry_format_info(d.entry_format).name},
+          {"lut_sram_bytes", d.lut_sram_bytes},
+          {"pair_bits", d.pair_bits()},
+          {"scale_significand_bits", d.scale_significand_bits},
+          {"scale_exponent_bits", d.scale_exponent_bits},
+          {"index_bits", d.index_bits},
+          {"dram_gb_s", d.dram_gb_s},
+          {"dram_latency_ns", d.dram_latency_ns},
+          {"dram_burst_bytes", d.dram_burst_bytes},
+          {"prefetch_next_layer", d.prefetch_next_layer}};
+}
+
+nlohmann::json estimate_to_json(const Estimate& e) {
+  const ActionCounts& c = e.counts;
+  nlohmann::json counts = {{"decoded_weights", c.decoded_weights},
+                           {"blocks", c.blocks},
+                           {"sparse_entries", c.sparse_entries},
+                           {"layers", c.layers},
+                           {"decode_cycles", c.decode_cycles},
+                           {"bandwidth_stall_cycles", c.bandwidth_stall_cycles},
+                           {"reload_stall_cycles", c.reload_stall_cycles},
+                           {"cycles", c.cycles},
+                           {"lut_reads", c.lut_reads},
+                           {"lut_fills", c.lut_fills},
+                           {"lut_sram_read_bits", c.lut_sram_read_bits},
+                           {"lut_reloads", c.lut_reloads},
+                           {"lut_sram_write_bits", c.lut_sram_write_bits},
+                           {"dram_weight_bits", c.dram_weight_bits},
+                           {"dram_table_bits", c.dram_table_bits},
+                           {"multiplies", c.multiplies},
+                           {"register_bits", c.register_bits},
+                           {"seconds", c.seconds},
+                           {"resident_slots", c.resident_slots},
+                           {"table_pairs", c.table_pairs}};
+  nlohmann::json energy = nlohmann::json::object();
+  for (const auto& [k, v] : e.energy_pj) energy[k] = v;
+  nlohmann::json area = nlohmann::json::object();
+  for (const auto& [k, v] : e.area_um2) area[k] = v;
+  return {{"energy_per_token_pj", e.energy_per_token_pj},
+          {"pj_per_weight", e.pj_per_weight},
+          {"pj_per_weight_on_chip", e.pj_per_weight_on_chip},
+          {"area_mm2", e.area_mm2},
+          {"tokens_per_s", e.tokens_per_s},
+          {"weights_per_s", e.weights_per_s},
+          {"power_mw", e.power_mw},
+          {"relative_die_cost", e.relative_die_cost},
+          {"lut_bits", e.lut_bits},
+          {"lut_storage", e.storage_kind},
+          {"energy_pj_per_token", energy},
+          {"area_um2", area},
+          {"counts_per_token", counts}};
+}
+
+}  // namespace sop::sim

@@ -1,0 +1,278 @@
+#include "sim/tech.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "quantizer/error.h"
+
+namespace sop::sim {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+std::string read_text(const std::string& path, const char* what) {
+  std::ifstream in(path);
+  if (!in) throw Error(path, "", std::string("cannot open the ") + what);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Typed reads from the tech YAML that name the file and key path in every error (yaml-cpp's own
+// conversion errors do not say which key).
+class TechReader {
+ public:
+  explicit TechReader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const { throw Error(source_, key, message); }
+
+  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+  void only_keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
+    if (!n.IsMap()) fail(path.empty() ? "(top level)" : path, "expected a mapping of keys");
+    for (const auto& kv : n) {
+      const std::string k = kv.first.as<std::string>();
+      if (allowed.count(k) == 0) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(join(path, k), "unknown key (allowed here: " + list + ")");
+      }
+    }
+  }
+
+  const YAML::Node child(const YAML::Node& parent, const std::string& path, const char* key) const {
+    const YAML::Node n = parent[key];
+    if (!n) fail(join(path, key), "missing");
+    return n;
+  }
+
+  double number(const YAML::Node& n, const std::string& path) const {
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(YAML::Mark(), "");
+      return n.as<double>();
+    } catch (const YAML::Exception&) {
+      fail(path, "expected a number");
+    }
+  }
+
+  std::string source_of(const YAML::Node& n, const std::string& path) const {
+    const YAML::Node s = n["source"];
+    if (!s || !s.IsScalar() || s.Scalar().empty()) fail(join(path, "source"), "every number needs its source");
+    return s.Scalar();
+  }
+
+  // {<value_key>: number, source: text}
+  TechValue value(const YAML::Node& parent, const std::string& path, const char* key, const char* value_key) const {
+    const std::string p = join(path, key);
+    const YAML::Node n = child(parent, path, key);
+    only_keys(n, p, {value_key, "source", "note"});
+    TechValue v;
+    v.value = number(child(n, p, value_key), join(p, value_key));
+    if (!(v.value >= 0)) fail(join(p, value_key), "must be >= 0");
+    v.source = source_of(n, p);
+    return v;
+  }
+
+  // A list of {<x_key>: number, <y_key>: number, source: text}, x strictly increasing.
+  TechCurve curve(const YAML::Node& parent, const std::string& path, const char* key, const char* x_key,
+                  const char* y_key, TechCurve::Scale scale) const {
+    const std::string p = join(path, key);
+    const YAML::Node n = child(parent, path, key);
+    if (!n.IsSequence() || n.size() == 0) fail(p, "expected a non-empty list of points");
+    TechCurve c;
+    c.scale = scale;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string pi = p + "[" + std::to_string(i) + "]";
+      only_keys(n[i], pi, {x_key, y_key, "source", "note"});
+      TechPoint pt;
+      pt.x = number(child(n[i], pi, x_key), join(pi, x_key));
+      pt.y = number(child(n[i], pi, y_key), join(pi, y_key));
+      pt.source = source_of(n[i], pi);
+      if (pt.x < 0 || pt.y < 0) fail(pi, "sizes and values must be >= 0");
+      if (scale == TechCurve::Scale::LogLog && (pt.x <= 0 || pt.y <= 0)) fail(pi, "log-log points must be > 0");
+      if (!c.points.empty() && pt.x <= c.points.back().x) fail(pi, "points must be in increasing " + std::string(x_key));
+      c.points.push_back(pt);
+    }
+    return c;
+  }
+
+ private:
+  std::string source_;
+};
+
+std::vector<LogicAreaRow> read_logic_table(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text(path, "logic area table"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path, "", std::string("not valid JSON: ") + e.what());
+  }
+  if (!j.is_array() || j.empty()) throw Error(path, "", "expected the non-empty array `sop area --json` writes");
+  std::vector<LogicAreaRow> rows;
+  for (const auto& e : j) {
+    try {
+      LogicAreaRow r;
+      const auto& params = e.at("rtl_parameters");
+      r.lanes = params.at("Lanes").get<int>();
+      r.entries_per_table = params.at("CodeBits").get<int>() == 6 ? 64 : 16;
+      r.entry_format = e.at("entry_format").get<std::string>();
+      const auto& a = e.at("area_um2");
+      r.lut_um2 = a.at("lut").get<double>();
+      r.lanes_um2 = a.at("lanes").get<double>();
+      r.control_um2 = a.at("control_and_output").get<double>();
+      rows.push_back(r);
+    } catch (const nlohmann::json::exception& ex) {
+      throw Error(path, "", std::string("a row lacks a field: ") + ex.what());
+    }
+  }
+  return rows;
+}
+
+double lerp(double x0, double y0, double x1, double y1, double x) {
+  if (x1 == x0) return y0;
+  return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
+}
+
+}  // namespace
+
+double TechCurve::at(double x) const {
+  if (points.empty()) return 0;
+  if (points.size() == 1) return points[0].y;
+  // The segment that contains x, or the end segment nearest to it.
+  std::size_t i = 1;
+  while (i + 1 < points.size() && x > points[i].x) ++i;
+  const TechPoint& a = points[i - 1];
+  const TechPoint& b = points[i];
+  if (scale == Scale::Linear) return std::max(0.0, lerp(a.x, a.y, b.x, b.y, x));
+  if (x <= 0) return 0;
+  return std::exp(lerp(std::log(a.x), std::log(a.y), std::log(b.x), std::log(b.y), std::log(x)));
+}
+
+LogicAreaRow TechTable::logic_area(int lanes, int entries_per_table, const std::string& entry_format) const {
+  const bool bf16 = entry_format == "bf16";
+  const std::string measured_format = bf16 ? "hif" : entry_format;
+  std::vector<LogicAreaRow> rows;
+  for (const LogicAreaRow& r : logic_rows) {
+    if (r.entries_per_table == entries_per_table && r.entry_format == measured_format) rows.push_back(r);
+  }
+  if (rows.empty()) {
+    throw Error(logic_table_path, "", "no logic area measured for " + std::to_string(entries_per_table) +
+                                          "-entry tables with " + measured_format +
+                                          " entries (rerun configs/tech/measure-logic-area.sh)");
+  }
+  std::sort(rows.begin(), rows.end(), [](const LogicAreaRow& a, const LogicAreaRow& b) { return a.lanes < b.lanes; });
+  LogicAreaRow out;
+  out.lanes = lanes;
+  out.entries_per_table = entries_per_table;
+  out.entry_format = entry_format;
+  if (rows.size() == 1) {
+    // One measurement: lane logic and read muxes scale with lanes, control does not.
+    const double f = static_cast<double>(lanes) / rows[0].lanes;
+    out.lut_um2 = rows[0].lut_um2 * f;
+    out.lanes_um2 = rows[0].lanes_um2 * f;
+    out.control_um2 = rows[0].control_um2;
+  } else {
+    std::size_t i = 1;
+    while (i + 1 < rows.size() && lanes > rows[i].lanes) ++i;
+    const LogicAreaRow& a = rows[i - 1];
+    const LogicAreaRow& b = rows[i];
+    out.lut_um2 = std::max(0.0, lerp(a.lanes, a.lut_um2, b.lanes, b.lut_um2, lanes));
+    out.lanes_um2 = std::max(0.0, lerp(a.lanes, a.lanes_um2, b.lanes, b.lanes_um2, lanes));
+    out.control_um2 = std::max(0.0, lerp(a.lanes, a.control_um2, b.lanes, b.control_um2, lanes));
+  }
+  // Library um^2 -> gate equivalents -> this node's um^2.
+  const double to_node = nand2_um2.value / logic_table_nand2_um2.value;
+  out.lut_um2 *= to_node;
+  out.lanes_um2 *= to_node;
+  out.control_um2 *= to_node;
+  // BF16 entries are 16 bits wide against HIF's 11: the flop LUT and its muxes grow with the width.
+  if (bf16) out.lut_um2 *= 16.0 / 11.0;
+  return out;
+}
+
+double TechTable::relative_die_cost(double area_mm2) const {
+  // Dies per wafer: wafer area / die area minus the partial dies lost at the edge; yield from the
+  // negative-binomial model (1 + D0 A / alpha)^-alpha. Cost per good die ~ 1 / (dies x yield).
+  const auto cost = [&](double a_mm2) {
+    const double d = wafer_diameter_mm.value;
+    const double dies = kPi * d * d / 4 / a_mm2 - kPi * d / std::sqrt(2 * a_mm2);
+    const double a_cm2 = a_mm2 / 100;
+    const double alpha = yield_cluster_alpha.value;
+    const double yield = std::pow(1 + defect_density_per_cm2.value * a_cm2 / alpha, -alpha);
+    return 1.0 / (std::max(dies, 1e-9) * yield);
+  };
+  if (area_mm2 <= 0) return 0;
+  return cost(area_mm2) / cost(reference_die_mm2.value);
+}
+
+TechTable parse_tech_table(const std::string& yaml_text, const std::string& source, const std::string& logic_dir) {
+  const TechReader r(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    r.fail("", std::string("not valid YAML: ") + e.what());
+  }
+  r.only_keys(root, "", {"tech", "name", "node_nm", "voltage_v", "sources", "energy_pj", "leakage", "area_um2", "cost"});
+  if (r.number(r.child(root, "", "tech"), "tech") != 1) r.fail("tech", "unsupported schema version (expected 1)");
+  TechTable t;
+  t.source = source;
+  const YAML::Node name = r.child(root, "", "name");
+  if (!name.IsScalar()) r.fail("name", "expected a string");
+  t.name = name.Scalar();
+  t.node_nm = r.number(r.child(root, "", "node_nm"), "node_nm");
+  t.voltage_v = r.number(r.child(root, "", "voltage_v"), "voltage_v");
+
+  const YAML::Node e = r.child(root, "", "energy_pj");
+  r.only_keys(e, "energy_pj", {"storage_read_per_bit", "storage_write_per_read", "multiply", "add", "register_per_bit",
+                               "dram_per_bit"});
+  t.storage_read_pj_per_bit = r.curve(e, "energy_pj", "storage_read_per_bit", "bits", "pj", TechCurve::Scale::LogLog);
+  t.storage_write_per_read = r.value(e, "energy_pj", "storage_write_per_read", "ratio");
+  t.multiply_pj = r.curve(e, "energy_pj", "multiply", "product_bits", "pj", TechCurve::Scale::LogLog);
+  t.add_pj = r.curve(e, "energy_pj", "add", "bits", "pj", TechCurve::Scale::LogLog);
+  t.register_pj_per_bit = r.value(e, "energy_pj", "register_per_bit", "pj");
+  t.dram_pj_per_bit = r.value(e, "energy_pj", "dram_per_bit", "pj");
+
+  const YAML::Node l = r.child(root, "", "leakage");
+  r.only_keys(l, "leakage", {"mw_per_mm2"});
+  t.leakage_mw_per_mm2 = r.value(l, "leakage", "mw_per_mm2", "value");
+
+  const YAML::Node a = r.child(root, "", "area_um2");
+  r.only_keys(a, "area_um2", {"storage", "logic"});
+  t.storage_area_um2 = r.curve(a, "area_um2", "storage", "bits", "um2", TechCurve::Scale::Linear);
+  const YAML::Node lg = r.child(a, "area_um2", "logic");
+  r.only_keys(lg, "area_um2.logic", {"table", "table_nand2_um2", "nand2_um2"});
+  const YAML::Node table = r.child(lg, "area_um2.logic", "table");
+  if (!table.IsScalar()) r.fail("area_um2.logic.table", "expected a file name");
+  t.logic_table_path = table.Scalar();
+  if (!t.logic_table_path.empty() && t.logic_table_path[0] != '/') t.logic_table_path = logic_dir + "/" + t.logic_table_path;
+  t.logic_table_nand2_um2 = r.value(lg, "area_um2.logic", "table_nand2_um2", "um2");
+  t.nand2_um2 = r.value(lg, "area_um2.logic", "nand2_um2", "um2");
+  if (t.logic_table_nand2_um2.value <= 0) r.fail("area_um2.logic.table_nand2_um2", "must be > 0");
+  t.logic_rows = read_logic_table(t.logic_table_path);
+
+  const YAML::Node c = r.child(root, "", "cost");
+  r.only_keys(c, "cost", {"wafer_diameter_mm", "defect_density_per_cm2", "yield_cluster_alpha", "reference_die_mm2"});
+  t.wafer_diameter_mm = r.value(c, "cost", "wafer_diameter_mm", "value");
+  t.defect_density_per_cm2 = r.value(c, "cost", "defect_density_per_cm2", "value");
+  t.yield_cluster_alpha = r.value(c, "cost", "yield_cluster_alpha", "value");
+  t.reference_die_mm2 = r.value(c, "cost", "reference_die_mm2", "value");
+  if (t.yield_cluster_alpha.value <= 0) r.fail("cost.yield_cluster_alpha", "must be > 0");
+  if (t.reference_die_mm2.value <= 0) r.fail("cost.reference_die_mm2", "must be > 0");
+  return t;
+}
+
+TechTable load_tech_table(const std::string& path) {
+  const std::string text = read_text(path, "technology table");
+  const std::size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  return parse_tech_table(text, path, dir);
+}
+
+}  // namespace sop::sim

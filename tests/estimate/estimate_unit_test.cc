@@ -1,0 +1,255 @@
+// Unit tests of the technology table, the analytic counts model, the estimator, sweep parsing and the
+// SVG plotter.
+#include <cmath>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "quantizer/error.h"
+#include "sim/estimate.h"
+#include "sim/report.h"
+#include "sim/sweep.h"
+#include "sim/tech.h"
+
+namespace sop::sim {
+namespace {
+
+const std::string kSource = SOP_SOURCE_DIR;
+
+TechTable tech45() { return load_tech_table(kSource + "/configs/tech/45nm.yaml"); }
+
+// Two layer kinds, like an attention and an MLP matrix, repeated.
+Workload small_workload(int layers) {
+  Workload w;
+  w.name = "test";
+  w.source = "test";
+  w.pack_entry_format = "hif";
+  for (int i = 0; i < layers; ++i) {
+    WorkloadLayer l;
+    l.name = "layer" + std::to_string(i);
+    l.rows = i % 2 ? 256 : 128;
+    l.cols = 128;
+    l.block_size = 16;
+    l.code_bits = 4;
+    l.scale_bits_per_block = 8;
+    l.sparse_entries = 10;
+    w.layers.push_back(l);
+  }
+  return w;
+}
+
+Design design(LutEntryFormat f, int64_t lut_bytes) {
+  Design d;
+  d.name = "test";
+  d.entry_format = f;
+  d.lut_sram_bytes = lut_bytes;
+  return d;
+}
+
+TEST(TechCurve, LogLogHitsPointsAndInterpolatesGeometrically) {
+  TechCurve c;
+  c.points = {{100, 1, "a"}, {10000, 100, "b"}};
+  EXPECT_NEAR(c.at(100), 1, 1e-12);
+  EXPECT_NEAR(c.at(10000), 100, 1e-9);
+  EXPECT_NEAR(c.at(1000), 10, 1e-9);      // the middle in log space
+  EXPECT_NEAR(c.at(100000), 1000, 1e-6);  // the end segment extended
+}
+
+TEST(TechCurve, LinearExtendsTheLastSlope) {
+  TechCurve c;
+  c.scale = TechCurve::Scale::Linear;
+  c.points = {{0, 0, "a"}, {10, 20, "b"}, {20, 30, "c"}};
+  EXPECT_DOUBLE_EQ(c.at(5), 10);
+  EXPECT_DOUBLE_EQ(c.at(15), 25);
+  EXPECT_DOUBLE_EQ(c.at(40), 50);
+}
+
+TEST(TechTable, The45nmTableLoadsWithEveryNumberSourced) {
+  const TechTable t = tech45();
+  EXPECT_EQ(t.name, "45nm");
+  for (const auto& p : t.storage_read_pj_per_bit.points) EXPECT_FALSE(p.source.empty());
+  // Horowitz: 64-bit read of 8 KB is 10 pJ.
+  EXPECT_NEAR(64 * t.storage_read_pj_per_bit.at(65536), 10, 1e-9);
+  EXPECT_NEAR(t.multiply_pj.at(64), 0.2, 1e-12);
+  EXPECT_FALSE(t.logic_rows.empty());
+  EXPECT_NEAR(t.relative_die_cost(t.reference_die_mm2.value), 1.0, 1e-12);
+  EXPECT_GT(t.relative_die_cost(2.0), t.relative_die_cost(1.0));
+}
+
+TEST(TechTable, ANumberWithoutASourceIsRejected) {
+  const std::string yaml = R"(tech: 1
+name: x
+node_nm: 45
+voltage_v: 0.9
+energy_pj:
+  storage_read_per_bit: [{bits: 10, pj: 1}]
+)";
+  try {
+    parse_tech_table(yaml, "bad.yaml", kSource + "/configs/tech");
+    FAIL() << "accepted a number without a source";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("energy_pj.storage_read_per_bit[0].source"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TechTable, LogicAreaInterpolatesInLanesAndGrowsWithThem) {
+  const TechTable t = tech45();
+  const LogicAreaRow a8 = t.logic_area(8, 16, "hif");
+  const LogicAreaRow a16 = t.logic_area(16, 16, "hif");
+  const LogicAreaRow a12 = t.logic_area(12, 16, "hif");
+  EXPECT_GT(a16.lanes_um2, a8.lanes_um2);
+  EXPECT_NEAR(a12.lanes_um2, (a8.lanes_um2 + a16.lanes_um2) / 2, 1e-6 * a16.lanes_um2);
+  EXPECT_GT(t.logic_area(8, 16, "fp16").lanes_um2, a8.lanes_um2);  // the wider multiplier
+  EXPECT_THROW(t.logic_area(8, 32, "hif"), Error);
+}
+
+TEST(CountActions, AllPairsResidentMeansNoReloads) {
+  const Workload w = small_workload(6);
+  const ActionCounts c = count_actions(w, design(LutEntryFormat::Hif, 1 << 20));
+  EXPECT_EQ(c.table_pairs, 6);
+  EXPECT_DOUBLE_EQ(c.lut_reloads, 0);
+  EXPECT_DOUBLE_EQ(c.decoded_weights, static_cast<double>(w.weights()));
+  EXPECT_DOUBLE_EQ(c.lut_reads, c.decoded_weights);
+  EXPECT_DOUBLE_EQ(c.decode_cycles, static_cast<double>(w.weights() / 8));
+  EXPECT_DOUBLE_EQ(c.lut_sram_read_bits, 6.0 * 352);
+}
+
+TEST(CountActions, ASmallLutStreamsAllButThePinnedPairs) {
+  const Workload w = small_workload(6);
+  const Design d = design(LutEntryFormat::Hif, 3 * 44);  // 3 HIF pairs of 44 bytes
+  const ActionCounts c = count_actions(w, d);
+  EXPECT_EQ(c.resident_slots, 3);
+  EXPECT_DOUBLE_EQ(c.lut_reloads, 6 - (3 - 1));  // one slot streams
+  EXPECT_DOUBLE_EQ(c.dram_table_bits, 4 * 512.0);  // 352 bits rounded up to one 64-byte burst
+}
+
+TEST(CountActions, ALutSmallerThanOnePairIsAnError) {
+  try {
+    count_actions(small_workload(2), design(LutEntryFormat::Fp16, 32));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot hold one layer's table pair"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CountActions, SixBitCodesNeedSixtyFourEntryTables) {
+  Workload w = small_workload(1);
+  w.layers[0].code_bits = 6;
+  EXPECT_THROW(count_actions(w, design(LutEntryFormat::Hif, 4096)), Error);
+}
+
+TEST(Estimate, BreakdownsAddUpAndHifBeatsFp16OnChip) {
+  const TechTable t = tech45();
+  const Workload w = small_workload(6);
+  const Design hif = design(LutEntryFormat::Hif, 4096), fp16 = design(LutEntryFormat::Fp16, 4096);
+  const Estimate eh = estimate(count_actions(w, hif), hif, t);
+  const Estimate ef = estimate(count_actions(w, fp16), fp16, t);
+  double sum = 0;
+  for (const auto& [k, v] : eh.energy_pj) {
+    EXPECT_GE(v, 0) << k;
+    sum += v;
+  }
+  EXPECT_NEAR(sum, eh.energy_per_token_pj, 1e-9 * sum);
+  double area = 0;
+  for (const auto& [k, v] : eh.area_um2) area += v;
+  EXPECT_NEAR(area * 1e-6, eh.area_mm2, 1e-12);
+  EXPECT_EQ(hif.pair_bits(), 352);
+  EXPECT_EQ(fp16.pair_bits(), 512);
+  EXPECT_LT(eh.pj_per_weight_on_chip, ef.pj_per_weight_on_chip);
+  EXPECT_LT(eh.area_mm2, ef.area_mm2);
+  EXPECT_GT(eh.tokens_per_s, 0);
+  EXPECT_GT(eh.pj_per_weight, eh.pj_per_weight_on_chip);  // DRAM is counted in the total only
+}
+
+TEST(Estimate, AreaGrowsWithTheLutSram) {
+  const TechTable t = tech45();
+  const Workload w = small_workload(4);
+  double last = 0;
+  for (int64_t bytes : {64, 256, 1024, 4096, 16384}) {
+    const Design d = design(LutEntryFormat::Hif, bytes);
+    const Estimate e = estimate(count_actions(w, d), d, t);
+    EXPECT_GT(e.area_mm2, last) << bytes;
+    last = e.area_mm2;
+  }
+}
+
+const char* const kSweepHead = R"(sweep: 1
+name: t
+tech: tech.yaml
+hw: hw.yaml
+models:
+  a: {model: "synthetic:llm"}
+  b: {pack: b.sop}
+recipes:
+  r: r.yaml
+)";
+
+std::string sweep_error(const std::string& axes_yaml) {
+  try {
+    parse_sweep(std::string(kSweepHead) + axes_yaml, "s.yaml", "/tmp");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SweepSpec, GridAndZipExpand) {
+  const SweepSpec g = parse_sweep(std::string(kSweepHead) +
+                                      "axes:\n  model: [a, b]\n  lanes: [4, 8, 16]\n  entry_format: [HIF, fp16]\n",
+                                  "s.yaml", "/tmp");
+  const auto points = g.points();
+  ASSERT_EQ(points.size(), 12u);
+  EXPECT_EQ(points[0].key(), "entry_format=hif,lanes=4,model=a");
+  EXPECT_EQ(points[11].key(), "entry_format=fp16,lanes=16,model=b");
+  const SweepSpec z = parse_sweep(std::string(kSweepHead) + "combine: zip\naxes:\n  model: [a, b]\n  lanes: [4, 8]\n",
+                                  "s.yaml", "/tmp");
+  ASSERT_EQ(z.points().size(), 2u);
+  EXPECT_EQ(z.points()[1].key(), "lanes=8,model=b");
+}
+
+TEST(SweepSpec, BadFilesNameTheKey) {
+  EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lut_size: [1]\n").find("axes.lut_size: unknown axis"), std::string::npos);
+  EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lanes: []\n").find("axes.lanes: empty axis"), std::string::npos);
+  EXPECT_NE(sweep_error("axes:\n  model: [c]\n").find("no model named 'c'"), std::string::npos);
+  EXPECT_NE(sweep_error("axes:\n  model: [a]\n  entry_format: [fp8]\n").find("axes.entry_format[0]"), std::string::npos);
+  EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lut_sram_bytes: [0]\n").find("axes.lut_sram_bytes[0]"), std::string::npos);
+  EXPECT_NE(sweep_error("axes:\n  lanes: [4]\n").find("add a `model` axis"), std::string::npos);
+  EXPECT_NE(sweep_error("combine: zip\naxes:\n  model: [a, b]\n  lanes: [4]\n").find("same length"), std::string::npos);
+  EXPECT_NE(sweep_error("axes:\n  model: [a, a]\n").find("appears twice"), std::string::npos);
+}
+
+TEST(SweepSpec, Shards) {
+  const Shard s = parse_shard("1/3");
+  EXPECT_TRUE(s.contains(4));
+  EXPECT_FALSE(s.contains(3));
+  EXPECT_THROW(parse_shard("3/3"), std::invalid_argument);
+  EXPECT_THROW(parse_shard("x"), std::invalid_argument);
+}
+
+TEST(Report, ParetoFrontKeepsOnlyUndominatedPoints) {
+  const auto front = pareto_front({{1, 5}, {2, 3}, {2, 4}, {3, 3}, {4, 1}, {5, 2}});
+  const std::vector<std::pair<double, double>> want = {{1, 5}, {2, 3}, {4, 1}};
+  EXPECT_EQ(front, want);
+}
+
+TEST(Report, SvgHasTitleAxesSeriesAndLegend) {
+  Plot p;
+  p.title = "Energy <per> token";
+  p.x_label = "LUT SRAM size";
+  p.y_label = "uJ";
+  p.log2_x = true;
+  p.bytes_x = true;
+  p.series = {{"hif", {{64, 1}, {128, 2}, {1024, 3}}, true, ""}, {"fp16", {{64, 2}, {1024, 4}}, true, ""}};
+  const std::string svg = render_svg(p);
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("<title>Energy &lt;per&gt; token</title>"), std::string::npos);
+  EXPECT_NE(svg.find(">1 KiB<"), std::string::npos);
+  EXPECT_NE(svg.find(">64 B<"), std::string::npos);
+  EXPECT_EQ(std::count(svg.begin(), svg.end(), '\n') > 10, true);
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find(">fp16<"), std::string::npos);
+  EXPECT_EQ(format_bytes(32768), "32 KiB");
+}
+
+}  // namespace
+}  // namespace sop::sim

@@ -1,0 +1,202 @@
+// End-to-end tests of `sop estimate`, `sop sweep` (resume, failures, shards, merge, Slurm scripts) and
+// `sop report`, with a small synthetic model, and a render of the report in headless Chromium.
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_support.h"
+
+namespace sop::testing {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kSource = SOP_SOURCE_DIR;
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (std::size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+// One tiny quantized model and one finished sweep, shared by the tests of this file.
+class SweepCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new ScratchDir();
+    write_text(dir_->file("tiny.yaml"), R"(recipe: 1
+name: tiny
+options:
+  - {block: 16, scale_format: sE4M3, select_bit: beside, codebooks: [NF4, Split87], fitted: false}
+lut_format: HIF
+scale_steps: 1
+threads: 1
+)");
+    // 32 bytes holds no table pair (HIF 44, FP16 64 bytes): those two points fail, the others go on.
+    write_text(dir_->file("sweep.yaml"), "sweep: 1\nname: tiny\ndescription: a test sweep\ntech: " + kSource +
+                                             "/configs/tech/45nm.yaml\nhw: " + kSource +
+                                             "/configs/hw/default.yaml\n"
+                                             "models:\n  tiny-llm: {model: \"synthetic:llm?layers=1&dim=64&hidden=128\"}\n"
+                                             "recipes:\n  tiny: tiny.yaml\n"
+                                             "axes:\n  entry_format: [hif, fp16]\n  lut_sram_bytes: [32, 64, 128, 1024]\n");
+    first_ = new CommandResult(run_sop("sweep " + quote(dir_->file("sweep.yaml")) + " --out " + quote(dir_->file("a")) + " -j 2", *dir_));
+  }
+  static void TearDownTestSuite() {
+    delete first_;
+    delete dir_;
+  }
+  static std::string sweep() { return quote(dir_->file("sweep.yaml")); }
+
+  static ScratchDir* dir_;
+  static CommandResult* first_;
+};
+ScratchDir* SweepCli::dir_ = nullptr;
+CommandResult* SweepCli::first_ = nullptr;
+
+TEST_F(SweepCli, RecordsEveryPointAndTheFailuresWithTheirErrors) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  EXPECT_NE(first_->out.find("ran 8 points (2 failed)"), std::string::npos) << first_->out;
+  const std::string csv = read_text(dir_->file("a/results.csv"));
+  EXPECT_EQ(count_of(csv, "\n"), 9) << csv;
+  EXPECT_EQ(count_of(csv, ",failed,"), 2) << csv;
+  EXPECT_EQ(count_of(csv, "cannot hold one layer's table pair"), 2) << csv;
+  const auto results = nlohmann::json::parse(read_text(dir_->file("a/results.json")));
+  ASSERT_EQ(results["points"].size(), 8u);
+  const auto& ok = results["points"][7];
+  EXPECT_EQ(ok["status"], "ok");
+  EXPECT_GT(ok["estimate"]["pj_per_weight"].get<double>(), 0);
+  EXPECT_GT(ok["quality"]["sqnr_db"].get<double>(), 10);
+}
+
+TEST_F(SweepCli, ARerunSkipsFinishedPointsAndRedoesLostOnes) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string before = read_text(dir_->file("a/results.csv"));
+  CommandResult again = run_sop("sweep " + sweep() + " --out " + quote(dir_->file("a")), *dir_);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("ran 0 points (0 failed), skipped 8"), std::string::npos) << again.out;
+  // As if killed: two points lost, a temporary file left behind.
+  fs::remove(dir_->file("a/points/000003.json"));
+  fs::remove(dir_->file("a/points/000006.json"));
+  write_text(dir_->file("a/points/000006.json.tmp.12345"), "{\"index\": 6, \"trunc");
+  again = run_sop("sweep " + sweep() + " --out " + quote(dir_->file("a")), *dir_);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("ran 2 points (0 failed), skipped 6"), std::string::npos) << again.out;
+  EXPECT_EQ(read_text(dir_->file("a/results.csv")), before);
+}
+
+TEST_F(SweepCli, ShardsMergeIntoTheSameResults) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  for (const char* shard : {"2/3", "0/3"}) {
+    const CommandResult r =
+        run_sop("sweep " + sweep() + " --out " + quote(dir_->file("b")) + " --no-results --shard " + shard, *dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  CommandResult partial = run_sop("sweep merge " + quote(dir_->file("b")), *dir_);
+  EXPECT_EQ(partial.exit_code, 1);
+  EXPECT_NE(partial.err.find("have no result yet"), std::string::npos) << partial.err;
+  const CommandResult last = run_sop("sweep " + sweep() + " --out " + quote(dir_->file("b")) + " --no-results --shard 1/3", *dir_);
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  const CommandResult merged = run_sop("sweep merge " + quote(dir_->file("b")), *dir_);
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(read_text(dir_->file("b/results.csv")), read_text(dir_->file("a/results.csv")));
+}
+
+TEST_F(SweepCli, SlurmScriptsSubmitAnArrayAndADependentMerge) {
+  // A stand-in sbatch that records its arguments and answers with job ids.
+  const std::string log = dir_->file("sbatch.log");
+  write_text(dir_->file("sbatch"), "#!/bin/sh\necho \"$@\" >> '" + log + "'\nn=$(wc -l < '" + log + "')\necho $((100 + n))\n");
+  fs::permissions(dir_->file("sbatch"), fs::perms::owner_all);
+  const CommandResult r = run_sop("sweep " + sweep() + " --out " + quote(dir_->file("c")) +
+                                      " --slurm --shards 3 --cpus-per-task 1 --submit --sbatch " + quote(dir_->file("sbatch")),
+                                  *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("submitted prepare job 101, array job 102 and merge job 103"), std::string::npos) << r.out;
+  const std::string array = read_text(dir_->file("c/slurm/array.sbatch"));
+  EXPECT_NE(array.find("#SBATCH --array=0-2"), std::string::npos) << array;
+  EXPECT_NE(array.find("--shard \"${SLURM_ARRAY_TASK_ID}/3\""), std::string::npos) << array;
+  const std::string calls = read_text(log);
+  EXPECT_NE(calls.find("--parsable --dependency=afterok:101 " + dir_->file("c/slurm/array.sbatch")), std::string::npos) << calls;
+  EXPECT_NE(calls.find("--parsable --dependency=afterok:102 " + dir_->file("c/slurm/merge.sbatch")), std::string::npos) << calls;
+  EXPECT_NE(read_text(dir_->file("c/slurm/merge.sbatch")).find("sweep merge"), std::string::npos);
+}
+
+TEST_F(SweepCli, BadSweepFilesFailWithTheKey) {
+  write_text(dir_->file("bad.yaml"), "sweep: 1\nname: bad\ntech: t.yaml\nhw: h.yaml\nmodels:\n  m: {pack: x.sop}\n"
+                                     "axes:\n  lut_size: [1024]\n");
+  CommandResult r = run_sop("sweep " + quote(dir_->file("bad.yaml")) + " --out " + quote(dir_->file("bad")), *dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("axes.lut_size: unknown axis"), std::string::npos) << r.err;
+  write_text(dir_->file("bad.yaml"), "sweep: 1\nname: bad\ntech: t.yaml\nhw: h.yaml\nmodels:\n  m: {pack: x.sop}\n"
+                                     "axes:\n  lanes: []\n");
+  r = run_sop("sweep " + quote(dir_->file("bad.yaml")) + " --out " + quote(dir_->file("bad")), *dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("axes.lanes: empty axis"), std::string::npos) << r.err;
+}
+
+TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string pack = dir_->file("a/packs/tiny-llm_tiny_hif.sop");
+  ASSERT_TRUE(fs::exists(pack));
+  const CommandResult r = run_sop("estimate --pack " + quote(pack) + " --hw " + kSource + "/configs/hw/default.yaml --tech " +
+                                      kSource + "/configs/tech/45nm.yaml --json " + quote(dir_->file("e.json")),
+                                  *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("tokens/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("lanes.multiply"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(read_text(dir_->file("e.json")));
+  EXPECT_GT(j["estimate"]["tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(j["estimate"]["area_um2"]["lanes"].get<double>(), 0);
+  EXPECT_EQ(j["design"]["entry_format"], "hif");
+}
+
+TEST_F(SweepCli, ReportWritesHtmlWithPlotsAndMarkdown) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const CommandResult r = run_sop("report " + quote(dir_->file("a")), *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string html = read_text(dir_->file("a/report.html"));
+  EXPECT_EQ(count_of(html, "<svg class=\"plot\""), 5) << "energy, on-chip energy, area, tokens/s, Pareto";
+  EXPECT_NE(html.find("HIF vs FP16"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos) << "the page is self-contained, without scripts";
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  const std::string md = read_text(dir_->file("a/report.md"));
+  EXPECT_NE(md.find("| hif | 352 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| fp16 | 512 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("(plots/tiny-llm-pareto.svg)"), std::string::npos) << md;
+  EXPECT_NE(md.find("point 0: "), std::string::npos) << "failed points are listed";
+}
+
+// The page renders in a real browser: Chromium's DOM after layout holds the plots, and a screenshot
+// is written. CI installs Chromium (scripts/install-deps.sh); elsewhere the test skips without it.
+TEST_F(SweepCli, ReportRendersInHeadlessChromium) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) {
+    if (std::getenv("CI") != nullptr) FAIL() << chromium << " is missing: scripts/install-deps.sh installs it";
+    GTEST_SKIP() << chromium << " not installed (scripts/install-deps.sh installs it)";
+  }
+  ASSERT_EQ(run_sop("report " + quote(dir_->file("a")), *dir_).exit_code, 0);
+  const std::string flags = " --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking"
+                            " --disable-component-update --disable-sync --disable-dev-shm-usage --user-data-dir=" +
+                            quote(dir_->file("chromium-profile"));
+  const std::string url = "file://" + dir_->file("a/report.html");
+  const std::string dom = dir_->file("dom.html"), png = dir_->file("report.png");
+  ASSERT_EQ(std::system(("timeout 90 " + chromium + flags + " --dump-dom " + quote(url) + " > " + quote(dom) + " 2>/dev/null").c_str()), 0);
+  const std::string rendered = read_text(dom);
+  EXPECT_EQ(count_of(rendered, "<svg class=\"plot\""), 5) << rendered.substr(0, 2000);
+  EXPECT_NE(rendered.find("<title>Energy per token - tiny-llm</title>"), std::string::npos);
+  EXPECT_NE(rendered.find("HIF vs FP16"), std::string::npos);
+  ASSERT_EQ(std::system(("timeout 90 " + chromium + flags + " --window-size=1400,1800 --screenshot=" + quote(png) + " " +
+                         quote(url) + " >/dev/null 2>&1").c_str()),
+            0);
+  ASSERT_TRUE(fs::exists(png));
+  EXPECT_GT(fs::file_size(png), 20000u) << "a blank page compresses to a few KB";
+}
+
+}  // namespace
+}  // namespace sop::testing
