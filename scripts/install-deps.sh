@@ -8,6 +8,10 @@ packages=(
   libsystemc-dev verilator yosys
   libyaml-cpp-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  # Estimation tests: a single-node Slurm cluster (tests/slurm) and headless Chromium, which renders
+  # the sweep report (tests/estimate).
+  slurmctld slurmd slurm-client munge
+  chromium
 )
 
 missing=()
