@@ -12,12 +12,11 @@ WeightedHistogram::WeightedHistogram(double lo, double hi, int bins)
   if (!(hi > lo) || bins < 1) throw std::invalid_argument("WeightedHistogram: empty range");
 }
 
-void WeightedHistogram::add(double x, double w) {
+BinnedPoint WeightedHistogram::locate(double x, double w) const {
   const double clamped = std::clamp(x, lo_, hi_);
   auto bin = static_cast<long long>((clamped - lo_) * bins_per_unit_);
   bin = std::clamp<long long>(bin, 0, static_cast<long long>(weight_.size()) - 1);
-  weight_[static_cast<std::size_t>(bin)] += w;
-  weighted_sum_[static_cast<std::size_t>(bin)] += w * clamped;
+  return {static_cast<uint32_t>(bin), clamped, w};
 }
 
 void WeightedHistogram::merge(const WeightedHistogram& other) {

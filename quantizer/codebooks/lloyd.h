@@ -19,11 +19,24 @@ struct WeightedPoints {
   std::vector<double> weight;
 };
 
+// One weighted point as a histogram files it: its bin and its value clamped to the range. Callers
+// that add the same points many times (the DD4 refits) locate them once.
+struct BinnedPoint {
+  uint32_t bin = 0;
+  double value = 0;
+  double weight = 0;
+};
+
 // A fine histogram over [lo, hi]; values outside are clamped into the edge bins.
 class WeightedHistogram {
  public:
   WeightedHistogram(double lo, double hi, int bins);
-  void add(double x, double w);
+  void add(double x, double w) { add(locate(x, w)); }
+  BinnedPoint locate(double x, double w) const;
+  void add(const BinnedPoint& p) {
+    weight_[p.bin] += p.weight;
+    weighted_sum_[p.bin] += p.weight * p.value;
+  }
   void merge(const WeightedHistogram& other);  // same range and bin count
   WeightedPoints points() const;               // non-empty bins as points at their weighted means
 

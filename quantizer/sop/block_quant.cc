@@ -138,6 +138,29 @@ inline float lane_sum(FloatLanes v) {
   return s;
 }
 
+// signed_max() with the magnitude search in lanes: the largest |x| first, then the first element
+// that has it (the same element the scalar scan picks).
+inline SignedMax signed_max_lanes(const float* x, int n) {
+  const IntLanes magnitude_bits = IntLanes{} + 0x7fffffff;
+  FloatLanes largest = {};
+  int j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    const FloatLanes a = reinterpret_cast<FloatLanes>(reinterpret_cast<IntLanes>(load_lanes(x + j)) & magnitude_bits);
+    largest = a > largest ? a : largest;
+  }
+  float amax = 0;
+  for (int i = 0; i < kLanes; ++i) amax = std::max(amax, largest[i]);
+  for (; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  SignedMax m;
+  for (j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) == amax) {
+      m.value = x[j];
+      break;
+    }
+  }
+  return m;
+}
+
 // Weighted errors of one block at up to kCandidates signed scales at once, so each midpoint and step
 // is loaded once for all of them. entry_scales exclude the tensor scale. A last partial group of
 // lanes is padded with x = 0 and weight 0, which adds no error.
@@ -248,7 +271,7 @@ BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb,
   if (!cb.steps_exact() || (midpoint_count != 15 && midpoint_count != 63)) {
     return fit_block_reference(x, w, n, cb, grid, search);
   }
-  const SignedMax m = signed_max(x, n);
+  const SignedMax m = signed_max_lanes(x, n);
   BlockFit best;
   if (m.value == 0) return best;
   const ScaleCandidates c = scale_candidates(m.value, cb, grid, search);

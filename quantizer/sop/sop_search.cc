@@ -117,12 +117,64 @@ LayerWork make_work(const Tensor& w, Span<const float> importance, int block, do
   return work;
 }
 
+// Evenly spaced rows of m holding at most max_blocks blocks, copied into `storage` (m itself when it
+// is small enough or max_blocks is 0). Which tables suit a layer is a property of its weight
+// distribution, which a few ten thousand blocks measure well; the search's many passes then cost
+// the same for a 100M-weight matrix as for a 1M one.
+BlockedMatrix search_rows(const BlockedMatrix& m, int64_t max_blocks, std::vector<float>& storage) {
+  if (max_blocks <= 0 || m.block_count() <= max_blocks) return m;
+  const int64_t keep = std::max<int64_t>(1, max_blocks / m.blocks_per_row());
+  if (keep >= m.rows) return m;
+  storage.resize(static_cast<std::size_t>(keep * m.cols));
+  for (int64_t i = 0; i < keep; ++i) {
+    const int64_t row = (2 * i + 1) * m.rows / (2 * keep);  // the middle of each of `keep` equal bands
+    std::copy(m.values + row * m.cols, m.values + (row + 1) * m.cols, storage.begin() + i * m.cols);
+  }
+  BlockedMatrix sample = m;
+  sample.values = storage.data();
+  sample.rows = keep;
+  return sample;
+}
+
 golden::DecodeConfig decode_config(const SopLayout& layout, const SopSearchOptions& options) {
   golden::DecodeConfig cfg;
   cfg.entry_format = options.entry_format;
   cfg.scale = layout.scale.format;
   cfg.code_bits = layout.code_bits;
   return cfg;
+}
+
+// Every block's weights as the DD4 histogram files them (divided by the block's signed max,
+// weighted by importance x max^2), located once per search: a pair search refits DD4 up to 15
+// times on different subsets of the same blocks.
+struct Dd4Points {
+  std::vector<BinnedPoint> points;
+  std::vector<int64_t> block_begin;  // block b's points are [block_begin[b], block_begin[b + 1])
+};
+
+constexpr int kDd4HistogramBins = 4096;
+
+WeightedHistogram dd4_histogram() { return WeightedHistogram(-1.0, 1.0, kDd4HistogramBins); }
+
+Dd4Points locate_dd4_points(const BlockedMatrix& m) {
+  const WeightedHistogram hist = dd4_histogram();
+  Dd4Points p;
+  const int64_t count = m.block_count();
+  p.points.reserve(static_cast<std::size_t>(m.rows * m.cols));
+  p.block_begin.reserve(static_cast<std::size_t>(count + 1));
+  for (int64_t b = 0; b < count; ++b) {
+    p.block_begin.push_back(static_cast<int64_t>(p.points.size()));
+    const float* x = m.block_values(b);
+    const float* w = m.block_weights(b);
+    const int n = m.block_length(b);
+    float xm = 0;
+    for (int j = 0; j < n; ++j) if (std::fabs(x[j]) > std::fabs(xm)) xm = x[j];
+    if (xm == 0) continue;
+    const double m2 = static_cast<double>(xm) * xm;
+    for (int j = 0; j < n; ++j) p.points.push_back(hist.locate(static_cast<double>(x[j]) / xm, w[j] * m2));
+  }
+  p.block_begin.push_back(static_cast<int64_t>(p.points.size()));
+  return p;
 }
 
 struct TableFits {
@@ -135,6 +187,7 @@ struct TableFits {
 
 struct SearchContext {
   const BlockedMatrix& m;
+  const Dd4Points& dd4_points;  // empty unless the layout fits DD4 tables
   golden::DecodeConfig cfg;
   ScaleGrid grid;
   ScaleSearch search;
@@ -165,12 +218,12 @@ std::vector<uint8_t> assignment(const TableFits& a, const TableFits& b) {
   return sel;
 }
 
-// DD4: weighted Lloyd on signed-max-normalized values of the chosen blocks, weights importance x m^2,
-// +1 pinned; starts from `init` (16 values).
-std::vector<float> fit_dd4(const BlockedMatrix& m, const std::vector<uint8_t>* select, uint8_t which,
+// DD4: weighted Lloyd on signed-max-normalized values of the chosen blocks (at most max_blocks of
+// them, evenly strided), weights importance x m^2, +1 pinned; starts from `init` (16 values).
+std::vector<float> fit_dd4(const Dd4Points& located, const std::vector<uint8_t>* select, uint8_t which,
                            const std::vector<float>& init, int max_blocks) {
-  WeightedHistogram hist(-1.0, 1.0, 4096);
-  const int64_t count = m.block_count();
+  WeightedHistogram hist = dd4_histogram();
+  const auto count = static_cast<int64_t>(located.block_begin.size()) - 1;
   int64_t chosen = count;
   if (select) chosen = std::count(select->begin(), select->end(), which);
   const int64_t stride = std::max<int64_t>(1, chosen / std::max(1, max_blocks));
@@ -178,14 +231,7 @@ std::vector<float> fit_dd4(const BlockedMatrix& m, const std::vector<uint8_t>* s
   for (int64_t b = 0; b < count; ++b) {
     if (select && (*select)[static_cast<std::size_t>(b)] != which) continue;
     if (seen++ % stride != 0) continue;
-    const float* x = m.block_values(b);
-    const float* w = m.block_weights(b);
-    const int n = m.block_length(b);
-    float xm = 0;
-    for (int j = 0; j < n; ++j) if (std::fabs(x[j]) > std::fabs(xm)) xm = x[j];
-    if (xm == 0) continue;
-    const double m2 = static_cast<double>(xm) * xm;
-    for (int j = 0; j < n; ++j) hist.add(static_cast<double>(x[j]) / xm, w[j] * m2);
+    for (int64_t i = located.block_begin[b]; i < located.block_begin[b + 1]; ++i) hist.add(located.points[i]);
   }
   const WeightedPoints points = hist.points();
   if (points.value.size() < 16) return init;
@@ -231,9 +277,12 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
                       ? per_tensor_scale(Span<const float>(work.matrix.values, w.values.size()),
                                          table_cb_max(fixed_values), layout.scale.format)
                       : 1.0f;
-  const SearchContext ctx{work.matrix, decode_config(layout, options), ScaleGrid(layout.scale.format, t),
-                          ScaleSearch{options.scale_steps, layout.scale.format.has_sign}, options.threads};
+  std::vector<float> sample_storage;
+  const BlockedMatrix searched = search_rows(work.matrix, options.search_max_blocks, sample_storage);
   const bool fitted = layout.fitted_codebooks && layout.code_bits == 4;
+  const Dd4Points dd4_points = fitted ? locate_dd4_points(searched) : Dd4Points{};
+  const SearchContext ctx{searched, dd4_points, decode_config(layout, options), ScaleGrid(layout.scale.format, t),
+                          ScaleSearch{options.scale_steps, layout.scale.format.has_sign}, options.threads};
 
   if (hint) {
     // Same tables; DD4 tables refitted once to this layout's blocks.
@@ -248,7 +297,7 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
           for (uint8_t which = 0; which < 2; ++which) {
             if (!is_fitted_name(tables[which].name)) continue;
             tables[which] = evaluate_table(
-                ctx, tables[which].name, fit_dd4(ctx.m, &sel, which, tables[which].real_values, options.fit_max_blocks));
+                ctx, tables[which].name, fit_dd4(ctx.dd4_points, &sel, which, tables[which].real_values, options.fit_max_blocks));
           }
         }
       }
@@ -265,7 +314,7 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
   std::vector<TableFits> dd4;
   if (fitted) {
     const auto init = table_values("BOF4-S", layout.block);
-    dd4.push_back(evaluate_table(ctx, "DD4", fit_dd4(ctx.m, nullptr, 0, init, options.fit_max_blocks)));
+    dd4.push_back(evaluate_table(ctx, "DD4", fit_dd4(ctx.dd4_points, nullptr, 0, init, options.fit_max_blocks)));
   }
 
   if (!layout.has_select()) {
@@ -297,7 +346,7 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
       TableFits d = dd4.front();
       for (int it = 0; it < options.refit_iterations; ++it) {
         const auto sel = assignment(f, d);
-        d = evaluate_table(ctx, "DD4", fit_dd4(ctx.m, &sel, 1, d.real_values, options.fit_max_blocks));
+        d = evaluate_table(ctx, "DD4", fit_dd4(ctx.dd4_points, &sel, 1, d.real_values, options.fit_max_blocks));
       }
       consider(f, d);
       const double e = pair_error(f, d);
@@ -309,14 +358,14 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
     }
     // Joint (DD4a, DD4b): start from the best (fixed, DD4) split, then alternate assign and refit.
     if (best_split_fixed) {
-      TableFits a = evaluate_table(ctx, "DD4a", fit_dd4(ctx.m, &best_split, 0, best_split_fixed->real_values,
+      TableFits a = evaluate_table(ctx, "DD4a", fit_dd4(ctx.dd4_points, &best_split, 0, best_split_fixed->real_values,
                                                         options.fit_max_blocks));
-      TableFits b = evaluate_table(ctx, "DD4b", fit_dd4(ctx.m, &best_split, 1, dd4.front().real_values,
+      TableFits b = evaluate_table(ctx, "DD4b", fit_dd4(ctx.dd4_points, &best_split, 1, dd4.front().real_values,
                                                         options.fit_max_blocks));
       for (int it = 0; it < options.refit_iterations; ++it) {
         const auto sel = assignment(a, b);
-        a = evaluate_table(ctx, "DD4a", fit_dd4(ctx.m, &sel, 0, a.real_values, options.fit_max_blocks));
-        b = evaluate_table(ctx, "DD4b", fit_dd4(ctx.m, &sel, 1, b.real_values, options.fit_max_blocks));
+        a = evaluate_table(ctx, "DD4a", fit_dd4(ctx.dd4_points, &sel, 0, a.real_values, options.fit_max_blocks));
+        b = evaluate_table(ctx, "DD4b", fit_dd4(ctx.dd4_points, &sel, 1, b.real_values, options.fit_max_blocks));
       }
       consider(a, b);
     }

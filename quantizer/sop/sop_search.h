@@ -34,6 +34,9 @@ struct SopSearchOptions {
   int scale_steps = 1;              // scale codes tried either side of amax / cb_max
   int refit_iterations = 2;         // assign-and-refit rounds for pairs with DD4 tables
   int fit_max_blocks = 32768;       // blocks sampled (evenly) for a DD4 histogram
+  // The pair search (which tables, DD4 fits, select assignments) runs on evenly spaced rows holding
+  // at most this many blocks; the chosen tables then quantize every block. 0: search on every row.
+  int64_t search_max_blocks = 65536;
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;
   int threads = 0;
 };
