@@ -12,6 +12,7 @@
 #include "quantizer/calibrate/downstream.h"
 #include "quantizer/evaluate.h"
 #include "quantizer/model_reader.h"
+#include "quantizer/sop/activation_stats.h"
 
 namespace sop::cli {
 
@@ -31,11 +32,11 @@ void print_eval_report(const EvalReport& report, bool per_tensor, std::ostream& 
     out << "\n";
   }
   out << std::left << std::setw(20) << "format" << std::right << std::setw(9) << "tensors" << std::setw(8) << "bpw"
-      << std::setw(16) << "mean SQNR dB" << std::setw(13) << "mean cosine" << "\n";
+      << std::setw(16) << "mean SQNR dB" << std::setw(13) << "mean cosine" << std::setw(11) << "mean ACos" << "\n";
   for (const FormatSummary& s : report.summary) {
     out << std::left << std::setw(20) << s.format << std::right << std::setw(9) << s.tensors << std::fixed
         << std::setprecision(3) << std::setw(8) << s.bpw << std::setprecision(2) << std::setw(16) << s.mean_sqnr_db
-        << std::setprecision(5) << std::setw(13) << s.mean_cosine << "\n";
+        << std::setprecision(5) << std::setw(13) << s.mean_cosine << std::setw(11) << s.mean_acos << "\n";
   }
 }
 
@@ -53,11 +54,15 @@ int run_eval(const std::vector<std::string>& args) {
       ("json", po::value(&json_path), "also write the results as JSON to this file")
       ("tensors", po::value(&tensors), "only matrices whose name matches this regular expression")
       ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
+      ("activations", po::value<std::string>(), "per-input-channel E[x^2] (sop calibrate JSON or llama.cpp imatrix): "
+                                                  "weights the search's errors and gives ACos")
       ("summary-only", "print only the per-format summary")
       ("downstream", "Llama-style models: also run the model, original and quantized, on text it samples "
                      "itself and report KL divergence, perplexity and top-1 agreement")
       ("downstream-sequences", po::value<int>()->default_value(4), "sequences for --downstream")
-      ("downstream-tokens", po::value<int>()->default_value(128), "tokens per sequence for --downstream");
+      ("downstream-tokens", po::value<int>()->default_value(128), "tokens per sequence for --downstream")
+      ("downstream-seed", po::value<uint64_t>()->default_value(1000),
+       "sampling seed for --downstream (differs from sop calibrate's default, so the text is held out)");
   po::variables_map vm;
   if (auto code = parse_options("eval", "--model PATH [--format NAME[,NAME...]] [--json OUT]", desc, args, vm, {"model"})) {
     return *code;
@@ -66,6 +71,10 @@ int run_eval(const std::vector<std::string>& args) {
   EvalOptions opts;
   opts.tensor_regex = tensors;
   opts.threads = threads;
+  if (vm.count("activations")) {
+    ActivationStats stats = load_activation_stats(vm["activations"].as<std::string>());
+    opts.tensor_importance = std::make_shared<const std::map<std::string, std::vector<float>>>(std::move(stats.channels));
+  }
   opts.progress = [](std::size_t done, std::size_t total, const std::string& tensor, const std::string& format) {
     std::fprintf(stderr, "\r[%zu/%zu] %-40.40s %-16.16s", done, total, tensor.c_str(), format.c_str());
     if (done == total) std::fprintf(stderr, "\n");
@@ -77,8 +86,12 @@ int run_eval(const std::vector<std::string>& args) {
     TextSampling sampling;
     sampling.sequences = vm["downstream-sequences"].as<int>();
     sampling.tokens = vm["downstream-tokens"].as<int>();
+    sampling.seed = vm["downstream-seed"].as<uint64_t>();
     if (sampling.sequences <= 0 || sampling.tokens <= 0) throw std::invalid_argument("--downstream-* must be positive");
-    const auto downstream = evaluate_downstream(*model, split_list(formats), sampling, threads);
+    QuantOptions qopts;
+    qopts.threads = threads;
+    qopts.tensor_importance = opts.tensor_importance;
+    const auto downstream = evaluate_downstream(*model, split_list(formats), sampling, qopts);
     std::cout << "\ndownstream, " << sampling.sequences << " x " << sampling.tokens
               << " tokens sampled from the original model:\n"
               << std::left << std::setw(20) << "format" << std::right << std::setw(12) << "KL nats" << std::setw(11)

@@ -38,6 +38,7 @@ EvalReport evaluate_model(const ModelReader& model, const std::vector<std::strin
 
   QuantOptions qopts;
   qopts.threads = opts.threads;
+  qopts.tensor_importance = opts.tensor_importance;
   std::vector<std::unique_ptr<WeightFormat>> made;
   for (const std::string& f : formats) {
     made.push_back(make_weight_format(f));
@@ -49,8 +50,9 @@ EvalReport evaluate_model(const ModelReader& model, const std::vector<std::strin
   // One tensor in memory at a time, quantized by every format before the next is read.
   for (const std::string& name : names) {
     const Tensor w = model.read(name);
+    const QuantOptions tensor_opts = options_for_tensor(qopts, name, w.cols());
     for (std::size_t fi = 0; fi < made.size(); ++fi) {
-      const QuantResult q = made[fi]->quantize(w, qopts);
+      const QuantResult q = made[fi]->quantize(w, tensor_opts);
       EvalRow row;
       row.tensor = name;
       row.format = formats[fi];
@@ -58,7 +60,7 @@ EvalReport evaluate_model(const ModelReader& model, const std::vector<std::strin
       row.cols = w.cols();
       row.total_bits = q.total_bits;
       row.bpw = q.total_bits / static_cast<double>(w.values.size());
-      row.metrics = compute_metrics(w.values, q.dequant, w.cols(), qopts.channel_importance);
+      row.metrics = compute_metrics(w.values, q.dequant, w.cols(), tensor_opts.channel_importance);
       report.rows.push_back(row);
       ++done;
       if (opts.progress) opts.progress(done, total, name, formats[fi]);
@@ -74,12 +76,14 @@ EvalReport evaluate_model(const ModelReader& model, const std::vector<std::strin
       ++s.tensors;
       s.mean_sqnr_db += r.metrics.sqnr_db;
       s.mean_cosine += r.metrics.cosine;
+      s.mean_acos += r.metrics.acos;
       bits += r.total_bits;
       weights += static_cast<double>(r.rows * r.cols);
     }
     if (s.tensors > 0) {
       s.mean_sqnr_db /= static_cast<double>(s.tensors);
       s.mean_cosine /= static_cast<double>(s.tensors);
+      s.mean_acos /= static_cast<double>(s.tensors);
     }
     s.bpw = weights > 0 ? bits / weights : 0;
     report.summary.push_back(s);
@@ -107,6 +111,7 @@ nlohmann::json report_to_json(const EvalReport& report) {
                        {"tensors", s.tensors},
                        {"mean_sqnr_db", s.mean_sqnr_db},
                        {"mean_cosine", s.mean_cosine},
+                       {"mean_acos", s.mean_acos},
                        {"bpw", s.bpw}});
   }
   return json{{"model", report.model}, {"formats", report.formats}, {"results", results}, {"summary", summary}};

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,8 @@ namespace sop {
 struct EvalOptions {
   std::string tensor_regex;  // only matrices whose name matches (ECMAScript regex, search); "" = all
   int threads = 0;
+  // Per-input-channel E[x^2] by tensor name (ACos and weighted errors); null for uniform importance.
+  std::shared_ptr<const std::map<std::string, std::vector<float>>> tensor_importance;
   // Called after each (tensor, format) with done/total counts, for progress output.
   std::function<void(std::size_t done, std::size_t total, const std::string& tensor, const std::string& format)>
       progress;
@@ -35,6 +39,7 @@ struct FormatSummary {
   std::size_t tensors = 0;
   double mean_sqnr_db = 0;  // unweighted mean over tensors
   double mean_cosine = 0;
+  double mean_acos = 0;     // activation-weighted cosine; equals mean_cosine without statistics
   double bpw = 0;           // total bits / total weights over the model
 };
 

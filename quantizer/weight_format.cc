@@ -38,6 +38,19 @@ const char* const kListedBlockFormats[] = {
 
 }  // namespace
 
+QuantOptions options_for_tensor(const QuantOptions& model_options, const std::string& tensor, int64_t cols) {
+  QuantOptions o = model_options;
+  if (o.tensor_importance) {
+    auto it = o.tensor_importance->find(tensor);
+    if (it != o.tensor_importance->end() && static_cast<int64_t>(it->second.size()) == cols) {
+      o.channel_importance = it->second;
+    } else {
+      o.channel_importance.clear();
+    }
+  }
+  return o;
+}
+
 std::unique_ptr<WeightFormat> make_weight_format(const std::string& name) {
   for (const auto& row : fixed_formats()) {
     if (name == row.name) return row.make();

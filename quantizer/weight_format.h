@@ -3,6 +3,7 @@
 // the SOP method) is one of these, made by name from a single registry table.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,10 +16,19 @@ namespace sop {
 class ModelReader;
 
 struct QuantOptions {
-  // Per-input-channel activation mean squares E[x_j^2] (size cols) or empty for uniform importance.
+  // Per-input-channel activation mean squares E[x_j^2] (size cols) of the matrix being quantized, or
+  // empty for uniform importance.
   std::vector<float> channel_importance;
+  // The same statistics for every matrix of a model, by tensor name (from `sop calibrate` or an
+  // imatrix), for whole-model planning; quantize() callers copy a matrix's entry into
+  // channel_importance (see importance_for_tensor).
+  std::shared_ptr<const std::map<std::string, std::vector<float>>> tensor_importance;
   int threads = 0;  // 0: all hardware threads
 };
+
+// The options for quantizing one named matrix: channel_importance set from tensor_importance when
+// it has an entry of the right length for this tensor.
+QuantOptions options_for_tensor(const QuantOptions& model_options, const std::string& tensor, int64_t cols);
 
 struct QuantResult {
   std::vector<float> dequant;  // same shape as the input, row-major

@@ -100,23 +100,22 @@ DownstreamMetrics compare_models(const LlamaModel& reference, const LlamaModel& 
 
 }  // namespace sop
 
-#include "quantizer/weight_format.h"
-
 namespace sop {
 
 std::vector<FormatDownstream> evaluate_downstream(const ModelReader& reader, const std::vector<std::string>& formats,
-                                                  const TextSampling& sampling, int threads) {
+                                                  const TextSampling& sampling, const QuantOptions& options) {
   const LlamaModel reference(reader);
   const auto sequences = sample_sequences(reference, sampling);
   const std::vector<std::string> matrices = reference.matmul_names();
-  QuantOptions opts;
-  opts.threads = threads;
   std::vector<FormatDownstream> out;
   for (const std::string& name : formats) {
     const auto format = make_weight_format(name);
-    format->plan(reader, matrices, opts);
+    format->plan(reader, matrices, options);
     LlamaModel quantized(reader);
-    for (const std::string& m : matrices) quantized.set_matrix(m, format->quantize(reader.read(m), opts).dequant);
+    for (const std::string& m : matrices) {
+      const Tensor w = reader.read(m);
+      quantized.set_matrix(m, format->quantize(w, options_for_tensor(options, m, w.cols())).dequant);
+    }
     out.push_back({name, compare_models(reference, quantized, sequences)});
   }
   return out;

@@ -8,6 +8,7 @@
 
 #include "quantizer/calibrate/llama.h"
 #include "quantizer/sop/activation_stats.h"
+#include "quantizer/weight_format.h"
 
 namespace sop {
 
@@ -48,7 +49,8 @@ struct FormatDownstream {
 
 // Quantizes every matrix the model multiplies by with each format (whole-model formats plan first)
 // and compares the quantized model with the original on sequences sampled from the original.
+// `options` may carry per-tensor activation statistics (tensor_importance) for the formats' searches.
 std::vector<FormatDownstream> evaluate_downstream(const ModelReader& reader, const std::vector<std::string>& formats,
-                                                  const TextSampling& sampling, int threads);
+                                                  const TextSampling& sampling, const QuantOptions& options);
 
 }  // namespace sop
