@@ -395,7 +395,7 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
       const std::string sq = std::isnan(r.sqnr) ? "-" : num(r.sqnr, "%.2f");
       const std::string dsq = std::isnan(r.sqnr) || std::isnan(hif_sqnr) ? "-" : num(r.sqnr - hif_sqnr, "%+.3f");
       const std::vector<std::string> cells = {r.format, num(r.pair_bits, "%.0f"), format_bytes(r.lut_bytes),
-                                              num(r.resident, "%.0f") + "/" + num(r.pairs, "%.0f"),
+                                              num(std::min(r.resident, r.pairs), "%.0f") + "/" + num(r.pairs, "%.0f"),
                                               num(r.area_mm2, "%.4f"), num(r.pj_weight, "%.3f"), num(r.pj_weight_chip, "%.4f"),
                                               num(r.tokens_s, "%.4g"), sq, dsq};
       if (html) {
