@@ -212,6 +212,24 @@ void lane_block_errors(const float* x, const float* w, int n, const LutCodebook&
   for (int c = 0; c < kCandidates; ++c) errors[c] = lane_sum(acc[c]);
 }
 
+// For every weight, how many sorted midpoints lie below x * inv: the rank of its nearest value.
+template <int kMidpoints>
+void lane_ranks(const float* x, int n, const LutCodebook& cb, float inv, int* ranks) {
+  const float* midpoints = cb.search_midpoints();
+  for (int j = 0; j < n; j += kLanes) {
+    FloatLanes xv = {};
+    if (j + kLanes <= n) {
+      xv = load_lanes(x + j);
+    } else {
+      for (int i = 0; j + i < n; ++i) xv[i] = x[j + i];
+    }
+    const FloatLanes y = xv * inv;
+    IntLanes rank = {};
+    for (int k = 0; k < kMidpoints; ++k) rank -= y > load_lanes(midpoints + k * kLanes);  // true is -1
+    for (int i = 0; i < kLanes && j + i < n; ++i) ranks[j + i] = rank[i];
+  }
+}
+
 template <int kMidpoints>
 void lane_block_errors(const float* x, const float* w, int n, const LutCodebook& cb, const float* entry_scales,
                        int count, float tensor_scale, float* errors) {
@@ -313,11 +331,17 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
   const float mag = grid.magnitude(magnitude_code);
   const float entry_scale = negative ? -mag : mag;
   float err = 0;
-  const int zero_code = cb.nearest_code(0.0f);
-  // The same arithmetic as block_error, so the codes are the ones the search measured.
+  // The same arithmetic as the search, so the codes are the ones it measured. A zero scale gives
+  // inv = 0, so every weight takes the code nearest to zero.
   const float inv = mag == 0 ? 0.0f : 1.0f / (entry_scale * grid.tensor_scale());
+  const int midpoint_count = cb.search_midpoint_count();
+  constexpr int kMaxLaneBlock = 256;
+  int ranks[kMaxLaneBlock];
+  const bool lanes = n <= kMaxLaneBlock && (midpoint_count == 15 || midpoint_count == 63);
+  if (lanes && midpoint_count == 15) lane_ranks<15>(x, n, cb, inv, ranks);
+  if (lanes && midpoint_count == 63) lane_ranks<63>(x, n, cb, inv, ranks);
   for (int j = 0; j < n; ++j) {
-    const int code = mag == 0 ? zero_code : cb.nearest_code(x[j] * inv);
+    const int code = lanes ? cb.sorted_code(ranks[j]) : cb.nearest_code(x[j] * inv);
     const float qj = (cb.value(code) * entry_scale) * grid.tensor_scale();
     codes[j] = static_cast<uint8_t>(code);
     if (q) q[j] = qj;

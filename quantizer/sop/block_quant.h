@@ -45,6 +45,8 @@ class LutCodebook {
     }
     return code_of_sorted_[static_cast<std::size_t>(k)];
   }
+  // The code of the rank-th smallest distinct value (rank = how many midpoints lie below y).
+  int sorted_code(int rank) const { return code_of_sorted_[static_cast<std::size_t>(rank)]; }
   // For the vectorized search (block_quant.cc), each value repeated kSearchLanes times: the sorted
   // midpoints padded with +inf to 15 (tables of up to 16 entries) or 63 (up to 64), and the steps
   // between consecutive distinct sorted values (0 for padding). Starting from the smallest value and

@@ -1,9 +1,15 @@
 #include "quantizer/sop/sop_plan.h"
 
+#include <atomic>
 #include <cmath>
+#include <exception>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "quantizer/error.h"
+#include "quantizer/parallel.h"
 
 namespace sop {
 
@@ -16,64 +22,154 @@ std::string SopBudgetPlan::summary() const {
   return out.str();
 }
 
+namespace {
+
+// One matrix's menu: every layout, each alone and with each sparse budget, as knapsack options
+// (bits, weights x relative weighted error) and the recipes that reproduce them.
+struct MatrixMenu {
+  bool planned = false;  // false for tensors that are not matrices or hold no weights
+  std::vector<KnapsackOption> options;
+  std::vector<SopLayerRecipe> recipes;
+  double weights = 0;
+};
+
+MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const SopBudgetSpec& spec,
+                      const std::vector<SopLayout>& layouts, const SopSearchOptions& search) {
+  MatrixMenu menu;
+  if (w.shape.size() < 2 || w.values.empty()) return menu;
+  menu.planned = true;
+  const int64_t rows = w.rows(), cols = w.cols();
+  const double weights = static_cast<double>(w.values.size());
+  menu.weights = weights;
+  const Span<const float> imp =
+      static_cast<int64_t>(importance_all.size()) == cols ? importance_all : Span<const float>();
+
+  // A large matrix is measured on evenly spaced rows holding at most search_max_blocks blocks of
+  // the smallest block size on the menu (the rows the pair search would look at anyway): its
+  // options' errors are then estimates, its bits stay exact. Smaller matrices are measured whole.
+  int smallest_block = layouts.front().block;
+  for (const auto& l : layouts) smallest_block = std::min(smallest_block, l.block);
+  const int64_t finest_blocks_per_row = (cols + smallest_block - 1) / smallest_block;
+  int64_t keep = rows;
+  if (search.search_max_blocks > 0 && rows * finest_blocks_per_row > search.search_max_blocks) {
+    keep = std::max<int64_t>(1, search.search_max_blocks / finest_blocks_per_row);
+  }
+  const Tensor sample = keep < rows ? sample_rows(w, keep) : Tensor();
+  const Tensor& measured = keep < rows ? sample : w;
+  const double measured_weights = static_cast<double>(measured.values.size());
+
+  const double alpha = choose_awq_alpha(measured, imp, layouts.front(), default_awq_alphas(), search);
+  // The knapsack compares layers by relative weighted error (1 - ACos, up to a factor of two) times
+  // their weight count: raw squared errors would let the layers with the largest weights decide.
+  double signal = 0;
+  for (std::size_t i = 0; i < measured.values.size(); ++i) {
+    const double imp_j = imp.empty() ? 1.0 : imp[i % static_cast<std::size_t>(cols)];
+    signal += imp_j * static_cast<double>(measured.values[i]) * measured.values[i];
+  }
+  const double error_unit = signal > 0 ? weights / signal : 1.0;
+  const int full_index_bits = sparse_index_bits(static_cast<int64_t>(w.values.size()));
+  SopLayerRecipe reference;
+  for (std::size_t li = 0; li < layouts.size(); ++li) {
+    const SopLayout& layout = layouts[li];
+    SopLayerRecipe recipe;
+    if (li == 0) {
+      recipe = reference = search_layer_pair(measured, imp, layout, alpha, search);
+    } else if (layout.code_bits == reference.layout.code_bits) {
+      // The reference pair, refitted to this layout: the full pair search once per matrix.
+      recipe = search_layer_pair(measured, imp, layout, alpha, search, &reference);
+    } else {
+      recipe = search_layer_pair(measured, imp, layout, alpha, search);
+    }
+    const SopLayerResult r = quantize_with_recipe(measured, imp, recipe, search);
+    // The rows not measured cost what measured rows cost: codes and per-block scales.
+    const int64_t blocks_per_row = (cols + layout.block - 1) / layout.block;
+    const double bits = r.choice.bits + static_cast<double>(rows - measured.rows()) *
+                                            (static_cast<double>(cols * layout.code_bits) +
+                                             static_cast<double>(blocks_per_row * layout.scale.bits_per_block()));
+    menu.options.push_back({bits, r.choice.weighted_error * error_unit});
+    menu.recipes.push_back(recipe);
+    int64_t max_k = 0;
+    for (double f : spec.sparse_fractions) max_k = std::max<int64_t>(max_k, std::llround(f * measured_weights));
+    const auto gains = sparse_gains(measured, imp, r, max_k);
+    const int per_entry = full_index_bits + r.decode.entry_bits();
+    for (double f : spec.sparse_fractions) {
+      // Always offered (possibly with fewer entries) so every matrix has the same menu shape.
+      const auto k = std::min<int64_t>(std::max<int64_t>(1, std::llround(f * measured_weights)),
+                                       static_cast<int64_t>(gains.size()));
+      double gain = 0;
+      for (int64_t i = 0; i < k; ++i) gain += gains[static_cast<std::size_t>(i)];
+      // On a sample, k entries there stand for k x (weights / measured weights) in the matrix.
+      const auto full_k = keep < rows ? std::max<int64_t>(1, std::llround(static_cast<double>(k) * weights / measured_weights)) : k;
+      SopLayerRecipe with_sparse = recipe;
+      with_sparse.sparse_count = full_k;
+      menu.options.push_back({bits + static_cast<double>(full_k * per_entry),
+                              std::max(0.0, r.choice.weighted_error - gain) * error_unit});
+      menu.recipes.push_back(with_sparse);
+    }
+  }
+  return menu;
+}
+
+// Matrices below this many weights are planned several at a time, one thread each: their block
+// loops are too short to split between threads. Larger ones use every thread inside the search,
+// so that at most one large matrix is in memory at a time.
+constexpr int64_t kLayerParallelMaxWeights = int64_t{1} << 20;
+
+}  // namespace
+
 SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::string>& matrix_names,
                               const SopBudgetSpec& spec, Span<const float> importance_all,
                               const SopSearchOptions& search) {
   std::vector<SopLayout> layouts;
   for (const auto& l : spec.layouts) layouts.push_back(parse_sop_layout(l));
+  std::map<std::string, int64_t> weights_of;
+  for (const TensorInfo& info : model.tensors()) weights_of[info.name] = info.element_count();
+
+  std::vector<MatrixMenu> menus(matrix_names.size());
+  std::vector<std::size_t> small, large;
+  for (std::size_t i = 0; i < matrix_names.size(); ++i) {
+    const auto it = weights_of.find(matrix_names[i]);
+    (it != weights_of.end() && it->second < kLayerParallelMaxWeights ? small : large).push_back(i);
+  }
+  // Small matrices: a shared counter hands out the next one; reads are serialized (readers share
+  // one file handle). The menus do not depend on the thread count, so the plan is the same.
+  const int workers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(search.threads)),
+                                                             small.size()));
+  std::atomic<std::size_t> next{0};
+  std::mutex read_mutex, failure_mutex;
+  std::exception_ptr failure;
+  SopSearchOptions single = search;
+  single.threads = 1;
+  auto work = [&] {
+    try {
+      for (std::size_t k = next++; k < small.size(); k = next++) {
+        Tensor w;
+        {
+          std::lock_guard<std::mutex> lock(read_mutex);
+          w = model.read(matrix_names[small[k]]);
+        }
+        menus[small[k]] = build_menu(w, importance_all, spec, layouts, workers > 1 ? single : search);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = small.size();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < workers; ++t) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
+  for (std::size_t i : large) menus[i] = build_menu(model.read(matrix_names[i]), importance_all, spec, layouts, search);
+
   SopBudgetPlan plan;
-  for (const auto& name : matrix_names) {
-    const Tensor w = model.read(name);
-    if (w.shape.size() < 2 || w.values.empty()) continue;
-    const Span<const float> imp =
-        static_cast<int64_t>(importance_all.size()) == w.cols() ? importance_all : Span<const float>();
-    std::vector<KnapsackOption> options;
-    std::vector<SopLayerRecipe> menu;
-    const double alpha = choose_awq_alpha(w, imp, layouts.front(), default_awq_alphas(), search);
-    // The knapsack compares layers by relative weighted error (1 - ACos, up to a factor of two) times
-    // their weight count: raw squared errors would let the layers with the largest weights decide.
-    double signal = 0;
-    for (std::size_t i = 0; i < w.values.size(); ++i) {
-      const double imp_j = imp.empty() ? 1.0 : imp[i % static_cast<std::size_t>(w.cols())];
-      signal += imp_j * static_cast<double>(w.values[i]) * w.values[i];
-    }
-    const double error_unit = signal > 0 ? static_cast<double>(w.values.size()) / signal : 1.0;
-    SopLayerRecipe reference;
-    for (std::size_t li = 0; li < layouts.size(); ++li) {
-      const SopLayout& layout = layouts[li];
-      SopLayerRecipe recipe;
-      if (li == 0) {
-        recipe = reference = search_layer_pair(w, imp, layout, alpha, search);
-      } else if (layout.code_bits == reference.layout.code_bits) {
-        // The reference pair, refitted to this layout: the full pair search once per matrix.
-        recipe = search_layer_pair(w, imp, layout, alpha, search, &reference);
-      } else {
-        recipe = search_layer_pair(w, imp, layout, alpha, search);
-      }
-      const SopLayerResult r = quantize_with_recipe(w, imp, recipe, search);
-      options.push_back({r.choice.bits, r.choice.weighted_error * error_unit});
-      menu.push_back(recipe);
-      const double n = static_cast<double>(w.values.size());
-      int64_t max_k = 0;
-      for (double f : spec.sparse_fractions) max_k = std::max<int64_t>(max_k, std::llround(f * n));
-      const auto gains = sparse_gains(w, imp, r, max_k);
-      const int per_entry = r.sparse_index_bits + r.decode.entry_bits();
-      for (double f : spec.sparse_fractions) {
-        // Always offered (possibly with fewer entries) so every matrix has the same menu shape.
-        const auto k = std::min<int64_t>(std::max<int64_t>(1, std::llround(f * n)), static_cast<int64_t>(gains.size()));
-        double gain = 0;
-        for (int64_t i = 0; i < k; ++i) gain += gains[static_cast<std::size_t>(i)];
-        SopLayerRecipe with_sparse = recipe;
-        with_sparse.sparse_count = k;
-        options.push_back({r.choice.bits + static_cast<double>(k * per_entry),
-                           std::max(0.0, r.choice.weighted_error - gain) * error_unit});
-        menu.push_back(with_sparse);
-      }
-    }
-    plan.options.push_back(std::move(options));
-    plan.recipes.push_back(std::move(menu));
-    plan.names.push_back(name);
-    plan.total_weights += static_cast<double>(w.values.size());
+  for (std::size_t i = 0; i < matrix_names.size(); ++i) {
+    if (!menus[i].planned) continue;
+    plan.options.push_back(std::move(menus[i].options));
+    plan.recipes.push_back(std::move(menus[i].recipes));
+    plan.names.push_back(matrix_names[i]);
+    plan.total_weights += menus[i].weights;
   }
   if (plan.names.empty()) return plan;
   plan.budget_bits = spec.target_bpw * plan.total_weights;

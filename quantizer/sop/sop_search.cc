@@ -56,6 +56,21 @@ SopLayout parse_sop_layout(const std::string& name) {
 
 std::vector<double> default_awq_alphas() { return {0.0, 0.25, 0.5}; }
 
+Tensor sample_rows(const Tensor& w, int64_t keep) {
+  const int64_t rows = w.rows(), cols = w.cols();
+  keep = std::clamp<int64_t>(keep, 1, std::max<int64_t>(1, rows));
+  Tensor s;
+  s.name = w.name;
+  s.shape = w.shape;
+  s.shape.front() = keep;
+  s.values.resize(static_cast<std::size_t>(keep * cols));
+  for (int64_t i = 0; i < keep; ++i) {
+    const int64_t row = sampled_row(i, keep, rows);
+    std::copy(w.values.begin() + row * cols, w.values.begin() + (row + 1) * cols, s.values.begin() + i * cols);
+  }
+  return s;
+}
+
 int sparse_index_bits(int64_t weights) {
   int bits = 1;
   while ((int64_t{1} << bits) < weights) ++bits;
@@ -127,7 +142,7 @@ BlockedMatrix search_rows(const BlockedMatrix& m, int64_t max_blocks, std::vecto
   if (keep >= m.rows) return m;
   storage.resize(static_cast<std::size_t>(keep * m.cols));
   for (int64_t i = 0; i < keep; ++i) {
-    const int64_t row = (2 * i + 1) * m.rows / (2 * keep);  // the middle of each of `keep` equal bands
+    const int64_t row = sampled_row(i, keep, m.rows);
     std::copy(m.values + row * m.cols, m.values + (row + 1) * m.cols, storage.begin() + i * m.cols);
   }
   BlockedMatrix sample = m;

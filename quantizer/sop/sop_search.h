@@ -68,6 +68,12 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
 std::vector<double> sparse_gains(const Tensor& w, Span<const float> importance, const SopLayerResult& r,
                                  int64_t max_count);
 
+// Row i of a sample of `keep` out of `rows` rows: the middle row of the i-th of `keep` equal bands.
+inline int64_t sampled_row(int64_t i, int64_t keep, int64_t rows) { return (2 * i + 1) * rows / (2 * keep); }
+
+// Those rows of w, as a [keep, cols] tensor with w's name.
+Tensor sample_rows(const Tensor& w, int64_t keep);
+
 // Bits one sparse entry costs in a layer of `weights` weights with entries of `entry_bits`.
 int sparse_index_bits(int64_t weights);
 
