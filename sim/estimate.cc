@@ -97,6 +97,8 @@ Design design_from_hw(const HwConfig& hw, int64_t lut_sram_bytes) {
   d.index_bits = u.index_bits;
   if (hw.dram.bandwidth_gb_s > 0) d.dram_gb_s = hw.dram.bandwidth_gb_s;
   if (hw.dram.latency_ns > 0) d.dram_latency_ns = hw.dram.latency_ns;
+  d.dram_burst_bytes = hw.dram.burst_bytes;
+  d.prefetch_next_layer = hw.policy.prefetch_next_layer;
   d.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : (u.lut.resident_layers * d.pair_bits() + 7) / 8;
   return d;
 }

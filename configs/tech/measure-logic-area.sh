@@ -37,7 +37,9 @@ done
   for f in "${parts[@]}"; do
     [ $first -eq 1 ] || echo ","
     first=0
-    sed -e '1s/^\[//' -e '$s/\]$//' "$f"
+    # The configs were temporary files: name them by the point instead.
+    sed -E -e '1s/^\[//' -e '$s/\]$//' \
+      -e 's|"config": "[^"]*/(L[0-9]+-E[0-9]+-R2-[a-z0-9]+)\.yaml"|"config": "measure-logic-area.sh \1"|' "$f"
   done
   echo "]"
 } >"$out.tmp"

@@ -7,6 +7,7 @@
 
 #include "quantizer/error.h"
 #include "sim/estimate.h"
+#include "sim/estimate_simulated.h"
 #include "sim/report.h"
 #include "sim/sweep.h"
 #include "sim/tech.h"
@@ -171,6 +172,29 @@ TEST(Estimate, AreaGrowsWithTheLutSram) {
     EXPECT_GT(e.area_mm2, last) << bytes;
     last = e.area_mm2;
   }
+}
+
+TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
+  const Workload w = small_workload(4);
+  const Design d = design(LutEntryFormat::Hif, 2 * 44);
+  SimulateResult r;
+  r.cycles = 20000;
+  r.beats = 15000;
+  r.stall_dram = 3000;
+  r.stall_lut_reload = 1500;
+  r.weights = static_cast<uint64_t>(w.weights());
+  r.residuals = 40;
+  r.table_loads = 4;
+  r.dram_bytes = 100000;
+  r.clock_mhz = 1000;
+  const ActionCounts c = counts_from_simulation(r, w, d);
+  EXPECT_DOUBLE_EQ(c.cycles, 20000);
+  EXPECT_DOUBLE_EQ(c.reload_stall_cycles, 1500);
+  EXPECT_DOUBLE_EQ(c.lut_reloads, 4);
+  EXPECT_DOUBLE_EQ(c.dram_table_bits, 4 * 512.0);
+  EXPECT_DOUBLE_EQ(c.dram_weight_bits, 800000 - 4 * 512.0);
+  EXPECT_DOUBLE_EQ(c.seconds, 20e-6);
+  EXPECT_DOUBLE_EQ(c.blocks, count_actions(w, d).blocks);  // structural counts from the analytic model
 }
 
 const char* const kSweepHead = R"(sweep: 1
