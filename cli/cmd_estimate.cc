@@ -12,6 +12,11 @@
 #include "sim/hw_config.h"
 #include "sim/tech.h"
 
+#ifdef SOP_HAVE_SIMULATE
+#include "sim/estimate_simulated.h"
+#include "sim/simulate.h"
+#endif
+
 namespace sop::cli {
 
 void print_estimate(const sim::Design& design, const sim::Workload& workload, const sim::Estimate& e, std::ostream& out) {
@@ -44,7 +49,7 @@ void print_estimate(const sim::Design& design, const sim::Workload& workload, co
 
 int run_estimate(const std::vector<std::string>& args) {
   po::options_description desc("options");
-  std::string pack, hw_path, tech_path, json_path, entry_format, name;
+  std::string pack, hw_path, tech_path, json_path, entry_format, name, counts_source;
   long long lut_sram_bytes = 0;
   int repeat = 1;
   desc.add_options()
@@ -56,7 +61,10 @@ int run_estimate(const std::vector<std::string>& args) {
        "LUT SRAM size (0: the config's resident_layers pairs)")
       ("entry-format", po::value(&entry_format), "override the LUT entry format: hif, fp16 or bf16")
       ("repeat", po::value(&repeat)->default_value(1), "decode the pack's layers this many times per token")
-      ("name", po::value(&name), "label for the model (default: the pack's source)");
+      ("name", po::value(&name), "label for the model (default: the pack's source)")
+      ("counts", po::value(&counts_source)->default_value("analytic"),
+       "where action counts come from: analytic (the model in docs/estimate.md) or simulate (the SystemC "
+       "model, TLM engine, counts only; the LUT SRAM holds the config's resident_layers pairs)");
   po::variables_map vm;
   if (auto code = parse_options("estimate", "--pack FILE.sop --hw CONFIG.yaml [--tech TECH.yaml] [--json OUT]", desc,
                                 args, vm)) {
@@ -75,7 +83,32 @@ int run_estimate(const std::vector<std::string>& args) {
     std::cerr << "note: the pack's tables are " << workload.pack_entry_format << "; the estimate is for "
               << sim::entry_format_info(design.entry_format).name << " entries\n";
   }
-  const sim::ActionCounts counts = sim::count_actions(workload, design);
+  sim::ActionCounts counts = sim::count_actions(workload, design);
+  if (counts_source == "simulate") {
+#ifdef SOP_HAVE_SIMULATE
+    if (repeat != 1 || lut_sram_bytes > 0 || !entry_format.empty()) {
+      std::cerr << "sop estimate: --counts simulate runs the config as it is (no --repeat, --lut-sram-bytes, --entry-format)\n";
+      return 2;
+    }
+    sim::HwConfig simulated = hw;
+    // The same DRAM as the analytic model assumes where the config leaves it unmodelled.
+    if (simulated.dram.bandwidth_gb_s <= 0) simulated.dram.bandwidth_gb_s = design.dram_gb_s;
+    if (simulated.dram.latency_ns <= 0) simulated.dram.latency_ns = design.dram_latency_ns;
+    sim::SimulateOptions run;
+    run.engine = sim::Engine::Tlm;
+    run.check_values = false;
+    const auto results = sim::simulate(simulated, sysc::Workload::from_pack(pack), {run});
+    std::cout << "counts from the SystemC model: " << results[0].cycles << " cycles (the analytic model: "
+              << static_cast<long long>(counts.cycles) << ")\n";
+    counts = sim::counts_from_simulation(results[0], workload, design);
+#else
+    std::cerr << "sop estimate: this build has no system model (SystemC and Verilator are needed)\n";
+    return 1;
+#endif
+  } else if (counts_source != "analytic") {
+    std::cerr << "sop estimate: --counts must be analytic or simulate\n";
+    return 2;
+  }
   const sim::Estimate e = sim::estimate(counts, design, tech);
   print_estimate(design, workload, e, std::cout);
   if (!json_path.empty()) {
@@ -83,7 +116,7 @@ int run_estimate(const std::vector<std::string>& args) {
                         {"pack", pack},
                         {"hw", hw_path},
                         {"tech", tech_path},
-                        {"counts_model", "analytic"},
+                        {"counts_model", counts_source},
                         {"design", sim::design_to_json(design)},
                         {"estimate", sim::estimate_to_json(e)}};
     write_file_atomically(json_path, [&](std::ostream& os) { os << j.dump(2) << "\n"; });
