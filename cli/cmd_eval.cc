@@ -16,6 +16,33 @@
 
 namespace sop::cli {
 
+// SOP formats: the option each matrix got (with the per-tensor table) and the knapsack's result.
+void print_sop_choices(const EvalReport& report, bool per_tensor, std::ostream& out) {
+  bool header = false;
+  for (const EvalRow& r : report.rows) {
+    if (!per_tensor || r.choice.is_null()) continue;
+    if (!header) {
+      out << "\n" << std::left << std::setw(44) << "tensor" << std::setw(16) << "format" << "chosen option\n";
+      header = true;
+    }
+    std::string name = r.tensor.size() > 43 ? "..." + r.tensor.substr(r.tensor.size() - 40) : r.tensor;
+    out << std::left << std::setw(44) << name << std::setw(16) << r.format << r.choice.value("option", "") << "\n";
+  }
+  for (const FormatSummary& s : report.summary) {
+    if (s.plan.is_null()) continue;
+    const nlohmann::json& p = s.plan;
+    out << "\n" << s.format << " knapsack: budget " << std::fixed << std::setprecision(3)
+        << p.value("budget_bpw", 0.0) << " bpw, achieved " << std::setprecision(4) << p.value("achieved_bpw", 0.0)
+        << " bpw; error " << std::scientific << std::setprecision(4) << p.value("total_error", 0.0)
+        << ", Lagrangian lower bound " << p.value("lower_bound", 0.0) << ", gap " << std::fixed
+        << std::setprecision(3) << 100 * p.value("relative_gap", 0.0) << "% (" << p.value("matrices", 0)
+        << " matrices";
+    const int estimated = p.value("matrices_with_estimated_errors", 0);
+    if (estimated > 0) out << ", " << estimated << " with errors measured on a row sample";
+    out << ")\n";
+  }
+}
+
 void print_eval_report(const EvalReport& report, bool per_tensor, std::ostream& out) {
   if (per_tensor) {
     out << std::left << std::setw(44) << "tensor" << std::setw(16) << "format" << std::right << std::setw(12)
@@ -38,6 +65,7 @@ void print_eval_report(const EvalReport& report, bool per_tensor, std::ostream& 
         << std::setprecision(3) << std::setw(8) << s.bpw << std::setprecision(2) << std::setw(16) << s.mean_sqnr_db
         << std::setprecision(5) << std::setw(13) << s.mean_cosine << std::setw(11) << s.mean_acos << "\n";
   }
+  print_sop_choices(report, per_tensor, out);
 }
 
 void write_json_report(const std::string& path, const nlohmann::json& j) {

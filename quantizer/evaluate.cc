@@ -61,15 +61,18 @@ EvalReport evaluate_model(const ModelReader& model, const std::vector<std::strin
       row.total_bits = q.total_bits;
       row.bpw = q.total_bits / static_cast<double>(w.values.size());
       row.metrics = compute_metrics(w.values, q.dequant, w.cols(), tensor_opts.channel_importance);
+      row.choice = q.choice;
       report.rows.push_back(row);
       ++done;
       if (opts.progress) opts.progress(done, total, name, formats[fi]);
     }
   }
 
-  for (const std::string& f : formats) {
+  for (std::size_t fi = 0; fi < formats.size(); ++fi) {
+    const std::string& f = formats[fi];
     FormatSummary s;
     s.format = f;
+    s.plan = made[fi]->describe_plan();
     double bits = 0, weights = 0;
     for (const EvalRow& r : report.rows) {
       if (r.format != f) continue;
@@ -104,6 +107,7 @@ nlohmann::json report_to_json(const EvalReport& report) {
                        {"cosine", r.metrics.cosine},
                        {"acos", r.metrics.acos},
                        {"max_abs_error", r.metrics.max_abs_error}});
+    if (!r.choice.is_null()) results.back()["choice"] = r.choice;
   }
   json summary = json::array();
   for (const FormatSummary& s : report.summary) {
@@ -113,6 +117,7 @@ nlohmann::json report_to_json(const EvalReport& report) {
                        {"mean_cosine", s.mean_cosine},
                        {"mean_acos", s.mean_acos},
                        {"bpw", s.bpw}});
+    if (!s.plan.is_null()) summary.back()["plan"] = s.plan;
   }
   return json{{"model", report.model}, {"formats", report.formats}, {"results", results}, {"summary", summary}};
 }

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "quantizer/metrics.h"
 #include "quantizer/model_reader.h"
@@ -32,6 +32,7 @@ struct EvalRow {
   double bpw = 0;  // total bits / weights, everything counted
   double total_bits = 0;
   ErrorMetrics metrics;
+  nlohmann::json choice;  // QuantResult::choice (SOP formats: the option chosen); null if none
 };
 
 struct FormatSummary {
@@ -41,6 +42,7 @@ struct FormatSummary {
   double mean_cosine = 0;
   double mean_acos = 0;     // activation-weighted cosine; equals mean_cosine without statistics
   double bpw = 0;           // total bits / total weights over the model
+  nlohmann::json plan;      // WeightFormat::describe_plan() (SOP budgets: the knapsack); null if none
 };
 
 struct EvalReport {

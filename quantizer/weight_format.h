@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "quantizer/span.h"
 #include "quantizer/tensor.h"
 
@@ -34,6 +36,7 @@ struct QuantResult {
   std::vector<float> dequant;  // same shape as the input, row-major
   double total_bits = 0;       // everything stored: codes, scales, metadata, per-tensor values
   std::string detail;          // free-form note on choices made (shown with --verbose)
+  nlohmann::json choice;       // the same as structured fields (SOP: the option chosen); null if none
 };
 
 class WeightFormat {
@@ -49,6 +52,9 @@ class WeightFormat {
   }
   // Quantizes a [rows, cols] matrix (blocks run along rows, i.e. along the input dimension).
   virtual QuantResult quantize(const Tensor& w, const QuantOptions& opts) const = 0;
+  // What plan() decided for the whole model (SOP budgets: the knapsack's budget, result and bound),
+  // as JSON; null for formats without a plan.
+  virtual nlohmann::json describe_plan() const { return nullptr; }
 };
 
 struct WeightFormatListing {

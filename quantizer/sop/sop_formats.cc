@@ -26,6 +26,39 @@ SopSearchOptions search_options(const QuantOptions& opts) {
   return s;
 }
 
+const char* select_name(SelectBitPlacement p) {
+  switch (p) {
+    case SelectBitPlacement::Stolen: return "stolen";
+    case SelectBitPlacement::Beside: return "beside";
+    default: return "none";
+  }
+}
+
+// The option a matrix got, as the fields a reader of `sop eval --json` needs to reproduce it.
+nlohmann::json choice_json(const SopLayerRecipe& recipe, const SopLayerResult& r) {
+  nlohmann::json codebooks = nlohmann::json::array();
+  for (const auto& n : recipe.table_names) codebooks.push_back(n);
+  return {{"option", r.choice.option},
+          {"block", recipe.layout.block},
+          {"scale_format", recipe.layout.scale.name},
+          {"select_bit", select_name(recipe.layout.scale.select)},
+          {"code_bits", recipe.layout.code_bits},
+          {"codebooks", codebooks},
+          {"sparse_count", static_cast<int64_t>(r.sparse.size())},
+          {"awq_alpha", recipe.awq_alpha},
+          {"bits", r.choice.bits},
+          {"weighted_error", r.choice.weighted_error}};
+}
+
+QuantResult to_quant_result(const SopLayerRecipe& recipe, SopLayerResult&& r) {
+  QuantResult q;
+  q.total_bits = r.choice.bits;
+  q.detail = r.choice.option;
+  q.choice = choice_json(recipe, r);
+  q.dequant = std::move(r.dequant);
+  return q;
+}
+
 struct SingleLayerSpec {
   const char* name;
   const char* layout;
@@ -71,18 +104,46 @@ class SopSingleLayerFormat : public WeightFormat {
     const auto search = search_options(opts);
     const double alpha = choose_awq_alpha(w, imp, layout_, default_awq_alphas(), search);
     const SopLayerRecipe recipe = search_layer_pair(w, imp, layout_, alpha, search);
-    SopLayerResult r = quantize_with_recipe(w, imp, recipe, search);
-    QuantResult q;
-    q.dequant = std::move(r.dequant);
-    q.total_bits = r.choice.bits;
-    q.detail = r.choice.option;
-    return q;
+    return to_quant_result(recipe, quantize_with_recipe(w, imp, recipe, search));
   }
 
  private:
   const SingleLayerSpec& spec_;
   SopLayout layout_;
 };
+
+// The knapsack's problem and answer. Errors are in the knapsack's unit: per matrix, weights x relative
+// weighted error (sum imp (W - What)^2 / sum imp W^2), summed over matrices.
+nlohmann::json plan_json(const SopBudgetPlan& p) {
+  const KnapsackSolution& s = p.solution;
+  nlohmann::json layers = nlohmann::json::array();
+  std::size_t estimated = 0;
+  for (std::size_t g = 0; g < p.names.size(); ++g) {
+    const auto o = static_cast<std::size_t>(s.choice[g]);
+    layers.push_back({{"tensor", p.names[g]},
+                      {"option_index", o},
+                      {"options", p.options[g].size()},
+                      {"option", describe_recipe(p.recipes[g][o])},
+                      {"bits", p.options[g][o].bits},
+                      {"error", p.options[g][o].error},
+                      {"error_estimated", static_cast<bool>(p.estimated[g])}});
+    if (p.estimated[g]) ++estimated;
+  }
+  return {{"solver", "multiple-choice knapsack: exact DP over the budget above every matrix's cheapest option "
+                     "(20000 units, costs rounded up), Lagrangian relaxation for the lower bound"},
+          {"budget_bpw", p.total_weights > 0 ? p.budget_bits / p.total_weights : 0.0},
+          {"budget_bits", p.budget_bits},
+          {"achieved_bits", s.bits},
+          {"achieved_bpw", p.total_weights > 0 ? s.bits / p.total_weights : 0.0},
+          {"total_error", s.error},
+          {"lower_bound", s.lower_bound},
+          {"gap", s.gap()},
+          {"relative_gap", s.error > 0 ? s.gap() / s.error : 0.0},
+          {"error_unit", "weights x relative weighted error, summed over matrices"},
+          {"matrices", p.names.size()},
+          {"matrices_with_estimated_errors", estimated},
+          {"layers", layers}};
+}
 
 class SopBudgetFormat : public WeightFormat {
  public:
@@ -100,7 +161,10 @@ class SopBudgetFormat : public WeightFormat {
     for (std::size_t g = 0; g < p.names.size(); ++g) {
       chosen_[p.names[g]] = p.recipes[g][static_cast<std::size_t>(p.solution.choice[g])];
     }
+    plan_ = plan_json(p);
   }
+
+  nlohmann::json describe_plan() const override { return plan_; }
 
   QuantResult quantize(const Tensor& w, const QuantOptions& opts) const override {
     const auto imp = importance_for(w, opts);
@@ -113,11 +177,9 @@ class SopBudgetFormat : public WeightFormat {
       // Not planned (quantize() without plan()): the reference layout on its own.
       recipe = search_layer_pair(w, imp, layouts_.front(), 0.0, search);
     }
-    SopLayerResult r = quantize_with_recipe(w, imp, recipe, search);
-    QuantResult q;
-    q.dequant = std::move(r.dequant);
-    q.total_bits = r.choice.bits;
-    q.detail = r.choice.option + (summary_.empty() ? "" : " [" + summary_ + "]");
+    QuantResult q = to_quant_result(recipe, quantize_with_recipe(w, imp, recipe, search));
+    q.detail += summary_.empty() ? "" : " [" + summary_ + "]";
+    if (it != chosen_.end()) q.choice["knapsack"] = true;
     return q;
   }
 
@@ -126,6 +188,7 @@ class SopBudgetFormat : public WeightFormat {
   std::vector<SopLayout> layouts_;
   std::map<std::string, SopLayerRecipe> chosen_;
   std::string summary_;
+  nlohmann::json plan_;  // null until plan()
 };
 
 }  // namespace

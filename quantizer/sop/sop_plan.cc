@@ -31,6 +31,7 @@ struct MatrixMenu {
   std::vector<KnapsackOption> options;
   std::vector<SopLayerRecipe> recipes;
   double weights = 0;
+  bool estimated = false;  // measured on a row sample
 };
 
 MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const SopBudgetSpec& spec,
@@ -57,6 +58,7 @@ MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const S
   const Tensor sample = keep < rows ? sample_rows(w, keep) : Tensor();
   const Tensor& measured = keep < rows ? sample : w;
   const double measured_weights = static_cast<double>(measured.values.size());
+  menu.estimated = keep < rows;
 
   const double alpha = choose_awq_alpha(measured, imp, layouts.front(), default_awq_alphas(), search);
   // The knapsack compares layers by relative weighted error (1 - ACos, up to a factor of two) times
@@ -169,6 +171,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     plan.options.push_back(std::move(menus[i].options));
     plan.recipes.push_back(std::move(menus[i].recipes));
     plan.names.push_back(matrix_names[i]);
+    plan.estimated.push_back(menus[i].estimated);
     plan.total_weights += menus[i].weights;
   }
   if (plan.names.empty()) return plan;

@@ -23,6 +23,8 @@ struct SopBudgetPlan {
   // per matrix, the menu's (bits, weights x weighted error / weighted signal energy)
   std::vector<std::vector<KnapsackOption>> options;
   std::vector<std::vector<SopLayerRecipe>> recipes;       // per matrix, the same menu as recipes
+  // per matrix: true when its errors were measured on a row sample (estimates; bits stay exact)
+  std::vector<bool> estimated;
   KnapsackSolution solution;
   double total_weights = 0;
   double budget_bits = 0;

@@ -469,7 +469,9 @@ std::vector<SparseCandidate> sparse_candidates(const Tensor& w, Span<const float
   return out;
 }
 
-std::string describe(const SopLayerRecipe& recipe) {
+}  // namespace
+
+std::string describe_recipe(const SopLayerRecipe& recipe) {
   std::string s = recipe.layout.name + " ";
   s += recipe.tables.size() == 2 ? "pair(" + recipe.table_names[0] + "," + recipe.table_names[1] + ")"
                                  : recipe.table_names[0];
@@ -477,8 +479,6 @@ std::string describe(const SopLayerRecipe& recipe) {
   if (recipe.sparse_count > 0) s += " sparse " + std::to_string(recipe.sparse_count);
   return s;
 }
-
-}  // namespace
 
 std::vector<double> sparse_gains(const Tensor& w, Span<const float> importance, const SopLayerResult& r,
                                  int64_t max_count) {
@@ -566,7 +566,7 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
       r.dequant[k.index] = k.dequant;
     }
   }
-  r.choice.option = describe(recipe);
+  r.choice.option = describe_recipe(recipe);
   r.choice.weighted_error = weighted_error(w, importance, r.dequant);
   r.choice.bits = layer_bits(r);
   r.choice.bpw = r.choice.bits / static_cast<double>(w.values.size());

@@ -74,6 +74,9 @@ inline int64_t sampled_row(int64_t i, int64_t keep, int64_t rows) { return (2 * 
 // Those rows of w, as a [keep, cols] tensor with w's name.
 Tensor sample_rows(const Tensor& w, int64_t keep);
 
+// A recipe in one line: "g16 sE3M3|sel pair(NF4,DD4) sparse 120".
+std::string describe_recipe(const SopLayerRecipe& recipe);
+
 // Bits one sparse entry costs in a layer of `weights` weights with entries of `entry_bits`.
 int sparse_index_bits(int64_t weights);
 
