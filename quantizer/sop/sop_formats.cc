@@ -82,8 +82,12 @@ const std::vector<SingleLayerSpec>& single_layer_specs() {
 }
 
 const std::vector<SopBudgetSpec>& budget_specs() {
-  static const std::vector<std::string> four_bit = {"g16 sE3M3|sel", "g32 sE4M3", "g32 sE4M3+sel",
-                                                    "g16 sE4M3+sel", "g8 sE3M3|sel", "g8 sE4M3+sel"};
+  // g12/g20/g24 fill the steps between g8, g16 and g32 (4.67, 4.4 and 4.33 bpw with the stolen
+  // select bit). They matter most for rows that are not a multiple of 16 (ppocrv4's 120, stories'
+  // 172), where g16 pays a full scale for a short last block: g20 and g24 tile a row of 120 exactly.
+  static const std::vector<std::string> four_bit = {"g16 sE3M3|sel", "g32 sE4M3",     "g32 sE4M3+sel",
+                                                    "g16 sE4M3+sel", "g8 sE3M3|sel",  "g8 sE4M3+sel",
+                                                    "g12 sE3M3|sel", "g20 sE3M3|sel", "g24 sE3M3|sel"};
   static const std::vector<SopBudgetSpec> specs = {
       {"SOP-4.5", 4.5, four_bit, {0.002, 0.01}},
       {"SOP-5.0", 5.0, four_bit, {0.002, 0.01}},
