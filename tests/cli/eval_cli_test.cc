@@ -91,13 +91,28 @@ TEST(EvalCli, FormatsListsTheHeadlineFormats) {
   }
 }
 
-TEST(DemoCli, ComparesFp6AndFp8OnTheDefaultModel) {
+TEST(DemoCli, RunsThePipelineOnTheDefaultModel) {
   ScratchDir dir;
   const CommandResult r = run_sop("demo --out '" + dir.file("demo") + "'", dir);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_NE(r.out.find("FP6 block-scaled wins"), std::string::npos) << r.out;
-  const auto j = nlohmann::json::parse(read_text(dir.file("demo/eval.json")));
-  EXPECT_EQ(j["model"], "synthetic:llm");
+  const auto eval = nlohmann::json::parse(read_text(dir.file("demo/eval.json")));
+  EXPECT_EQ(eval["model"], "synthetic:llm");
+  // The SOP recipe's pack: bpw within its 4.5 budget.
+  EXPECT_TRUE(std::filesystem::exists(dir.file("demo/model.sop")));
+  EXPECT_LE(eval["summary"][2]["bpw"].get<double>(), 4.5 + 1e-9);
+  // Both engines decoded every weight of the pack and the scoreboard found no mismatch.
+  const auto sim = nlohmann::json::parse(read_text(dir.file("demo/simulate.json")));
+  ASSERT_EQ(sim.size(), 2u);
+  for (const auto& run : sim) {
+    EXPECT_EQ(run["mismatches"], 0) << run["engine"];
+    EXPECT_EQ(run["checked"], run["weights"]) << run["engine"];
+    EXPECT_GT(run["weights"].get<uint64_t>(), 3000000u);
+  }
+  const auto est = nlohmann::json::parse(read_text(dir.file("demo/estimate.json")));
+  EXPECT_GT(est["estimate"]["pj_per_weight"].get<double>(), 0.0);
+  const std::string html = read_text(dir.file("demo/sweep/report.html"));
+  EXPECT_NE(html.find("<svg"), std::string::npos);
 }
 
 }  // namespace
