@@ -12,7 +12,8 @@ namespace {
 void print_usage(std::ostream& out) {
   out << "usage: sop <command> [options]   (sop <command> --help for its options)\n\ncommands:\n";
   for (const auto& c : sop::cli::commands()) {
-    out << "  " << c.name << std::string(12 - std::strlen(c.name), ' ') << c.summary << "\n";
+    const std::size_t len = std::strlen(c.name);
+    out << "  " << c.name << std::string(len < 14 ? 14 - len : 1, ' ') << c.summary << "\n";
   }
 }
 
