@@ -6,6 +6,7 @@
 
 #include "quantizer/evaluate.h"
 #include "quantizer/model_reader.h"
+#include "quantizer/sop/sop_plan.h"
 
 namespace sop {
 namespace {
@@ -59,6 +60,27 @@ TEST(SopEvalReport, RowsCarryTheChoiceAndTheSummaryTheKnapsack) {
     }
     EXPECT_NEAR(bits, p.at("achieved_bits").get<double>(), 1e-6 * bits);
   }
+}
+
+TEST(SopEvalReport, SampledMenusHaveExactBitsAndMarkTheirErrorsEstimated) {
+  const auto model = open_model("synthetic:llm?dim=64&hidden=96&layers=1");
+  const auto names = matrix_names(*model, "");
+  SopSearchOptions search;
+  search.search_max_blocks = 200;  // smaller than every matrix at g8: all are measured on a sample
+  const SopBudgetPlan plan = plan_sop_budget(*model, names, sop_budget_spec("SOP-4.5"), {}, search);
+  ASSERT_EQ(plan.names.size(), names.size());
+  for (std::size_t g = 0; g < plan.names.size(); ++g) {
+    EXPECT_TRUE(plan.estimated[g]) << plan.names[g];
+    const Tensor w = model->read(plan.names[g]);
+    for (std::size_t o = 0; o < plan.recipes[g].size(); ++o) {
+      if (plan.recipes[g][o].sparse_count > 0) continue;
+      // The sample's bits scaled to the whole matrix are the whole matrix's bits.
+      EXPECT_DOUBLE_EQ(plan.options[g][o].bits, quantize_with_recipe(w, {}, plan.recipes[g][o], search).choice.bits)
+          << plan.names[g] << " option " << o;
+    }
+  }
+  EXPECT_TRUE(plan.solution.feasible);
+  EXPECT_LE(plan.solution.bits, plan.budget_bits);
 }
 
 }  // namespace
