@@ -342,7 +342,9 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
   if (lanes && midpoint_count == 63) lane_ranks<63>(x, n, cb, inv, ranks);
   for (int j = 0; j < n; ++j) {
     const int code = lanes ? cb.sorted_code(ranks[j]) : cb.nearest_code(x[j] * inv);
-    const float qj = (cb.value(code) * entry_scale) * grid.tensor_scale();
+    // + 0.0f turns a -0 (zero entry x negative scale) into +0, as the golden decode's integer
+    // multiply gives: the in-memory reconstruction must match the decoded pack bit for bit.
+    const float qj = (cb.value(code) * entry_scale) * grid.tensor_scale() + 0.0f;
     codes[j] = static_cast<uint8_t>(code);
     if (q) q[j] = qj;
     const float d = x[j] - qj;

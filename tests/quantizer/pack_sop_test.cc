@@ -64,11 +64,8 @@ TEST_P(PackSopTest, GoldenDecodeOfPackEqualsInMemoryDequantBitForBit) {
     ASSERT_EQ(decoded.size(), expected.size());
     std::size_t differing = 0;
     for (std::size_t k = 0; k < decoded.size(); ++k) {
-      // The golden product of a zero entry is +0 whatever the scale's sign (an integer multiply has no
-      // negative zero); the search's in-memory reconstruction may carry -0 there. Equal as numbers,
-      // so only the sign of zero is let through.
-      const bool both_zero = decoded[k] == 0.0f && expected[k] == 0.0f;
-      if (!both_zero && std::memcmp(&decoded[k], &expected[k], sizeof(float)) != 0 && ++differing <= 3) {
+      // Bit for bit, the sign of zero included.
+      if (std::memcmp(&decoded[k], &expected[k], sizeof(float)) != 0 && ++differing <= 3) {
         ADD_FAILURE() << results[i].tensor_name << " weight " << k << ": golden decode " << decoded[k]
                       << ", in memory " << expected[k];
       }
