@@ -29,6 +29,7 @@ int run_quantize(const std::vector<std::string>& args);
 int run_inspect(const std::vector<std::string>& args);
 int run_dequant(const std::vector<std::string>& args);
 int run_codebook_gen(const std::vector<std::string>& args);
+int run_simulate(const std::vector<std::string>& args);
 int run_estimate(const std::vector<std::string>& args);
 int run_sweep(const std::vector<std::string>& args);
 int run_report(const std::vector<std::string>& args);
@@ -49,6 +50,7 @@ inline const std::vector<Command>& commands() {
       {"bench", "measure quantization throughput", run_bench},
       {"codebook-gen", "regenerate the fitted fixed codebooks (BOF4, BOF4-S, SH4 shape) as C++ data", run_codebook_gen},
       {"area", "synthesize the LUT decode unit of a hardware config and report its cell area", run_area},
+      {"simulate", "simulate a token pass through the decode unit (SystemC TLM or verilated RTL)", run_simulate},
       {"estimate", "energy, area, tokens/s and die cost of a pack file on a hardware config", run_estimate},
       {"sweep", "run a sweep file (grid or zip over LUT size, lanes, formats, recipes, models); merge; Slurm", run_sweep},
       {"report", "write an HTML page with SVG plots and a Markdown summary of a sweep", run_report},
