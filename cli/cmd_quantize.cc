@@ -1,12 +1,15 @@
 // sop quantize: a checkpoint and a recipe in, a pack file out (docs/pack-format.md, docs/recipes.md).
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/quantize_model.h"
+#include "quantizer/error.h"
 #include "quantizer/recipe.h"
 
 namespace sop::cli {
@@ -23,13 +26,29 @@ int run_quantize(const std::vector<std::string>& args) {
       ("recipe", po::value<std::string>(&recipe_path)->required(), "recipe YAML, e.g. configs/quant/sop-4.5.yaml")
       ("out", po::value<std::string>(&out_path)->required(), "output pack file (.sop)")
       ("threads", po::value<int>(&threads)->default_value(-1), "worker threads (-1: the recipe's, 0: all cores)")
+      ("bpw", po::value<double>(), "override the recipe's budget.target_bpw (recipes with a menu of options)")
       ("quiet,q", "no progress lines");
   po::variables_map vm;
   if (auto code = parse_options("quantize", "--model PATH --recipe FILE.yaml --out FILE.sop", desc, args, vm)) {
     return *code;
   }
   // The recipe is read and validated before the model is touched, so a bad key costs nothing.
-  const Recipe recipe = load_recipe(recipe_path);
+  Recipe recipe = load_recipe(recipe_path);
+  if (vm.count("bpw")) {
+    const double bpw = vm["bpw"].as<double>();
+    if (recipe.target_bpw <= 0) {
+      throw Error(recipe_path, "budget.target_bpw", "--bpw needs a recipe with a budget and a menu of options");
+    }
+    double cheapest = 1e9;
+    for (const auto& o : recipe.options) cheapest = std::min(cheapest, o.nominal_bpw());
+    if (!(bpw >= cheapest) || bpw > RecipeLimits::kMaxBpw) {
+      std::ostringstream msg;
+      msg << "--bpw " << bpw << " is out of range: this recipe's options need " << cheapest << " to "
+          << RecipeLimits::kMaxBpw << " bpw";
+      throw Error(recipe_path, "budget.target_bpw", msg.str());
+    }
+    recipe.target_bpw = bpw;
+  }
   const auto model = open_model(model_path);
   const bool quiet = vm.count("quiet") != 0;
   const auto start = std::chrono::steady_clock::now();

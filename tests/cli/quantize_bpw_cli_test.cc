@@ -1,0 +1,44 @@
+// `sop quantize --bpw` moves the knapsack's budget of a recipe, and refuses budgets it cannot meet.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_support.h"
+
+namespace sop::testing {
+namespace {
+
+TEST(QuantizeCli, BpwOverridesTheRecipeBudget) {
+  SOP_REQUIRE_MODEL(model, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string recipe = std::string(SOP_SOURCE_DIR) + "/configs/quant/sop-4.5.yaml";
+  const CommandResult r = run_sop("quantize --model '" + model + "' --recipe '" + recipe + "' --bpw 4.3 --out '" +
+                                      dir.file("m.sop") + "' -q",
+                                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("budget 4.3"), std::string::npos) << r.out;
+  // "... weights at X bpw (budget ...": the knapsack stays within the new budget and uses it.
+  const std::size_t at = r.out.find(" weights at ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const double bpw = std::stod(r.out.substr(at + 12));
+  EXPECT_LE(bpw, 4.3);
+  EXPECT_GT(bpw, 4.25);
+  const CommandResult i = run_sop("inspect '" + dir.file("m.sop") + "'", dir);
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+}
+
+TEST(QuantizeCli, BpwBelowTheCheapestOptionIsRefused) {
+  SOP_REQUIRE_MODEL(model, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string recipe = std::string(SOP_SOURCE_DIR) + "/configs/quant/sop-4.5.yaml";
+  const CommandResult r =
+      run_sop("quantize --model '" + model + "' --recipe '" + recipe + "' --bpw 2.5 --out '" + dir.file("m.sop") + "'", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("budget.target_bpw"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sop-4.5.yaml"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.sop")));
+}
+
+}  // namespace
+}  // namespace sop::testing
