@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "quantizer/atomic_file.h"
 #include "quantizer/error.h"
 #include "sim/hw_config.h"
 
@@ -114,7 +115,8 @@ int run_simulate(const std::vector<std::string>& args) {
     ("counts-only", "TLM engine: timing without decoding values (scoreboard checks order only)")
     ("dram-gbps", po::value<double>(), "override dram.bandwidth_gb_s")
     ("json", po::value<std::string>(), "write the results as JSON to this file")
-    ("trace", po::value<std::string>(), "RTL engine: write a VCD waveform of every cycle");
+    ("trace", po::value<std::string>(), "RTL engine: write a VCD waveform of every cycle")
+    ("inject-fault", "TLM engine: flip one product bit, to see the scoreboard catch it (exits 1)");
   po::variables_map vm;
   if (auto code = parse_options("simulate",
                                 "(--pack FILE.sop | --shapes SPEC) --hw CONFIG.yaml [--engine tlm|rtl|both] "
@@ -147,6 +149,7 @@ int run_simulate(const std::vector<std::string>& args) {
     sim::SimulateOptions o;
     o.engine = sim::Engine::Tlm;
     o.check_values = !counts_only;
+    o.inject_fault = vm.count("inject-fault") != 0;
     runs.push_back(o);
   }
   if (engine != "tlm") {
@@ -183,9 +186,7 @@ int run_simulate(const std::vector<std::string>& args) {
   std::printf("total wall time %.2f s\n", total_wall);
   out["wall_seconds"] = total_wall;
   if (vm.count("json")) {
-    std::ofstream f(vm["json"].as<std::string>());
-    if (!f) throw Error(vm["json"].as<std::string>(), "", "cannot write");
-    f << out.dump(2) << "\n";
+    write_file_atomically(vm["json"].as<std::string>(), [&](std::ostream& f) { f << out.dump(2) << "\n"; });
   }
   return ok ? 0 : 1;
 #endif

@@ -77,3 +77,28 @@ TEST(CosimThroughput, SevenBShapedPassIsDramBound) {
 
 }  // namespace
 }  // namespace sop::testing
+
+namespace sop::testing {
+namespace {
+
+TEST(CosimScoreboard, CatchesAFlippedProductBit) {
+  SOP_REQUIRE_MODEL(model, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string src = SOP_SOURCE_DIR;
+  const std::string pack = dir.file("model.sop");
+  ASSERT_EQ(run_sop("quantize --model '" + model + "' --recipe '" + src + "/configs/quant/sop-4.5.yaml' --out '" + pack +
+                        "' -q",
+                    dir)
+                .exit_code,
+            0);
+  const std::string json_path = dir.file("sim.json");
+  const CommandResult r = run_sop("simulate --pack '" + pack + "' --hw '" + src +
+                                      "/configs/hw/default.yaml' --inject-fault --json '" + json_path + "'",
+                                  dir);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  const auto run = nlohmann::json::parse(read_text(json_path))["runs"][0];
+  EXPECT_EQ(run["scoreboard"]["mismatches"], 1);
+}
+
+}  // namespace
+}  // namespace sop::testing
