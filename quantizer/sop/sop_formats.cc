@@ -159,7 +159,8 @@ class SopBudgetFormat : public WeightFormat {
 
   void plan(const ModelReader& model, const std::vector<std::string>& matrix_names,
             const QuantOptions& opts) override {
-    const SopBudgetPlan p = plan_sop_budget(model, matrix_names, spec_, opts.channel_importance, search_options(opts));
+    const SopBudgetPlan p = plan_sop_budget(model, matrix_names, spec_, opts.channel_importance, search_options(opts),
+                                            opts.tensor_importance.get());
     summary_ = p.summary();
     chosen_.clear();
     for (std::size_t g = 0; g < p.names.size(); ++g) {

@@ -121,7 +121,16 @@ constexpr int64_t kLayerParallelMaxWeights = int64_t{1} << 20;
 
 SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::string>& matrix_names,
                               const SopBudgetSpec& spec, Span<const float> importance_all,
-                              const SopSearchOptions& search) {
+                              const SopSearchOptions& search,
+                              const std::map<std::string, std::vector<float>>* per_tensor) {
+  // A matrix's own statistics when the caller has them, else the shared vector (if it fits).
+  auto importance_of = [&](const Tensor& w) -> Span<const float> {
+    if (per_tensor != nullptr) {
+      const auto it = per_tensor->find(w.name);
+      if (it != per_tensor->end() && static_cast<int64_t>(it->second.size()) == w.cols()) return it->second;
+    }
+    return importance_all;
+  };
   std::vector<SopLayout> layouts;
   for (const auto& l : spec.layouts) layouts.push_back(parse_sop_layout(l));
   std::map<std::string, int64_t> weights_of;
@@ -150,7 +159,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
           std::lock_guard<std::mutex> lock(read_mutex);
           w = model.read(matrix_names[small[k]]);
         }
-        menus[small[k]] = build_menu(w, importance_all, spec, layouts, workers > 1 ? single : search);
+        menus[small[k]] = build_menu(w, importance_of(w), spec, layouts, workers > 1 ? single : search);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(failure_mutex);
@@ -163,7 +172,10 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   work();
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
-  for (std::size_t i : large) menus[i] = build_menu(model.read(matrix_names[i]), importance_all, spec, layouts, search);
+  for (std::size_t i : large) {
+    const Tensor w = model.read(matrix_names[i]);
+    menus[i] = build_menu(w, importance_of(w), spec, layouts, search);
+  }
 
   SopBudgetPlan plan;
   for (std::size_t i = 0; i < matrix_names.size(); ++i) {

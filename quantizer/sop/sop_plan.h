@@ -2,6 +2,7 @@
 // budgets, each with its bits and weighted error) and the knapsack's choice under a bpw budget.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,12 @@ struct SopBudgetPlan {
 };
 
 // Reads one matrix at a time. importance: per-column E[x^2] used for every matrix whose column count
-// matches it (empty: uniform). Throws sop::Error when no selection fits the budget.
+// matches it (empty: uniform); per_tensor (when given) overrides it for the matrices it names with a
+// vector of the right length. Throws sop::Error when no selection fits the budget.
 SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::string>& matrix_names,
                               const SopBudgetSpec& spec, Span<const float> importance,
-                              const SopSearchOptions& options);
+                              const SopSearchOptions& options,
+                              const std::map<std::string, std::vector<float>>* per_tensor = nullptr);
 
 }  // namespace sop
 
