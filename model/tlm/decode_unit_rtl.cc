@@ -66,6 +66,7 @@ void DecodeUnitRtl::clock_cycle() {
 void DecodeUnitRtl::skip(uint64_t cycles) {
   cycle_ += cycles;
   bridge_.advance(cycles);
+  core_->idle(cycles);
 }
 
 uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {

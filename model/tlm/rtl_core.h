@@ -29,6 +29,8 @@ class RtlCore {
   // The output beat: lanes products (mant sign-extended, exp_field as the pins carry it).
   virtual void read_out(golden::Product* lanes_out) const = 0;
   virtual void rise() = 0;
+  // Cycles skipped without clocking (nothing changes): keeps the waveform's time axis in cycles.
+  virtual void idle(uint64_t cycles) = 0;
   virtual void final() = 0;
   // Traced builds only: opens a VCD file; every later half cycle is dumped into it.
   virtual bool open_trace(const std::string& path) = 0;

@@ -118,6 +118,12 @@ class VerilatedCore final : public RtlCore {
     top_->eval();
     dump();
   }
+  void idle(uint64_t cycles) override {
+#if VM_TRACE
+    if constexpr (Traced) time_ += 2 * cycles;
+#endif
+    (void)cycles;
+  }
   void final() override {
     top_->final();
     close_trace();

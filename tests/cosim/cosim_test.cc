@@ -2,6 +2,7 @@
 // checked against the golden decode (no mismatch on either engine) and cycle counts within 2 %.
 // The throughput model never beats its physical limits and, when DRAM-bound, reaches them.
 #include <cmath>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -53,7 +54,14 @@ TEST_P(Cosim, EnginesAgreeOnStories260K) {
 
 INSTANTIATE_TEST_SUITE_P(Packs, Cosim,
                          ::testing::Values(CosimCase{"sop-4.5", "default"}, CosimCase{"sop-6.5", "atoms64"},
-                                           CosimCase{"e2m3-ue4m4", "atoms64"}));
+                                           CosimCase{"e2m3-ue4m4", "atoms64"}),
+                         [](const ::testing::TestParamInfo<CosimCase>& info) {
+                           std::string name = std::string(info.param.recipe) + "_on_" + info.param.hw;
+                           for (char& ch : name) {
+                             if (ch == '-' || ch == '.') ch = '_';
+                           }
+                           return name;
+                         });
 
 TEST(CosimThroughput, SevenBShapedPassIsDramBound) {
   // Llama-2-7B's shapes, counts only (timing without values): the whole model streams through
