@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "sim/area.h"
 #include "sim/hw_config.h"
 

@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "quantizer/model_reader.h"
-#include "quantizer/parallel.h"
+#include "base/parallel.h"
 #include "quantizer/weight_format.h"
 
 namespace sop::cli {

@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "quantizer/codebooks/codebook_gen.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::cli {
 

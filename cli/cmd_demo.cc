@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/evaluate.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/quantize_model.h"

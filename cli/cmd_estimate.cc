@@ -7,7 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/atomic_file.h"
+#include "base/atomic_file.h"
 #include "sim/estimate.h"
 #include "sim/hw_config.h"
 #include "sim/tech.h"

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/atomic_file.h"
+#include "base/atomic_file.h"
 #include "quantizer/calibrate/downstream.h"
 #include "quantizer/evaluate.h"
 #include "quantizer/model_reader.h"

@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/io/gguf_reader.h"
 #include "quantizer/io/safetensors_reader.h"
 #include "quantizer/model_reader.h"

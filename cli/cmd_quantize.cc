@@ -9,7 +9,7 @@
 #include "cli/options.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/quantize_model.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/recipe.h"
 
 namespace sop::cli {

@@ -11,8 +11,8 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/atomic_file.h"
-#include "quantizer/error.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
 #include "sim/hw_config.h"
 
 #ifdef SOP_HAVE_SIMULATE

@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "sim/slurm.h"
 #include "sim/sweep.h"
 

@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/io/safetensors_writer.h"
 #include "quantizer/synthetic.h"
 

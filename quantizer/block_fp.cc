@@ -7,8 +7,8 @@
 #include <regex>
 #include <sstream>
 
-#include "quantizer/error.h"
-#include "quantizer/parallel.h"
+#include "base/error.h"
+#include "base/parallel.h"
 
 namespace sop {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "quantizer/formats.h"
-#include "quantizer/span.h"
+#include "base/span.h"
 #include "quantizer/weight_format.h"
 
 namespace sop {

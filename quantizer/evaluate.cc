@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/weight_format.h"
 
 namespace sop {

@@ -7,7 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop {
 

@@ -1,7 +1,7 @@
 // Reconstruction error metrics, as pure functions over spans.
 #pragma once
 
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop {
 

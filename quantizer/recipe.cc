@@ -10,7 +10,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "quantizer/codebooks/codebooks.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop {
 

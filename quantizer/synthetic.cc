@@ -7,7 +7,7 @@
 #include <thread>
 #include <unordered_map>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/io/safetensors_writer.h"
 
 namespace sop {

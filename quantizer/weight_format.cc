@@ -3,7 +3,7 @@
 #include <functional>
 
 #include "quantizer/block_fp.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/formats.h"
 #if __has_include("quantizer/sop/sop_formats.h")
 #include "quantizer/sop/sop_formats.h"

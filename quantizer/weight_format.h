@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/span.h"
+#include "base/span.h"
 #include "quantizer/tensor.h"
 
 namespace sop {

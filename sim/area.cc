@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::sim {
 namespace {

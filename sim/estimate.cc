@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/pack/pack_file.h"
 
 namespace sop::sim {

@@ -6,7 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::sim {
 namespace {

@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/atomic_file.h"
-#include "quantizer/error.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
 #include "sim/sweep.h"
 
 namespace sop::sim {

@@ -13,7 +13,7 @@
 #include "model/tlm/dram.h"
 #include "model/tlm/host.h"
 #include "model/tlm/scoreboard.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::sim {
 namespace {

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "quantizer/atomic_file.h"
-#include "quantizer/error.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
 
 namespace sop::sim {
 namespace fs = std::filesystem;

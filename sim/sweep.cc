@@ -21,13 +21,13 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "quantizer/atomic_file.h"
-#include "quantizer/error.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
 #include "quantizer/metrics.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/pack/quantize_model.h"
-#include "quantizer/parallel.h"
+#include "base/parallel.h"
 #include "quantizer/recipe.h"
 #include "sim/estimate.h"
 #include "sim/hw_config.h"

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::sim {
 namespace {

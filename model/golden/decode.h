@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop::golden {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::sysc {
 

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "model/golden/reference_tables.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/pack/pack_file.h"
 
 namespace sop::sysc {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/io/gguf_reader.h"
 #include "quantizer/io/safetensors_reader.h"
 

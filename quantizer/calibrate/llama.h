@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "quantizer/model_reader.h"
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop {
 

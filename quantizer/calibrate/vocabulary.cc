@@ -4,7 +4,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/io/gguf_reader.h"
 
 namespace sop {

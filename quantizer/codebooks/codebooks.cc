@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/formats.h"
 
 namespace sop {

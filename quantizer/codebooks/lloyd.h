@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop {
 

@@ -5,8 +5,8 @@
 #include <cstring>
 #include <limits>
 
-#include "quantizer/error.h"
-#include "quantizer/io/checked_math.h"
+#include "base/error.h"
+#include "base/checked_math.h"
 #include "quantizer/io/tensor_decode.h"
 
 namespace sop {

@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "quantizer/io/mapped_file.h"
+#include "base/mapped_file.h"
 #include "quantizer/model_reader.h"
 
 namespace sop {

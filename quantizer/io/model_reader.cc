@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/io/gguf_reader.h"
 #include "quantizer/io/safetensors_reader.h"
 #include "quantizer/synthetic.h"

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/error.h"
-#include "quantizer/io/checked_math.h"
+#include "base/error.h"
+#include "base/checked_math.h"
 #include "quantizer/io/tensor_decode.h"
 
 namespace sop {

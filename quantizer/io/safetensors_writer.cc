@@ -7,9 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/error.h"
-#include "quantizer/io/checked_math.h"
-#include "quantizer/io/half.h"
+#include "base/error.h"
+#include "base/checked_math.h"
+#include "base/half.h"
 
 namespace sop {
 

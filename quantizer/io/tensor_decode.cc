@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "quantizer/error.h"
-#include "quantizer/io/half.h"
+#include "base/error.h"
+#include "base/half.h"
 
 namespace sop::detail {
 

@@ -14,10 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/error.h"
-#include "quantizer/io/checked_math.h"
-#include "quantizer/io/half.h"
-#include "quantizer/pack/byte_io.h"
+#include "base/error.h"
+#include "base/checked_math.h"
+#include "base/half.h"
+#include "base/byte_io.h"
 
 namespace sop {
 

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "model/golden/decode.h"
-#include "quantizer/io/mapped_file.h"
+#include "base/mapped_file.h"
 #include "quantizer/sop/sop_layer.h"
-#include "quantizer/span.h"
+#include "base/span.h"
 #include "quantizer/tensor.h"
 
 namespace sop {

@@ -2,8 +2,8 @@
 
 #include <map>
 
-#include "quantizer/error.h"
-#include "quantizer/io/checked_math.h"
+#include "base/error.h"
+#include "base/checked_math.h"
 
 namespace sop {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <optional>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/sop/activation_stats.h"

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop {
 

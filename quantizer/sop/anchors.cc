@@ -6,8 +6,8 @@
 
 #include "quantizer/codebooks/codebooks.h"
 #include "quantizer/formats.h"
-#include "quantizer/io/half.h"
-#include "quantizer/parallel.h"
+#include "base/half.h"
+#include "base/parallel.h"
 
 namespace sop {
 namespace detail {

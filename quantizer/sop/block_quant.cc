@@ -5,7 +5,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "quantizer/parallel.h"
+#include "base/parallel.h"
 
 namespace sop {
 

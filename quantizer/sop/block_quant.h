@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "model/golden/decode.h"
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop {
 

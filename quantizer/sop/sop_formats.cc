@@ -5,7 +5,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/sop/anchors.h"
 #include "quantizer/sop/knapsack.h"

@@ -8,8 +8,8 @@
 #include <sstream>
 #include <thread>
 
-#include "quantizer/error.h"
-#include "quantizer/parallel.h"
+#include "base/error.h"
+#include "base/parallel.h"
 
 namespace sop {
 

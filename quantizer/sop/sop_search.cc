@@ -8,8 +8,8 @@
 
 #include "quantizer/codebooks/codebooks.h"
 #include "quantizer/codebooks/lloyd.h"
-#include "quantizer/error.h"
-#include "quantizer/parallel.h"
+#include "base/error.h"
+#include "base/parallel.h"
 
 namespace sop {
 

@@ -7,7 +7,7 @@
 
 #include "quantizer/sop/block_quant.h"
 #include "quantizer/sop/sop_layer.h"
-#include "quantizer/span.h"
+#include "base/span.h"
 #include "quantizer/tensor.h"
 
 namespace sop {

@@ -9,7 +9,7 @@
 
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
-#include "quantizer/io/half.h"
+#include "base/half.h"
 #include "tests/cli/cli_support.h"
 
 namespace sop {

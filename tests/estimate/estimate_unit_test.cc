@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "sim/estimate.h"
 #include "sim/estimate_simulated.h"
 #include "sim/report.h"

@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/io/half.h"
+#include "base/half.h"
 
 namespace sop {
 namespace {

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::testing {
 

@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/io/half.h"
+#include "base/half.h"
 #include "quantizer/io/safetensors_reader.h"
 #include "quantizer/io/safetensors_writer.h"
 #include "quantizer/model_reader.h"

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/io/half.h"
+#include "base/half.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/synthetic.h"
 #include "tests/io/io_test_util.h"

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "quantizer/block_fp.h"
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/metrics.h"
 #include "quantizer/weight_format.h"
 

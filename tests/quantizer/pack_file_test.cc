@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/pack/pack_file.h"
 #include "tests/quantizer/pack_test_support.h"
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "model/golden/decode.h"
-#include "quantizer/pack/byte_io.h"
+#include "base/byte_io.h"
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/sop/sop_layer.h"
 #include "tests/test_support.h"

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "quantizer/pack/quantize_model.h"
 #include "quantizer/recipe.h"
 

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 #include "sim/area.h"
 
 namespace sop::sim {

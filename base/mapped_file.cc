@@ -1,4 +1,4 @@
-#include "quantizer/io/mapped_file.h"
+#include "base/mapped_file.h"
 
 #include <cerrno>
 #include <cstring>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::detail {
 

@@ -1,10 +1,10 @@
-#include "quantizer/atomic_file.h"
+#include "base/atomic_file.h"
 
 #include <cstdio>
 #include <fstream>
 #include <unistd.h>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop {
 

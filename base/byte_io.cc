@@ -1,8 +1,8 @@
-#include "quantizer/pack/byte_io.h"
+#include "base/byte_io.h"
 
 #include <array>
 
-#include "quantizer/error.h"
+#include "base/error.h"
 
 namespace sop::detail {
 

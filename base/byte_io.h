@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "quantizer/span.h"
+#include "base/span.h"
 
 namespace sop::detail {
 

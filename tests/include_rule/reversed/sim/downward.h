@@ -1,0 +1,3 @@
+// Fixture: a downward include (allowed).
+#pragma once
+#include "quantizer/upward.h"
