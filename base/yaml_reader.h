@@ -46,6 +46,10 @@ class YamlReader {
   // Typed reads of parent[key] at `path`; `def` when the key is absent.
   int64_t integer(const YAML::Node& parent, const std::string& path, const char* key, int64_t def, int64_t lo,
                   int64_t hi) const;
+  // integer() for values that are `int` in the program (sizes, bit widths): [lo, hi] must fit an int.
+  int int32(const YAML::Node& parent, const std::string& path, const char* key, int def, int lo, int hi) const {
+    return static_cast<int>(integer(parent, path, key, def, lo, hi));
+  }
   double number(const YAML::Node& parent, const std::string& path, const char* key, double def, double lo,
                 double hi) const;
   bool boolean(const YAML::Node& parent, const std::string& path, const char* key, bool def) const;

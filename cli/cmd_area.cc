@@ -10,7 +10,7 @@
 #include "cli/options.h"
 #include "base/error.h"
 #include "sim/area.h"
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 
 namespace sop::cli {
 
@@ -39,7 +39,7 @@ int run_area(const std::vector<std::string>& args) {
               "LUT bits", "total um2", "LUT um2", "lanes um2", "ctrl um2", "flops");
   std::string liberty;
   for (const std::string& path : vm["hw"].as<std::vector<std::string>>()) {
-    const sim::HwConfig hw = sim::load_hw_config(path);
+    const hw::HwConfig hw = hw::load_hw_config(path);
     const sim::AreaReport r = sim::synthesize_area(hw, opt);
     liberty = r.liberty;
     const auto& u = hw.decode_unit;

@@ -18,14 +18,12 @@
 #include "quantizer/pack/quantize_model.h"
 #include "quantizer/recipe.h"
 #include "sim/estimate.h"
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 #include "sim/report.h"
 #include "sim/sweep.h"
 #include "sim/tech.h"
-#ifdef SOP_HAVE_SIMULATE
 #include "sim/estimate_simulated.h"
-#include "sim/simulate.h"
-#endif
+#include "model/tlm/system.h"
 
 namespace sop::cli {
 
@@ -113,24 +111,23 @@ int run_demo(const std::vector<std::string>& args) {
             << packed.pack_bytes << " bytes\n";
   clock.done(request.out_path);
 
-  const sim::HwConfig hw = sim::load_hw_config(hw_path);
+  const hw::HwConfig hw = hw::load_hw_config(hw_path);
   const sim::TechTable tech = sim::load_tech_table(tech_path);
   const sim::Design design = sim::design_from_hw(hw, 0);
   const sim::Workload workload = sim::workload_from_pack(request.out_path, "demo");
   sim::ActionCounts counts = sim::count_actions(workload, design);
 
-#ifdef SOP_HAVE_SIMULATE
   // 3. One token pass through the SystemC model, transaction-level and RTL side by side.
   clock.step("simulate one token pass: TLM engine and verilated RTL engine (" + hw_path + ")");
-  sim::HwConfig simulated = hw;
+  hw::HwConfig simulated = hw;
   if (simulated.dram.bandwidth_gb_s <= 0) simulated.dram.bandwidth_gb_s = design.dram_gb_s;
   if (simulated.dram.latency_ns <= 0) simulated.dram.latency_ns = design.dram_latency_ns;
-  sim::SimulateOptions tlm_run, rtl_run;
-  tlm_run.engine = sim::Engine::Tlm;
-  rtl_run.engine = sim::Engine::Rtl;
-  const auto runs = sim::simulate(simulated, sysc::Workload::from_pack(request.out_path), {tlm_run, rtl_run});
+  sysc::SimulateOptions tlm_run, rtl_run;
+  tlm_run.engine = sysc::Engine::Tlm;
+  rtl_run.engine = sysc::Engine::Rtl;
+  const auto runs = sysc::simulate(simulated, sysc::Workload::from_pack(request.out_path), {tlm_run, rtl_run});
   nlohmann::json sim_json = nlohmann::json::array();
-  for (const sim::SimulateResult& r : runs) {
+  for (const sysc::SimulateResult& r : runs) {
     std::cout << "   " << std::left << std::setw(4) << r.engine << std::right << " " << r.cycles << " cycles, "
               << std::setprecision(2) << r.weights_per_cycle << " weights/cycle, " << std::setprecision(0)
               << r.tokens_per_s << " tokens/s, scoreboard " << r.checked << " checked, " << r.mismatches
@@ -147,7 +144,6 @@ int run_demo(const std::vector<std::string>& args) {
   write_json_report(sim_path, sim_json);
   counts = sim::counts_from_simulation(runs[0], workload, design);
   clock.done(sim_path);
-#endif
 
   // 4. Energy, area and cost from the action counts.
   clock.step("estimate energy, area and cost (" + tech_path + ")");

@@ -9,13 +9,11 @@
 #include "cli/options.h"
 #include "base/atomic_file.h"
 #include "sim/estimate.h"
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 #include "sim/tech.h"
 
-#ifdef SOP_HAVE_SIMULATE
 #include "sim/estimate_simulated.h"
-#include "sim/simulate.h"
-#endif
+#include "model/tlm/system.h"
 
 namespace sop::cli {
 
@@ -71,7 +69,7 @@ int run_estimate(const std::vector<std::string>& args) {
     return *code;
   }
   const sim::TechTable tech = sim::load_tech_table(tech_path);
-  const sim::HwConfig hw = sim::load_hw_config(hw_path);
+  const hw::HwConfig hw = hw::load_hw_config(hw_path);
   sim::Design design = sim::design_from_hw(hw, 0);
   if (!entry_format.empty()) design.entry_format = sim::parse_entry_format(entry_format);
   design.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : sim::design_from_hw(hw, 0).lut_sram_bytes;
@@ -85,26 +83,21 @@ int run_estimate(const std::vector<std::string>& args) {
   }
   sim::ActionCounts counts = sim::count_actions(workload, design);
   if (counts_source == "simulate") {
-#ifdef SOP_HAVE_SIMULATE
     if (repeat != 1 || lut_sram_bytes > 0 || !entry_format.empty()) {
       std::cerr << "sop estimate: --counts simulate runs the config as it is (no --repeat, --lut-sram-bytes, --entry-format)\n";
       return 2;
     }
-    sim::HwConfig simulated = hw;
+    hw::HwConfig simulated = hw;
     // The same DRAM as the analytic model assumes where the config leaves it unmodelled.
     if (simulated.dram.bandwidth_gb_s <= 0) simulated.dram.bandwidth_gb_s = design.dram_gb_s;
     if (simulated.dram.latency_ns <= 0) simulated.dram.latency_ns = design.dram_latency_ns;
-    sim::SimulateOptions run;
-    run.engine = sim::Engine::Tlm;
+    sysc::SimulateOptions run;
+    run.engine = sysc::Engine::Tlm;
     run.check_values = false;
-    const auto results = sim::simulate(simulated, sysc::Workload::from_pack(pack), {run});
+    const auto results = sysc::simulate(simulated, sysc::Workload::from_pack(pack), {run});
     std::cout << "counts from the SystemC model: " << results[0].cycles << " cycles (the analytic model: "
               << static_cast<long long>(counts.cycles) << ")\n";
     counts = sim::counts_from_simulation(results[0], workload, design);
-#else
-    std::cerr << "sop estimate: this build has no system model (SystemC and Verilator are needed)\n";
-    return 1;
-#endif
   } else if (counts_source != "analytic") {
     std::cerr << "sop estimate: --counts must be analytic or simulate\n";
     return 2;

@@ -13,22 +13,14 @@
 #include "cli/options.h"
 #include "base/atomic_file.h"
 #include "base/error.h"
-#include "sim/hw_config.h"
-
-#ifdef SOP_HAVE_SIMULATE
-#include "sim/simulate.h"
-
-// libsystemc brings its own main(), which calls sc_main; the sop program has its own main() and runs
-// the SystemC kernel from simulate() instead, so this entry point is never taken.
-extern "C" int sc_main(int, char**) { return 1; }
-#endif
+#include "model/hw/hw_config.h"
+#include "model/tlm/system.h"
 
 namespace sop::cli {
 
-#ifdef SOP_HAVE_SIMULATE
 namespace {
 
-nlohmann::json to_json(const sim::SimulateResult& r) {
+nlohmann::json to_json(const sysc::SimulateResult& r) {
   return {{"engine", r.engine},
           {"workload", r.workload},
           {"layers", r.layers},
@@ -62,7 +54,7 @@ nlohmann::json to_json(const sim::SimulateResult& r) {
           {"rtl_clocked_cycles", r.rtl_clocked_cycles}};
 }
 
-void print(const sim::SimulateResult& r) {
+void print(const sysc::SimulateResult& r) {
   auto pct = [&](uint64_t x) { return r.cycles ? 100.0 * static_cast<double>(x) / static_cast<double>(r.cycles) : 0.0; };
   std::printf("engine %s: %llu cycles, %llu weights (%.3f per cycle), %llu beats, %llu residuals, %llu chunks\n",
               r.engine.c_str(), static_cast<unsigned long long>(r.cycles), static_cast<unsigned long long>(r.weights),
@@ -101,7 +93,6 @@ void print(const sim::SimulateResult& r) {
 }
 
 }  // namespace
-#endif
 
 int run_simulate(const std::vector<std::string>& args) {
   po::options_description desc("options");
@@ -124,15 +115,11 @@ int run_simulate(const std::vector<std::string>& args) {
                                 desc, args, vm)) {
     return *code;
   }
-#ifndef SOP_HAVE_SIMULATE
-  std::fprintf(stderr, "sop simulate: this build has no system model (SystemC and Verilator are needed)\n");
-  return 1;
-#else
   if (vm.count("pack") == vm.count("shapes")) {
     std::fprintf(stderr, "sop simulate: give exactly one of --pack and --shapes\n");
     return 2;
   }
-  sim::HwConfig hw = sim::load_hw_config(vm["hw"].as<std::string>());
+  hw::HwConfig hw = hw::load_hw_config(vm["hw"].as<std::string>());
   if (vm.count("dram-gbps")) hw.dram.bandwidth_gb_s = vm["dram-gbps"].as<double>();
   const std::string engine = vm["engine"].as<std::string>();
   if (engine != "tlm" && engine != "rtl" && engine != "both") {
@@ -143,18 +130,18 @@ int run_simulate(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   const sysc::Workload workload = vm.count("pack") ? sysc::Workload::from_pack(vm["pack"].as<std::string>())
                                                    : sysc::Workload::synthetic(vm["shapes"].as<std::string>(),
-                                                                               sim::unit_formats(hw));
-  std::vector<sim::SimulateOptions> runs;
+                                                                               hw::unit_formats(hw));
+  std::vector<sysc::SimulateOptions> runs;
   if (engine != "rtl") {
-    sim::SimulateOptions o;
-    o.engine = sim::Engine::Tlm;
+    sysc::SimulateOptions o;
+    o.engine = sysc::Engine::Tlm;
     o.check_values = !counts_only;
     o.inject_fault = vm.count("inject-fault") != 0;
     runs.push_back(o);
   }
   if (engine != "tlm") {
-    sim::SimulateOptions o;
-    o.engine = sim::Engine::Rtl;
+    sysc::SimulateOptions o;
+    o.engine = sysc::Engine::Rtl;
     if (vm.count("trace")) o.trace_path = vm["trace"].as<std::string>();
     runs.push_back(o);
   } else if (vm.count("trace")) {
@@ -165,7 +152,7 @@ int run_simulate(const std::vector<std::string>& args) {
               workload.description().c_str(), vm["hw"].as<std::string>().c_str(), hw.name.c_str(),
               workload.layers().size(), static_cast<unsigned long long>(workload.weights()), hw.decode_unit.lanes,
               hw.clock_mhz, hw.dram.bandwidth_gb_s);
-  const std::vector<sim::SimulateResult> results = sim::simulate(hw, workload, runs);
+  const std::vector<sysc::SimulateResult> results = sysc::simulate(hw, workload, runs);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   nlohmann::json out = {{"config", vm["hw"].as<std::string>()}, {"runs", nlohmann::json::array()}};
@@ -189,7 +176,6 @@ int run_simulate(const std::vector<std::string>& args) {
     write_file_atomically(vm["json"].as<std::string>(), [&](std::ostream& f) { f << out.dump(2) << "\n"; });
   }
   return ok ? 0 : 1;
-#endif
 }
 
 }  // namespace sop::cli

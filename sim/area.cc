@@ -50,7 +50,7 @@ std::string default_liberty() {
   return tech + "/usr/share/qflow/tech/osu018/osu018_stdcells.lib";
 }
 
-std::string area_script(const HwConfig& hw, const std::string& rtl_dir, const std::string& liberty,
+std::string area_script(const hw::HwConfig& hw, const std::string& rtl_dir, const std::string& liberty,
                         const std::string& stat_file) {
   std::ostringstream s;
   s << "# sop area: " << hw.source << "\n";
@@ -73,7 +73,7 @@ std::string area_script(const HwConfig& hw, const std::string& rtl_dir, const st
   return s.str();
 }
 
-AreaReport synthesize_area(const HwConfig& hw, const AreaOptions& options) {
+AreaReport synthesize_area(const hw::HwConfig& hw, const AreaOptions& options) {
   AreaReport r;
   r.liberty = options.liberty.empty() ? default_liberty() : options.liberty;
   const std::string rtl = options.rtl_dir.empty() ? default_rtl_dir() : options.rtl_dir;

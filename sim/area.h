@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 
 namespace sop::sim {
 
@@ -31,9 +31,9 @@ struct AreaReport {
 std::string default_liberty();
 std::string default_rtl_dir();
 // The yosys script for a configuration (read, set parameters, synthesize, map, check for latches, stat).
-std::string area_script(const HwConfig& hw, const std::string& rtl_dir, const std::string& liberty,
+std::string area_script(const hw::HwConfig& hw, const std::string& rtl_dir, const std::string& liberty,
                         const std::string& stat_file);
 // Runs yosys; throws sop::Error with the log's last lines when synthesis or a check fails.
-AreaReport synthesize_area(const HwConfig& hw, const AreaOptions& options);
+AreaReport synthesize_area(const hw::HwConfig& hw, const AreaOptions& options);
 
 }  // namespace sop::sim

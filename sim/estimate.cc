@@ -84,7 +84,7 @@ int64_t Design::pair_bits() const {
   return 2LL * entries_per_table * entry_format_info(entry_format).bits;
 }
 
-Design design_from_hw(const HwConfig& hw, int64_t lut_sram_bytes) {
+Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   Design d;
   d.name = hw.name.empty() ? hw.source : hw.name;
   d.clock_mhz = hw.clock_mhz;

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 #include "sim/tech.h"
 
 namespace sop::sim {
@@ -86,11 +86,11 @@ struct Design {
 
 // The design a hardware config describes. lut_sram_bytes = 0 sizes the LUT SRAM for the config's
 // resident_layers pairs.
-Design design_from_hw(const HwConfig& hw, int64_t lut_sram_bytes = 0);
+Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes = 0);
 
 // ---- Action counts ----------------------------------------------------------------------------
 
-// Per token. Names follow the SystemC model's counters (sim/simulate.h) so either can feed estimate().
+// Per token. Names follow the SystemC model's counters (model/tlm/system.h) so either can feed estimate().
 struct ActionCounts {
   double decoded_weights = 0;
   double blocks = 0;

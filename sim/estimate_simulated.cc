@@ -5,7 +5,7 @@
 
 namespace sop::sim {
 
-ActionCounts counts_from_simulation(const SimulateResult& r, const Workload& workload, const Design& design) {
+ActionCounts counts_from_simulation(const sysc::SimulateResult& r, const Workload& workload, const Design& design) {
   ActionCounts c = count_actions(workload, design);
   const double pair_bits = static_cast<double>(design.pair_bits());
   const double burst_bits = 8.0 * design.dram_burst_bytes;

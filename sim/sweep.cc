@@ -30,7 +30,7 @@
 #include "base/parallel.h"
 #include "quantizer/recipe.h"
 #include "sim/estimate.h"
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 #include "sim/tech.h"
 
 namespace sop::sim {
@@ -289,11 +289,11 @@ nlohmann::json sweep_record(const SweepSpec& spec, const std::vector<SweepPoint>
 
 struct PointContext {
   const SweepSpec& spec;
-  const HwConfig& hw;
+  const hw::HwConfig& hw;
   const TechTable& tech;
 };
 
-QuantKey quant_key_of(const SweepSpec& spec, const HwConfig& hw, const SweepPoint& p) {
+QuantKey quant_key_of(const SweepSpec& spec, const hw::HwConfig& hw, const SweepPoint& p) {
   QuantKey k;
   k.model = p.axes.count("model") ? p.axes.at("model") : spec.models.begin()->first;
   const SweepModel& m = spec.models.at(k.model);
@@ -616,7 +616,7 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   };
   const std::vector<SweepPoint> points = spec.points();
   const TechTable tech = load_tech_table(spec.tech);
-  const HwConfig hw = load_hw_config(spec.hw);
+  const hw::HwConfig hw = hw::load_hw_config(spec.hw);
   fs::create_directories(fs::path(options.out_dir) / "points");
 
   // The sweep's record: created once, and a rerun into the same folder must be the same sweep.

@@ -5,7 +5,7 @@
 
 namespace sop::sysc {
 
-Consumer::Consumer(sc_core::sc_module_name name, const sim::ConsumerConfig& config, int lanes, const Clock& clock)
+Consumer::Consumer(sc_core::sc_module_name name, const hw::ConsumerConfig& config, int lanes, const Clock& clock)
     : sc_core::sc_module(name), socket("socket"), config_(config), lanes_(lanes), clock_(clock) {
   socket.register_b_transport(this, &Consumer::b_transport);
 }

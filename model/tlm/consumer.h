@@ -17,13 +17,13 @@
 #include <tlm_utils/simple_target_socket.h>
 
 #include "model/tlm/transactions.h"
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 
 namespace sop::sysc {
 
 class ConsumerBuffer {
  public:
-  ConsumerBuffer(const sim::ConsumerConfig& config, int lanes)
+  ConsumerBuffer(const hw::ConsumerConfig& config, int lanes)
       : rate_(config.weights_per_cycle), capacity_(config.buffer_weights), lanes_(lanes) {}
   bool ready() const { return rate_ <= 0 || fill_ + lanes_ <= capacity_; }
   void push() {
@@ -44,7 +44,7 @@ class Consumer : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<Consumer> socket;
 
-  Consumer(sc_core::sc_module_name name, const sim::ConsumerConfig& config, int lanes, const Clock& clock);
+  Consumer(sc_core::sc_module_name name, const hw::ConsumerConfig& config, int lanes, const Clock& clock);
 
   // Every received chunk is shown to the observer (the scoreboard), after timing.
   void set_observer(std::function<void(const OutputChunk&)> observer) { observer_ = std::move(observer); }
@@ -55,7 +55,7 @@ class Consumer : public sc_core::sc_module {
  private:
   void b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
 
-  sim::ConsumerConfig config_;
+  hw::ConsumerConfig config_;
   int lanes_;
   Clock clock_;
   double drain_done_ = 0;  // cycle at which everything accepted so far has been drained

@@ -32,7 +32,7 @@
 
 #include "model/tlm/transactions.h"
 #include "model/tlm/workload.h"
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 
 namespace sop::sysc {
 
@@ -61,7 +61,7 @@ struct UnitCounters {
 };
 
 struct UnitSetup {
-  const sim::HwConfig* hw = nullptr;
+  const hw::HwConfig* hw = nullptr;
   UnitFormats unit;
   const std::vector<PreparedLayer>* layers = nullptr;
   bool values = true;        // prepare and decode values (off: counts-only)

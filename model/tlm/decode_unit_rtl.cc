@@ -6,14 +6,14 @@
 
 namespace sop::sysc {
 
-const RtlVariant& find_rtl_variant(const sim::HwConfig& hw, bool traced) {
+const RtlVariant& find_rtl_variant(const hw::HwConfig& hw, bool traced) {
   const auto& u = hw.decode_unit;
   std::string built;
   for (const RtlVariant& v : rtl_variants()) {
     built += std::string(built.empty() ? "" : "; ") + v.name;
     if (v.traced != traced) continue;
     if (v.lanes == u.lanes && v.code_bits == hw.code_bits() && v.resident_layers == u.lut.resident_layers &&
-        v.fp16_entries == (u.lut.entry_format == golden::EntryFormat::Fp16) && v.scale_signed == u.scale.is_signed &&
+        v.fp16_entries == (u.lut.entry_format == golden::EntryFormat::Fp16) && v.scale_signed == u.scale.has_sign &&
         v.scale_exp_bits == u.scale.exp_bits && v.scale_man_bits == u.scale.man_bits &&
         v.scale_subnormals == u.scale.subnormals && v.index_bits == u.index_bits) {
       return v;

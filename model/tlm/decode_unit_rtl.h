@@ -23,7 +23,7 @@
 namespace sop::sysc {
 
 // The verilated variant built for this hardware config; throws sop::Error listing the built ones.
-const RtlVariant& find_rtl_variant(const sim::HwConfig& hw, bool traced);
+const RtlVariant& find_rtl_variant(const hw::HwConfig& hw, bool traced);
 
 class DecodeUnitRtl final : public DecodeUnit {
  public:

@@ -4,7 +4,7 @@
 
 namespace sop::sysc {
 
-Dram::Dram(sc_core::sc_module_name name, const sim::DramConfig& config)
+Dram::Dram(sc_core::sc_module_name name, const hw::DramConfig& config)
     : sc_core::sc_module(name), socket("socket"), config_(config) {
   socket.register_b_transport(this, &Dram::b_transport);
 }

@@ -12,7 +12,7 @@
 #include <tlm>
 #include <tlm_utils/simple_target_socket.h>
 
-#include "sim/hw_config.h"
+#include "model/hw/hw_config.h"
 
 namespace sop::sysc {
 
@@ -20,7 +20,7 @@ class Dram : public sc_core::sc_module {
  public:
   tlm_utils::simple_target_socket<Dram> socket;
 
-  Dram(sc_core::sc_module_name name, const sim::DramConfig& config);
+  Dram(sc_core::sc_module_name name, const hw::DramConfig& config);
 
   uint64_t bytes() const { return bytes_; }
   uint64_t requests() const { return requests_; }
@@ -29,7 +29,7 @@ class Dram : public sc_core::sc_module {
  private:
   void b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
 
-  sim::DramConfig config_;
+  hw::DramConfig config_;
   sc_core::sc_time channel_free_ = sc_core::SC_ZERO_TIME;
   sc_core::sc_time busy_ = sc_core::SC_ZERO_TIME;
   uint64_t bytes_ = 0;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "model/golden/decode.h"
+#include "model/hw/hw_config.h"
 
 namespace sop {
 class PackFile;
@@ -27,12 +28,8 @@ class PackFile;
 
 namespace sop::sysc {
 
-// The unit's side of the match: lanes, formats and index width.
-struct UnitFormats {
-  int lanes = 8;
-  golden::DecodeConfig decode;
-  int index_bits = 32;
-};
+// The unit's side of the match: lanes, formats and index width, derived from the hardware description.
+using UnitFormats = hw::UnitFormats;
 
 // One layer's values for a run of whole rows, in the layer's own formats.
 struct RowsData {

@@ -177,7 +177,7 @@ TEST(Estimate, AreaGrowsWithTheLutSram) {
 TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
   const Workload w = small_workload(4);
   const Design d = design(LutEntryFormat::Hif, 2 * 44);
-  SimulateResult r;
+  sysc::SimulateResult r;
   r.cycles = 20000;
   r.beats = 15000;
   r.stall_dram = 3000;

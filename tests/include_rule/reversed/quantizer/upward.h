@@ -1,3 +1,3 @@
 // Fixture: a quantizer header that includes the sim layer (the check must refuse it).
 #pragma once
-#include "sim/hw_config.h"
+#include "sim/sweep.h"

@@ -1,7 +1,11 @@
-// The hardware configuration (configs/hw/*.yaml; docs/hw-config.md documents every key). The YAML nests
-// like the block diagram, and its keys are the RTL parameter names in snake_case (Lanes -> lanes,
-// ResidentLayers -> resident_layers). Loading rejects unknown keys, wrong types and impossible sizes
-// with an error naming the file and the key path.
+// The one description of the decode unit and the system around it (configs/hw/*.yaml; docs/hw-config.md
+// documents every key). Everything else is derived from it: the golden decode configuration, the
+// SystemC model's unit formats (unit_formats), the RTL parameters (rtl_parameters), the LUT size
+// (lut_bits) and the estimator's design (sim/estimate.h, design_from_hw).
+//
+// The YAML nests like the block diagram, and its keys are the RTL parameter names in snake_case
+// (Lanes -> lanes, ResidentLayers -> resident_layers). Loading rejects unknown keys, wrong types,
+// non-finite numbers and impossible sizes with an error naming the file, the key path and the line.
 #pragma once
 
 #include <string>
@@ -10,7 +14,7 @@
 
 #include "model/golden/decode.h"
 
-namespace sop::sim {
+namespace sop::hw {
 
 struct LutConfig {
   int entries_per_table = 16;  // 16 (4-bit codes) or 64 (6-bit atoms): CodeBits 4 or 6
@@ -18,14 +22,6 @@ struct LutConfig {
   int resident_layers = 2;     // ResidentLayers: layer slots held at once
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;  // Fp16Entries
   int banks = 1;               // 1: a flop LUT with one read mux per lane (no banking)
-};
-
-struct ScaleConfig {
-  bool is_signed = true;       // ScaleHasSign
-  int exp_bits = 4;            // ScaleExpBits
-  int man_bits = 3;            // ScaleManBits
-  int bias = 7;                // golden only: the bias is part of the product's exponent offset
-  bool subnormals = true;      // ScaleSubnormals
 };
 
 // How the decode unit fetches packed blocks: one request (one TLM transaction) moves request_bytes of a
@@ -38,7 +34,10 @@ struct FetchConfig {
 struct DecodeUnitConfig {
   int lanes = 8;               // Lanes
   LutConfig lut;
-  ScaleConfig scale;
+  // The block scale, as the golden decode defines it: has_sign (ScaleHasSign), exp_bits (ScaleExpBits),
+  // man_bits (ScaleManBits), subnormals (ScaleSubnormals); the bias is the golden decode's only (it is
+  // part of the product's exponent offset, which the RTL does not apply).
+  golden::ScaleFormat scale = golden::kScaleE4M3;
   int index_bits = 32;         // IndexBits: residual index width
   FetchConfig fetch;           // the unit's DMA (system model only)
 };
@@ -79,8 +78,16 @@ struct HwConfig {
   std::vector<std::pair<std::string, std::string>> rtl_parameters() const;
 };
 
+// The unit's side of a workload match (model/tlm/workload.h): lanes, formats and index width.
+struct UnitFormats {
+  int lanes = 8;
+  golden::DecodeConfig decode;
+  int index_bits = 32;
+};
+UnitFormats unit_formats(const HwConfig& hw);
+
 // Throws sop::Error(path, key, message).
 HwConfig load_hw_config(const std::string& path);
 HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source);
 
-}  // namespace sop::sim
+}  // namespace sop::hw

@@ -1,7 +1,8 @@
 // One token pass of a model through the LUT decode unit, simulated: the SystemC TLM-2.0 system model
 // (host, decode unit, DRAM, consumer, scoreboard; model/tlm/) with the unit's lanes either modelled at
 // transaction level or taken from the verilated RTL. docs/simulate.md describes the model and its
-// equations. Usable without the CLI (estimation and sweeps call it directly).
+// equations. This is the narrow header through which sim/ and cli/ use the model: it includes no
+// SystemC, and model/tlm/system.cc does the elaboration.
 //
 // SystemC elaborates once per process: simulate() may be called once, with every engine and option
 // set to compare in one call; they run side by side in one kernel, each with its own modules.
@@ -11,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "model/hw/hw_config.h"
 #include "model/tlm/workload.h"
-#include "sim/hw_config.h"
 
-namespace sop::sim {
+namespace sop::sysc {
 
 enum class Engine { Tlm, Rtl };
 const char* engine_name(Engine e);
@@ -71,10 +72,7 @@ struct SimulateResult {
 
 // Runs every option set on the same workload and configuration. Throws sop::Error for a workload the
 // unit cannot serve (formats) or an engine that is not built.
-std::vector<SimulateResult> simulate(const HwConfig& hw, const sysc::Workload& workload,
+std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& workload,
                                      const std::vector<SimulateOptions>& runs);
 
-// The unit formats a hardware config implies (lanes, entry/scale formats, code bits, index width).
-sysc::UnitFormats unit_formats(const HwConfig& hw);
-
-}  // namespace sop::sim
+}  // namespace sop::sysc

@@ -1,5 +1,5 @@
-// Part of the sop_tlm library (model/tlm/CMakeLists.txt), not of sop_sim: it needs SystemC.
-#include "sim/simulate.h"
+// The elaboration behind model/tlm/system.h: one testbench per run, all in one SystemC kernel.
+#include "model/tlm/system.h"
 
 #include <cstdlib>
 #include <memory>
@@ -15,44 +15,36 @@
 #include "model/tlm/scoreboard.h"
 #include "base/error.h"
 
-namespace sop::sim {
+namespace sop::sysc {
 namespace {
 
 // One testbench: the same host, DRAM, consumer and scoreboard around either engine.
 struct Bench {
   SimulateOptions options;
-  std::unique_ptr<sysc::Host> host;
-  std::unique_ptr<sysc::DecodeUnit> unit;
-  std::unique_ptr<sysc::Dram> dram;
-  std::unique_ptr<sysc::Consumer> consumer;
-  std::unique_ptr<sysc::Scoreboard> scoreboard;
+  std::unique_ptr<Host> host;
+  std::unique_ptr<DecodeUnit> unit;
+  std::unique_ptr<Dram> dram;
+  std::unique_ptr<Consumer> consumer;
+  std::unique_ptr<Scoreboard> scoreboard;
 };
 
 }  // namespace
 
 const char* engine_name(Engine e) { return e == Engine::Tlm ? "tlm" : "rtl"; }
 
-sysc::UnitFormats unit_formats(const HwConfig& hw) {
-  sysc::UnitFormats u;
-  u.lanes = hw.decode_unit.lanes;
-  u.decode = hw.decode_config();
-  u.index_bits = hw.decode_unit.index_bits;
-  return u;
-}
-
-std::vector<SimulateResult> simulate(const HwConfig& hw, const sysc::Workload& workload,
+std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& workload,
                                      const std::vector<SimulateOptions>& runs) {
   // SystemC prints a banner when its kernel is first touched; the CLI's output stays clean.
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
   if (sc_core::sc_get_status() != sc_core::SC_ELABORATION) {
     throw std::logic_error("simulate(): SystemC elaborates once per process; pass every run in one call");
   }
-  const sysc::UnitFormats unit = unit_formats(hw);
-  std::vector<sysc::PreparedLayer> layers;
+  const UnitFormats unit = hw::unit_formats(hw);
+  std::vector<PreparedLayer> layers;
   layers.reserve(workload.layers().size());
   for (const auto& l : workload.layers()) layers.emplace_back(*l, unit, hw.decode_unit.fetch.request_bytes);
 
-  const sysc::Clock clock(hw.clock_mhz);
+  const Clock clock(hw.clock_mhz);
   std::vector<Bench> benches;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const SimulateOptions& o = runs[i];
@@ -66,27 +58,27 @@ std::vector<SimulateResult> simulate(const HwConfig& hw, const sysc::Workload& w
     const std::string tag = std::string(engine_name(o.engine)) + std::to_string(i);
     Bench b;
     b.options = o;
-    sysc::UnitSetup setup;
+    UnitSetup setup;
     setup.hw = &hw;
     setup.unit = unit;
     setup.layers = &layers;
     setup.values = o.check_values;
     setup.inject_fault = o.inject_fault;
-    b.host = std::make_unique<sysc::Host>((tag + "_host").c_str(), static_cast<int64_t>(layers.size()));
+    b.host = std::make_unique<Host>((tag + "_host").c_str(), static_cast<int64_t>(layers.size()));
     if (o.engine == Engine::Tlm) {
-      b.unit = std::make_unique<sysc::DecodeUnitTlm>((tag + "_unit").c_str(), setup);
+      b.unit = std::make_unique<DecodeUnitTlm>((tag + "_unit").c_str(), setup);
     } else {
-      b.unit = std::make_unique<sysc::DecodeUnitRtl>((tag + "_unit").c_str(), setup, o.trace_path);
+      b.unit = std::make_unique<DecodeUnitRtl>((tag + "_unit").c_str(), setup, o.trace_path);
     }
-    b.dram = std::make_unique<sysc::Dram>((tag + "_dram").c_str(), hw.dram);
-    b.consumer = std::make_unique<sysc::Consumer>((tag + "_consumer").c_str(), hw.consumer, unit.lanes, clock);
-    sysc::ScoreboardConfig sc;
+    b.dram = std::make_unique<Dram>((tag + "_dram").c_str(), hw.dram);
+    b.consumer = std::make_unique<Consumer>((tag + "_consumer").c_str(), hw.consumer, unit.lanes, clock);
+    ScoreboardConfig sc;
     sc.check_values = o.check_values;
     sc.lanes = unit.lanes;
     sc.unit = unit.decode;
-    b.scoreboard = std::make_unique<sysc::Scoreboard>(layers, sc);
-    sysc::Scoreboard* board = b.scoreboard.get();
-    b.consumer->set_observer([board](const sysc::OutputChunk& out) { board->observe(out); });
+    b.scoreboard = std::make_unique<Scoreboard>(layers, sc);
+    Scoreboard* board = b.scoreboard.get();
+    b.consumer->set_observer([board](const OutputChunk& out) { board->observe(out); });
     b.host->socket.bind(b.unit->host_socket);
     b.unit->dram_socket.bind(b.dram->socket);
     b.unit->out_socket.bind(b.consumer->socket);
@@ -106,7 +98,7 @@ std::vector<SimulateResult> simulate(const HwConfig& hw, const sysc::Workload& w
   for (Bench& b : benches) {
     b.unit->finish();
     b.scoreboard->finish();
-    const sysc::UnitCounters& k = b.unit->counters();
+    const UnitCounters& k = b.unit->counters();
     SimulateResult r;
     r.engine = b.unit->engine_name();
     r.workload = workload.description();
@@ -141,10 +133,10 @@ std::vector<SimulateResult> simulate(const HwConfig& hw, const sysc::Workload& w
     r.order_errors = b.scoreboard->order_errors();
     r.complete = b.scoreboard->complete();
     r.wall_seconds = k.wall_seconds;
-    if (const auto* rtl = dynamic_cast<const sysc::DecodeUnitRtl*>(b.unit.get())) r.rtl_clocked_cycles = rtl->clocked_cycles();
+    if (const auto* rtl = dynamic_cast<const DecodeUnitRtl*>(b.unit.get())) r.rtl_clocked_cycles = rtl->clocked_cycles();
     results.push_back(r);
   }
   return results;
 }
 
-}  // namespace sop::sim
+}  // namespace sop::sysc

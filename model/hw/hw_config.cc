@@ -1,0 +1,141 @@
+#include "model/hw/hw_config.h"
+
+#include "base/error.h"
+#include "base/yaml_reader.h"
+
+namespace sop::hw {
+namespace {
+
+// Physical bounds of the keys (beyond them a config is a typo, not a design).
+constexpr double kMaxClockMhz = 1e6;
+constexpr double kMaxBandwidthGbS = 1e6;
+constexpr double kMaxLatencyNs = 1e9;
+constexpr double kMaxWeightsPerCycle = 1e9;
+
+void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
+  const std::string p = "decode_unit.lut";
+  r.only_keys(n, p, {"entries_per_table", "tables_per_layer", "resident_layers", "entry_format", "banks"});
+  lut.entries_per_table = r.int32(n, p, "entries_per_table", lut.entries_per_table, 16, 64);
+  if (lut.entries_per_table != 16 && lut.entries_per_table != 64) {
+    r.fail(p + ".entries_per_table", "must be 16 (4-bit codes) or 64 (6-bit atoms)");
+  }
+  lut.tables_per_layer = r.int32(n, p, "tables_per_layer", lut.tables_per_layer, 1, 64);
+  if (lut.tables_per_layer != 2) r.fail(p + ".tables_per_layer", "the decode unit holds a pair: must be 2");
+  lut.resident_layers = r.int32(n, p, "resident_layers", lut.resident_layers, 1, 64);
+  const std::string f = r.string(n, p, "entry_format", "hif");
+  if (f == "hif") {
+    lut.entry_format = golden::EntryFormat::Hif;
+  } else if (f == "fp16") {
+    lut.entry_format = golden::EntryFormat::Fp16;
+  } else {
+    r.fail(p + ".entry_format", "must be hif or fp16, got '" + f + "'");
+  }
+  lut.banks = r.int32(n, p, "banks", lut.banks, 1, 64);
+  if (lut.banks != 1) r.fail(p + ".banks", "only 1 is built (a flop LUT gives every lane its own read mux)");
+}
+
+void read_scale(const YamlReader& r, const YAML::Node& n, golden::ScaleFormat& s) {
+  const std::string p = "decode_unit.scale";
+  r.only_keys(n, p, {"signed", "exp_bits", "man_bits", "bias", "subnormals"});
+  s.has_sign = r.boolean(n, p, "signed", s.has_sign);
+  s.exp_bits = r.int32(n, p, "exp_bits", s.exp_bits, 1, 8);
+  s.man_bits = r.int32(n, p, "man_bits", s.man_bits, 0, 7);
+  s.bias = r.int32(n, p, "bias", s.bias, 0, 255);
+  s.subnormals = r.boolean(n, p, "subnormals", s.subnormals);
+  if ((s.has_sign ? 1 : 0) + s.exp_bits + s.man_bits > 16) r.fail(p, "a scale wider than 16 bits is not supported");
+}
+
+void read_fetch(const YamlReader& r, const YAML::Node& n, FetchConfig& f) {
+  const std::string p = "decode_unit.fetch";
+  r.only_keys(n, p, {"request_bytes", "outstanding"});
+  f.request_bytes = r.int32(n, p, "request_bytes", f.request_bytes, 1, 1 << 24);
+  f.outstanding = r.int32(n, p, "outstanding", f.outstanding, 1, 1024);
+}
+
+}  // namespace
+
+HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source) {
+  const YamlReader r(source);
+  const YAML::Node root = r.parse(yaml_text);
+  HwConfig c;
+  c.source = source;
+  r.only_keys(root, "", {"schema_version", "name", "clock_mhz", "decode_unit", "dram", "consumer", "policy"});
+  r.check_schema_version(root);
+  c.name = r.string(root, "", "name", "");
+  c.clock_mhz = r.number(root, "", "clock_mhz", c.clock_mhz, 1e-3, kMaxClockMhz);
+  const YAML::Node du = root["decode_unit"];
+  if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");
+  r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "fetch"});
+  c.decode_unit.lanes = r.int32(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, 64);
+  c.decode_unit.index_bits = r.int32(du, "decode_unit", "index_bits", c.decode_unit.index_bits, 8, 32);
+  if (du["lut"]) read_lut(r, du["lut"], c.decode_unit.lut);
+  if (du["scale"]) read_scale(r, du["scale"], c.decode_unit.scale);
+  if (du["fetch"]) read_fetch(r, du["fetch"], c.decode_unit.fetch);
+  if (const YAML::Node d = root["dram"]) {
+    r.only_keys(d, "dram", {"bandwidth_gb_s", "latency_ns", "burst_bytes"});
+    c.dram.bandwidth_gb_s = r.number(d, "dram", "bandwidth_gb_s", 0, 0, kMaxBandwidthGbS);
+    c.dram.latency_ns = r.number(d, "dram", "latency_ns", 0, 0, kMaxLatencyNs);
+    c.dram.burst_bytes = r.int32(d, "dram", "burst_bytes", c.dram.burst_bytes, 1, 1 << 16);
+  }
+  if (c.decode_unit.fetch.request_bytes < c.dram.burst_bytes) {
+    r.fail("decode_unit.fetch.request_bytes", "smaller than one DRAM burst (dram.burst_bytes = " +
+                                                  std::to_string(c.dram.burst_bytes) + ")");
+  }
+  if (const YAML::Node n = root["consumer"]) {
+    r.only_keys(n, "consumer", {"weights_per_cycle", "buffer_weights"});
+    c.consumer.weights_per_cycle = r.number(n, "consumer", "weights_per_cycle", 0, 0, kMaxWeightsPerCycle);
+    c.consumer.buffer_weights = r.int32(n, "consumer", "buffer_weights", c.consumer.buffer_weights, 1, 1 << 24);
+  }
+  if (c.consumer.buffer_weights < c.decode_unit.lanes) {
+    r.fail("consumer.buffer_weights", std::to_string(c.consumer.buffer_weights) +
+                                          " cannot hold one beat of decode_unit.lanes = " +
+                                          std::to_string(c.decode_unit.lanes) + " weights");
+  }
+  if (const YAML::Node n = root["policy"]) {
+    r.only_keys(n, "policy", {"prefetch_next_layer"});
+    c.policy.prefetch_next_layer = r.boolean(n, "policy", "prefetch_next_layer", c.policy.prefetch_next_layer);
+  }
+  return c;
+}
+
+HwConfig load_hw_config(const std::string& path) {
+  return parse_hw_config(read_text_file(path, "hardware configuration"), path);
+}
+
+golden::DecodeConfig HwConfig::decode_config() const {
+  golden::DecodeConfig d;
+  d.entry_format = decode_unit.lut.entry_format;
+  d.code_bits = code_bits();
+  const golden::ScaleFormat& s = decode_unit.scale;
+  d.scale = golden::ScaleFormat{s.has_sign, s.exp_bits, s.man_bits, s.bias, s.subnormals};
+  return d;
+}
+
+long HwConfig::lut_bits() const {
+  const auto& l = decode_unit.lut;
+  return static_cast<long>(l.resident_layers) * l.tables_per_layer * l.entries_per_table * decode_config().entry_bits();
+}
+
+std::vector<std::pair<std::string, std::string>> HwConfig::rtl_parameters() const {
+  const auto& u = decode_unit;
+  auto bit = [](bool b) { return std::string(b ? "1" : "0"); };
+  return {{"Lanes", std::to_string(u.lanes)},
+          {"CodeBits", std::to_string(code_bits())},
+          {"ResidentLayers", std::to_string(u.lut.resident_layers)},
+          {"Fp16Entries", bit(u.lut.entry_format == golden::EntryFormat::Fp16)},
+          {"ScaleHasSign", bit(u.scale.has_sign)},
+          {"ScaleExpBits", std::to_string(u.scale.exp_bits)},
+          {"ScaleManBits", std::to_string(u.scale.man_bits)},
+          {"ScaleSubnormals", bit(u.scale.subnormals)},
+          {"IndexBits", std::to_string(u.index_bits)}};
+}
+
+UnitFormats unit_formats(const HwConfig& hw) {
+  UnitFormats u;
+  u.lanes = hw.decode_unit.lanes;
+  u.decode = hw.decode_config();
+  u.index_bits = hw.decode_unit.index_bits;
+  return u;
+}
+
+}  // namespace sop::hw
