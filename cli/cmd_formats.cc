@@ -4,7 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 #include "quantizer/weight_format.h"
 
 namespace sop::cli {

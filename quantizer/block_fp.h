@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 #include "base/span.h"
 #include "quantizer/weight_format.h"
 

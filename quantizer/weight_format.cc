@@ -4,7 +4,7 @@
 
 #include "quantizer/block_fp.h"
 #include "base/error.h"
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 #if __has_include("quantizer/sop/sop_formats.h")
 #include "quantizer/sop/sop_formats.h"
 #define SOP_HAVE_METHOD_FORMATS 1

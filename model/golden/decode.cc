@@ -64,25 +64,10 @@ double hif_decode(const HifFormat& f, uint32_t code) {
 
 // ---- FP16 ------------------------------------------------------------------------------------------
 
+// The table's FP16 row: nearest, ties to even, saturating at +-65504 (the LUT holds no infinities).
 uint16_t fp16_encode(double x) {
   require_finite(x, "fp16_encode");
-  const uint16_t sign = std::signbit(x) ? 0x8000 : 0;
-  const double a = std::fabs(x);
-  if (a == 0.0) return sign;
-  if (a >= 65504.0) return static_cast<uint16_t>(sign | 0x7BFF);
-  int k = floor_log2(a);
-  if (k < -14) {
-    // Subnormal: step 2^-24. A result of 1024 is the smallest normal, which the same bits encode.
-    const auto m = static_cast<uint32_t>(round_even(std::ldexp(a, 24)));
-    return static_cast<uint16_t>(sign | m);
-  }
-  auto q = static_cast<uint32_t>(round_even(std::ldexp(a, 10 - k)));
-  if (q == 2048) {
-    q = 1024;
-    ++k;
-  }
-  if (k > 15) return static_cast<uint16_t>(sign | 0x7BFF);
-  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(k + 15) << 10) | (q - 1024));
+  return static_cast<uint16_t>(encode(formats::kFP16, x));
 }
 
 IntFloat fp16_unpack(uint16_t code) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/span.h"
+#include "model/golden/formats.h"
 
 namespace sop::golden {
 
@@ -69,11 +70,27 @@ struct ScaleFormat {
 // Layout of a scale code: [sign][exponent][mantissa], sign in the top bit when present.
 // NaN codes of the source formats (E4M3 S.1111.111, E8M0 0xFF) decode as ordinary finite values here;
 // the quantizer never emits them.
-inline constexpr ScaleFormat kScaleE4M3{true, 4, 3, 7, true};     // signed, the SOP default
-inline constexpr ScaleFormat kScaleSE4M4{true, 4, 4, 7, true};    // signed UE4M4 (9 bits)
-inline constexpr ScaleFormat kScaleUE4M4{false, 4, 4, 7, true};   // the paper's unsigned scale
-inline constexpr ScaleFormat kScaleUE4M3{false, 4, 3, 7, true};   // NVFP4's scale
-inline constexpr ScaleFormat kScaleE8M0{false, 8, 0, 127, false}; // MX
+// A scale format from a row of the number-format table: a power-of-two row (E8M0) has no subnormals
+// (exponent field 0 is 2^-bias).
+constexpr ScaleFormat scale_format_of(const NumberFormat& f) {
+  return ScaleFormat{f.has_sign, f.exp_bits, f.man_bits, f.bias, f.kind != FormatKind::PowerOfTwo};
+}
+constexpr ScaleFormat with_sign(ScaleFormat f) {
+  f.has_sign = true;
+  return f;
+}
+constexpr bool operator==(const ScaleFormat& a, const ScaleFormat& b) {
+  return a.has_sign == b.has_sign && a.exp_bits == b.exp_bits && a.man_bits == b.man_bits && a.bias == b.bias &&
+         a.subnormals == b.subnormals;
+}
+constexpr bool operator!=(const ScaleFormat& a, const ScaleFormat& b) { return !(a == b); }
+
+inline constexpr ScaleFormat kScaleE4M3 = scale_format_of(formats::kE4M3);              // signed, the SOP default
+inline constexpr ScaleFormat kScaleSE4M4 = with_sign(scale_format_of(formats::kUE4M4));  // signed UE4M4 (9 bits)
+inline constexpr ScaleFormat kScaleUE4M4 = scale_format_of(formats::kUE4M4);  // the paper's unsigned scale
+inline constexpr ScaleFormat kScaleUE4M3 = scale_format_of(formats::kUE4M3);  // NVFP4's scale
+inline constexpr ScaleFormat kScaleE8M0 = scale_format_of(formats::kE8M0);    // MX
+static_assert(kScaleE4M3.bits() == 8 && kScaleSE4M4.bits() == 9 && kScaleE8M0.bits() == 8 && !kScaleE8M0.subnormals);
 
 IntFloat scale_unpack(const ScaleFormat& f, uint32_t code);
 double scale_decode(const ScaleFormat& f, uint32_t code);

@@ -7,8 +7,7 @@ namespace {
 
 bool same_product_format(const golden::DecodeConfig& a, const golden::DecodeConfig& b) {
   return a.entry_format == b.entry_format && a.hif.bits() == b.hif.bits() && a.hif.bias == b.hif.bias &&
-         a.scale.has_sign == b.scale.has_sign && a.scale.exp_bits == b.scale.exp_bits &&
-         a.scale.man_bits == b.scale.man_bits && a.scale.bias == b.scale.bias && a.scale.subnormals == b.scale.subnormals;
+         a.scale == b.scale;
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "base/error.h"
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 
 namespace sop {
 namespace {

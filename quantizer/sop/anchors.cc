@@ -5,7 +5,7 @@
 #include <functional>
 
 #include "quantizer/codebooks/codebooks.h"
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 #include "base/half.h"
 #include "base/parallel.h"
 

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 
 namespace sop {
 namespace {

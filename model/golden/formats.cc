@@ -1,4 +1,4 @@
-#include "quantizer/formats.h"
+#include "model/golden/formats.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,27 +12,11 @@
 namespace sop {
 namespace {
 
-// One row per format. UE4M4 uses bias 7 and travels with one FP32 per-tensor scale (like NVFP4's
-// UE4M3): 16 steps per octave over 2^-10 .. 496, and the per-tensor scale places a tensor's largest
-// block scale at the top of that range so no tensor is too small or too large for it.
+// The table, in display order: the rows are defined in the header (formats::k*).
 constexpr NumberFormat kFormats[] = {
-    {"E2M1", FormatKind::Float, 2, 1, 1, true, SpecialCodes::None, "OCP MX FP4 element, max 6"},
-    {"E2M3", FormatKind::Float, 2, 3, 1, true, SpecialCodes::None, "OCP MX FP6 element, max 7.5"},
-    {"E3M2", FormatKind::Float, 3, 2, 3, true, SpecialCodes::None, "OCP MX FP6 element, max 28"},
-    {"E4M3", FormatKind::Float, 4, 3, 7, true, SpecialCodes::NanAllOnes,
-     "OCP FP8 E4M3 (FN): no infinity, S.1111.111 is NaN, max 448; also a signed scale format"},
-    {"E5M2", FormatKind::Float, 5, 2, 15, true, SpecialCodes::Ieee, "OCP FP8 E5M2, IEEE-like, max 57344"},
-    {"INT4", FormatKind::Integer, 0, 3, 0, true, SpecialCodes::None, "two's complement, -8..7"},
-    {"INT8", FormatKind::Integer, 0, 7, 0, true, SpecialCodes::None, "two's complement, -128..127"},
-    {"UE4M4", FormatKind::Float, 4, 4, 7, false, SpecialCodes::None,
-     "unsigned block scale, bias 7, no inf/NaN, max 496, with an FP32 per-tensor scale"},
-    {"UE4M3", FormatKind::Float, 4, 3, 7, false, SpecialCodes::NanAllOnes,
-     "unsigned E4M3 block scale (NVFP4), 1111.111 is NaN, max 448"},
-    {"E8M0", FormatKind::PowerOfTwo, 8, 0, 127, false, SpecialCodes::NanCodeAllOnes,
-     "OCP MX shared scale: 2^(code-127), 0xFF is NaN"},
-    {"BF16", FormatKind::Float, 8, 7, 127, true, SpecialCodes::Ieee, "bfloat16"},
-    {"FP16", FormatKind::Float, 5, 10, 15, true, SpecialCodes::Ieee, "IEEE binary16"},
-    {"FP32", FormatKind::Float, 8, 23, 127, true, SpecialCodes::Ieee, "IEEE binary32"},
+    formats::kE2M1, formats::kE2M3, formats::kE3M2, formats::kE4M3, formats::kE5M2, formats::kInt4,
+    formats::kInt8, formats::kUE4M4, formats::kUE4M3, formats::kE8M0, formats::kBF16, formats::kFP16,
+    formats::kFP32,
 };
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -1,6 +1,7 @@
 // Small number formats: element formats (E2M1, E2M3, E3M2, E4M3, E5M2, INT4, INT8) and scale formats
-// (UE4M4, UE4M3, E8M0, E4M3, BF16, FP16, FP32). One table describes them all; encode rounds to nearest,
-// ties to even, and saturates; decode is exact.
+// (UE4M4, UE4M3, E8M0, E4M3, BF16, FP16, FP32). One table describes them all, for the quantizer and the
+// golden decode alike (ggml's rule: one row per format, no second switch); encode rounds to nearest,
+// ties to even, and saturates; decode is exact. It sits with the golden decode at the quantizer's root.
 #pragma once
 
 #include <algorithm>
@@ -38,9 +39,40 @@ struct NumberFormat {
   SpecialCodes special;
   const char* note;  // where the definition comes from, shown by `sop formats`
 
-  int bits() const { return (has_sign ? 1 : 0) + exp_bits + man_bits; }
-  uint32_t code_count() const { return 1u << bits(); }
+  constexpr int bits() const { return (has_sign ? 1 : 0) + exp_bits + man_bits; }
+  constexpr uint32_t code_count() const { return 1u << bits(); }
 };
+
+// The rows of the table (number_formats() lists them in this order).
+namespace formats {
+inline constexpr NumberFormat kE2M1{"E2M1", FormatKind::Float, 2, 1, 1, true, SpecialCodes::None,
+                                    "OCP MX FP4 element, max 6"};
+inline constexpr NumberFormat kE2M3{"E2M3", FormatKind::Float, 2, 3, 1, true, SpecialCodes::None,
+                                    "OCP MX FP6 element, max 7.5"};
+inline constexpr NumberFormat kE3M2{"E3M2", FormatKind::Float, 3, 2, 3, true, SpecialCodes::None,
+                                    "OCP MX FP6 element, max 28"};
+inline constexpr NumberFormat kE4M3{
+    "E4M3", FormatKind::Float, 4, 3, 7, true, SpecialCodes::NanAllOnes,
+    "OCP FP8 E4M3 (FN): no infinity, S.1111.111 is NaN, max 448; also a signed scale format"};
+inline constexpr NumberFormat kE5M2{"E5M2", FormatKind::Float, 5, 2, 15, true, SpecialCodes::Ieee,
+                                    "OCP FP8 E5M2, IEEE-like, max 57344"};
+inline constexpr NumberFormat kInt4{"INT4", FormatKind::Integer, 0, 3, 0, true, SpecialCodes::None,
+                                    "two's complement, -8..7"};
+inline constexpr NumberFormat kInt8{"INT8", FormatKind::Integer, 0, 7, 0, true, SpecialCodes::None,
+                                    "two's complement, -128..127"};
+// UE4M4 uses bias 7 and travels with one FP32 per-tensor scale (like NVFP4's UE4M3): 16 steps per
+// octave over 2^-10 .. 496, and the per-tensor scale places a tensor's largest block scale at the top
+// of that range so no tensor is too small or too large for it.
+inline constexpr NumberFormat kUE4M4{"UE4M4", FormatKind::Float, 4, 4, 7, false, SpecialCodes::None,
+                                     "unsigned block scale, bias 7, no inf/NaN, max 496, with an FP32 per-tensor scale"};
+inline constexpr NumberFormat kUE4M3{"UE4M3", FormatKind::Float, 4, 3, 7, false, SpecialCodes::NanAllOnes,
+                                     "unsigned E4M3 block scale (NVFP4), 1111.111 is NaN, max 448"};
+inline constexpr NumberFormat kE8M0{"E8M0", FormatKind::PowerOfTwo, 8, 0, 127, false, SpecialCodes::NanCodeAllOnes,
+                                    "OCP MX shared scale: 2^(code-127), 0xFF is NaN"};
+inline constexpr NumberFormat kBF16{"BF16", FormatKind::Float, 8, 7, 127, true, SpecialCodes::Ieee, "bfloat16"};
+inline constexpr NumberFormat kFP16{"FP16", FormatKind::Float, 5, 10, 15, true, SpecialCodes::Ieee, "IEEE binary16"};
+inline constexpr NumberFormat kFP32{"FP32", FormatKind::Float, 8, 23, 127, true, SpecialCodes::Ieee, "IEEE binary32"};
+}  // namespace formats
 
 // Every format the tool knows, in display order.
 Span<const NumberFormat> number_formats();
