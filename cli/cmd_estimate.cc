@@ -74,7 +74,7 @@ int run_estimate(const std::vector<std::string>& args) {
   if (!entry_format.empty()) design.entry_format = sim::parse_entry_format(entry_format);
   design.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : sim::design_from_hw(hw, 0).lut_sram_bytes;
   if (lut_sram_bytes <= 0 && !entry_format.empty()) {
-    design.lut_sram_bytes = (hw.decode_unit.lut.resident_layers * design.pair_bits() + 7) / 8;
+    design.lut_sram_bytes = design.bytes_for_pairs(hw.decode_unit.lut.resident_layers);
   }
   const sim::Workload workload = sim::workload_from_pack(pack, name, repeat);
   if (workload.pack_entry_format != sim::entry_format_info(design.entry_format).name) {

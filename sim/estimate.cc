@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "model/golden/formats.h"
 #include "quantizer/pack/pack_file.h"
 
 namespace sop::sim {
@@ -58,11 +59,14 @@ Workload workload_from_pack(const std::string& pack_path, const std::string& nam
 }
 
 const EntryFormatInfo& entry_format_info(LutEntryFormat f) {
-  // HIF: 8-bit two's complement mantissa and 3-bit exponent (golden::kHif). FP16 and BF16 multiply
-  // their significand with the hidden bit restored.
+  // HIF: 8-bit two's complement mantissa and 3-bit exponent (golden::kHif). FP16 and BF16 (rows of the
+  // number-format table) multiply their significand with the hidden bit restored.
+  auto ieee = [](const char* name, const NumberFormat& f) {
+    return EntryFormatInfo{name, f.bits(), f.man_bits + 1, f.exp_bits};
+  };
   static const EntryFormatInfo kHifInfo{"hif", golden::kHif.bits(), golden::kHif.man_bits, golden::kHif.exp_bits};
-  static const EntryFormatInfo kFp16Info{"fp16", 16, 11, 5};
-  static const EntryFormatInfo kBf16Info{"bf16", 16, 8, 8};
+  static const EntryFormatInfo kFp16Info = ieee("fp16", formats::kFP16);
+  static const EntryFormatInfo kBf16Info = ieee("bf16", formats::kBF16);
   switch (f) {
     case LutEntryFormat::Hif: return kHifInfo;
     case LutEntryFormat::Fp16: return kFp16Info;
@@ -84,6 +88,8 @@ int64_t Design::pair_bits() const {
   return 2LL * entries_per_table * entry_format_info(entry_format).bits;
 }
 
+int64_t Design::bytes_for_pairs(int pairs) const { return (pairs * pair_bits() + 7) / 8; }
+
 Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   Design d;
   d.name = hw.name.empty() ? hw.source : hw.name;
@@ -99,7 +105,7 @@ Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   if (hw.dram.latency_ns > 0) d.dram_latency_ns = hw.dram.latency_ns;
   d.dram_burst_bytes = hw.dram.burst_bytes;
   d.prefetch_next_layer = hw.policy.prefetch_next_layer;
-  d.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : (u.lut.resident_layers * d.pair_bits() + 7) / 8;
+  d.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : d.bytes_for_pairs(u.lut.resident_layers);
   return d;
 }
 

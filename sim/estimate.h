@@ -82,6 +82,9 @@ struct Design {
   bool prefetch_next_layer = true;
 
   int64_t pair_bits() const;      // one layer's two tables
+  // LUT SRAM bytes that hold `pairs` table pairs: the one LUT size formula (a hardware config's
+  // resident_layers gives the default size; HwConfig::lut_bits() is the same count in bits).
+  int64_t bytes_for_pairs(int pairs) const;
 };
 
 // The design a hardware config describes. lut_sram_bytes = 0 sizes the LUT SRAM for the config's

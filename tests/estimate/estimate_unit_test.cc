@@ -162,6 +162,25 @@ TEST(Estimate, BreakdownsAddUpAndHifBeatsFp16OnChip) {
   EXPECT_GT(eh.pj_per_weight, eh.pj_per_weight_on_chip);  // DRAM is counted in the total only
 }
 
+// The estimator's design is derived from the one hardware description: its LUT size is the config's
+// resident pairs (hand count: 2 slots x 2 tables x 16 entries x 11 HIF bits = 704 bits = 88 bytes;
+// FP16: 2 x 2 x 16 x 16 = 1024 bits = 128 bytes, BF16 entries the same width).
+TEST(Estimate, DesignFromHwSizesTheLutAsTheConfigDoes) {
+  const hw::HwConfig h = hw::parse_hw_config("decode_unit: {lanes: 8}\n", "x.yaml");
+  const Design d = design_from_hw(h);
+  EXPECT_EQ(d.lut_sram_bytes, 88);
+  EXPECT_EQ(d.lut_sram_bytes * 8, h.lut_bits());
+  const hw::HwConfig f = hw::parse_hw_config("decode_unit: {lut: {entry_format: fp16}}\n", "f.yaml");
+  EXPECT_EQ(design_from_hw(f).lut_sram_bytes, 128);
+  EXPECT_EQ(design_from_hw(f).lut_sram_bytes * 8, f.lut_bits());
+  Design b = d;
+  b.entry_format = LutEntryFormat::Bf16;
+  EXPECT_EQ(b.bytes_for_pairs(2), 128);
+  EXPECT_EQ(entry_format_info(LutEntryFormat::Bf16).significand_bits, 8);
+  EXPECT_EQ(entry_format_info(LutEntryFormat::Fp16).significand_bits, 11);
+  EXPECT_EQ(design_from_hw(h, 1000).lut_sram_bytes, 1000);  // an explicit size wins
+}
+
 TEST(Estimate, AreaGrowsWithTheLutSram) {
   const TechTable t = tech45();
   const Workload w = small_workload(4);
