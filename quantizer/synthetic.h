@@ -38,16 +38,19 @@
 // use only +, *, /, sqrt (exactly rounded) and log; a last-ulp difference in a platform's double log
 // would almost never survive rounding to FP32.
 //
+// The Llama shapes ("llm", "7b") and the spec syntax and its errors come from quantizer/synthetic_spec.h,
+// which `sop simulate --shapes` uses too.
+//
 // Tensors are generated lazily by read(): listing even the 7b model costs no memory.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "quantizer/model_reader.h"
+#include "quantizer/synthetic_spec.h"
 
 namespace sop {
 
@@ -69,28 +72,7 @@ std::unique_ptr<ModelReader> open_synthetic(const std::string& spec);
 // temporary file renamed into place at the end. Returns the number of bytes written.
 uint64_t write_synthetic_safetensors(const std::string& spec, const std::string& out_path, DType dtype);
 
-namespace detail {
-
-// The random source behind the generator, exposed for tests of its statistics.
-class SyntheticRandom {
- public:
-  explicit SyntheticRandom(uint64_t seed);
-  uint64_t next_u64();
-  double uniform();                 // [0, 1), 53 random bits
-  uint64_t below(uint64_t bound);   // uniform integer in [0, bound), bound > 0, unbiased
-  double gaussian();                // N(0, 1)
-  double laplace();                 // zero mean, unit variance
-  double student_t(double dof);     // unit variance when dof > 2
-  double gamma(double shape);       // Gamma(shape, 1)
-
- private:
-  std::mt19937_64 engine_;
-  bool has_spare_ = false;
-  double spare_ = 0;
-};
-
-// splitmix64 mixing of a seed with a salt: how per-tensor and per-row seeds are derived.
-uint64_t mix_seed(uint64_t seed, uint64_t salt);
-
-}  // namespace detail
+// The random source behind the generator (synthetic::SyntheticRandom, seeded through
+// synthetic::mix_seed) and the spec parser and shapes it shares with the decode unit's synthetic
+// workload are in quantizer/synthetic_spec.h.
 }  // namespace sop

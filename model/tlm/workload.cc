@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
-#include <sstream>
 
 #include "model/golden/reference_tables.h"
 #include "base/error.h"
 #include "quantizer/pack/pack_file.h"
+#include "quantizer/synthetic_spec.h"
 
 namespace sop::sysc {
 namespace {
@@ -75,33 +74,9 @@ class PackLayerSource final : public LayerSource {
 
 // ---- synthetic layers ------------------------------------------------------------------------------
 
-// A counter-based generator: every (seed, layer, row) has its own stream, so any chunk can be produced
-// on its own without generating the rows before it.
-uint64_t mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-class RowRandom {
- public:
-  RowRandom(uint64_t seed, uint64_t layer, uint64_t row) : state_(mix64(seed ^ mix64(layer * 0x100000001b3ull + row))) {}
-  uint64_t next() { return mix64(state_++); }
-
- private:
-  uint64_t state_;
-};
-
-struct SyntheticShape {
-  std::string name;
-  int64_t rows;
-  int64_t cols;
-};
-
 class SyntheticLayerSource final : public LayerSource {
  public:
-  SyntheticLayerSource(SyntheticShape shape, uint64_t layer_index, uint64_t seed, double sparse_fraction,
+  SyntheticLayerSource(synthetic::MatrixShape shape, uint64_t layer_index, uint64_t seed, double sparse_fraction,
                        bool values, const UnitFormats& unit)
       : shape_(std::move(shape)), layer_index_(layer_index), seed_(seed), values_(values), decode_(unit.decode),
         index_bits_(unit.index_bits) {
@@ -143,7 +118,8 @@ class SyntheticLayerSource final : public LayerSource {
     out.select.resize(out.scale_codes.size());
     out.residuals.clear();
     for (int64_t r = row0; r < row1; ++r) {
-      RowRandom rng(seed_, layer_index_, static_cast<uint64_t>(r));
+      // Its own stream per row, so any chunk is drawn without the rows before it.
+      auto rng = synthetic::CounterRandom::for_row(seed_, layer_index_, static_cast<uint64_t>(r));
       uint8_t* codes = out.codes.data() + (r - row0) * cols;
       for (int64_t c = 0; c < cols;) {
         uint64_t bits = rng.next();
@@ -169,7 +145,7 @@ class SyntheticLayerSource final : public LayerSource {
   }
 
  private:
-  SyntheticShape shape_;
+  synthetic::MatrixShape shape_;
   uint64_t layer_index_;
   uint64_t seed_;
   bool values_;
@@ -178,21 +154,6 @@ class SyntheticLayerSource final : public LayerSource {
   golden::LayerTables tables_;
   int64_t residuals_per_row_ = 0;
 };
-
-std::map<std::string, std::string> parse_params(const std::string& spec, std::string& kind) {
-  std::map<std::string, std::string> params;
-  const auto q = spec.find('?');
-  kind = spec.substr(0, q);
-  if (q == std::string::npos) return params;
-  std::stringstream ss(spec.substr(q + 1));
-  std::string item;
-  while (std::getline(ss, item, '&')) {
-    const auto eq = item.find('=');
-    if (eq == std::string::npos) throw Error(spec, item, "expected key=value");
-    params[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return params;
-}
 
 }  // namespace
 
@@ -362,47 +323,23 @@ Workload Workload::from_pack(const std::string& path) {
 }
 
 Workload Workload::synthetic(const std::string& spec, const UnitFormats& unit) {
-  std::string kind;
-  auto params = parse_params(spec, kind);
-  if (kind != "llama2-7b") throw Error(spec, "", "unknown shape list '" + kind + "' (known: llama2-7b)");
-  auto take = [&](const char* key, double def, double lo, double hi) {
-    const auto it = params.find(key);
-    if (it == params.end()) return def;
-    double v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stod(it->second, &used);
-      if (used != it->second.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw Error(spec, key, "expected a number, got '" + it->second + "'");
-    }
-    if (v < lo || v > hi) throw Error(spec, key, "out of range");
-    params.erase(it);
-    return v;
-  };
-  const int layers = static_cast<int>(take("layers", 32, 0, 32));
-  const bool lm_head = take("lm_head", layers == 32 ? 1 : 0, 0, 1) != 0;
-  const auto seed = static_cast<uint64_t>(take("seed", 1, 0, 1e18));
-  const double sparse = take("sparse", 0.002, 0, 1);
-  const bool values = take("values", 1, 0, 1) != 0;
-  if (!params.empty()) throw Error(spec, params.begin()->first, "unknown key (allowed: layers, lm_head, seed, sparse, values)");
+  synthetic::SpecQuery query(spec);
+  const synthetic::ModelShape& shape = synthetic::model_shape(query.kind(), spec);
+  const int64_t layers = query.integer("layers", shape.layers, 0, shape.layers);
+  const bool lm_head = query.flag("lm_head", layers == shape.layers && shape.vocab > 0);
+  const uint64_t seed = query.seed("seed", 1);
+  const double sparse = query.real("sparse", 0.002, 0, 1);
+  const bool values = query.flag("values", true);
+  query.reject_unknown("layers, lm_head, seed, sparse, values");
+  if (lm_head && shape.vocab <= 0) query.fail("lm_head", "shape list '" + shape.name + "' has no output head");
 
   Workload w;
   w.description_ = spec;
-  const int64_t dim = 4096, hidden = 11008, vocab = 32000;
   uint64_t index = 0;
-  auto add = [&](const std::string& name, int64_t rows, int64_t cols) {
-    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(SyntheticShape{name, rows, cols}, index++, seed, sparse, values, unit));
-  };
-  for (int l = 0; l < layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    for (const char* m : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"}) add(p + m + ".weight", dim, dim);
-    add(p + "mlp.gate_proj.weight", hidden, dim);
-    add(p + "mlp.up_proj.weight", hidden, dim);
-    add(p + "mlp.down_proj.weight", dim, hidden);
+  for (synthetic::MatrixShape& matrix : synthetic::llama_matrices(shape, layers, lm_head)) {
+    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(std::move(matrix), index++, seed, sparse, values, unit));
   }
-  if (lm_head) add("lm_head.weight", vocab, dim);
-  if (w.layers_.empty()) throw Error(spec, "layers", "no layers selected");
+  if (w.layers_.empty()) query.fail("layers", "no layers selected");
   return w;
 }
 

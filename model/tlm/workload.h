@@ -126,9 +126,10 @@ class Workload {
 
   // Every quantized layer of a pack file, in file order.
   static Workload from_pack(const std::string& path);
-  // Llama-2-7B's shapes: "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1]" (whole model:
-  // 32 layers + lm_head). The formats follow the unit: block 16, the unit's code bits and scale format,
-  // the select bit stolen from the scale (4.5 bpw for 4-bit codes with an 8-bit scale).
+  // A shape list of the table in quantizer/synthetic_spec.h, parsed by its SpecQuery:
+  // "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1]" (whole model: 32 layers + lm_head).
+  // The formats follow the unit: block 16, the unit's code bits and scale format, the select bit
+  // stolen from the scale (4.5 bpw for 4-bit codes with an 8-bit scale).
   static Workload synthetic(const std::string& spec, const UnitFormats& unit);
 
   const std::string& description() const { return description_; }

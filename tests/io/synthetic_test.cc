@@ -117,7 +117,7 @@ TEST(Synthetic, LaplaceAndStudentTStatistics) {
 
 TEST(Synthetic, GammaMeanAndVariance) {
   for (double shape : {0.5, 2.5, 9.0}) {
-    detail::SyntheticRandom random(11);
+    synthetic::SyntheticRandom random(11);
     std::vector<float> draws(200000);
     for (auto& d : draws) d = static_cast<float>(random.gamma(shape));
     const Moments m = moments(draws);
