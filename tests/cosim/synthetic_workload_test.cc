@@ -13,10 +13,6 @@
 #include "model/tlm/workload.h"
 #include "quantizer/synthetic.h"
 
-// libsystemc brings its own main(), which calls sc_main; these tests have their own main() and never
-// start the SystemC kernel, so this entry point is never taken.
-extern "C" int sc_main(int, char**) { return 1; }
-
 namespace sop {
 namespace {
 
