@@ -17,10 +17,10 @@ void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
   r.only_keys(n, p, {"entries_per_table", "tables_per_layer", "resident_layers", "entry_format", "banks"});
   lut.entries_per_table = r.int32(n, p, "entries_per_table", lut.entries_per_table, 16, 64);
   if (lut.entries_per_table != 16 && lut.entries_per_table != 64) {
-    r.fail(p + ".entries_per_table", "must be 16 (4-bit codes) or 64 (6-bit atoms)");
+    r.fail(p + ".entries_per_table", n["entries_per_table"], "must be 16 (4-bit codes) or 64 (6-bit atoms)");
   }
   lut.tables_per_layer = r.int32(n, p, "tables_per_layer", lut.tables_per_layer, 1, 64);
-  if (lut.tables_per_layer != 2) r.fail(p + ".tables_per_layer", "the decode unit holds a pair: must be 2");
+  if (lut.tables_per_layer != 2) r.fail(p + ".tables_per_layer", n["tables_per_layer"], "the decode unit holds a pair: must be 2");
   lut.resident_layers = r.int32(n, p, "resident_layers", lut.resident_layers, 1, 64);
   const std::string f = r.string(n, p, "entry_format", "hif");
   if (f == "hif") {
@@ -28,10 +28,10 @@ void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
   } else if (f == "fp16") {
     lut.entry_format = golden::EntryFormat::Fp16;
   } else {
-    r.fail(p + ".entry_format", "must be hif or fp16, got '" + f + "'");
+    r.fail(p + ".entry_format", n["entry_format"], "must be hif or fp16, got '" + f + "'");
   }
   lut.banks = r.int32(n, p, "banks", lut.banks, 1, 64);
-  if (lut.banks != 1) r.fail(p + ".banks", "only 1 is built (a flop LUT gives every lane its own read mux)");
+  if (lut.banks != 1) r.fail(p + ".banks", n["banks"], "only 1 is built (a flop LUT gives every lane its own read mux)");
 }
 
 void read_scale(const YamlReader& r, const YAML::Node& n, golden::ScaleFormat& s) {
@@ -42,7 +42,7 @@ void read_scale(const YamlReader& r, const YAML::Node& n, golden::ScaleFormat& s
   s.man_bits = r.int32(n, p, "man_bits", s.man_bits, 0, 7);
   s.bias = r.int32(n, p, "bias", s.bias, 0, 255);
   s.subnormals = r.boolean(n, p, "subnormals", s.subnormals);
-  if ((s.has_sign ? 1 : 0) + s.exp_bits + s.man_bits > 16) r.fail(p, "a scale wider than 16 bits is not supported");
+  if ((s.has_sign ? 1 : 0) + s.exp_bits + s.man_bits > 16) r.fail(p, n, "a scale wider than 16 bits is not supported");
 }
 
 void read_fetch(const YamlReader& r, const YAML::Node& n, FetchConfig& f) {
