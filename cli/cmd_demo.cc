@@ -162,7 +162,7 @@ int run_demo(const std::vector<std::string>& args) {
   // 5. A small LUT SRAM sweep over the packed model, HIF against FP16 entries, and its report.
   clock.step("sweep LUT SRAM sizes x HIF/FP16 entries and write the report");
   const std::string sweep_yaml =
-      "sweep: 1\nname: demo\ndescription: LUT SRAM size x LUT entry format on the demo model\n"
+      "schema_version: 1\nsweep: 1\nname: demo\ndescription: LUT SRAM size x LUT entry format on the demo model\n"
       "tech: " + tech_path + "\nhw: " + hw_path + "\n"
       "models:\n  demo:\n    pack: " + request.out_path + "\n    quality: false\n"
       "axes:\n  entry_format: [hif, fp16]\n  lut_sram_bytes: [128, 512, 2048, 8192]\n";

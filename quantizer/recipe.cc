@@ -2,15 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
-#include <fstream>
-#include <initializer_list>
+#include <limits>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 
-#include "quantizer/codebooks/codebooks.h"
 #include "base/error.h"
+#include "base/yaml_reader.h"
+#include "quantizer/codebooks/codebooks.h"
 
 namespace sop {
 
@@ -78,98 +77,22 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
-  return out;
+// A list of strings that must be written as a YAML list: a lone scalar (`codebooks: NF4`) is refused
+// rather than read as a list of one, so a forgotten bracket is reported, not guessed at.
+std::vector<std::string> string_list(const YamlReader& in, const YAML::Node& node, const std::string& key) {
+  if (!node.IsSequence()) in.fail(key, node, "expected a list of strings");
+  return in.string_list(node, key);
 }
 
-// Reads one recipe file's YAML tree, turning every yaml-cpp conversion failure into a sop::Error that
-// names the file and the dotted key (yaml-cpp's own "bad conversion" names neither).
-class RecipeReader {
- public:
-  explicit RecipeReader(std::string file) : file_(std::move(file)) {}
+// Recipe numbers go through their own range checks (whose messages say what the range means); the
+// reader's range only bounds an int.
+int int_value(const YamlReader& in, const YAML::Node& node, const std::string& key) {
+  return static_cast<int>(in.integer_value(node, key, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+}
 
-  [[noreturn]] void fail(const std::string& key, const YAML::Node& at, const std::string& message) const {
-    std::string where_in_file;
-    if (at.IsDefined() && at.Mark().line >= 0) where_in_file = " (line " + std::to_string(at.Mark().line + 1) + ")";
-    throw Error(file_, key, message + where_in_file);
-  }
-
-  // Rejects keys the schema does not know: a misspelt key must not silently fall back to a default.
-  void check_keys(const YAML::Node& map, const std::string& prefix,
-                  std::initializer_list<const char*> allowed) const {
-    if (!map.IsMap()) fail(prefix.empty() ? "<top level>" : prefix, map, "expected a mapping of keys");
-    for (const auto& entry : map) {
-      std::string key;
-      try {
-        key = entry.first.as<std::string>();
-      } catch (const YAML::Exception&) {
-        fail(prefix, entry.first, "a key is not a plain string");
-      }
-      const bool known = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; });
-      if (!known) {
-        std::vector<std::string> names(allowed.begin(), allowed.end());
-        fail(dotted(prefix, key), entry.first, "unknown key (known here: " + join(names) + ")");
-      }
-    }
-  }
-
-  static std::string dotted(const std::string& prefix, const std::string& key) {
-    return prefix.empty() ? key : prefix + "." + key;
-  }
-
-  template <class T>
-  T scalar(const YAML::Node& node, const std::string& key, const char* type_name) const {
-    if (!node.IsScalar()) fail(key, node, std::string("expected ") + type_name);
-    try {
-      return node.as<T>();
-    } catch (const YAML::Exception&) {
-      fail(key, node, std::string("expected ") + type_name + ", got '" + node.Scalar() + "'");
-    }
-  }
-
-  std::string string_value(const YAML::Node& node, const std::string& key) const {
-    return scalar<std::string>(node, key, "a string");
-  }
-
-  int int_value(const YAML::Node& node, const std::string& key) const {
-    return scalar<int>(node, key, "an integer");
-  }
-
-  double number_value(const YAML::Node& node, const std::string& key) const {
-    const double v = scalar<double>(node, key, "a number");
-    if (!std::isfinite(v)) fail(key, node, "expected a finite number");
-    return v;
-  }
-
-  bool bool_value(const YAML::Node& node, const std::string& key) const {
-    return scalar<bool>(node, key, "true or false");
-  }
-
-  std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) const {
-    if (!node.IsSequence()) fail(key, node, "expected a list of strings");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      out.push_back(string_value(node[i], key + "[" + std::to_string(i) + "]"));
-    }
-    return out;
-  }
-
-  std::vector<int> int_list(const YAML::Node& node, const std::string& key) const {
-    if (!node.IsSequence()) fail(key, node, "expected a list of integers");
-    std::vector<int> out;
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      out.push_back(int_value(node[i], key + "[" + std::to_string(i) + "]"));
-    }
-    return out;
-  }
-
-  const std::string& file() const { return file_; }
-
- private:
-  std::string file_;
-};
+double number_value(const YamlReader& in, const YAML::Node& node, const std::string& key) {
+  return in.number_value(node, key, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
+}
 
 std::string directory_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
@@ -178,11 +101,11 @@ std::string directory_of(const std::string& path) {
 
 bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
-void read_option(const RecipeReader& in, const YAML::Node& node, const std::string& key, RecipeOption& o) {
-  in.check_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted"});
+void read_option(const YamlReader& in, const YAML::Node& node, const std::string& key, RecipeOption& o) {
+  in.only_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted"});
   const std::string block_key = key + ".block";
   if (!node["block"]) in.fail(block_key, node, "missing (the block size, e.g. 16)");
-  o.block = in.int_value(node["block"], block_key);
+  o.block = int_value(in, node["block"], block_key);
   if (o.block < RecipeLimits::kMinBlock || o.block > RecipeLimits::kMaxBlock || !is_power_of_two(o.block)) {
     in.fail(block_key, node["block"], "block size " + std::to_string(o.block) + " out of range (a power of two from " +
                                           std::to_string(RecipeLimits::kMinBlock) + " to " +
@@ -211,7 +134,7 @@ void read_option(const RecipeReader& in, const YAML::Node& node, const std::stri
 
   const std::string codebooks_key = key + ".codebooks";
   if (node["codebooks"]) {
-    const auto names = in.string_list(node["codebooks"], codebooks_key);
+    const auto names = string_list(in, node["codebooks"], codebooks_key);
     for (std::size_t i = 0; i < names.size(); ++i) {
       std::string canonical;
       try {
@@ -227,7 +150,7 @@ void read_option(const RecipeReader& in, const YAML::Node& node, const std::stri
   }
   const bool six_bit = o.code_bits() == 6;
   o.fitted = !six_bit && is_signed;
-  if (node["fitted"]) o.fitted = in.bool_value(node["fitted"], key + ".fitted");
+  if (node["fitted"]) o.fitted = in.boolean_value(node["fitted"], key + ".fitted");
   if (six_bit) {
     for (std::size_t i = 0; i < o.codebooks.size(); ++i) {
       if (o.codebooks[i] != "E2M3" && o.codebooks[i] != "E3M2") {
@@ -253,22 +176,18 @@ void read_option(const RecipeReader& in, const YAML::Node& node, const std::stri
 }  // namespace
 
 Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name) {
-  const RecipeReader in(source_name);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw Error(source_name, "", std::string("not valid YAML: ") + e.what());
-  }
-  if (!root.IsDefined() || root.IsNull()) throw Error(source_name, "", "empty recipe");
-  in.check_keys(root, "", {"recipe", "name", "description", "budget", "options", "lut_format", "sparse_residual",
+  const YamlReader in(source_name);
+  const YAML::Node root = in.parse(yaml_text);
+  if (root.IsMap() && root.size() == 0) throw Error(source_name, "", "empty recipe");
+  in.only_keys(root, "", {"schema_version", "recipe", "name", "description", "budget", "options", "lut_format", "sparse_residual",
                            "activation_stats", "keep_full_precision", "scale_steps", "threads"});
+  in.check_schema_version(root);
 
   Recipe r;
   r.path = source_name;
   r.text = yaml_text;
   if (!root["recipe"]) in.fail("recipe", root, "missing (the schema version: recipe: 1)");
-  r.schema = in.int_value(root["recipe"], "recipe");
+  r.schema = int_value(in, root["recipe"], "recipe");
   if (r.schema != 1) in.fail("recipe", root["recipe"], "unsupported schema version " + std::to_string(r.schema) + " (this build reads 1)");
   if (!root["name"]) in.fail("name", root, "missing");
   r.name = in.string_value(root["name"], "name");
@@ -277,9 +196,9 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
 
   if (root["budget"]) {
     const YAML::Node budget = root["budget"];
-    in.check_keys(budget, "budget", {"target_bpw"});
+    in.only_keys(budget, "budget", {"target_bpw"});
     if (!budget["target_bpw"]) in.fail("budget.target_bpw", budget, "missing");
-    r.target_bpw = in.number_value(budget["target_bpw"], "budget.target_bpw");
+    r.target_bpw = number_value(in, budget["target_bpw"], "budget.target_bpw");
     if (r.target_bpw < RecipeLimits::kMinBpw || r.target_bpw > RecipeLimits::kMaxBpw) {
       std::ostringstream msg;
       msg << "target " << r.target_bpw << " bpw out of range (" << RecipeLimits::kMinBpw << " to "
@@ -320,13 +239,13 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
 
   if (root["sparse_residual"]) {
     const YAML::Node sparse = root["sparse_residual"];
-    in.check_keys(sparse, "sparse_residual", {"fractions"});
+    in.only_keys(sparse, "sparse_residual", {"fractions"});
     if (!sparse["fractions"]) in.fail("sparse_residual.fractions", sparse, "missing");
     const YAML::Node list = sparse["fractions"];
     if (!list.IsSequence()) in.fail("sparse_residual.fractions", list, "expected a list of numbers");
     for (std::size_t i = 0; i < list.size(); ++i) {
       const std::string key = "sparse_residual.fractions[" + std::to_string(i) + "]";
-      const double f = in.number_value(list[i], key);
+      const double f = number_value(in, list[i], key);
       if (f <= 0 || f > RecipeLimits::kMaxSparseFraction) {
         std::ostringstream msg;
         msg << "fraction " << f << " out of range (above 0, at most " << RecipeLimits::kMaxSparseFraction << ")";
@@ -346,16 +265,16 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
     }
   }
   if (root["keep_full_precision"]) {
-    r.keep_full_precision = in.string_list(root["keep_full_precision"], "keep_full_precision");
+    r.keep_full_precision = string_list(in, root["keep_full_precision"], "keep_full_precision");
   }
   if (root["scale_steps"]) {
-    r.scale_steps = in.int_value(root["scale_steps"], "scale_steps");
+    r.scale_steps = int_value(in, root["scale_steps"], "scale_steps");
     if (r.scale_steps < 0 || r.scale_steps > RecipeLimits::kMaxScaleSteps) {
       in.fail("scale_steps", root["scale_steps"], "out of range (0 to " + std::to_string(RecipeLimits::kMaxScaleSteps) + ")");
     }
   }
   if (root["threads"]) {
-    r.threads = in.int_value(root["threads"], "threads");
+    r.threads = int_value(in, root["threads"], "threads");
     if (r.threads < 0 || r.threads > RecipeLimits::kMaxThreads) {
       in.fail("threads", root["threads"], "out of range (0 for all cores, up to " +
                                                std::to_string(RecipeLimits::kMaxThreads) + ")");
@@ -365,12 +284,7 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
 }
 
 Recipe load_recipe(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(path, "", "cannot open recipe file");
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (file.bad()) throw Error(path, "", "cannot read recipe file");
-  return parse_recipe(text.str(), path);
+  return parse_recipe(read_text_file(path, "recipe file"), path);
 }
 
 }  // namespace sop

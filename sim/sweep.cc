@@ -6,12 +6,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -23,6 +21,8 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/half.h"
+#include "base/yaml_reader.h"
 #include "quantizer/metrics.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
@@ -37,12 +37,12 @@ namespace sop::sim {
 namespace fs = std::filesystem;
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "", "cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+// The sweep file is a config (read_text_file's default bound); the JSON files the sweep writes itself
+// grow with the number of points (results.json holds every point's record), so they get a wider bound.
+constexpr uint64_t kSweepOutputMaxBytes = uint64_t{1} << 30;
+
+std::string read_output(const std::string& path, const char* what) {
+  return read_text_file(path, what, kSweepOutputMaxBytes);
 }
 
 // ${SOP_MODELS_DIR} in a path: the environment's, else the shared models beside the source tree.
@@ -59,47 +59,10 @@ std::string expand_path(const std::string& value, const std::string& base_dir) {
   return (fs::path(base_dir) / v).lexically_normal().string();
 }
 
-std::string scalar_text(const YAML::Node& n) {
-  if (n.IsScalar()) return n.Scalar();
-  std::ostringstream s;
-  s << n;
-  return s.str();
+// Sweep numbers carry their own checks (> 0, whole); the reader only makes sure they are finite numbers.
+double number_value(const YamlReader& r, const YAML::Node& n, const std::string& path) {
+  return r.number_value(n, path, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
 }
-
-class SweepReader {
- public:
-  explicit SweepReader(std::string source) : source_(std::move(source)) {}
-  [[noreturn]] void fail(const std::string& key, const std::string& message) const { throw Error(source_, key, message); }
-
-  void only_keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
-    if (!n.IsMap()) fail(path.empty() ? "(top level)" : path, "expected a mapping of keys");
-    for (const auto& kv : n) {
-      const std::string k = kv.first.as<std::string>();
-      if (allowed.count(k) == 0) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(path.empty() ? k : path + "." + k, "unknown key (allowed here: " + list + ")");
-      }
-    }
-  }
-  std::string string(const YAML::Node& parent, const std::string& path, const char* key, const std::string& def) const {
-    const YAML::Node n = parent[key];
-    if (!n) return def;
-    if (!n.IsScalar()) fail(path.empty() ? key : path + "." + key, "expected a string");
-    return n.Scalar();
-  }
-  double number(const YAML::Node& n, const std::string& path) const {
-    try {
-      if (!n.IsScalar()) throw YAML::Exception(YAML::Mark(), "");
-      return n.as<double>();
-    } catch (const YAML::Exception&) {
-      fail(path, "expected a number, got '" + scalar_text(n) + "'");
-    }
-  }
-
- private:
-  std::string source_;
-};
 
 bool is_integer_text(const std::string& s, long long lo, long long hi) {
   if (s.empty()) return false;
@@ -135,22 +98,11 @@ struct QuantResult {
   nlohmann::json quality;  // {bpw, sqnr_db, ...} per table format actually used by points
 };
 
-// Rounds to BF16 (nearest, ties to even) through FP32.
-double round_to_bf16(double x) {
-  const float f = static_cast<float>(x);
-  uint32_t bits = 0;
-  std::memcpy(&bits, &f, sizeof bits);
-  const uint32_t lsb = (bits >> 16) & 1u;
-  bits = (bits + 0x7FFFu + lsb) & 0xFFFF0000u;
-  float r = 0;
-  std::memcpy(&r, &bits, sizeof r);
-  return r;
-}
-
 // An FP16 table entry re-rounded to BF16, stored back as FP16 (every BF16 value of a codebook's range
 // is an FP16 value).
 uint32_t fp16_entry_as_bf16(uint32_t code) {
-  return golden::fp16_encode(round_to_bf16(golden::fp16_decode(static_cast<uint16_t>(code))));
+  const float entry = static_cast<float>(golden::fp16_decode(static_cast<uint16_t>(code)));
+  return golden::fp16_encode(bf16_to_fp32(fp32_to_bf16(entry)));
 }
 
 // SQNR of the pack's decode against the checkpoint, over all quantized layers; with bf16 the tables of
@@ -254,7 +206,7 @@ class QuantCache {
     const std::string path = (fs::path(dir_) / (key.slug() + (bf16 ? ".bf16" : "") + ".quality.json")).string();
     nlohmann::json q;
     if (fs::exists(path)) {
-      q = nlohmann::json::parse(read_text(path));
+      q = nlohmann::json::parse(read_output(path, "quality record"));
     } else {
       if (log_) log_("  measuring SQNR of packs/" + key.slug() + (bf16 ? " with BF16 tables" : ""));
       q = measure_quality(m.model, pack, bf16);
@@ -318,7 +270,7 @@ nlohmann::json run_point(const PointContext& ctx, const SweepPoint& p, const Qua
     if (p.axes.count("lanes")) d.lanes = std::stoi(p.axes.at("lanes"));
     if (p.axes.count("clock_mhz")) d.clock_mhz = std::stod(p.axes.at("clock_mhz"));
     if (p.axes.count("dram_gb_s")) d.dram_gb_s = std::stod(p.axes.at("dram_gb_s"));
-    else if (ctx.spec.dram_gb_s > 0) d.dram_gb_s = ctx.spec.dram_gb_s;
+    else if (ctx.spec.dram_bandwidth_gb_s > 0) d.dram_gb_s = ctx.spec.dram_bandwidth_gb_s;
     if (ctx.spec.dram_latency_ns > 0) d.dram_latency_ns = ctx.spec.dram_latency_ns;
     if (p.axes.count("entry_format")) d.entry_format = parse_entry_format(p.axes.at("entry_format"));
     d.lut_sram_bytes = p.axes.count("lut_sram_bytes") ? std::stoll(p.axes.at("lut_sram_bytes"))
@@ -462,105 +414,112 @@ std::vector<SweepPoint> SweepSpec::points() const {
 }
 
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
-  const SweepReader r(source);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    r.fail("", std::string("not valid YAML: ") + e.what());
-  }
-  r.only_keys(root, "", {"sweep", "name", "description", "tech", "hw", "combine", "system", "models", "recipes", "axes"});
+  const YamlReader r(source);
+  const YAML::Node root = r.parse(yaml_text);
+  // `system` is the old name of `dram`: still recognized, so that its keys get an error naming the new one.
+  r.only_keys(root, "", {"schema_version", "sweep", "name", "description", "tech", "hw", "combine", "dram", "system",
+                         "models", "recipes", "axes"});
+  r.check_schema_version(root);
   SweepSpec s;
   s.path = source;
   s.text = yaml_text;
-  if (!root["sweep"] || r.number(root["sweep"], "sweep") != 1) r.fail("sweep", "missing or unsupported version (expected `sweep: 1`)");
+  if (!root["sweep"] || number_value(r, root["sweep"], "sweep") != 1) {
+    r.fail("sweep", root["sweep"] ? root["sweep"] : root, "missing or unsupported version (expected `sweep: 1`)");
+  }
   s.name = r.string(root, "", "name", "");
-  if (s.name.empty()) r.fail("name", "missing");
+  if (s.name.empty()) r.fail("name", root, "missing");
   s.description = r.string(root, "", "description", "");
   s.tech = expand_path(r.string(root, "", "tech", ""), base_dir);
   s.hw = expand_path(r.string(root, "", "hw", ""), base_dir);
-  if (s.tech.empty()) r.fail("tech", "missing (a technology table, e.g. ../tech/45nm.yaml)");
-  if (s.hw.empty()) r.fail("hw", "missing (the base hardware config, e.g. ../hw/default.yaml)");
+  if (s.tech.empty()) r.fail("tech", root, "missing (a technology table, e.g. ../tech/45nm.yaml)");
+  if (s.hw.empty()) r.fail("hw", root, "missing (the base hardware config, e.g. ../hw/default.yaml)");
   s.combine = r.string(root, "", "combine", "grid");
-  if (s.combine != "grid" && s.combine != "zip") r.fail("combine", "must be grid or zip, got '" + s.combine + "'");
-  if (const YAML::Node sys = root["system"]) {
-    r.only_keys(sys, "system", {"dram_gb_s", "dram_latency_ns"});
-    if (sys["dram_gb_s"]) s.dram_gb_s = r.number(sys["dram_gb_s"], "system.dram_gb_s");
-    if (sys["dram_latency_ns"]) s.dram_latency_ns = r.number(sys["dram_latency_ns"], "system.dram_latency_ns");
-    if (s.dram_gb_s < 0 || s.dram_latency_ns < 0) r.fail("system", "values must be >= 0");
+  if (s.combine != "grid" && s.combine != "zip") {
+    r.fail("combine", root["combine"], "must be grid or zip, got '" + s.combine + "'");
+  }
+  if (const YAML::Node old = root["system"]) {
+    // Renamed to the hardware config's spelling (docs/hw-config.md), so one name means one thing.
+    r.only_keys(old, "system", {"dram_gb_s", "dram_latency_ns"});
+    for (const auto& [old_key, new_key] : {std::pair<const char*, const char*>{"dram_gb_s", "dram.bandwidth_gb_s"},
+                                           {"dram_latency_ns", "dram.latency_ns"}}) {
+      if (old[old_key]) {
+        r.fail(std::string("system.") + old_key, old[old_key],
+               std::string("renamed: write ") + new_key + " (the hardware config's key)");
+      }
+    }
+  }
+  if (const YAML::Node dram = root["dram"]) {
+    r.only_keys(dram, "dram", {"bandwidth_gb_s", "latency_ns"});
+    if (dram["bandwidth_gb_s"]) s.dram_bandwidth_gb_s = number_value(r, dram["bandwidth_gb_s"], "dram.bandwidth_gb_s");
+    if (dram["latency_ns"]) s.dram_latency_ns = number_value(r, dram["latency_ns"], "dram.latency_ns");
+    if (s.dram_bandwidth_gb_s < 0 || s.dram_latency_ns < 0) r.fail("dram", dram, "values must be >= 0");
   }
 
   const YAML::Node models = root["models"];
-  if (!models || !models.IsMap() || models.size() == 0) r.fail("models", "missing: name at least one model");
-  for (const auto& kv : models) {
+  if (!models || !models.IsMap() || models.size() == 0) r.fail("models", models ? models : root, "missing: name at least one model");
+  for (const std::string& name : r.keys(models, "models")) {
+    const YAML::Node entry = models[name];
     SweepModel m;
-    m.name = kv.first.as<std::string>();
+    m.name = name;
     const std::string p = "models." + m.name;
-    r.only_keys(kv.second, p, {"model", "pack", "repeat", "quality"});
-    m.model = r.string(kv.second, p, "model", "");
-    m.pack = r.string(kv.second, p, "pack", "");
-    if (m.model.empty() == m.pack.empty()) r.fail(p, "give exactly one of `model` (a checkpoint) or `pack` (a .sop file)");
+    r.only_keys(entry, p, {"model", "pack", "repeat", "quality"});
+    m.model = r.string(entry, p, "model", "");
+    m.pack = r.string(entry, p, "pack", "");
+    if (m.model.empty() == m.pack.empty()) {
+      r.fail(p, entry, "give exactly one of `model` (a checkpoint) or `pack` (a .sop file)");
+    }
     if (!m.model.empty()) m.model = expand_path(m.model, base_dir);
     if (!m.pack.empty()) m.pack = expand_path(m.pack, base_dir);
-    if (kv.second["repeat"]) {
-      const double rep = r.number(kv.second["repeat"], p + ".repeat");
-      if (rep < 1 || rep != std::floor(rep) || rep > 100000) r.fail(p + ".repeat", "must be a whole number >= 1");
+    if (entry["repeat"]) {
+      const double rep = number_value(r, entry["repeat"], p + ".repeat");
+      if (rep < 1 || rep != std::floor(rep) || rep > 100000) r.fail(p + ".repeat", entry["repeat"], "must be a whole number >= 1");
       m.repeat = static_cast<int>(rep);
     }
-    if (kv.second["quality"]) {
-      try {
-        m.quality = kv.second["quality"].as<bool>();
-      } catch (const YAML::Exception&) {
-        r.fail(p + ".quality", "expected true or false");
-      }
-    }
+    m.quality = r.boolean(entry, p, "quality", m.quality);
     s.models[m.name] = m;
   }
   if (const YAML::Node recipes = root["recipes"]) {
-    if (!recipes.IsMap()) r.fail("recipes", "expected a mapping of name: recipe file");
-    for (const auto& kv : recipes) {
-      const std::string name = kv.first.as<std::string>();
-      if (!kv.second.IsScalar()) r.fail("recipes." + name, "expected a recipe file path");
-      s.recipes[name] = expand_path(kv.second.Scalar(), base_dir);
+    for (const std::string& name : r.keys(recipes, "recipes")) {
+      s.recipes[name] = expand_path(r.string_value(recipes[name], "recipes." + name), base_dir);
     }
   }
 
   const YAML::Node axes = root["axes"];
-  if (!axes || !axes.IsMap() || axes.size() == 0) r.fail("axes", "missing: give at least one axis");
+  if (!axes || !axes.IsMap() || axes.size() == 0) r.fail("axes", axes ? axes : root, "missing: give at least one axis");
   const auto& allowed = sweep_axis_names();
-  for (const auto& kv : axes) {
-    const std::string name = kv.first.as<std::string>();
+  for (const std::string& name : r.keys(axes, "axes")) {
+    const YAML::Node list = axes[name];
     const std::string p = "axes." + name;
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      r.fail(p, "unknown axis (axes: " + list + ")");
+      std::string names;
+      for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+      r.fail(p, list, "unknown axis (axes: " + names + ")");
     }
-    if (!kv.second.IsSequence()) r.fail(p, "expected a list of values");
-    if (kv.second.size() == 0) r.fail(p, "empty axis: give at least one value");
+    if (!list.IsSequence()) r.fail(p, list, "expected a list of values");
+    if (list.size() == 0) r.fail(p, list, "empty axis: give at least one value");
     std::vector<std::string> values;
-    for (std::size_t i = 0; i < kv.second.size(); ++i) {
-      const YAML::Node v = kv.second[i];
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node v = list[i];
       const std::string pi = p + "[" + std::to_string(i) + "]";
-      if (!v.IsScalar()) r.fail(pi, "expected a single value");
+      if (!v.IsScalar()) r.fail(pi, v, "expected a single value");
       std::string text = v.Scalar();
-      if (name == "lut_sram_bytes" && !is_integer_text(text, 1, 1LL << 40)) r.fail(pi, "expected a size in bytes >= 1, got '" + text + "'");
-      if (name == "lanes" && !is_integer_text(text, 1, 4096)) r.fail(pi, "expected a lane count in [1, 4096], got '" + text + "'");
+      if (name == "lut_sram_bytes" && !is_integer_text(text, 1, 1LL << 40)) r.fail(pi, v, "expected a size in bytes >= 1, got '" + text + "'");
+      if (name == "lanes" && !is_integer_text(text, 1, 4096)) r.fail(pi, v, "expected a lane count in [1, 4096], got '" + text + "'");
       if (name == "block" && !is_integer_text(text, RecipeLimits::kMinBlock, RecipeLimits::kMaxBlock)) {
-        r.fail(pi, "expected a block size in [" + std::to_string(RecipeLimits::kMinBlock) + ", " +
+        r.fail(pi, v, "expected a block size in [" + std::to_string(RecipeLimits::kMinBlock) + ", " +
                        std::to_string(RecipeLimits::kMaxBlock) + "], got '" + text + "'");
       }
       if (name == "entry_format") {
         try {
           text = entry_format_info(parse_entry_format(text)).name;
         } catch (const std::invalid_argument& e) {
-          r.fail(pi, e.what());
+          r.fail(pi, v, e.what());
         }
       }
-      if ((name == "clock_mhz" || name == "dram_gb_s") && !(r.number(v, pi) > 0)) r.fail(pi, "must be > 0");
-      if (name == "model" && s.models.count(text) == 0) r.fail(pi, "no model named '" + text + "' under models:");
-      if (name == "recipe" && s.recipes.count(text) == 0) r.fail(pi, "no recipe named '" + text + "' under recipes:");
-      if (std::find(values.begin(), values.end(), text) != values.end()) r.fail(pi, "'" + text + "' appears twice");
+      if ((name == "clock_mhz" || name == "dram_gb_s") && !(number_value(r, v, pi) > 0)) r.fail(pi, v, "must be > 0");
+      if (name == "model" && s.models.count(text) == 0) r.fail(pi, v, "no model named '" + text + "' under models:");
+      if (name == "recipe" && s.recipes.count(text) == 0) r.fail(pi, v, "no recipe named '" + text + "' under recipes:");
+      if (std::find(values.begin(), values.end(), text) != values.end()) r.fail(pi, v, "'" + text + "' appears twice");
       values.push_back(text);
     }
     s.axes.emplace_back(name, values);
@@ -568,7 +527,7 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, c
   if (s.combine == "zip") {
     for (const auto& [name, values] : s.axes) {
       if (values.size() != s.axes.front().second.size()) {
-        r.fail("axes." + name, "combine: zip needs every axis of the same length (" + s.axes.front().first + " has " +
+        r.fail("axes." + name, axes[name], "combine: zip needs every axis of the same length (" + s.axes.front().first + " has " +
                                    std::to_string(s.axes.front().second.size()) + ", " + name + " has " +
                                    std::to_string(values.size()) + ")");
       }
@@ -579,16 +538,16 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, c
     has_model_axis |= name == "model";
     has_recipe_axis |= name == "recipe";
   }
-  if (!has_model_axis && s.models.size() != 1) r.fail("axes", "several models are named: add a `model` axis");
+  if (!has_model_axis && s.models.size() != 1) r.fail("axes", axes, "several models are named: add a `model` axis");
   bool needs_recipe = false;
   for (const auto& [name, m] : s.models) needs_recipe |= m.pack.empty();
-  if (needs_recipe && s.recipes.empty()) r.fail("recipes", "missing: a model given as a checkpoint needs a recipe");
-  if (needs_recipe && !has_recipe_axis && s.recipes.size() != 1) r.fail("axes", "several recipes are named: add a `recipe` axis");
+  if (needs_recipe && s.recipes.empty()) r.fail("recipes", root, "missing: a model given as a checkpoint needs a recipe");
+  if (needs_recipe && !has_recipe_axis && s.recipes.size() != 1) r.fail("axes", axes, "several recipes are named: add a `recipe` axis");
   return s;
 }
 
 SweepSpec load_sweep(const std::string& path) {
-  const std::string text = read_text(path);
+  const std::string text = read_text_file(path, "sweep file");
   const fs::path p(path);
   return parse_sweep(text, path, p.has_parent_path() ? p.parent_path().string() : ".");
 }
@@ -623,7 +582,7 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   const nlohmann::json record = sweep_record(spec, points);
   const std::string record_path = (fs::path(options.out_dir) / "sweep.json").string();
   if (fs::exists(record_path)) {
-    const nlohmann::json old = nlohmann::json::parse(read_text(record_path));
+    const nlohmann::json old = nlohmann::json::parse(read_output(record_path, "sweep record"));
     if (old.value("points", nlohmann::json()) != record["points"]) {
       throw Error(options.out_dir, "sweep.json",
                   "this folder holds results of a different sweep (its points differ): use another --out");
@@ -642,7 +601,7 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
     if (fs::exists(file)) {
       bool keep = true;
       try {
-        const nlohmann::json old = nlohmann::json::parse(read_text(file));
+        const nlohmann::json old = nlohmann::json::parse(read_output(file, "point file"));
         keep = old.value("key", "") == p.key() && (old.value("status", "") == "ok" || !options.retry_failed);
       } catch (const std::exception&) {
         keep = false;  // unreadable: run it again
@@ -712,7 +671,7 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
   if (dirs.empty()) throw Error("", "", "no sweep directories to merge");
   const std::string record_path = (fs::path(dirs.front()) / "sweep.json").string();
   if (!fs::exists(record_path)) throw Error(dirs.front(), "sweep.json", "missing: not a sweep output folder");
-  const nlohmann::json record = nlohmann::json::parse(read_text(record_path));
+  const nlohmann::json record = nlohmann::json::parse(read_output(record_path, "sweep record"));
   const auto& keys = record["points"];
   std::vector<nlohmann::json> rows(keys.size());
   std::vector<bool> have(keys.size(), false);
@@ -720,7 +679,7 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
     const std::string other = (fs::path(dir) / "sweep.json").string();
     if (dir != dirs.front()) {
       if (!fs::exists(other)) throw Error(dir, "sweep.json", "missing: not a sweep output folder");
-      if (nlohmann::json::parse(read_text(other))["points"] != keys) throw Error(dir, "sweep.json", "a different sweep than " + dirs.front());
+      if (nlohmann::json::parse(read_output(other, "sweep record"))["points"] != keys) throw Error(dir, "sweep.json", "a different sweep than " + dirs.front());
     }
     const fs::path pdir = fs::path(dir) / "points";
     if (!fs::exists(pdir)) continue;
@@ -728,7 +687,7 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
       if (entry.path().extension() != ".json") continue;
       nlohmann::json j;
       try {
-        j = nlohmann::json::parse(read_text(entry.path().string()));
+        j = nlohmann::json::parse(read_output(entry.path().string(), "point file"));
       } catch (const std::exception& e) {
         throw Error(entry.path().string(), "", std::string("unreadable point file: ") + e.what());
       }
@@ -767,7 +726,7 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
 nlohmann::json read_results(const std::string& dir) {
   const std::string path = (fs::path(dir) / "results.json").string();
   if (!fs::exists(path)) throw Error(dir, "results.json", "missing: run `sop sweep` (or `sop sweep merge`) first");
-  return nlohmann::json::parse(read_text(path));
+  return nlohmann::json::parse(read_output(path, "results file"));
 }
 
 }  // namespace sop::sim

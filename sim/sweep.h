@@ -45,7 +45,9 @@ struct SweepSpec {
   std::map<std::string, SweepModel> models;
   std::map<std::string, std::string> recipes;  // name -> recipe file
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // in file order
-  double dram_gb_s = 0;        // 0: the hardware config's (or the estimator's default)
+  // `dram:` overrides for every point, named as in the hardware config (dram.bandwidth_gb_s,
+  // dram.latency_ns); 0: the hardware config's (or the estimator's default).
+  double dram_bandwidth_gb_s = 0;
   double dram_latency_ns = 0;
 
   std::vector<SweepPoint> points() const;

@@ -2,114 +2,82 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
-#include <set>
-#include <sstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "base/error.h"
+#include "base/yaml_reader.h"
 
 namespace sop::sim {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-std::string read_text(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "", std::string("cannot open the ") + what);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+// Tech numbers carry their own range checks below (>= 0, > 0, increasing); the reader only makes
+// sure they are finite numbers.
+constexpr double kLargest = std::numeric_limits<double>::max();
+
+// parent[key], which must be present (every tech number is required: none has a default).
+YAML::Node child(const YamlReader& r, const YAML::Node& parent, const std::string& path, const char* key) {
+  const YAML::Node n = parent[key];
+  if (!n) r.fail(YamlReader::join(path, key), parent, "missing");
+  return n;
 }
 
-// Typed reads from the tech YAML that name the file and key path in every error (yaml-cpp's own
-// conversion errors do not say which key).
-class TechReader {
- public:
-  explicit TechReader(std::string source) : source_(std::move(source)) {}
+double number(const YamlReader& r, const YAML::Node& parent, const std::string& path, const char* key) {
+  return r.number_value(child(r, parent, path, key), YamlReader::join(path, key), -kLargest, kLargest);
+}
 
-  [[noreturn]] void fail(const std::string& key, const std::string& message) const { throw Error(source_, key, message); }
+std::string source_of(const YamlReader& r, const YAML::Node& n, const std::string& path) {
+  const YAML::Node s = n["source"];
+  if (!s || !s.IsScalar() || s.Scalar().empty()) r.fail(YamlReader::join(path, "source"), n, "every number needs its source");
+  return s.Scalar();
+}
 
-  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+// {<value_key>: number, source: text}
+TechValue value(const YamlReader& r, const YAML::Node& parent, const std::string& path, const char* key,
+                const char* value_key) {
+  const std::string p = YamlReader::join(path, key);
+  const YAML::Node n = child(r, parent, path, key);
+  r.only_keys(n, p, {value_key, "source", "note"});
+  TechValue v;
+  v.value = number(r, n, p, value_key);
+  if (!(v.value >= 0)) r.fail(YamlReader::join(p, value_key), n[value_key], "must be >= 0");
+  v.source = source_of(r, n, p);
+  return v;
+}
 
-  void only_keys(const YAML::Node& n, const std::string& path, const std::set<std::string>& allowed) const {
-    if (!n.IsMap()) fail(path.empty() ? "(top level)" : path, "expected a mapping of keys");
-    for (const auto& kv : n) {
-      const std::string k = kv.first.as<std::string>();
-      if (allowed.count(k) == 0) {
-        std::string list;
-        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(join(path, k), "unknown key (allowed here: " + list + ")");
-      }
+// A list of {<x_key>: number, <y_key>: number, source: text}, x strictly increasing.
+TechCurve curve(const YamlReader& r, const YAML::Node& parent, const std::string& path, const char* key,
+                const char* x_key, const char* y_key, TechCurve::Scale scale) {
+  const std::string p = YamlReader::join(path, key);
+  const YAML::Node n = child(r, parent, path, key);
+  if (!n.IsSequence() || n.size() == 0) r.fail(p, n, "expected a non-empty list of points");
+  TechCurve c;
+  c.scale = scale;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const std::string pi = p + "[" + std::to_string(i) + "]";
+    r.only_keys(n[i], pi, {x_key, y_key, "source", "note"});
+    TechPoint pt;
+    pt.x = number(r, n[i], pi, x_key);
+    pt.y = number(r, n[i], pi, y_key);
+    pt.source = source_of(r, n[i], pi);
+    if (pt.x < 0 || pt.y < 0) r.fail(pi, n[i], "sizes and values must be >= 0");
+    if (scale == TechCurve::Scale::LogLog && (pt.x <= 0 || pt.y <= 0)) r.fail(pi, n[i], "log-log points must be > 0");
+    if (!c.points.empty() && pt.x <= c.points.back().x) {
+      r.fail(pi, n[i], "points must be in increasing " + std::string(x_key));
     }
+    c.points.push_back(pt);
   }
-
-  const YAML::Node child(const YAML::Node& parent, const std::string& path, const char* key) const {
-    const YAML::Node n = parent[key];
-    if (!n) fail(join(path, key), "missing");
-    return n;
-  }
-
-  double number(const YAML::Node& n, const std::string& path) const {
-    try {
-      if (!n.IsScalar()) throw YAML::Exception(YAML::Mark(), "");
-      return n.as<double>();
-    } catch (const YAML::Exception&) {
-      fail(path, "expected a number");
-    }
-  }
-
-  std::string source_of(const YAML::Node& n, const std::string& path) const {
-    const YAML::Node s = n["source"];
-    if (!s || !s.IsScalar() || s.Scalar().empty()) fail(join(path, "source"), "every number needs its source");
-    return s.Scalar();
-  }
-
-  // {<value_key>: number, source: text}
-  TechValue value(const YAML::Node& parent, const std::string& path, const char* key, const char* value_key) const {
-    const std::string p = join(path, key);
-    const YAML::Node n = child(parent, path, key);
-    only_keys(n, p, {value_key, "source", "note"});
-    TechValue v;
-    v.value = number(child(n, p, value_key), join(p, value_key));
-    if (!(v.value >= 0)) fail(join(p, value_key), "must be >= 0");
-    v.source = source_of(n, p);
-    return v;
-  }
-
-  // A list of {<x_key>: number, <y_key>: number, source: text}, x strictly increasing.
-  TechCurve curve(const YAML::Node& parent, const std::string& path, const char* key, const char* x_key,
-                  const char* y_key, TechCurve::Scale scale) const {
-    const std::string p = join(path, key);
-    const YAML::Node n = child(parent, path, key);
-    if (!n.IsSequence() || n.size() == 0) fail(p, "expected a non-empty list of points");
-    TechCurve c;
-    c.scale = scale;
-    for (std::size_t i = 0; i < n.size(); ++i) {
-      const std::string pi = p + "[" + std::to_string(i) + "]";
-      only_keys(n[i], pi, {x_key, y_key, "source", "note"});
-      TechPoint pt;
-      pt.x = number(child(n[i], pi, x_key), join(pi, x_key));
-      pt.y = number(child(n[i], pi, y_key), join(pi, y_key));
-      pt.source = source_of(n[i], pi);
-      if (pt.x < 0 || pt.y < 0) fail(pi, "sizes and values must be >= 0");
-      if (scale == TechCurve::Scale::LogLog && (pt.x <= 0 || pt.y <= 0)) fail(pi, "log-log points must be > 0");
-      if (!c.points.empty() && pt.x <= c.points.back().x) fail(pi, "points must be in increasing " + std::string(x_key));
-      c.points.push_back(pt);
-    }
-    return c;
-  }
-
- private:
-  std::string source_;
-};
+  return c;
+}
 
 std::vector<LogicAreaRow> read_logic_table(const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text(path, "logic area table"));
+    j = nlohmann::json::parse(read_text_file(path, "logic area table"));
   } catch (const nlohmann::json::exception& e) {
     throw Error(path, "", std::string("not valid JSON: ") + e.what());
   }
@@ -212,64 +180,57 @@ double TechTable::relative_die_cost(double area_mm2) const {
 }
 
 TechTable parse_tech_table(const std::string& yaml_text, const std::string& source, const std::string& logic_dir) {
-  const TechReader r(source);
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    r.fail("", std::string("not valid YAML: ") + e.what());
-  }
-  r.only_keys(root, "", {"tech", "name", "node_nm", "voltage_v", "sources", "energy_pj", "leakage", "area_um2", "cost"});
-  if (r.number(r.child(root, "", "tech"), "tech") != 1) r.fail("tech", "unsupported schema version (expected 1)");
+  const YamlReader r(source);
+  const YAML::Node root = r.parse(yaml_text);
+  r.only_keys(root, "", {"schema_version", "tech", "name", "node_nm", "voltage_v", "sources", "energy_pj", "leakage",
+                         "area_um2", "cost"});
+  r.check_schema_version(root);
+  if (number(r, root, "", "tech") != 1) r.fail("tech", root["tech"], "unsupported schema version (expected 1)");
   TechTable t;
   t.source = source;
-  const YAML::Node name = r.child(root, "", "name");
-  if (!name.IsScalar()) r.fail("name", "expected a string");
-  t.name = name.Scalar();
-  t.node_nm = r.number(r.child(root, "", "node_nm"), "node_nm");
-  t.voltage_v = r.number(r.child(root, "", "voltage_v"), "voltage_v");
+  t.name = r.string_value(child(r, root, "", "name"), "name");
+  t.node_nm = number(r, root, "", "node_nm");
+  t.voltage_v = number(r, root, "", "voltage_v");
 
-  const YAML::Node e = r.child(root, "", "energy_pj");
+  const YAML::Node e = child(r, root, "", "energy_pj");
   r.only_keys(e, "energy_pj", {"storage_read_per_bit", "storage_write_per_read", "multiply", "add", "register_per_bit",
                                "dram_per_bit"});
-  t.storage_read_pj_per_bit = r.curve(e, "energy_pj", "storage_read_per_bit", "bits", "pj", TechCurve::Scale::LogLog);
-  t.storage_write_per_read = r.value(e, "energy_pj", "storage_write_per_read", "ratio");
-  t.multiply_pj = r.curve(e, "energy_pj", "multiply", "product_bits", "pj", TechCurve::Scale::LogLog);
-  t.add_pj = r.curve(e, "energy_pj", "add", "bits", "pj", TechCurve::Scale::LogLog);
-  t.register_pj_per_bit = r.value(e, "energy_pj", "register_per_bit", "pj");
-  t.dram_pj_per_bit = r.value(e, "energy_pj", "dram_per_bit", "pj");
+  t.storage_read_pj_per_bit = curve(r, e, "energy_pj", "storage_read_per_bit", "bits", "pj", TechCurve::Scale::LogLog);
+  t.storage_write_per_read = value(r, e, "energy_pj", "storage_write_per_read", "ratio");
+  t.multiply_pj = curve(r, e, "energy_pj", "multiply", "product_bits", "pj", TechCurve::Scale::LogLog);
+  t.add_pj = curve(r, e, "energy_pj", "add", "bits", "pj", TechCurve::Scale::LogLog);
+  t.register_pj_per_bit = value(r, e, "energy_pj", "register_per_bit", "pj");
+  t.dram_pj_per_bit = value(r, e, "energy_pj", "dram_per_bit", "pj");
 
-  const YAML::Node l = r.child(root, "", "leakage");
+  const YAML::Node l = child(r, root, "", "leakage");
   r.only_keys(l, "leakage", {"mw_per_mm2"});
-  t.leakage_mw_per_mm2 = r.value(l, "leakage", "mw_per_mm2", "value");
+  t.leakage_mw_per_mm2 = value(r, l, "leakage", "mw_per_mm2", "value");
 
-  const YAML::Node a = r.child(root, "", "area_um2");
+  const YAML::Node a = child(r, root, "", "area_um2");
   r.only_keys(a, "area_um2", {"storage", "logic"});
-  t.storage_area_um2 = r.curve(a, "area_um2", "storage", "bits", "um2", TechCurve::Scale::Linear);
-  const YAML::Node lg = r.child(a, "area_um2", "logic");
+  t.storage_area_um2 = curve(r, a, "area_um2", "storage", "bits", "um2", TechCurve::Scale::Linear);
+  const YAML::Node lg = child(r, a, "area_um2", "logic");
   r.only_keys(lg, "area_um2.logic", {"table", "table_nand2_um2", "nand2_um2"});
-  const YAML::Node table = r.child(lg, "area_um2.logic", "table");
-  if (!table.IsScalar()) r.fail("area_um2.logic.table", "expected a file name");
-  t.logic_table_path = table.Scalar();
+  t.logic_table_path = r.string_value(child(r, lg, "area_um2.logic", "table"), "area_um2.logic.table");
   if (!t.logic_table_path.empty() && t.logic_table_path[0] != '/') t.logic_table_path = logic_dir + "/" + t.logic_table_path;
-  t.logic_table_nand2_um2 = r.value(lg, "area_um2.logic", "table_nand2_um2", "um2");
-  t.nand2_um2 = r.value(lg, "area_um2.logic", "nand2_um2", "um2");
-  if (t.logic_table_nand2_um2.value <= 0) r.fail("area_um2.logic.table_nand2_um2", "must be > 0");
+  t.logic_table_nand2_um2 = value(r, lg, "area_um2.logic", "table_nand2_um2", "um2");
+  t.nand2_um2 = value(r, lg, "area_um2.logic", "nand2_um2", "um2");
+  if (t.logic_table_nand2_um2.value <= 0) r.fail("area_um2.logic.table_nand2_um2", lg["table_nand2_um2"], "must be > 0");
   t.logic_rows = read_logic_table(t.logic_table_path);
 
-  const YAML::Node c = r.child(root, "", "cost");
+  const YAML::Node c = child(r, root, "", "cost");
   r.only_keys(c, "cost", {"wafer_diameter_mm", "defect_density_per_cm2", "yield_cluster_alpha", "reference_die_mm2"});
-  t.wafer_diameter_mm = r.value(c, "cost", "wafer_diameter_mm", "value");
-  t.defect_density_per_cm2 = r.value(c, "cost", "defect_density_per_cm2", "value");
-  t.yield_cluster_alpha = r.value(c, "cost", "yield_cluster_alpha", "value");
-  t.reference_die_mm2 = r.value(c, "cost", "reference_die_mm2", "value");
-  if (t.yield_cluster_alpha.value <= 0) r.fail("cost.yield_cluster_alpha", "must be > 0");
-  if (t.reference_die_mm2.value <= 0) r.fail("cost.reference_die_mm2", "must be > 0");
+  t.wafer_diameter_mm = value(r, c, "cost", "wafer_diameter_mm", "value");
+  t.defect_density_per_cm2 = value(r, c, "cost", "defect_density_per_cm2", "value");
+  t.yield_cluster_alpha = value(r, c, "cost", "yield_cluster_alpha", "value");
+  t.reference_die_mm2 = value(r, c, "cost", "reference_die_mm2", "value");
+  if (t.yield_cluster_alpha.value <= 0) r.fail("cost.yield_cluster_alpha", c["yield_cluster_alpha"], "must be > 0");
+  if (t.reference_die_mm2.value <= 0) r.fail("cost.reference_die_mm2", c["reference_die_mm2"], "must be > 0");
   return t;
 }
 
 TechTable load_tech_table(const std::string& path) {
-  const std::string text = read_text(path, "technology table");
+  const std::string text = read_text_file(path, "technology table");
   const std::size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   return parse_tech_table(text, path, dir);

@@ -1,4 +1,5 @@
-// Shared helpers for tests: where the real models are, and skipping visibly when they are absent.
+// Shared helpers for tests: where the real models are, skipping visibly when they are absent, and the
+// message an error carries.
 #pragma once
 
 #include <cstdlib>
@@ -6,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
+
+#include "base/error.h"
 
 namespace sop::testing {
 
@@ -20,6 +23,18 @@ inline std::string model_path(const std::string& file) { return models_dir() + "
 inline bool file_exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
+}
+
+// The message a call throws as sop::Error, or "" when it does not throw: lets a test compare whole
+// messages (file, key path, line) with EXPECT_EQ.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const ::sop::Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace sop::testing

@@ -4,11 +4,11 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/yaml_reader.h"
 
 namespace sop {
 
@@ -80,9 +80,10 @@ ActivationStats parse_imatrix(const std::string& bytes, const std::string& path)
 }  // namespace
 
 ActivationStats load_activation_stats(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "", "cannot open activation statistics");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Not a small config: a large model's imatrix is tens of MB and its JSON several times that, so
+  // the bound only stops a wrong file (a checkpoint passed by mistake) from being read whole.
+  constexpr uint64_t kMaxBytes = uint64_t{4} << 30;
+  const std::string bytes = read_text_file(path, "activation statistics", kMaxBytes);
   const auto first = bytes.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && bytes[first] == '{') return parse_json(bytes, path);
   return parse_imatrix(bytes, path);

@@ -9,20 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "base/error.h"
+#include "tests/test_support.h"
 
 namespace sop {
 namespace {
 
-// The message a call throws, or "" when it does not throw.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using ::sop::testing::error_of;
 
 TEST(YamlReader, TypedReadsAndDefaults) {
   const YamlReader r("cfg.yaml");
@@ -74,7 +66,7 @@ TEST(YamlReader, SchemaVersion) {
 }
 
 TEST(ReadTextFile, BoundedAndNamed) {
-  const std::string path = testing::TempDir() + "/read_text_file.txt";
+  const std::string path = ::testing::TempDir() + "/read_text_file.txt";
   {
     std::ofstream out(path, std::ios::binary);
     out << "0123456789";

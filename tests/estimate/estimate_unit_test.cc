@@ -1,11 +1,15 @@
 // Unit tests of the technology table, the analytic counts model, the estimator, sweep parsing and the
 // SVG plotter.
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "base/error.h"
+#include "tests/test_support.h"
+#include "base/yaml_reader.h"
 #include "sim/estimate.h"
 #include "sim/estimate_simulated.h"
 #include "sim/report.h"
@@ -91,6 +95,43 @@ energy_pj:
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("energy_pj.storage_read_per_bit[0].source"), std::string::npos) << e.what();
   }
+}
+
+using ::sop::testing::error_of;
+
+// What every YAML kind refuses alike (base/yaml_reader.h), each named with the file and the line: a
+// newer schema_version, and a top-level key that is not a plain string. `error_of` parses a document
+// and returns its error ("" when accepted); `valid` is a document it accepts.
+void expect_schema_and_key_checks(const std::function<std::string(const std::string&)>& error_of,
+                                  const std::string& file, const std::string& valid) {
+  ASSERT_EQ(error_of(valid), "");
+  EXPECT_EQ(error_of("schema_version: 1\n" + valid), "");
+  EXPECT_EQ(error_of("schema_version: 2\n" + valid),
+            file + ": schema_version: version 2 is not supported (this sop reads version 1) (line 1)");
+  const auto lines = std::count(valid.begin(), valid.end(), '\n');
+  EXPECT_EQ(error_of(valid + "? [a, b]\n: 1\n"),
+            file + ": <top level>: a key is not a plain string (line " + std::to_string(lines + 1) + ")");
+}
+
+// The message parse_tech_table throws for `yaml`, or "" when it accepts it.
+std::string tech_error(const std::string& yaml) {
+  return error_of([&] { parse_tech_table(yaml, "bad.yaml", kSource + "/configs/tech"); });
+}
+
+TEST(TechTable, NonFiniteNumbersNonScalarKeysAndNewerSchemasAreRefused) {
+  EXPECT_EQ(tech_error("tech: 1\nname: x\nnode_nm: .inf\n"),
+            "bad.yaml: node_nm: must be a finite number, got '.inf' (line 3)");
+  EXPECT_EQ(tech_error("tech: 1\nname: x\nnode_nm: 45\nvoltage_v: 0.9\nenergy_pj:\n"
+                       "  storage_read_per_bit: [{bits: 10, pj: .nan, source: s}]\n"),
+            "bad.yaml: energy_pj.storage_read_per_bit[0].pj: must be a finite number, got '.nan' (line 6)");
+  EXPECT_EQ(tech_error("- 1\n"), "bad.yaml: <top level>: expected a mapping of keys (line 1)");
+  // The shipped table, without its own schema_version line, is the valid document.
+  std::string valid = read_text_file(kSource + "/configs/tech/45nm.yaml", "technology table");
+  const std::string version_line = "schema_version: 1\n";
+  const std::size_t at = valid.find("\n" + version_line);
+  ASSERT_NE(at, std::string::npos) << "configs/tech/45nm.yaml carries schema_version: 1";
+  valid.erase(at + 1, version_line.size());
+  expect_schema_and_key_checks(tech_error, "bad.yaml", valid);
 }
 
 TEST(TechTable, LogicAreaInterpolatesInLanesAndGrowsWithThem) {
@@ -227,14 +268,11 @@ recipes:
   r: r.yaml
 )";
 
-std::string sweep_error(const std::string& axes_yaml) {
-  try {
-    parse_sweep(std::string(kSweepHead) + axes_yaml, "s.yaml", "/tmp");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+std::string sweep_document_error(const std::string& yaml) {
+  return error_of([&] { parse_sweep(yaml, "s.yaml", "/tmp"); });
 }
+
+std::string sweep_error(const std::string& axes_yaml) { return sweep_document_error(std::string(kSweepHead) + axes_yaml); }
 
 TEST(SweepSpec, GridAndZipExpand) {
   const SweepSpec g = parse_sweep(std::string(kSweepHead) +
@@ -259,6 +297,36 @@ TEST(SweepSpec, BadFilesNameTheKey) {
   EXPECT_NE(sweep_error("axes:\n  lanes: [4]\n").find("add a `model` axis"), std::string::npos);
   EXPECT_NE(sweep_error("combine: zip\naxes:\n  model: [a, b]\n  lanes: [4]\n").find("same length"), std::string::npos);
   EXPECT_NE(sweep_error("axes:\n  model: [a, a]\n").find("appears twice"), std::string::npos);
+}
+
+TEST(SweepSpec, NonFiniteNumbersNonScalarKeysAndNewerSchemasAreRefused) {
+  EXPECT_EQ(sweep_error("axes:\n  model: [a]\n  clock_mhz: [.inf]\n"),
+            "s.yaml: axes.clock_mhz[0]: must be a finite number, got '.inf' (line 12)");
+  EXPECT_EQ(sweep_error("dram: {bandwidth_gb_s: .nan}\naxes:\n  model: [a]\n"),
+            "s.yaml: dram.bandwidth_gb_s: must be a finite number, got '.nan' (line 10)");
+  EXPECT_EQ(sweep_error("axes:\n  ? [model]\n  : [a]\n"), "s.yaml: axes: a key is not a plain string (line 11)");
+  expect_schema_and_key_checks(sweep_document_error, "s.yaml", std::string(kSweepHead) + "axes:\n  model: [a]\n");
+}
+
+TEST(SweepSpec, DramOverridesUseTheHardwareConfigsKeyNames) {
+  const SweepSpec s = parse_sweep(std::string(kSweepHead) + "dram:\n  bandwidth_gb_s: 51.2\n  latency_ns: 80\n"
+                                                            "axes:\n  model: [a]\n",
+                                  "s.yaml", "/tmp");
+  EXPECT_DOUBLE_EQ(s.dram_bandwidth_gb_s, 51.2);
+  EXPECT_DOUBLE_EQ(s.dram_latency_ns, 80);
+  // The old spelling is recognized, and the error says what to write instead.
+  EXPECT_EQ(sweep_error("system:\n  dram_gb_s: 25.6\naxes:\n  model: [a]\n"),
+            "s.yaml: system.dram_gb_s: renamed: write dram.bandwidth_gb_s (the hardware config's key) (line 11)");
+  EXPECT_EQ(sweep_error("system: {dram_latency_ns: 100}\naxes:\n  model: [a]\n"),
+            "s.yaml: system.dram_latency_ns: renamed: write dram.latency_ns (the hardware config's key) (line 10)");
+}
+
+TEST(SweepSpec, ShippedSweepsParse) {
+  for (const char* name : {"hw_7b.yaml", "lut_sram.yaml", "stories260k_lut.yaml"}) {
+    const SweepSpec s = load_sweep(kSource + "/configs/sweeps/" + name);
+    EXPECT_GT(s.dram_bandwidth_gb_s, 0) << name;
+    EXPECT_FALSE(s.points().empty()) << name;
+  }
 }
 
 TEST(SweepSpec, Shards) {

@@ -112,6 +112,18 @@ TEST(RecipeParse, OutOfRangeValuesAreNamed) {
   expect_error(with(kMinimal, "recipe: 1", "recipe: 2"), "recipe", "schema version");
 }
 
+TEST(RecipeParse, NonFiniteNumbersNonScalarKeysAndNewerSchemasAreRefused) {
+  expect_error(std::string(kMinimal) + "budget: {target_bpw: .inf}\n", "budget.target_bpw",
+               "must be a finite number, got '.inf' (line 5)");
+  expect_error(std::string(kMinimal) + "sparse_residual: {fractions: [.nan]}\n", "sparse_residual.fractions[0]",
+               "must be a finite number");
+  expect_error(std::string(kMinimal) + "? [a, b]\n: 1\n", "<top level>", "a key is not a plain string (line 5)");
+  expect_error(with(kMinimal, "fitted: true}", "fitted: true, [x]: 1}"), "options[0]", "a key is not a plain string");
+  expect_error("schema_version: 2\n" + std::string(kMinimal), "schema_version",
+               "version 2 is not supported (this sop reads version 1) (line 1)");
+  EXPECT_NO_THROW((void)parse_recipe("schema_version: 1\n" + std::string(kMinimal), "ok.yaml"));
+}
+
 TEST(RecipeParse, InconsistentOptionsAreNamed) {
   expect_error(with(kMinimal, "sE3M3", "sE3X3"), "options[0].scale_format", "sE3M3");
   expect_error(with(kMinimal, "[NF4, Split87]", "[NF4, NF5]"), "options[0].codebooks[1]", "unknown codebook");

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/error.h"
 #include "model/golden/decode.h"
 #include "quantizer/codebooks/codebooks.h"
 #include "quantizer/sop/activation_stats.h"
@@ -203,6 +204,13 @@ TEST(SopActivationStats, JsonRoundTripAndImatrix) {
   const auto im = load_activation_stats(dat);
   ASSERT_NE(im.find("b.weight"), nullptr);
   EXPECT_EQ(*im.find("b.weight"), (std::vector<float>{2, 3}));
+  // A missing file is named, as every whole-file read names it (base read_text_file).
+  try {
+    (void)load_activation_stats(dat + ".missing");
+    ADD_FAILURE() << "read a missing file";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), dat + ".missing: cannot open the activation statistics");
+  }
 }
 
 }  // namespace
