@@ -12,6 +12,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "base/text_file.h"
+
 namespace sop {
 
 // The schema version every YAML kind carries as `schema_version` (absent means this version).
@@ -75,9 +77,5 @@ class YamlReader {
  private:
   std::string file_;
 };
-
-// Reads a whole file of at most `max_bytes` (configs are small: a larger file is refused, not read).
-// Throws sop::Error(path, "", "cannot open the <what>") and friends.
-std::string read_text_file(const std::string& path, const std::string& what, uint64_t max_bytes = 16u << 20);
 
 }  // namespace sop

@@ -22,6 +22,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/half.h"
+#include "base/text_file.h"
 #include "base/yaml_reader.h"
 #include "quantizer/metrics.h"
 #include "quantizer/model_reader.h"

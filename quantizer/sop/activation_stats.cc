@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
-#include "base/yaml_reader.h"
+#include "base/text_file.h"
 
 namespace sop {
 
