@@ -12,6 +12,10 @@ sop_rtl_sources() {
     line="${line%%#*}"
     line="${line//[[:space:]]/}"
     [[ -z "$line" ]] && continue
+    if [[ ! -f "$1/$line" ]]; then
+      echo "$1/$line: listed in $list but not found" >&2
+      return 1
+    fi
     echo "$1/$line"
     found=1
   done <"$list"
