@@ -1,11 +1,13 @@
 #include "sim/area.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 #include "base/error.h"
 
@@ -40,26 +42,34 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-}  // namespace
-
-std::string default_rtl_dir() { return std::string(SOP_SOURCE_DIR) + "/rtl"; }
-
-std::string default_liberty() {
-  const char* env = std::getenv("SOP_TECH_DIR");
-  const std::string tech = env ? env : std::string(SOP_SOURCE_DIR) + "/build/tech";
-  return tech + "/usr/share/qflow/tech/osu018/osu018_stdcells.lib";
+// The decode unit's sources in compile order, read at run time from the one RTL file list
+// rtl_dir/sop_decode_unit.f (docs/rtl.md): paths relative to rtl_dir, text from `//` or `#` on a comment.
+std::vector<std::string> rtl_sources(const std::string& rtl_dir) {
+  const std::string list = rtl_dir + "/sop_decode_unit.f";
+  std::ifstream in(list);
+  if (!in) throw Error(list, "", "RTL file list not found (use --rtl-dir)");
+  std::vector<std::string> sources;
+  std::string line;
+  while (std::getline(in, line)) {
+    line = line.substr(0, std::min(line.find("//"), line.find('#')));
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    const std::string source = rtl_dir + "/" + line.substr(first, line.find_last_not_of(" \t\r") + 1 - first);
+    if (!exists(source)) throw Error(source, "", "listed in " + list + " but not found");
+    sources.push_back(source);
+  }
+  if (sources.empty()) throw Error(list, "", "the RTL file list names no source");
+  return sources;
 }
 
-std::string area_script(const hw::HwConfig& hw, const std::string& rtl_dir, const std::string& liberty,
-                        const std::string& stat_file) {
+std::string script_for(const hw::HwConfig& hw, const std::vector<std::string>& sources, const std::string& liberty,
+                       const std::string& stat_file) {
   std::ostringstream s;
   s << "# sop area: " << hw.source << "\n";
   // The liberty's cells as black boxes first, so `check` knows their port directions.
   s << "read_liberty -lib " << liberty << "\n";
   s << "read_verilog -sv";
-  for (const char* f : {"sop_decode_pkg.sv", "sop_lut.sv", "sop_lane_mul.sv", "sop_decode_unit.sv"}) {
-    s << " " << rtl_dir << "/" << f;
-  }
+  for (const std::string& source : sources) s << " " << source;
   s << "\nhierarchy -check -top sop_decode_unit";
   for (const auto& [k, v] : hw.rtl_parameters()) s << " -chparam " << k << " " << v;
   // Kept hierarchical so that stat reports the LUT, one lane and the control apart.
@@ -73,6 +83,21 @@ std::string area_script(const hw::HwConfig& hw, const std::string& rtl_dir, cons
   return s.str();
 }
 
+}  // namespace
+
+std::string default_rtl_dir() { return std::string(SOP_SOURCE_DIR) + "/rtl"; }
+
+std::string default_liberty() {
+  const char* env = std::getenv("SOP_TECH_DIR");
+  const std::string tech = env ? env : std::string(SOP_SOURCE_DIR) + "/build/tech";
+  return tech + "/usr/share/qflow/tech/osu018/osu018_stdcells.lib";
+}
+
+std::string area_script(const hw::HwConfig& hw, const std::string& rtl_dir, const std::string& liberty,
+                        const std::string& stat_file) {
+  return script_for(hw, rtl_sources(rtl_dir), liberty, stat_file);
+}
+
 AreaReport synthesize_area(const hw::HwConfig& hw, const AreaOptions& options) {
   AreaReport r;
   r.liberty = options.liberty.empty() ? default_liberty() : options.liberty;
@@ -80,7 +105,7 @@ AreaReport synthesize_area(const hw::HwConfig& hw, const AreaOptions& options) {
   if (!exists(r.liberty)) {
     throw Error(r.liberty, "", "liberty not found: run scripts/install-deps.sh (or set SOP_TECH_DIR / --liberty)");
   }
-  if (!exists(rtl + "/sop_decode_unit.sv")) throw Error(rtl, "", "sop_decode_unit.sv not found (use --rtl-dir)");
+  const std::vector<std::string> sources = rtl_sources(rtl);  // before any work directory exists
 
   std::string dir = options.work_dir;
   bool temporary = false;
@@ -93,7 +118,7 @@ AreaReport synthesize_area(const hw::HwConfig& hw, const AreaOptions& options) {
     ::mkdir(dir.c_str(), 0755);
   }
   const std::string script_path = dir + "/area.ys", stat_path = dir + "/stat.txt", log_path = dir + "/yosys.log";
-  r.script = area_script(hw, rtl, r.liberty, stat_path);
+  r.script = script_for(hw, sources, r.liberty, stat_path);
   std::ofstream(script_path) << r.script;
   const std::string cmd = shell_quote(options.yosys) + " -q -l " + shell_quote(log_path) + " -s " +
                           shell_quote(script_path) + " >/dev/null 2>&1";

@@ -1,6 +1,7 @@
-// The verilated sop_decode_unit behind one C++ interface, whatever its parameters. The RTL is verilated
-// (--cc) at build time once per parameter set listed in model/tlm/CMakeLists.txt, with and without
-// --trace; rtl_variants() lists them and find_rtl_variant() picks the one a hardware config needs.
+// The verilated sop_decode_unit behind one C++ interface, whatever its parameters; VerilatedCore
+// (model/tlm/verilated_core.h) implements it once, for the system model and the regression alike. The RTL
+// is verilated (--cc) at build time once per parameter set listed in model/tlm/CMakeLists.txt, with and
+// without --trace; rtl_variants() lists them and find_rtl_variant() picks the one a hardware config needs.
 #pragma once
 
 #include <cstdint>

@@ -3,7 +3,10 @@
 # flow use. No waivers are needed; a waiver, if one is ever added, goes in rtl/lint/ with its reason.
 set -euo pipefail
 rtl="$(cd "$(dirname "$0")/.." && pwd)"
-srcs=("$rtl/sop_decode_pkg.sv" "$rtl/sop_lut.sv" "$rtl/sop_lane_mul.sv" "$rtl/sop_decode_unit.sv")
+# shellcheck source=rtl/rtl_sources.sh
+. "$rtl/rtl_sources.sh"
+listed="$(sop_rtl_sources "$rtl")"  # the sources of rtl/sop_decode_unit.f; exits here if it is unusable
+mapfile -t srcs <<<"$listed"
 sets=(
   ""
   "-GFp16Entries=1'b1"

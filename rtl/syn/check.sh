@@ -3,7 +3,10 @@
 # few parameter sets; fails on any latch or any `check` problem. Needs no liberty.
 set -euo pipefail
 rtl="$(cd "$(dirname "$0")/.." && pwd)"
-srcs="$rtl/sop_decode_pkg.sv $rtl/sop_lut.sv $rtl/sop_lane_mul.sv $rtl/sop_decode_unit.sv"
+# shellcheck source=rtl/rtl_sources.sh
+. "$rtl/rtl_sources.sh"
+listed="$(sop_rtl_sources "$rtl")"  # the sources of rtl/sop_decode_unit.f; exits here if it is unusable
+srcs="${listed//$'\n'/ }"          # one line: read_verilog's arguments
 sets=(
   ""
   "-chparam Fp16Entries 1 -chparam CodeBits 6 -chparam Lanes 4 -chparam ResidentLayers 3 -chparam ScaleHasSign 0 -chparam ScaleManBits 4"

@@ -15,16 +15,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "model/golden/decode.h"
 #include "model/golden/reference_tables.h"
-#include "verilated.h"
+#include "model/tlm/verilated_core.h"
 #if VM_COVERAGE
 #include "verilated_cov.h"
 #endif
@@ -51,8 +49,6 @@ struct Hw {
   int lanes = SOP_TB_LANES;
   int layers = SOP_TB_LAYERS;
   DecodeConfig cfg;
-  int prod_man_bits = 0;
-  int prod_exp_bits = 0;
 };
 
 Hw make_hw() {
@@ -61,43 +57,7 @@ Hw make_hw() {
   hw.cfg.entry_format = SOP_TB_FP16 ? golden::EntryFormat::Fp16 : golden::EntryFormat::Hif;
   hw.cfg.scale = golden::ScaleFormat{SOP_TB_SCALE_SIGN != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN, SOP_TB_SCALE_BIAS,
                                      SOP_TB_SCALE_SUB != 0};
-  // Widths as rtl/sop_decode_pkg.sv derives them.
-  const int eman = SOP_TB_FP16 ? 12 : golden::kHif.man_bits;
-  const int eexp = SOP_TB_FP16 ? 5 : golden::kHif.exp_bits;
-  hw.prod_man_bits = eman + SOP_TB_SCALE_MAN + 1;
-  hw.prod_exp_bits = (eexp > SOP_TB_SCALE_EXP ? eexp : SOP_TB_SCALE_EXP) + 1;
   return hw;
-}
-
-// ---- bit access to verilated ports (narrow ports are integers, wide ones VlWide arrays) -------------
-
-template <std::size_t N>
-uint64_t get_bits(const VlWide<N>& w, int lsb, int width) {
-  // Two 32-bit words hold any field of up to 33 bits; wider fields take a third.
-  const auto word = static_cast<std::size_t>(lsb / 32);
-  const int shift = lsb % 32;
-  uint64_t v = static_cast<uint64_t>(w[word]) >> shift;
-  if (word + 1 < N) v |= static_cast<uint64_t>(w[word + 1]) << (32 - shift);
-  if (shift + width > 64 && word + 2 < N) v |= static_cast<uint64_t>(w[word + 2]) << (64 - shift);
-  return width >= 64 ? v : (v & ((uint64_t{1} << width) - 1));
-}
-inline uint64_t get_bits(uint64_t w, int lsb, int width) {
-  return (w >> lsb) & ((width >= 64) ? ~uint64_t{0} : ((uint64_t{1} << width) - 1));
-}
-
-template <std::size_t N>
-void set_bits(VlWide<N>& w, int lsb, int width, uint64_t v) {
-  for (int i = 0; i < width; ++i) {
-    const int b = lsb + i;
-    auto& word = w[static_cast<std::size_t>(b / 32)];
-    const uint32_t bit = 1u << (b % 32);
-    word = ((v >> i) & 1u) ? (word | bit) : (word & ~bit);
-  }
-}
-template <class T, class = std::enable_if_t<std::is_integral_v<T>>>
-void set_bits(T& w, int lsb, int width, uint64_t v) {
-  const uint64_t mask = ((width >= 64) ? ~uint64_t{0} : ((uint64_t{1} << width) - 1)) << lsb;
-  w = static_cast<T>((static_cast<uint64_t>(w) & ~mask) | ((v << lsb) & mask));
 }
 
 // ---- stimulus --------------------------------------------------------------------------------------
@@ -231,24 +191,20 @@ struct Counts {
   uint64_t out_stalls = 0;   // cycles with out_valid and !out_ready
 };
 
+// The ports are driven through the system model's own driver (model/tlm/verilated_core.h), so the
+// regression also proves the pin-level code the RTL engine of `sop simulate` runs on.
 class Bench {
  public:
-  explicit Bench(const Hw& hw, uint64_t seed) : hw_(hw), rng_(seed ^ 0x5eed) {
-    ctx_ = std::make_unique<VerilatedContext>();
-    top_ = std::make_unique<SOP_TB_MODEL>(ctx_.get());
+  explicit Bench(const Hw& hw, uint64_t seed)
+      : hw_(hw),
+        rng_(seed ^ 0x5eed),
+        core_(sysc::rtl_port_widths(hw.lanes, hw.cfg.code_bits, SOP_TB_FP16 != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN,
+                                    golden::exp_offset(hw.cfg))),
+        lane_products_(static_cast<std::size_t>(hw.lanes)) {
     reset();
   }
 
-  void reset() {
-    top_->rst_ni = 0;
-    top_->clk_i = 0;
-    top_->eval();
-    top_->clk_i = 1;
-    top_->eval();
-    top_->clk_i = 0;
-    top_->rst_ni = 1;
-    top_->eval();
-  }
+  void reset() { core_.reset(); }
 
   // Runs jobs to completion; loads and streams overlap as the dependencies allow: a load into a slot
   // waits for every earlier stream of that slot to have issued its beats, a stream waits for every
@@ -267,58 +223,52 @@ class Bench {
     while (out_job < jobs.size()) {
       // -- drive --
       bool load_ok = load_job < jobs.size() && streams_done_before(jobs, load_job, stream_job, beat_pos);
-      top_->load_valid_i = 0;
+      bool load_valid = false;
       if (load_ok && !chance(t.load_idle)) {
         const Job& j = jobs[load_job];
         const std::size_t n = static_cast<std::size_t>(hw_.cfg.entries_per_table());
-        top_->load_valid_i = 1;
-        top_->load_layer_i = j.layer;
-        top_->load_table_i = load_pos >= n;
-        top_->load_index_i = static_cast<uint32_t>(load_pos % n);
-        top_->load_entry_i = j.tables.entries[load_pos];
+        core_.set_load(true, j.layer, load_pos >= n, static_cast<uint32_t>(load_pos % n), j.tables.entries[load_pos]);
+        load_valid = true;
+      } else {
+        core_.set_load(false, 0, false, 0, 0);
       }
       const bool stream_ok = stream_job < jobs.size() && loads_done_before(jobs, stream_job, load_job);
       if (!beat_offered && stream_ok && !chance(t.in_bubble)) beat_offered = true;
-      top_->in_valid_i = beat_offered;
       if (beat_offered) {
         const Job& j = jobs[stream_job];
         const Beat& b = j.beats[beat_pos];
-        top_->in_layer_i = j.layer;
-        top_->in_first_i = b.first;
-        top_->in_sel_i = b.sel;
-        top_->in_scale_i = b.scale;
-        for (int l = 0; l < hw_.lanes; ++l) set_bits(top_->in_codes_i, l * hw_.cfg.code_bits, hw_.cfg.code_bits, b.codes[static_cast<std::size_t>(l)]);
-      }
-      top_->res_valid_i = !chance(t.res_stall);
-      if (stream_job < jobs.size() && res_pos < jobs[stream_job].residuals.size()) {
-        top_->res_index_i = jobs[stream_job].residuals[res_pos].index;
-        top_->res_entry_i = jobs[stream_job].residuals[res_pos].entry;
+        core_.set_beat(true, b.codes.data(), b.sel, b.scale, j.layer, b.first);
       } else {
-        top_->res_index_i = 0xFFFFFFFFu;  // sentinel: nothing left in this tensor
-        top_->res_entry_i = 0;
+        core_.set_beat(false, nullptr, false, 0, 0, false);
       }
-      top_->out_ready_i = !chance(t.out_stall);
-      top_->clk_i = 0;
-      top_->eval();
+      const bool res_valid = !chance(t.res_stall);
+      if (stream_job < jobs.size() && res_pos < jobs[stream_job].residuals.size()) {
+        core_.set_residual(res_valid, jobs[stream_job].residuals[res_pos].index, jobs[stream_job].residuals[res_pos].entry);
+      } else {
+        core_.set_residual(res_valid, 0xFFFFFFFFu, 0);  // sentinel: nothing left in this tensor
+      }
+      const bool out_ready = !chance(t.out_stall);
+      core_.set_out_ready(out_ready);
+      core_.eval_low();
 
       // -- sample the handshakes before the edge --
       bool progress = false;
-      if (top_->out_valid_o && top_->out_ready_i) {
+      if (core_.out_valid() && out_ready) {
         check_beat(jobs[out_job], out_beat, c);
         progress = true;
         if (++out_beat == jobs[out_job].beats.size()) {
           out_beat = 0;
           out_job = next_of(jobs, out_job + 1, false);
         }
-      } else if (top_->out_valid_o) {
+      } else if (core_.out_valid()) {
         ++c.out_stalls;
       }
-      if (top_->res_valid_i && top_->res_ready_o) {
+      if (res_valid && core_.res_ready()) {
         ++res_pos;
         ++c.residuals;
         progress = true;
       }
-      if (beat_offered && top_->in_ready_o) {
+      if (beat_offered && core_.in_ready()) {
         beat_offered = false;
         ++c.beats;
         progress = true;
@@ -329,7 +279,7 @@ class Bench {
           stream_job = next_of(jobs, stream_job + 1, false);
         }
       }
-      if (top_->load_valid_i) {
+      if (load_valid) {
         ++c.loads;
         progress = true;
         if (++load_pos == jobs[load_job].tables.entries.size()) {
@@ -337,8 +287,7 @@ class Bench {
           load_job = next_of(jobs, load_job + 1, true);
         }
       }
-      top_->clk_i = 1;
-      top_->eval();
+      core_.rise();
       ++c.cycles;
       idle = progress ? 0 : idle + 1;
       if (idle > 10000) throw std::runtime_error("no progress for 10000 cycles (deadlock)");
@@ -349,28 +298,28 @@ class Bench {
   // The model alone: new codes every cycle, output always ready, no checking.
   uint64_t free_run(uint64_t cycles) {
     uint64_t fired = 0;
-    top_->load_valid_i = 0;
-    top_->res_valid_i = 1;
-    top_->res_index_i = 0xFFFFFFFFu;
-    top_->out_ready_i = 1;
-    top_->in_valid_i = 1;
+    core_.set_load(false, 0, false, 0, 0);
+    core_.set_residual(true, 0xFFFFFFFFu, 0);
+    core_.set_out_ready(true);
+    const int code_bits = hw_.cfg.code_bits;
+    std::vector<uint8_t> codes(static_cast<std::size_t>(hw_.lanes), 0);
     uint32_t x = 12345;
     for (uint64_t i = 0; i < cycles; ++i) {
       x = x * 1664525u + 1013904223u;
-      set_bits(top_->in_codes_i, 0, 32 > hw_.lanes * hw_.cfg.code_bits ? hw_.lanes * hw_.cfg.code_bits : 32, x);
-      top_->in_scale_i = (x >> 8) & ((1u << hw_.cfg.scale.bits()) - 1);
-      top_->in_sel_i = (x >> 20) & 1u;
-      top_->clk_i = 0;
-      top_->eval();
-      fired += top_->in_ready_o;
-      top_->clk_i = 1;
-      top_->eval();
+      // The 32 bits of x spread over the lanes from lane 0; lanes past bit 31 keep code 0.
+      for (int l = 0; l < hw_.lanes && l * code_bits < 32; ++l) {
+        codes[static_cast<std::size_t>(l)] = static_cast<uint8_t>((x >> (l * code_bits)) & ((1u << code_bits) - 1));
+      }
+      core_.set_beat(true, codes.data(), ((x >> 20) & 1u) != 0, (x >> 8) & ((1u << hw_.cfg.scale.bits()) - 1), 0, false);
+      core_.eval_low();
+      fired += core_.in_ready();
+      core_.rise();
     }
     return fired;
   }
 
-  void finish() { top_->final(); }
-  VerilatedContext* context() { return ctx_.get(); }
+  void finish() { core_.final(); }
+  VerilatedContext* context() { return core_.context(); }
 
  private:
   static std::size_t next_of(const std::vector<Job>& jobs, std::size_t from, bool load) {
@@ -393,18 +342,18 @@ class Bench {
     return true;
   }
 
+  // Every lane's mantissa and exponent field as the pins carry them, against the golden product.
   void check_beat(const Job& j, std::size_t beat, Counts& c) {
+    core_.read_out(lane_products_.data());
     for (int l = 0; l < hw_.lanes; ++l) {
       const Product& want = j.expected[beat * static_cast<std::size_t>(hw_.lanes) + static_cast<std::size_t>(l)];
-      uint64_t raw = get_bits(top_->out_mant_o, l * hw_.prod_man_bits, hw_.prod_man_bits);
-      int64_t mant = static_cast<int64_t>(raw);
-      if (raw >> (hw_.prod_man_bits - 1)) mant -= int64_t{1} << hw_.prod_man_bits;
-      const auto exp = static_cast<uint32_t>(get_bits(top_->out_exp_o, l * hw_.prod_exp_bits, hw_.prod_exp_bits));
+      const Product& got = lane_products_[static_cast<std::size_t>(l)];
       ++c.vectors;
-      if (mant != want.mant || exp != want.exp_field) {
+      if (got.mant != want.mant || got.exp_field != want.exp_field) {
         if (++c.mismatches <= 5) {
           std::printf("  MISMATCH beat %zu lane %d: rtl mant %lld exp %u, golden mant %lld exp %u\n", beat, l,
-                      static_cast<long long>(mant), exp, static_cast<long long>(want.mant), want.exp_field);
+                      static_cast<long long>(got.mant), got.exp_field, static_cast<long long>(want.mant),
+                      want.exp_field);
         }
       }
     }
@@ -412,8 +361,8 @@ class Bench {
 
   const Hw& hw_;
   std::mt19937_64 rng_;
-  std::unique_ptr<VerilatedContext> ctx_;
-  std::unique_ptr<SOP_TB_MODEL> top_;
+  sysc::VerilatedCore<SOP_TB_MODEL, /*Traced=*/false> core_;
+  std::vector<Product> lane_products_;  // the output beat read from the pins
 };
 
 // ---- scenarios -------------------------------------------------------------------------------------

@@ -2,7 +2,14 @@
 // an error naming the file and the key.
 #include "model/hw/hw_config.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
 #include <string>
+#include <unistd.h>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -122,10 +129,100 @@ TEST(HwConfig, MissingFileIsNamed) {
 
 TEST(HwConfig, AreaScriptCarriesTheRtlParameters) {
   const HwConfig c = parse_hw_config("decode_unit: {lanes: 4, lut: {entries_per_table: 64, entry_format: fp16}}\n", "x.yaml");
-  const std::string s = area_script(c, "/r", "/lib.lib", "/stat.txt");
+  const std::string s = area_script(c, default_rtl_dir(), "/lib.lib", "/stat.txt");
   for (const char* p : {"-chparam Lanes 4", "-chparam CodeBits 6", "-chparam Fp16Entries 1", "stat -liberty /lib.lib",
                         "select -assert-none t:$dlatch"}) {
     EXPECT_NE(s.find(p), std::string::npos) << p;
+  }
+}
+
+// ---- the RTL file list (rtl/sop_decode_unit.f) as `sop area` reads it --------------------------------
+
+// A scratch rtl/ directory holding the given files, removed with the object.
+using Files = std::vector<std::pair<std::string, std::string>>;  // name, text
+
+class ScratchRtlDir {
+ public:
+  explicit ScratchRtlDir(const Files& files) {
+    char tmpl[] = "/tmp/sop-rtl-list-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    for (const auto& [name, text] : files) {
+      std::ofstream(dir_ + "/" + name) << text;
+      names_.push_back(name);
+    }
+  }
+  ~ScratchRtlDir() {
+    for (const auto& name : names_) std::remove((dir_ + "/" + name).c_str());
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> names_;
+};
+
+std::string area_script_error(const std::string& rtl_dir) {
+  try {
+    area_script(parse_hw_config("decode_unit: {}\n", "x.yaml"), rtl_dir, "/lib.lib", "/stat.txt");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(RtlFileList, AreaScriptReadsTheSourcesInListedOrder) {
+  // Not the real names, in an order no hard-coded list would have: the script must follow the file.
+  const ScratchRtlDir rtl(Files{{"sop_decode_unit.f", "// the sources\n# in compile order\n\n  top.sv  // last\npkg.sv"},
+                           {"top.sv", ""},
+                           {"pkg.sv", ""}});
+  const std::string s = area_script(parse_hw_config("decode_unit: {}\n", "x.yaml"), rtl.path(), "/lib.lib", "/stat.txt");
+  EXPECT_NE(s.find("read_verilog -sv " + rtl.path() + "/top.sv " + rtl.path() + "/pkg.sv\n"), std::string::npos) << s;
+}
+
+TEST(RtlFileList, TheSourceTreeListsEveryRtlModule) {
+  const std::string s = area_script(parse_hw_config("decode_unit: {}\n", "x.yaml"), default_rtl_dir(), "/lib.lib", "/stat.txt");
+  const std::string rtl = default_rtl_dir();
+  EXPECT_NE(s.find("read_verilog -sv " + rtl + "/sop_decode_pkg.sv " + rtl + "/sop_lut.sv " + rtl +
+                   "/sop_lane_mul.sv " + rtl + "/sop_decode_unit.sv\n"),
+            std::string::npos)
+      << s;
+}
+
+TEST(RtlFileList, MissingListIsRefusedNamingIt) {
+  const ScratchRtlDir rtl(Files{{"sop_decode_unit.sv", ""}});
+  const std::string e = area_script_error(rtl.path());
+  EXPECT_NE(e.find(rtl.path() + "/sop_decode_unit.f"), std::string::npos) << e;
+  EXPECT_NE(e.find("not found"), std::string::npos) << e;
+}
+
+TEST(RtlFileList, EmptyListIsRefusedNamingIt) {
+  for (const char* text : {"", "// only comments\n#\n   \n"}) {
+    const ScratchRtlDir rtl(Files{{"sop_decode_unit.f", text}});
+    const std::string e = area_script_error(rtl.path());
+    EXPECT_NE(e.find(rtl.path() + "/sop_decode_unit.f"), std::string::npos) << e;
+    EXPECT_NE(e.find("names no source"), std::string::npos) << e;
+  }
+}
+
+TEST(RtlFileList, ListedSourceThatIsMissingIsNamed) {
+  const ScratchRtlDir rtl(Files{{"sop_decode_unit.f", "pkg.sv\ngone.sv\n"}, {"pkg.sv", ""}});
+  const std::string e = area_script_error(rtl.path());
+  EXPECT_NE(e.find(rtl.path() + "/gone.sv"), std::string::npos) << e;
+}
+
+TEST(RtlFileList, SynthesizeAreaRefusesAMissingListBeforeRunningYosys) {
+  const ScratchRtlDir rtl(Files{{"liberty.lib", "library (x) {}\n"}});
+  AreaOptions options;
+  options.rtl_dir = rtl.path();
+  options.liberty = rtl.path() + "/liberty.lib";
+  options.yosys = "false";  // a yosys run would fail with a different message
+  try {
+    synthesize_area(parse_hw_config("decode_unit: {}\n", "x.yaml"), options);
+    FAIL() << "an rtl directory without sop_decode_unit.f was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(rtl.path() + "/sop_decode_unit.f"), std::string::npos) << e.what();
   }
 }
 

@@ -1,0 +1,23 @@
+# SOP_RTL_SOURCES: the decode unit's RTL in compile order, absolute paths, read from the one file list
+# rtl/sop_decode_unit.f (paths relative to rtl/; text from `//` or `#` on is a comment). Included by every
+# CMakeLists that verilates the unit (model/tlm, tests/rtl); editing the list re-runs the configuration.
+set(SOP_RTL_FILE_LIST ${PROJECT_SOURCE_DIR}/rtl/sop_decode_unit.f)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${SOP_RTL_FILE_LIST})
+if(NOT EXISTS ${SOP_RTL_FILE_LIST})
+  message(FATAL_ERROR "${SOP_RTL_FILE_LIST}: the RTL file list is missing")
+endif()
+file(STRINGS ${SOP_RTL_FILE_LIST} sop_rtl_list_lines)
+set(SOP_RTL_SOURCES "")
+foreach(line IN LISTS sop_rtl_list_lines)
+  string(REGEX REPLACE "(//|#).*$" "" line "${line}")
+  string(STRIP "${line}" line)
+  if(NOT line STREQUAL "")
+    if(NOT EXISTS ${PROJECT_SOURCE_DIR}/rtl/${line})
+      message(FATAL_ERROR "${PROJECT_SOURCE_DIR}/rtl/${line}: listed in ${SOP_RTL_FILE_LIST} but not found")
+    endif()
+    list(APPEND SOP_RTL_SOURCES ${PROJECT_SOURCE_DIR}/rtl/${line})
+  endif()
+endforeach()
+if(NOT SOP_RTL_SOURCES)
+  message(FATAL_ERROR "${SOP_RTL_FILE_LIST}: the RTL file list names no source")
+endif()
