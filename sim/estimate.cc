@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <initializer_list>
+#include <limits>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -318,6 +320,85 @@ nlohmann::json estimate_to_json(const Estimate& e) {
           {"energy_pj_per_token", energy},
           {"area_um2", area},
           {"counts_per_token", counts}};
+}
+
+namespace {
+
+double number_or_nan(const nlohmann::json& v) {
+  return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
+}
+
+double number_at(const nlohmann::json& j, const char* key) { return number_or_nan(j.at(key)); }
+
+Breakdown breakdown_from_json(const nlohmann::json& j) {
+  Breakdown out;
+  for (const auto& [k, v] : j.items()) out.emplace_back(k, number_or_nan(v));
+  return out;
+}
+
+}  // namespace
+
+Design design_from_json(const nlohmann::json& j) {
+  Design d;
+  d.name = j.at("name").get<std::string>();
+  d.clock_mhz = number_at(j, "clock_mhz");
+  d.lanes = j.at("lanes").get<int>();
+  d.entries_per_table = j.at("entries_per_table").get<int>();
+  d.entry_format = parse_entry_format(j.at("entry_format").get<std::string>());
+  d.lut_sram_bytes = j.at("lut_sram_bytes").get<int64_t>();
+  d.scale_significand_bits = j.at("scale_significand_bits").get<int>();
+  d.scale_exponent_bits = j.at("scale_exponent_bits").get<int>();
+  d.index_bits = j.at("index_bits").get<int>();
+  d.dram_gb_s = number_at(j, "dram_gb_s");
+  d.dram_latency_ns = number_at(j, "dram_latency_ns");
+  d.dram_burst_bytes = j.at("dram_burst_bytes").get<int>();
+  d.prefetch_next_layer = j.at("prefetch_next_layer").get<bool>();
+  return d;
+}
+
+Estimate estimate_from_json(const nlohmann::json& j) {
+  Estimate e;
+  const nlohmann::json& c = j.at("counts_per_token");
+  ActionCounts& n = e.counts;
+  for (const auto& [key, field] : std::initializer_list<std::pair<const char*, double ActionCounts::*>>{
+           {"decoded_weights", &ActionCounts::decoded_weights},
+           {"blocks", &ActionCounts::blocks},
+           {"sparse_entries", &ActionCounts::sparse_entries},
+           {"layers", &ActionCounts::layers},
+           {"decode_cycles", &ActionCounts::decode_cycles},
+           {"bandwidth_stall_cycles", &ActionCounts::bandwidth_stall_cycles},
+           {"reload_stall_cycles", &ActionCounts::reload_stall_cycles},
+           {"cycles", &ActionCounts::cycles},
+           {"lut_reads", &ActionCounts::lut_reads},
+           {"lut_fills", &ActionCounts::lut_fills},
+           {"lut_sram_read_bits", &ActionCounts::lut_sram_read_bits},
+           {"lut_reloads", &ActionCounts::lut_reloads},
+           {"lut_sram_write_bits", &ActionCounts::lut_sram_write_bits},
+           {"dram_weight_bits", &ActionCounts::dram_weight_bits},
+           {"dram_table_bits", &ActionCounts::dram_table_bits},
+           {"multiplies", &ActionCounts::multiplies},
+           {"register_bits", &ActionCounts::register_bits},
+           {"seconds", &ActionCounts::seconds}}) {
+    n.*field = number_at(c, key);
+  }
+  n.resident_slots = c.at("resident_slots").get<int>();
+  n.table_pairs = c.at("table_pairs").get<int>();
+  e.energy_pj = breakdown_from_json(j.at("energy_pj_per_token"));
+  e.area_um2 = breakdown_from_json(j.at("area_um2"));
+  for (const auto& [key, field] : std::initializer_list<std::pair<const char*, double Estimate::*>>{
+           {"energy_per_token_pj", &Estimate::energy_per_token_pj},
+           {"pj_per_weight", &Estimate::pj_per_weight},
+           {"pj_per_weight_on_chip", &Estimate::pj_per_weight_on_chip},
+           {"area_mm2", &Estimate::area_mm2},
+           {"tokens_per_s", &Estimate::tokens_per_s},
+           {"weights_per_s", &Estimate::weights_per_s},
+           {"power_mw", &Estimate::power_mw},
+           {"relative_die_cost", &Estimate::relative_die_cost}}) {
+    e.*field = number_at(j, key);
+  }
+  e.lut_bits = j.at("lut_bits").get<int64_t>();
+  e.storage_kind = j.at("lut_storage").get<std::string>();
+  return e;
 }
 
 }  // namespace sop::sim

@@ -145,5 +145,9 @@ Estimate estimate(const ActionCounts& counts, const Design& design, const TechTa
 
 nlohmann::json design_to_json(const Design& d);
 nlohmann::json estimate_to_json(const Estimate& e);
+// The inverses, for records read back (a sweep's point files): to_json(from_json(j)) == j. A number
+// written as null (JSON has no NaN or infinity) reads back as NaN. Throw when a key is missing.
+Design design_from_json(const nlohmann::json& j);
+Estimate estimate_from_json(const nlohmann::json& j);
 
 }  // namespace sop::sim

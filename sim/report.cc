@@ -9,8 +9,6 @@
 #include <set>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "sim/sweep.h"
@@ -57,11 +55,6 @@ struct Row {
   double pair_bits = 0, resident = 0, pairs = 0, cost = 0, bpw = 0;
   double sqnr = std::numeric_limits<double>::quiet_NaN();
 };
-
-std::string axis_value(const nlohmann::json& p, const char* axis) {
-  if (!p["axes"].contains(axis)) return "";
-  return p["axes"][axis].get<std::string>();
-}
 
 }  // namespace
 
@@ -210,45 +203,43 @@ std::string render_svg(const Plot& plot, int width, int height) {
 
 ReportFiles write_report(const std::string& sweep_dir, const std::string& out_dir_arg) {
   const std::string out_dir = out_dir_arg.empty() ? sweep_dir : out_dir_arg;
-  const nlohmann::json results = read_results(sweep_dir);
-  const std::string sweep_name = results.value("sweep", std::string("sweep"));
-  std::set<std::string> axes;
-  for (const auto& a : results["axes"]) axes.insert(a.get<std::string>());
+  const SweepResults results = read_results(sweep_dir);
+  const std::string& sweep_name = results.sweep;
+  const std::set<std::string> axes(results.axes.begin(), results.axes.end());
 
   std::vector<Row> rows;
   std::vector<std::pair<int, std::string>> failures;
-  for (const auto& p : results["points"]) {
-    if (p.value("status", "") != "ok") {
-      failures.emplace_back(p.value("index", -1), p.value("key", "") + ": " + p.value("error", ""));
+  for (const PointRecord& p : results.points) {
+    if (!p.ok()) {
+      failures.emplace_back(p.index, p.key + ": " + p.error);
       continue;
     }
     Row r;
-    const auto& d = p["design"];
-    const auto& e = p["estimate"];
-    r.model = p.value("model", "");
-    r.recipe = p.value("recipe", "");
-    r.block = axis_value(p, "block");
-    r.format = d["entry_format"].get<std::string>();
-    r.lanes = d["lanes"].get<double>();
-    r.lut_bytes = d["lut_sram_bytes"].get<double>();
-    r.pair_bits = d["pair_bits"].get<double>();
-    r.energy_uj = e["energy_per_token_pj"].get<double>() * 1e-6;
-    r.pj_weight = e["pj_per_weight"].get<double>();
-    r.pj_weight_chip = e["pj_per_weight_on_chip"].get<double>();
-    r.area_mm2 = e["area_mm2"].get<double>();
-    r.tokens_s = e["tokens_per_s"].get<double>();
-    r.cost = e["relative_die_cost"].get<double>();
-    r.resident = e["counts_per_token"]["resident_slots"].get<double>();
-    r.pairs = e["counts_per_token"]["table_pairs"].get<double>();
-    r.bpw = p["quality"].value("bpw", 0.0);
-    if (p["quality"].contains("sqnr_db") && p["quality"]["sqnr_db"].is_number()) r.sqnr = p["quality"]["sqnr_db"].get<double>();
-    // A series is everything but the model and the LUT size: the axes that vary in this sweep.
+    const Design& d = p.design;
+    const Estimate& e = p.estimate;
+    r.model = p.model;
+    r.recipe = p.recipe;
+    r.block = p.axes.count("block") ? p.axes.at("block") : "";
+    r.format = entry_format_info(d.entry_format).name;
+    r.lanes = d.lanes;
+    r.lut_bytes = static_cast<double>(d.lut_sram_bytes);
+    r.pair_bits = static_cast<double>(d.pair_bits());
+    r.energy_uj = e.energy_per_token_pj * 1e-6;
+    r.pj_weight = e.pj_per_weight;
+    r.pj_weight_chip = e.pj_per_weight_on_chip;
+    r.area_mm2 = e.area_mm2;
+    r.tokens_s = e.tokens_per_s;
+    r.cost = e.relative_die_cost;
+    r.resident = e.counts.resident_slots;
+    r.pairs = e.counts.table_pairs;
+    r.bpw = p.quality.bpw;
+    if (p.quality.sqnr_db) r.sqnr = *p.quality.sqnr_db;
+    // A series is everything but the model and the LUT size: the entry format, then the other axes
+    // that vary in this sweep, in the axis table's order and words.
     std::string s = r.format;
-    if (axes.count("lanes")) s += " " + num(r.lanes) + " lanes";
-    if (axes.count("recipe")) s += " " + r.recipe;
-    if (axes.count("block")) s += " g" + r.block;
-    if (axes.count("clock_mhz")) s += " " + axis_value(p, "clock_mhz") + " MHz";
-    if (axes.count("dram_gb_s")) s += " " + axis_value(p, "dram_gb_s") + " GB/s";
+    for (const SweepAxis& a : sweep_axes()) {
+      if (a.series_label && p.axes.count(a.name)) s += " " + a.series_label(p.axes.at(a.name));
+    }
     r.series = s;
     rows.push_back(r);
   }
@@ -444,10 +435,8 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     << "th{background:#f3f3f3}td:first-child{text-align:left}\n"
     << ".figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px;color:#555;max-width:640px}\n"
     << "</style>\n</head>\n<body>\n<h1>Sweep report: " << xml_escape(sweep_name) << "</h1>\n";
-  if (!results.value("description", std::string()).empty()) {
-    h << "<p>" << xml_escape(results["description"].get<std::string>()) << "</p>\n";
-  }
-  h << "<p>" << results["points"].size() << " of " << results.value("total_points", 0) << " points with results, "
+  if (!results.description.empty()) h << "<p>" << xml_escape(results.description) << "</p>\n";
+  h << "<p>" << results.points.size() << " of " << results.total_points << " points with results, "
     << failures.size() << " failed. Models: ";
   for (std::size_t i = 0; i < models.size(); ++i) h << (i ? ", " : "") << xml_escape(models[i]);
   h << ". Energies are per generated token (every quantized weight decoded once); counts from the analytic model, "
@@ -481,8 +470,8 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
   // ---- Markdown ----
   std::ostringstream m;
   m << "# Sweep report: " << sweep_name << "\n\n";
-  if (!results.value("description", std::string()).empty()) m << results["description"].get<std::string>() << "\n\n";
-  m << results["points"].size() << " of " << results.value("total_points", 0) << " points with results, " << failures.size()
+  if (!results.description.empty()) m << results.description << "\n\n";
+  m << results.points.size() << " of " << results.total_points << " points with results, " << failures.size()
     << " failed. The full page with every plot: [report.html](report.html); the data: results.csv, results.json.\n\n";
   if (!comparisons.empty()) m << "## HIF vs FP16 LUT entries\n\n";
   for (const Comparison& c : comparisons) {

@@ -1,8 +1,9 @@
-// Unit tests of the technology table, the analytic counts model, the estimator, sweep parsing and the
-// SVG plotter.
+// Unit tests of the technology table, the analytic counts model, the estimator, sweep parsing and its
+// axis table, and the SVG plotter.
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -335,6 +336,84 @@ TEST(SweepSpec, Shards) {
   EXPECT_FALSE(s.contains(3));
   EXPECT_THROW(parse_shard("3/3"), std::invalid_argument);
   EXPECT_THROW(parse_shard("x"), std::invalid_argument);
+}
+
+// ---- The axis table: every axis takes a good value, refuses a bad one naming the file, key and line,
+// changes the point as its row says and labels it for the report.
+
+// The sweep with `axis: [value]`, after a `model: [a]` axis (line 11) unless the axis is the model.
+std::string sweep_with(const std::string& axis, const std::string& value) {
+  return std::string(kSweepHead) + "axes:\n" + (axis == "model" ? "" : "  model: [a]\n") + "  " + axis + ": [" + value + "]\n";
+}
+
+struct AxisCase {
+  std::string good;      // as written
+  std::string canonical; // as the spec keeps it
+  std::string bad;
+  std::string error;     // the whole message for the bad value, worked out by hand
+};
+
+// One case per axis; the test below fails when an axis is added to the table without one.
+const std::map<std::string, AxisCase> kCases = {
+    {"lut_sram_bytes", {"1024", "1024", "0", "s.yaml: axes.lut_sram_bytes[0]: expected a size in bytes >= 1, got '0' (line 12)"}},
+    {"lanes", {"16", "16", "4097", "s.yaml: axes.lanes[0]: expected a lane count in [1, 4096], got '4097' (line 12)"}},
+    {"entry_format",
+     {"BF16", "bf16", "fp8", "s.yaml: axes.entry_format[0]: unknown LUT entry format 'fp8' (hif, fp16 or bf16) (line 12)"}},
+    {"block", {"32", "32", "3", "s.yaml: axes.block[0]: expected a block size in [4, 256], got '3' (line 12)"}},
+    {"recipe", {"r", "r", "q", "s.yaml: axes.recipe[0]: no recipe named 'q' under recipes: (line 12)"}},
+    {"model", {"b", "b", "c", "s.yaml: axes.model[0]: no model named 'c' under models: (line 11)"}},
+    {"clock_mhz", {"500", "500", "0", "s.yaml: axes.clock_mhz[0]: must be > 0 (line 12)"}},
+    {"dram_gb_s", {"51.2", "51.2", "-1", "s.yaml: axes.dram_gb_s[0]: must be > 0 (line 12)"}},
+};
+
+TEST(SweepAxes, EveryAxisTakesAGoodValueAndRefusesABadOneNamingTheFileAndKey) {
+  ASSERT_EQ(sweep_axis_names().size(), kCases.size());
+  for (const std::string& name : sweep_axis_names()) {
+    ASSERT_TRUE(kCases.count(name)) << "no test case for axis " << name;
+    const AxisCase& c = kCases.at(name);
+    const SweepSpec s = parse_sweep(sweep_with(name, c.good), "s.yaml", "/tmp");
+    ASSERT_EQ(s.axes.back().first, name);
+    EXPECT_EQ(s.axes.back().second, std::vector<std::string>{c.canonical}) << name;
+    EXPECT_EQ(error_of([&] { parse_sweep(sweep_with(name, c.bad), "s.yaml", "/tmp"); }), c.error) << name;
+  }
+}
+
+TEST(SweepAxes, UnknownAxisListsTheTable) {
+  EXPECT_EQ(error_of([&] { parse_sweep(sweep_with("lut_size", "1"), "s.yaml", "/tmp"); }),
+            "s.yaml: axes.lut_size: unknown axis (axes: lut_sram_bytes, lanes, entry_format, block, recipe, model, "
+            "clock_mhz, dram_gb_s) (line 12)");
+}
+
+TEST(SweepAxes, EachAxisChangesWhatItsRowSays) {
+  const auto apply = [](const std::string& name, const std::string& value) {
+    PointChoice c;
+    find_sweep_axis(name)->apply(value, c);
+    return c;
+  };
+  EXPECT_EQ(apply("lut_sram_bytes", "1024").design.lut_sram_bytes, 1024);
+  EXPECT_EQ(apply("lanes", "16").design.lanes, 16);
+  const PointChoice f = apply("entry_format", "bf16");
+  EXPECT_EQ(f.entry_format, "bf16");  // the pack's tables
+  EXPECT_EQ(f.design.entry_format, LutEntryFormat::Bf16);  // and the unit's
+  EXPECT_EQ(apply("block", "32").block, 32);
+  EXPECT_EQ(apply("recipe", "r").recipe, "r");
+  EXPECT_EQ(apply("model", "b").model, "b");
+  EXPECT_DOUBLE_EQ(apply("clock_mhz", "500").design.clock_mhz, 500);
+  EXPECT_DOUBLE_EQ(apply("dram_gb_s", "51.2").design.dram_gb_s, 51.2);
+  EXPECT_EQ(find_sweep_axis("lut_size"), nullptr);
+}
+
+TEST(SweepAxes, SeriesLabelsForTheReport) {
+  const std::map<std::string, std::string> want = {
+      {"lanes", "16 lanes"}, {"block", "g32"}, {"recipe", "r"}, {"clock_mhz", "500 MHz"}, {"dram_gb_s", "51.2 GB/s"}};
+  for (const SweepAxis& a : sweep_axes()) {
+    if (!want.count(a.name)) {
+      EXPECT_EQ(a.series_label, nullptr) << a.name;  // the model, the LUT size (x axis), the entry format (leads)
+      continue;
+    }
+    ASSERT_NE(a.series_label, nullptr) << a.name;
+    EXPECT_EQ(a.series_label(kCases.at(a.name).good), want.at(a.name)) << a.name;
+  }
 }
 
 TEST(Report, ParetoFrontKeepsOnlyUndominatedPoints) {

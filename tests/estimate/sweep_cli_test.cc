@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "sim/sweep_results.h"
 #include "tests/cli/cli_support.h"
 
 namespace sop::testing {
@@ -58,6 +59,27 @@ threads: 1
 };
 ScratchDir* SweepCli::dir_ = nullptr;
 CommandResult* SweepCli::first_ = nullptr;
+
+// The typed point record reads back exactly what the runner wrote, finished and failed points alike.
+TEST_F(SweepCli, PointRecordsTheRunnerWroteRoundTripThroughTheTypedRecord) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  int ok = 0, failed = 0;
+  for (int index = 0; index < 8; ++index) {
+    const auto j = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), index)));
+    const sim::PointRecord p = sim::point_from_json(j);
+    EXPECT_EQ(p.index, index);
+    (p.ok() ? ok : failed) += 1;
+    EXPECT_EQ(sim::point_to_json(p), j) << "point " << index;
+  }
+  EXPECT_EQ(ok, 6);
+  EXPECT_EQ(failed, 2);
+  const sim::SweepResults results = sim::read_results(dir_->file("a"));
+  EXPECT_EQ(results.total_points, 8);
+  ASSERT_EQ(results.points.size(), 8u);
+  // results.json holds the same records as the point files.
+  EXPECT_EQ(sim::point_to_json(results.points[7]),
+            nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 7))));
+}
 
 TEST_F(SweepCli, RecordsEveryPointAndTheFailuresWithTheirErrors) {
   ASSERT_EQ(first_->exit_code, 0) << first_->err;
