@@ -237,7 +237,7 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
     if (ctx.spec.dram_latency_ns > 0) base.dram_latency_ns = ctx.spec.dram_latency_ns;
     base.lut_sram_bytes = 0;  // unset unless an axis sets it: sized below for the point's entry format
     Design d = choice_of(ctx.spec, ctx.hw, p, base).design;
-    if (d.lut_sram_bytes == 0) d.lut_sram_bytes = (ctx.hw.decode_unit.lut.resident_layers * d.pair_bits() + 7) / 8;
+    if (d.lut_sram_bytes == 0) d.lut_sram_bytes = d.bytes_for_pairs(ctx.hw.decode_unit.lut.resident_layers);
     const ActionCounts counts = count_actions(q.workload, d);
     r.estimate = estimate(counts, d, ctx.tech);
     const std::string fmt = entry_format_info(d.entry_format).name;
