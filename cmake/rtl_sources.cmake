@@ -21,3 +21,25 @@ endforeach()
 if(NOT SOP_RTL_SOURCES)
   message(FATAL_ERROR "${SOP_RTL_FILE_LIST}: the RTL file list names no source")
 endif()
+
+# Verilates the decode unit with one parameter set into `target` (Verilator's C++ model PREFIX): the one
+# place that maps a configuration to sop_decode_unit's parameters. TRACE / COVERAGE pass through to
+# verilate(); EXTRA_ARGS are further Verilator arguments (e.g. -GIndexBits=..., -DSOP_BREAK_MULTIPLY).
+function(sop_verilate_decode_unit target prefix lanes code_bits layers fp16 ssign sexp sman ssub)
+  cmake_parse_arguments(ARG "TRACE;COVERAGE" "" "EXTRA_ARGS" ${ARGN})
+  set(flags)
+  if(ARG_TRACE)
+    list(APPEND flags TRACE)
+  endif()
+  if(ARG_COVERAGE)
+    list(APPEND flags COVERAGE)
+  endif()
+  verilate(${target} ${flags}
+    SOURCES ${SOP_RTL_SOURCES}
+    TOP_MODULE sop_decode_unit
+    PREFIX ${prefix}
+    VERILATOR_ARGS --x-assign fast --x-initial fast
+      -GLanes=${lanes} -GCodeBits=${code_bits} -GResidentLayers=${layers} -GFp16Entries=1'b${fp16}
+      -GScaleHasSign=1'b${ssign} -GScaleExpBits=${sexp} -GScaleManBits=${sman} -GScaleSubnormals=1'b${ssub}
+      ${ARG_EXTRA_ARGS})
+endfunction()
