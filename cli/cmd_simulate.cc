@@ -99,8 +99,8 @@ int run_simulate(const std::vector<std::string>& args) {
   desc.add_options()
     ("pack", po::value<std::string>(), "pack file (.sop) to stream, every quantized layer in order")
     ("shapes", po::value<std::string>(),
-     "instead of a pack: Llama-2-7B's shapes with generated values, "
-     "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1]")
+     "instead of a pack: a model's shapes with generated values, from the synthetic shape table: "
+     "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1] or llama-small[?...] (docs/simulate.md)")
     ("hw", po::value<std::string>()->required(), "hardware configuration YAML (configs/hw/*.yaml)")
     ("engine", po::value<std::string>()->default_value("tlm"), "tlm, rtl, or both (side by side, compared)")
     ("counts-only", "TLM engine: timing without decoding values (scoreboard checks order only)")
