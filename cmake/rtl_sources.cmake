@@ -23,7 +23,8 @@ if(NOT SOP_RTL_SOURCES)
 endif()
 
 # Verilates the decode unit with one parameter set into `target` (Verilator's C++ model PREFIX): the one
-# place that maps a configuration to sop_decode_unit's parameters. TRACE / COVERAGE pass through to
+# place that maps a configuration to sop_decode_unit's parameters. --assert: the RTL's named assertions
+# run in every simulation (regression and the RTL engine of `sop simulate`). TRACE / COVERAGE pass through to
 # verilate(); EXTRA_ARGS are further Verilator arguments (e.g. -GIndexBits=..., -DSOP_BREAK_MULTIPLY).
 function(sop_verilate_decode_unit target prefix lanes code_bits layers fp16 ssign sexp sman ssub)
   cmake_parse_arguments(ARG "TRACE;COVERAGE" "" "EXTRA_ARGS" ${ARGN})
@@ -38,7 +39,7 @@ function(sop_verilate_decode_unit target prefix lanes code_bits layers fp16 ssig
     SOURCES ${SOP_RTL_SOURCES}
     TOP_MODULE sop_decode_unit
     PREFIX ${prefix}
-    VERILATOR_ARGS --x-assign fast --x-initial fast
+    VERILATOR_ARGS --x-assign fast --x-initial fast --assert
       -GLanes=${lanes} -GCodeBits=${code_bits} -GResidentLayers=${layers} -GFp16Entries=1'b${fp16}
       -GScaleHasSign=1'b${ssign} -GScaleExpBits=${sexp} -GScaleManBits=${sman} -GScaleSubnormals=1'b${ssub}
       ${ARG_EXTRA_ARGS})

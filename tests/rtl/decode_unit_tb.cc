@@ -7,6 +7,7 @@
 //   --mode real                            layers of the real models, quantized and written to a pack
 //                                          file, streamed from the pack file (hif configuration only)
 //   --mode bench    --cycles N             cycles per second: the model alone, and with the scoreboard
+//   --mode illegal-load                    a load past the resident slots: the RTL assertion must fire
 // --expect-mismatch inverts the verdict (the deliberately broken multiplier must be caught).
 // --coverage FILE writes Verilator coverage after a passing run (coverage builds only).
 #include <chrono>
@@ -316,6 +317,18 @@ class Bench {
       core_.rise();
     }
     return fired;
+  }
+
+  // A table load to slot `slot` for one cycle: with slot >= ResidentLayers the RTL's LoadLayerLegal
+  // assertion must stop the simulation (the model is verilated with --assert).
+  void load_once(uint32_t slot) {
+    core_.set_out_ready(true);
+    core_.set_load(true, slot, false, 0, 0);
+    core_.eval_low();
+    core_.rise();
+    core_.set_load(false, 0, false, 0, 0);
+    core_.eval_low();
+    core_.rise();
   }
 
   void finish() { core_.final(); }
@@ -699,6 +712,23 @@ int run(int argc, char** argv) {
                 static_cast<unsigned long long>(c.vectors), static_cast<unsigned long long>(c.mismatches));
     bench.finish();
     return c.mismatches == 0 ? 0 : 1;
+  } else if (a.mode == "illegal-load") {
+    // The RTL's own assertions run in simulation: a load to the first slot past ResidentLayers must
+    // trip LoadLayerLegal. Errors are recorded rather than fatal here, so the run can say which load did.
+    bench.context()->fatalOnError(false);
+    bench.load_once(static_cast<uint32_t>(hw.layers) - 1);
+    if (bench.context()->gotError()) {
+      std::printf("FAIL: a legal load to slot %d tripped an assertion\n", hw.layers - 1);
+      return 1;
+    }
+    std::printf("legal load to slot %d passed\n", hw.layers - 1);
+    bench.load_once(static_cast<uint32_t>(hw.layers));
+    if (!bench.context()->gotError()) {
+      std::printf("FAIL: a load to slot %d (of %d resident) did not trip LoadLayerLegal\n", hw.layers, hw.layers);
+      return 1;
+    }
+    std::printf("PASS: the load to slot %d (of %d resident) tripped LoadLayerLegal\n", hw.layers, hw.layers);
+    return 0;
   } else {
     throw std::invalid_argument("unknown mode " + a.mode);
   }
