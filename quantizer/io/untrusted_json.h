@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,27 @@ inline std::string quoted_excerpt(const std::string& text) {
 template <class Json>
 std::string json_excerpt(const Json& value) {
   return quoted_excerpt(value.dump());
+}
+
+// A JSON value that must be an integer in [min, max] (max >= 0). nlohmann's get<int>() on 1e300 is
+// a float-to-int overflow (undefined behaviour) and on 2^40 a silent wrap, so the stored type and the
+// range are checked before converting. Throws sop::Error(file, field, ...) naming the range.
+template <class Json>
+int64_t json_integer(const Json& value, int64_t min, int64_t max, const std::string& file, const std::string& field) {
+  const auto refuse = [&]() -> int64_t {
+    throw Error(file, field,
+                "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], not " +
+                    json_excerpt(value));
+  };
+  if (value.is_number_unsigned()) {
+    const uint64_t v = value.template get<uint64_t>();
+    return v > static_cast<uint64_t>(max) ? refuse() : static_cast<int64_t>(v);
+  }
+  if (value.is_number_integer()) {
+    const int64_t v = value.template get<int64_t>();
+    return v < min || v > max ? refuse() : v;
+  }
+  return refuse();
 }
 
 // Parses [begin, end) as JSON of at most kMaxJsonDepth nested arrays/objects. On malformed or too
