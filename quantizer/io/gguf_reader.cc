@@ -431,6 +431,11 @@ GgufReader::GgufReader(const std::string& path) : file_(path) {
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         throw Error(path, info.name, "dimension " + std::to_string(d) + " = " + std::to_string(dim) + " overflows");
       }
+      // As in the safetensors reader: no larger dimension fits a pack file.
+      if (dim > detail::kMaxTensorDimension) {
+        throw Error(path, info.name, "dimension " + std::to_string(d) + " = " + std::to_string(dim) +
+                                         " exceeds the limit of 2^48 per dimension");
+      }
       ne[d] = static_cast<int64_t>(dim);
     }
     info.shape.assign(ne.rbegin(), ne.rend());

@@ -187,6 +187,12 @@ void SafetensorsReader::add_shard(const std::string& shard_path) {
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         throw Error(shard_path, name, "shape[" + std::to_string(i) + "] = " + std::to_string(dim) + " overflows");
       }
+      // The pack format holds no larger dimension; refusing here keeps `sop quantize` from writing a
+      // pack (even of an empty tensor such as [0, 2^63-1]) that `sop inspect` then refuses.
+      if (dim > detail::kMaxTensorDimension) {
+        throw Error(shard_path, name, "shape[" + std::to_string(i) + "] = " + std::to_string(dim) +
+                                          " exceeds the limit of 2^48 per dimension");
+      }
       info.shape.push_back(static_cast<int64_t>(dim));
     }
     uint64_t count = 0;

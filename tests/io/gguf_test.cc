@@ -273,8 +273,11 @@ TEST_F(GgufCorrupt, TensorOffsetsAndShapesThatLie) {
                     {"odd", "offset 4", "not a multiple of the alignment 32"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("big", {16, 16}, 0, 0).finish(data), {"big", "beyond the end"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("wrap", {4}, 0, ~uint64_t{0} - 31).finish(data), {"wrap"});
-  expect_open_error(GgufBuilder().header(3, 1, 0).tensor("huge", {uint64_t{1} << 62, uint64_t{1} << 62}, 0, 0).finish(data),
+  expect_open_error(GgufBuilder().header(3, 1, 0).tensor("huge", {uint64_t{1} << 40, uint64_t{1} << 40}, 0, 0).finish(data),
                     {"huge", "overflows"});
+  // Issue 16: no dimension beyond what a pack file holds, even in an empty tensor.
+  expect_open_error(GgufBuilder().header(3, 1, 0).tensor("absurd", {(uint64_t{1} << 63) - 1, 0}, 0, 0).finish(data),
+                    {"absurd", "dimension 0 = 9223372036854775807 exceeds the limit of 2^48 per dimension"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("neg", {~uint64_t{0}}, 0, 0).finish(data), {"neg", "overflows"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("r5", {1, 1, 1, 1, 1}, 0, 0).finish(data), {"r5", "rank 5"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("q", {48}, 2, 0).finish(data), {"q", "multiple of the Q4_0 block"});

@@ -191,8 +191,13 @@ TEST_F(SafetensorsCorrupt, BadShapes) {
                     {"w", "overflows"});
   expect_open_error(safetensors_bytes(one_tensor_header("F32", "[4294967296,4294967296,16]", "[0,16]"), data),
                     {"w", "overflows"});
-  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[4611686018427387904]", "[0,16]"), data),
+  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[70368744177664,70368744177664]", "[0,16]"), data),
                     {"w", "overflows"});  // element count fits, byte count does not
+  // Issue 16: an empty tensor with an absurd dimension was quantized into a pack `sop inspect` refused.
+  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[0,9223372036854775807]", "[0,0]"), ""),
+                    {"w", "shape[1] = 9223372036854775807 exceeds the limit of 2^48 per dimension"});
+  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[4611686018427387904]", "[0,16]"), data),
+                    {"w", "exceeds the limit"});
   expect_open_error(safetensors_bytes(one_tensor_header("F32", "[\"4\"]", "[0,16]"), data), {"w", "not a number"});
 }
 
