@@ -355,5 +355,32 @@ TEST_F(GgufCorrupt, EveryMetadataValueType) {
   EXPECT_EQ(gguf.metadata()[0].first, "u8");  // file order
 }
 
+// Issue 16: a uint8 metadata array cost over 100x its size in memory (a 10 MB file took 1.46 GB) and a
+// long key with a long array was quadratic (the key was copied into a name for every element).
+// Elements are 32 bytes now, the file's metadata arrays are bounded, and keys are bounded by the spec.
+TEST_F(GgufCorrupt, MetadataArraysAreCompactAndBounded) {
+  static_assert(sizeof(GgufValue) <= 32, "a metadata array holds one GgufValue per element");
+  const uint64_t ten_mb = uint64_t{10} << 20;
+  expect_open_error(GgufBuilder().header(3, 0, 1).key("big", 9).u32(0).u64(ten_mb).raw(std::string(ten_mb, '\1')).finish(""),
+                    {"metadata 'big'", "array of 10485760 values exceeds the limit of 4194304 metadata array elements per file"});
+  // The limit counts every array of the file.
+  const uint64_t half = uint64_t{1} << 21;
+  expect_open_error(GgufBuilder()
+                        .header(3, 0, 2)
+                        .key("a", 9).u32(0).u64(half).raw(std::string(half, '\1'))
+                        .key("b", 9).u32(0).u64(half + 1).raw(std::string(half + 1, '\1'))
+                        .finish(""),
+                    {"metadata 'b'", "exceeds the limit"});
+  // A key of the spec's maximum length with a million-element array reads (was 64 K x 1 M chars copied).
+  const std::string long_key(65535, 'k');
+  const uint64_t count = uint64_t{1} << 20;
+  write_file(path_, GgufBuilder().header(3, 0, 1).key(long_key, 9).u32(0).u64(count).raw(std::string(count, '\7')).finish(""));
+  const GgufReader gguf(path_);
+  ASSERT_EQ(gguf.get_array(long_key).size(), count);
+  EXPECT_EQ(gguf.get_array(long_key).back().as_uint(), 7u);
+  expect_open_error(GgufBuilder().header(3, 0, 1).kv_u32(long_key + "k", 1).finish(""),
+                    {"metadata[0] key", "65536 bytes, over GGUF's limit of 65535"});
+}
+
 }  // namespace
 }  // namespace sop
