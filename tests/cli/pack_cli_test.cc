@@ -1,5 +1,6 @@
 // End to end: sop quantize -> sop inspect -> sop dequant on the real stories260K checkpoint, reading
 // the safetensors back; bad recipes and damaged packs fail cleanly and leave no output.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -167,6 +168,41 @@ TEST(PackCliErrors, BadRecipeKeyNamesFileAndKeyAndWritesNothing) {
   EXPECT_NE(q.err.find("scale_stepz"), std::string::npos) << q.err;
   EXPECT_NE(q.err.find("unknown key"), std::string::npos) << q.err;
   EXPECT_EQ(visible_files(dir), std::vector<std::string>{"bad.yaml"});
+}
+
+// Issue 16: statistics of the wrong length were silently ignored, and a value above FLT_MAX became
+// +Inf and crashed the search leaving OUT.partial-* behind. Both are refused, naming the statistics
+// file and the tensor, before any output exists.
+TEST(PackCliErrors, BadActivationStatisticsNameFileAndTensorAndWriteNothing) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string with_stats = dir.file("with-stats.yaml");
+  {
+    std::ifstream in(recipe("e2m3-ue4m4"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string key = "activation_stats: null";
+    text.replace(text.find(key), key.size(), "activation_stats: stats.json");
+    std::ofstream(with_stats) << text;
+  }
+  const std::string stats = dir.file("stats.json");
+  const std::string tensor = "model.layers.0.self_attn.q_proj.weight";
+  const std::pair<std::string, std::string> cases[] = {
+      {"[1, 2, 3]", "has 3 values but the model's matrix has 64 input channels"},
+      {"[1e39]", "at most FLT_MAX"},
+  };
+  for (const auto& [values, needle] : cases) {
+    std::ofstream(stats) << R"({"format": "sop-activation-stats", "version": 1, "tensors": {")" + tensor + "\": " + values + "}}";
+    const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + with_stats + "' --out '" +
+                               dir.file("x.sop") + "'",
+                           dir);
+    EXPECT_EQ(q.exit_code, 1);
+    EXPECT_NE(q.err.find(stats), std::string::npos) << q.err;
+    EXPECT_NE(q.err.find(tensor), std::string::npos) << q.err;
+    EXPECT_NE(q.err.find(needle), std::string::npos) << q.err;
+    std::vector<std::string> files = visible_files(dir);
+    std::sort(files.begin(), files.end());
+    EXPECT_EQ(files, (std::vector<std::string>{"stats.json", "with-stats.yaml"})) << values;
+  }
 }
 
 TEST(PackCliErrors, DamagedPackIsRefusedByInspectAndDequant) {
