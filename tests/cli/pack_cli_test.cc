@@ -21,6 +21,17 @@ using testing::ScratchDir;
 
 std::string recipe(const std::string& name) { return std::string(SOP_SOURCE_DIR) + "/configs/quant/" + name + ".yaml"; }
 
+// A shipped recipe with the first `from` replaced by `to`, written to `path`.
+void write_edited_recipe(const std::string& name, const std::string& from, const std::string& to,
+                         const std::string& path) {
+  std::ifstream in(recipe(name));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+  std::ofstream(path) << text;
+}
+
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -156,12 +167,7 @@ TEST(PackCliErrors, BadRecipeKeyNamesFileAndKeyAndWritesNothing) {
   SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
   ScratchDir dir;
   const std::string bad = dir.file("bad.yaml");
-  {
-    std::ifstream in(recipe("sop-4.5"));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    text.replace(text.find("scale_steps:"), 12, "scale_stepz:");
-    std::ofstream(bad) << text;
-  }
+  write_edited_recipe("sop-4.5", "scale_steps:", "scale_stepz:", bad);
   const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + bad + "' --out '" + dir.file("x.sop") + "'", dir);
   EXPECT_NE(q.exit_code, 0);
   EXPECT_NE(q.err.find(bad), std::string::npos) << q.err;
@@ -177,13 +183,7 @@ TEST(PackCliErrors, BadActivationStatisticsNameFileAndTensorAndWriteNothing) {
   SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
   ScratchDir dir;
   const std::string with_stats = dir.file("with-stats.yaml");
-  {
-    std::ifstream in(recipe("e2m3-ue4m4"));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string key = "activation_stats: null";
-    text.replace(text.find(key), key.size(), "activation_stats: stats.json");
-    std::ofstream(with_stats) << text;
-  }
+  write_edited_recipe("e2m3-ue4m4", "activation_stats: null", "activation_stats: stats.json", with_stats);
   const std::string stats = dir.file("stats.json");
   const std::string tensor = "model.layers.0.self_attn.q_proj.weight";
   const std::pair<std::string, std::string> cases[] = {
