@@ -60,6 +60,17 @@ uint64_t json_unsigned(const Json& value, const std::string& file, const std::st
   throw Error(file, tensor, what + " is not a number (" + json_excerpt(value) + ")");
 }
 
+// True if a '/'-separated path has a ".." component: a shard must stay inside the index's folder.
+bool has_parent_component(const std::string& path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    if (path.compare(start, end - start, "..") == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 std::string directory_of(const std::string& path) {
   const std::size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -90,9 +101,9 @@ std::unique_ptr<SafetensorsReader> SafetensorsReader::open_index(const std::stri
       throw Error(index_path, "weight_map." + entry.key(), "shard file name is not a string");
     }
     const std::string shard = entry.value().get<std::string>();
-    if (shard.empty() || shard.front() == '/') {
+    if (shard.empty() || shard.front() == '/' || has_parent_component(shard)) {
       throw Error(index_path, "weight_map." + entry.key(),
-                  "shard file '" + shard + "' must be a path relative to the index's directory");
+                  "shard file '" + shard + "' must be a path inside the index's directory (relative, without '..')");
     }
     if (std::find(shard_names.begin(), shard_names.end(), shard) == shard_names.end()) {
       shard_names.push_back(shard);

@@ -300,6 +300,14 @@ TEST(SafetensorsSharded, IndexThatLies) {
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"weight_map"});
   write_two_shards(dir, R"({"weight_map":{"a":"/etc/passwd"}})");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"relative"});
+  // Issue 16: a shard path climbing out of the index's folder is refused before anything is opened.
+  for (const char* outside : {"../model-00001-of-00002.safetensors", "sub/../../x.safetensors", ".."}) {
+    write_two_shards(dir, std::string(R"({"weight_map":{"a":")") + outside + "\"}}");
+    expect_error([&] { open_model(dir.file("model.safetensors.index.json")); },
+                 {"weight_map.a", outside, "inside the index's directory"});
+  }
+  write_two_shards(dir, R"({"weight_map":{"a":"model-00001-of-00002.safetensors..","b":"model-00002-of-00002.safetensors"}})");
+  expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"cannot open"});  // '..' only as a component
   write_two_shards(dir, "{not json");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"index.json", "not valid JSON"});
 }
