@@ -12,6 +12,7 @@
 #include "base/half.h"
 #include "quantizer/io/safetensors_reader.h"
 #include "quantizer/io/safetensors_writer.h"
+#include "quantizer/io/tensor_decode.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/synthetic.h"
 #include "tests/test_support.h"
@@ -310,6 +311,19 @@ TEST(SafetensorsSharded, IndexThatLies) {
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"cannot open"});  // '..' only as a component
   write_two_shards(dir, "{not json");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"index.json", "not valid JSON"});
+}
+
+// Issue 16: a well-formed 100+ GB tensor ended as "error: std::bad_alloc", naming nothing. The
+// conversion's allocation failure names the file and the tensor (the data is never touched).
+TEST(TensorDecode, AnAllocationTooLargeNamesTheFileAndTensor) {
+  TensorInfo huge;
+  huge.name = "huge.weight";
+  huge.dtype = DType::F32;
+  // 2^62 values: past the vector's max_size, so no allocation is even tried (safe under sanitizers).
+  huge.shape = {int64_t{1} << 40, int64_t{1} << 22};
+  std::vector<float> out;
+  expect_error([&] { detail::decode_to_fp32(nullptr, huge, "big.safetensors", out); },
+               {"big.safetensors: huge.weight: needs 4611686018427387904 FP32 values", "more than could be allocated"});
 }
 
 // ---- the writer -----------------------------------------------------------------------------------
