@@ -323,6 +323,23 @@ TEST(SweepSpec, BadFilesNameTheKey) {
   EXPECT_NE(sweep_error("axes:\n  model: [a, a]\n").find("appears twice"), std::string::npos);
 }
 
+// Issue 16: a 48 KB sweep file expanded to 2.1e9 points and grew until std::bad_alloc. The grid is
+// counted before it is expanded, and refused past the stated limit.
+TEST(SweepSpec, GridsBeyondThePointLimitAreRefusedBeforeExpanding) {
+  const auto values = [](int n) {
+    std::string list = "[";
+    for (int i = 1; i <= n; ++i) list += (i > 1 ? ", " : "") + std::to_string(i);
+    return list + "]";
+  };
+  EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lanes: " + values(400) + "\n  clock_mhz: " + values(300) + "\n")
+                .find("s.yaml: axes: the grid has more than the limit of 100000 points"),
+            std::string::npos);
+  const SweepSpec ok = parse_sweep(std::string(kSweepHead) + "axes:\n  model: [a]\n  lanes: " + values(400) +
+                                       "\n  clock_mhz: " + values(250) + "\n",
+                                   "s.yaml", "/tmp");
+  EXPECT_EQ(ok.points().size(), 100000u);
+}
+
 TEST(SweepSpec, NonFiniteNumbersNonScalarKeysAndNewerSchemasAreRefused) {
   EXPECT_EQ(sweep_error("axes:\n  model: [a]\n  clock_mhz: [.inf]\n"),
             "s.yaml: axes.clock_mhz[0]: must be a finite number, got '.inf' (line 12)");
