@@ -22,6 +22,10 @@ inline bool checked_align_up(uint64_t value, uint64_t alignment, uint64_t* out) 
   return checked_add(value, alignment - remainder, out);
 }
 
+// The largest tensor dimension any reader accepts (2^48): far beyond any real tensor, and the same for
+// model readers and pack files, so the tool never writes a pack that it then refuses to read.
+constexpr uint64_t kMaxTensorDimension = uint64_t{1} << 48;
+
 // Product of dimensions as an element count that fits in int64 (what TensorInfo and Tensor hold).
 inline bool checked_element_count(const int64_t* dims, std::size_t rank, uint64_t* out) {
   uint64_t count = 1;

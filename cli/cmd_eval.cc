@@ -100,7 +100,9 @@ int run_eval(const std::vector<std::string>& args) {
   opts.tensor_regex = tensors;
   opts.threads = threads;
   if (vm.count("activations")) {
-    ActivationStats stats = load_activation_stats(vm["activations"].as<std::string>());
+    const std::string stats_path = vm["activations"].as<std::string>();
+    ActivationStats stats = load_activation_stats(stats_path);
+    check_activation_stats_fit(stats, stats_path, model->tensors());
     opts.tensor_importance = std::make_shared<const std::map<std::string, std::vector<float>>>(std::move(stats.channels));
   }
   opts.progress = [](std::size_t done, std::size_t total, const std::string& tensor, const std::string& format) {

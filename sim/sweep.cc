@@ -277,8 +277,8 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   const nlohmann::json record = sweep_record(spec, points);
   const std::string record_path = (fs::path(options.out_dir) / "sweep.json").string();
   if (fs::exists(record_path)) {
-    const nlohmann::json old = read_sweep_output(record_path, "sweep record");
-    if (old.value("points", nlohmann::json()) != record["points"]) {
+    const nlohmann::json old = read_sweep_record(record_path);
+    if (old.at("points") != record["points"]) {
       throw Error(options.out_dir, "sweep.json",
                   "this folder holds results of a different sweep (its points differ): use another --out");
     }

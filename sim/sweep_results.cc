@@ -11,6 +11,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/text_file.h"
+#include "quantizer/io/untrusted_json.h"
 
 namespace sop::sim {
 namespace fs = std::filesystem;
@@ -171,34 +172,40 @@ std::string point_file(const std::string& out_dir, int index) {
 }
 
 nlohmann::json read_sweep_output(const std::string& path, const char* what) {
-  return nlohmann::json::parse(read_text_file(path, what, kSweepOutputMaxBytes));
+  return parse_untrusted_json(read_text_file(path, what, kSweepOutputMaxBytes), path, "", what);
+}
+
+nlohmann::json read_sweep_record(const std::string& path) {
+  nlohmann::json j = read_sweep_output(path, "sweep record");
+  const auto is_string = [&](const char* key) { return j.contains(key) && j.at(key).is_string(); };
+  if (!j.is_object() || !j.contains("points") || !j.at("points").is_array() || !is_string("name") ||
+      !is_string("description") || !j.contains("axes") || !j.at("axes").is_array()) {
+    throw Error(path, "", "not a sweep record: expected an object with \"name\", \"description\", \"axes\" and \"points\"");
+  }
+  return j;
 }
 
 int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir, bool allow_partial) {
   if (dirs.empty()) throw Error("", "", "no sweep directories to merge");
   const std::string record_path = (fs::path(dirs.front()) / "sweep.json").string();
   if (!fs::exists(record_path)) throw Error(dirs.front(), "sweep.json", "missing: not a sweep output folder");
-  const nlohmann::json record = read_sweep_output(record_path, "sweep record");
-  const auto& keys = record["points"];
+  const nlohmann::json record = read_sweep_record(record_path);
+  const auto& keys = record.at("points");
   std::vector<PointRecord> rows(keys.size());
   std::vector<bool> have(keys.size(), false);
   for (const std::string& dir : dirs) {
     const std::string other = (fs::path(dir) / "sweep.json").string();
     if (dir != dirs.front()) {
       if (!fs::exists(other)) throw Error(dir, "sweep.json", "missing: not a sweep output folder");
-      if (read_sweep_output(other, "sweep record")["points"] != keys) throw Error(dir, "sweep.json", "a different sweep than " + dirs.front());
+      if (read_sweep_record(other).at("points") != keys) throw Error(dir, "sweep.json", "a different sweep than " + dirs.front());
     }
     const fs::path pdir = fs::path(dir) / "points";
     if (!fs::exists(pdir)) continue;
     for (const auto& entry : fs::directory_iterator(pdir)) {
       if (entry.path().extension() != ".json") continue;
       const std::string path = entry.path().string();
-      nlohmann::json j;
-      try {
-        j = read_sweep_output(path, "point file");
-      } catch (const std::exception& e) {
-        throw Error(path, "", std::string("unreadable point file: ") + e.what());
-      }
+      const nlohmann::json j = read_sweep_output(path, "point file");
+      if (!j.is_object()) throw Error(path, "", "not a point record: expected an object");
       const int index = j.value("index", -1);
       if (index < 0 || index >= static_cast<int>(keys.size()) || j.value("key", "") != keys[index]) {
         throw Error(path, "", "does not belong to this sweep");
@@ -217,9 +224,13 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
     }
   }
   SweepResults all;
-  all.sweep = record["name"].get<std::string>();
-  all.description = record["description"].get<std::string>();
-  all.axes = record["axes"].get<std::vector<std::string>>();
+  all.sweep = record.at("name").get<std::string>();
+  all.description = record.at("description").get<std::string>();
+  try {
+    all.axes = record.at("axes").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(record_path, "axes", std::string("not a list of axis names: ") + quoted_excerpt(e.what()));
+  }
   all.total_points = static_cast<int>(rows.size());
   int missing = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {

@@ -68,5 +68,8 @@ std::string point_file(const std::string& out_dir, int index);
 
 // Reads a JSON file the sweep wrote itself (a wider size bound than a config file's).
 nlohmann::json read_sweep_output(const std::string& path, const char* what);
+// A sweep folder's sweep.json, checked to be an object with its name, description, axes and points;
+// throws sop::Error naming the file otherwise.
+nlohmann::json read_sweep_record(const std::string& path);
 
 }  // namespace sop::sim

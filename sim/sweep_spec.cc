@@ -154,6 +154,10 @@ std::vector<SweepPoint> SweepSpec::points() const {
   }
 }
 
+// More points than any sweep worth running (each point quantizes or estimates a model); also keeps
+// the point index well inside an int.
+constexpr uint64_t kMaxSweepPoints = 100000;
+
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
   const YamlReader r(source);
   const YAML::Node root = r.parse(yaml_text);
@@ -238,6 +242,10 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, c
     }
     if (!list.IsSequence()) r.fail(p, list, "expected a list of values");
     if (list.size() == 0) r.fail(p, list, "empty axis: give at least one value");
+    if (list.size() > kMaxSweepPoints) {
+      r.fail(p, list, std::to_string(list.size()) + " values: more than the limit of " + std::to_string(kMaxSweepPoints) +
+                          " points a sweep may have");
+    }
     std::vector<std::string> values;
     for (std::size_t i = 0; i < list.size(); ++i) {
       const YAML::Node v = list[i];
@@ -258,6 +266,17 @@ SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, c
         r.fail("axes." + name, axes[name], "combine: zip needs every axis of the same length (" + s.axes.front().first + " has " +
                                    std::to_string(s.axes.front().second.size()) + ", " + name + " has " +
                                    std::to_string(values.size()) + ")");
+      }
+    }
+  }
+  if (s.combine != "zip") {
+    // Checked before points() expands the grid: a 48 KB file of long axes made 2.1e9 points.
+    uint64_t grid = 1;
+    for (const auto& [name, values] : s.axes) {
+      grid *= values.size();  // each factor <= kMaxSweepPoints, and grid <= kMaxSweepPoints before it
+      if (grid > kMaxSweepPoints) {
+        r.fail("axes", axes, "the grid has more than the limit of " + std::to_string(kMaxSweepPoints) +
+                                 " points a sweep may have (split it, or use combine: zip)");
       }
     }
   }

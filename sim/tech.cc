@@ -9,6 +9,8 @@
 
 #include "base/error.h"
 #include "base/yaml_reader.h"
+#include "base/text_file.h"
+#include "quantizer/io/untrusted_json.h"
 
 namespace sop::sim {
 namespace {
@@ -75,20 +77,18 @@ TechCurve curve(const YamlReader& r, const YAML::Node& parent, const std::string
 }
 
 std::vector<LogicAreaRow> read_logic_table(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_text_file(path, "logic area table"));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path, "", std::string("not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = parse_untrusted_json(read_text_file(path, "logic area table"), path, "", "logic area table");
   if (!j.is_array() || j.empty()) throw Error(path, "", "expected the non-empty array `sop area --json` writes");
   std::vector<LogicAreaRow> rows;
-  for (const auto& e : j) {
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const auto& e = j[i];
+    const std::string row = "[" + std::to_string(i) + "].rtl_parameters.";
     try {
       LogicAreaRow r;
       const auto& params = e.at("rtl_parameters");
-      r.lanes = params.at("Lanes").get<int>();
-      r.entries_per_table = params.at("CodeBits").get<int>() == 6 ? 64 : 16;
+      // Integers checked before conversion: a get<int>() of 1e300 is undefined behaviour.
+      r.lanes = static_cast<int>(json_integer(params.at("Lanes"), 1, 1 << 20, path, row + "Lanes"));
+      r.entries_per_table = json_integer(params.at("CodeBits"), 1, 16, path, row + "CodeBits") == 6 ? 64 : 16;
       r.entry_format = e.at("entry_format").get<std::string>();
       const auto& a = e.at("area_um2");
       r.lut_um2 = a.at("lut").get<double>();

@@ -68,6 +68,11 @@ const GgmlType* find_ggml_type(uint32_t id) {
 
 constexpr uint32_t kMaxRank = 4;          // GGML_MAX_DIMS
 constexpr int kMaxArrayNesting = 8;       // arrays of arrays are legal; bound the recursion
+// Metadata array elements in the whole file, across all keys (each costs sizeof(GgufValue) = 32 bytes
+// in memory, so at most 128 MiB). Real files hold a vocabulary or two: 256 k tokens, scores, types, merges.
+constexpr uint64_t kMaxMetadataElements = uint64_t{1} << 22;
+// The GGUF specification's bound on a key's length.
+constexpr uint64_t kMaxKeyBytes = 65535;
 constexpr uint64_t kDefaultAlignment = 32;
 
 // Bounds-checked little-endian reads from the mapping. Every failure names the field being read.
@@ -146,8 +151,9 @@ int64_t sign_extend(uint64_t raw, unsigned bytes) {
   return static_cast<int64_t>(raw << shift) >> shift;
 }
 
+// `elements_left` counts down the file's metadata element budget (kMaxMetadataElements).
 GgufValue read_value(Cursor& cursor, GgufType type, const std::string& field, const std::string& file,
-                     int depth) {
+                     int depth, uint64_t& elements_left) {
   switch (type) {
     case GgufType::UInt8: return GgufValue::unsigned_integer(type, cursor.read_uint(1, field));
     case GgufType::UInt16: return GgufValue::unsigned_integer(type, cursor.read_uint(2, field));
@@ -181,13 +187,18 @@ GgufValue read_value(Cursor& cursor, GgufType type, const std::string& field, co
                     "array of " + std::to_string(count) + " " + gguf_type_name(element) +
                         " values runs beyond the end of the file");
       }
-      std::vector<GgufValue> items;
-      // The count is bounded by the file size, not by memory: let a huge (hostile) count fail on
-      // the bytes it lacks rather than on an up-front allocation.
-      items.reserve(static_cast<std::size_t>(std::min<uint64_t>(count, uint64_t{1} << 16)));
-      for (uint64_t i = 0; i < count; ++i) {
-        items.push_back(read_value(cursor, element, field + "[" + std::to_string(i) + "]", file, depth + 1));
+      if (count > elements_left) {
+        throw Error(file, field,
+                    "array of " + std::to_string(count) + " values exceeds the limit of " +
+                        std::to_string(kMaxMetadataElements) + " metadata array elements per file");
       }
+      elements_left -= count;
+      // count is now bounded by the limit and by the file's size, so reserving it exactly is safe.
+      std::vector<GgufValue> items;
+      items.reserve(static_cast<std::size_t>(count));
+      // Elements share the array's field name: building "key[i]" for each element made a long key
+      // with a long array quadratic.
+      for (uint64_t i = 0; i < count; ++i) items.push_back(read_value(cursor, element, field, file, depth + 1, elements_left));
       return GgufValue::array(element, std::move(items));
     }
   }
@@ -223,31 +234,42 @@ const char* gguf_type_name(GgufType type) {
 
 // ---- GgufValue ------------------------------------------------------------------------------------
 
+struct GgufValue::Payload {
+  std::string text;              // String
+  std::vector<GgufValue> items;  // Array
+};
+
 GgufValue GgufValue::unsigned_integer(GgufType type, uint64_t value) {
   GgufValue v;
   v.type_ = type;
-  v.unsigned_value_ = value;
+  v.bits_ = value;
   return v;
 }
 
 GgufValue GgufValue::signed_integer(GgufType type, int64_t value) {
   GgufValue v;
   v.type_ = type;
-  v.signed_value_ = value;
+  v.bits_ = static_cast<uint64_t>(value);
   return v;
 }
 
 GgufValue GgufValue::floating(GgufType type, double value) {
   GgufValue v;
   v.type_ = type;
-  v.float_value_ = value;
+  std::memcpy(&v.bits_, &value, sizeof value);
   return v;
+}
+
+double GgufValue::float_value() const {
+  double d;
+  std::memcpy(&d, &bits_, sizeof d);
+  return d;
 }
 
 GgufValue GgufValue::string(std::string value) {
   GgufValue v;
   v.type_ = GgufType::String;
-  v.string_value_ = std::move(value);
+  v.payload_ = std::make_shared<const Payload>(Payload{std::move(value), {}});
   return v;
 }
 
@@ -255,7 +277,7 @@ GgufValue GgufValue::array(GgufType element_type, std::vector<GgufValue> items) 
   GgufValue v;
   v.type_ = GgufType::Array;
   v.element_type_ = element_type;
-  v.items_ = std::move(items);
+  v.payload_ = std::make_shared<const Payload>(Payload{{}, std::move(items)});
   return v;
 }
 
@@ -281,51 +303,51 @@ bool is_unsigned_type(GgufType t) {
 
 const std::string& GgufValue::as_string(const std::string& key) const {
   if (type_ != GgufType::String) throw_wrong_type(key, type_, "a string");
-  return string_value_;
+  return payload_->text;
 }
 
 uint64_t GgufValue::as_uint(const std::string& key) const {
-  if (is_unsigned_type(type_)) return unsigned_value_;
+  if (is_unsigned_type(type_)) return unsigned_value();
   if (is_integer()) {
-    if (signed_value_ < 0) throw_wrong_type(key, type_, "a non-negative integer (it is negative)");
-    return static_cast<uint64_t>(signed_value_);
+    if (signed_value() < 0) throw_wrong_type(key, type_, "a non-negative integer (it is negative)");
+    return static_cast<uint64_t>(signed_value());
   }
   throw_wrong_type(key, type_, "an integer");
 }
 
 int64_t GgufValue::as_int(const std::string& key) const {
   if (is_unsigned_type(type_)) {
-    if (unsigned_value_ > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    if (unsigned_value() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       throw_wrong_type(key, type_, "an integer that fits int64");
     }
-    return static_cast<int64_t>(unsigned_value_);
+    return static_cast<int64_t>(unsigned_value());
   }
-  if (is_integer()) return signed_value_;
+  if (is_integer()) return signed_value();
   throw_wrong_type(key, type_, "an integer");
 }
 
 double GgufValue::as_float(const std::string& key) const {
-  if (is_float()) return float_value_;
-  if (is_unsigned_type(type_)) return static_cast<double>(unsigned_value_);
-  if (is_integer()) return static_cast<double>(signed_value_);
+  if (is_float()) return float_value();
+  if (is_unsigned_type(type_)) return static_cast<double>(unsigned_value());
+  if (is_integer()) return static_cast<double>(signed_value());
   throw_wrong_type(key, type_, "a number");
 }
 
 bool GgufValue::as_bool(const std::string& key) const {
   if (type_ != GgufType::Bool) throw_wrong_type(key, type_, "a bool");
-  return unsigned_value_ != 0;
+  return unsigned_value() != 0;
 }
 
 const std::vector<GgufValue>& GgufValue::items(const std::string& key) const {
   if (type_ != GgufType::Array) throw_wrong_type(key, type_, "an array");
-  return items_;
+  return payload_->items;
 }
 
 std::string GgufValue::to_display(std::size_t max_items) const {
   switch (type_) {
     case GgufType::String: {
       std::string quoted = "\"";
-      for (char c : string_value_) {
+      for (char c : payload_->text) {
         const auto byte = static_cast<unsigned char>(c);
         if (c == '"' || c == '\\') {
           quoted += '\\';
@@ -343,22 +365,22 @@ std::string GgufValue::to_display(std::size_t max_items) const {
       }
       return quoted + "\"";
     }
-    case GgufType::Bool: return unsigned_value_ ? "true" : "false";
+    case GgufType::Bool: return unsigned_value() ? "true" : "false";
     case GgufType::Float32:
     case GgufType::Float64: {
       char text[32];
-      std::snprintf(text, sizeof text, "%.9g", float_value_);
+      std::snprintf(text, sizeof text, "%.9g", float_value());
       return text;
     }
     case GgufType::Array: {
-      std::string text = std::string("[") + gguf_type_name(element_type_) + " x " + std::to_string(items_.size()) + "]";
-      const std::size_t shown = std::min(items_.size(), max_items);
-      for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : " ") + items_[i].to_display(max_items);
-      if (shown < items_.size()) text += ", ...";
+      std::string text = std::string("[") + gguf_type_name(element_type_) + " x " + std::to_string(payload_->items.size()) + "]";
+      const std::size_t shown = std::min(payload_->items.size(), max_items);
+      for (std::size_t i = 0; i < shown; ++i) text += (i ? ", " : " ") + payload_->items[i].to_display(max_items);
+      if (shown < payload_->items.size()) text += ", ...";
       return text;
     }
     default:
-      return is_unsigned_type(type_) ? std::to_string(unsigned_value_) : std::to_string(signed_value_);
+      return is_unsigned_type(type_) ? std::to_string(unsigned_value()) : std::to_string(signed_value());
   }
 }
 
@@ -390,13 +412,18 @@ GgufReader::GgufReader(const std::string& path) : file_(path) {
   }
 
   metadata_.reserve(static_cast<std::size_t>(metadata_count));
+  uint64_t elements_left = kMaxMetadataElements;
   for (uint64_t i = 0; i < metadata_count; ++i) {
     const std::string where = "metadata[" + std::to_string(i) + "]";
     std::string key = cursor.read_string(where + " key");
+    if (key.size() > kMaxKeyBytes) {
+      throw Error(path, where + " key", "is " + std::to_string(key.size()) + " bytes, over GGUF's limit of " +
+                                            std::to_string(kMaxKeyBytes));
+    }
     const std::string field = "metadata '" + key + "'";
     const uint32_t type = cursor.read_u32(field + " (value type)");
     if (!is_known_value_type(type)) throw Error(path, field, "unknown value type " + std::to_string(type));
-    GgufValue value = read_value(cursor, static_cast<GgufType>(type), field, path, 0);
+    GgufValue value = read_value(cursor, static_cast<GgufType>(type), field, path, 0, elements_left);
     if (!metadata_index_.emplace(key, metadata_.size()).second) throw Error(path, field, "duplicate key");
     metadata_.emplace_back(std::move(key), std::move(value));
   }
@@ -430,6 +457,11 @@ GgufReader::GgufReader(const std::string& path) : file_(path) {
       const uint64_t dim = cursor.read_u64(field + " (dimension " + std::to_string(d) + ")");
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         throw Error(path, info.name, "dimension " + std::to_string(d) + " = " + std::to_string(dim) + " overflows");
+      }
+      // As in the safetensors reader: no larger dimension fits a pack file.
+      if (dim > detail::kMaxTensorDimension) {
+        throw Error(path, info.name, "dimension " + std::to_string(d) + " = " + std::to_string(dim) +
+                                         " exceeds the limit of 2^48 per dimension");
       }
       ne[d] = static_cast<int64_t>(dim);
     }

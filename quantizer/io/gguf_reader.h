@@ -74,13 +74,17 @@ class GgufValue {
   std::string to_display(std::size_t max_items = 5) const;
 
  private:
+  // Kept small (32 bytes) because a metadata array holds one GgufValue per element: a uint8 array
+  // used to cost over 100x its size in the file. Scalars live in `bits_`; a string's text or an
+  // array's items, immutable once read, behind one shared pointer.
+  struct Payload;
   GgufType type_ = GgufType::UInt8;
   GgufType element_type_ = GgufType::UInt8;  // arrays only
-  uint64_t unsigned_value_ = 0;              // UInt*, Bool
-  int64_t signed_value_ = 0;                 // Int*
-  double float_value_ = 0;                   // Float32, Float64
-  std::string string_value_;
-  std::vector<GgufValue> items_;
+  uint64_t bits_ = 0;  // UInt*, Bool: the value; Int*: its two's complement; Float*: the double's bits
+  std::shared_ptr<const Payload> payload_;  // String, Array
+  uint64_t unsigned_value() const { return bits_; }
+  int64_t signed_value() const { return static_cast<int64_t>(bits_); }
+  double float_value() const;
 };
 
 class GgufReader : public ModelReader {

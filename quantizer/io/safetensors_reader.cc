@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/checked_math.h"
 #include "quantizer/io/tensor_decode.h"
+#include "quantizer/io/untrusted_json.h"
 
 namespace sop {
 
@@ -51,12 +52,23 @@ uint64_t json_unsigned(const Json& value, const std::string& file, const std::st
                        const std::string& what) {
   if (value.is_number_unsigned()) return value.get<uint64_t>();
   if (value.is_number_integer()) {
-    throw Error(file, tensor, what + " is negative (" + value.dump() + ")");
+    throw Error(file, tensor, what + " is negative (" + json_excerpt(value) + ")");
   }
   if (value.is_number_float()) {
-    throw Error(file, tensor, what + " is not an integer or overflows 64 bits (" + value.dump() + ")");
+    throw Error(file, tensor, what + " is not an integer or overflows 64 bits (" + json_excerpt(value) + ")");
   }
-  throw Error(file, tensor, what + " is not a number (" + value.dump() + ")");
+  throw Error(file, tensor, what + " is not a number (" + json_excerpt(value) + ")");
+}
+
+// True if a '/'-separated path has a ".." component: a shard must stay inside the index's folder.
+bool has_parent_component(const std::string& path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t end = std::min(path.find('/', start), path.size());
+    if (path.compare(start, end - start, "..") == 0) return true;
+    start = end + 1;
+  }
+  return false;
 }
 
 std::string directory_of(const std::string& path) {
@@ -76,17 +88,12 @@ std::unique_ptr<SafetensorsReader> SafetensorsReader::open_file(const std::strin
 std::unique_ptr<SafetensorsReader> SafetensorsReader::open_index(const std::string& index_path) {
   std::unique_ptr<SafetensorsReader> reader(new SafetensorsReader(index_path));
   const detail::MappedFile index_file(index_path);
-  Json index;
-  try {
-    const auto* begin = reinterpret_cast<const char*>(index_file.data());
-    index = Json::parse(begin, begin + index_file.size());
-  } catch (const Json::exception& e) {
-    throw Error(index_path, "", std::string("index is not valid JSON: ") + e.what());
-  }
-  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
+  const auto* index_begin = reinterpret_cast<const char*>(index_file.data());
+  const Json index = parse_untrusted_json<Json>(index_begin, index_begin + index_file.size(), index_path, "", "index");
+  if (!index.is_object() || !index.contains("weight_map") || !index.at("weight_map").is_object()) {
     throw Error(index_path, "weight_map", "missing, or not an object mapping tensor names to shard files");
   }
-  const Json& weight_map = index["weight_map"];
+  const Json& weight_map = index.at("weight_map");
   // Shards in the order the index first names them; HF writes them as model-0000k-of-0000n.
   std::vector<std::string> shard_names;
   for (const auto& entry : weight_map.items()) {
@@ -94,9 +101,9 @@ std::unique_ptr<SafetensorsReader> SafetensorsReader::open_index(const std::stri
       throw Error(index_path, "weight_map." + entry.key(), "shard file name is not a string");
     }
     const std::string shard = entry.value().get<std::string>();
-    if (shard.empty() || shard.front() == '/') {
+    if (shard.empty() || shard.front() == '/' || has_parent_component(shard)) {
       throw Error(index_path, "weight_map." + entry.key(),
-                  "shard file '" + shard + "' must be a path relative to the index's directory");
+                  "shard file '" + shard + "' must be a path inside the index's directory (relative, without '..')");
     }
     if (std::find(shard_names.begin(), shard_names.end(), shard) == shard_names.end()) {
       shard_names.push_back(shard);
@@ -104,7 +111,15 @@ std::unique_ptr<SafetensorsReader> SafetensorsReader::open_index(const std::stri
   }
   if (shard_names.empty()) throw Error(index_path, "weight_map", "lists no tensors");
   const std::string directory = directory_of(index_path);
-  for (const auto& shard : shard_names) reader->add_shard(directory + "/" + shard);
+  for (const auto& shard : shard_names) {
+    // A shard's own errors name the shard; the index that listed it is named too, so a missing or
+    // broken shard can be traced to the entry that sent the reader there.
+    try {
+      reader->add_shard(directory + "/" + shard);
+    } catch (const Error& e) {
+      throw Error(index_path, "weight_map shard '" + shard + "'", e.what());
+    }
+  }
   // Every tensor the index promises must be in the shard it names.
   for (const auto& entry : weight_map.items()) {
     const std::string expected_shard = directory + "/" + entry.value().get<std::string>();
@@ -138,13 +153,9 @@ void SafetensorsReader::add_shard(const std::string& shard_path) {
   const uint64_t data_start = 8 + header_size;
   const uint64_t data_size = file_size - data_start;
 
-  Json header;
-  try {
-    const auto* begin = reinterpret_cast<const char*>(file.data() + 8);
-    header = Json::parse(begin, begin + header_size);
-  } catch (const Json::exception& e) {
-    throw Error(shard_path, "header", std::string("JSON header is malformed: ") + e.what());
-  }
+  const auto* header_begin = reinterpret_cast<const char*>(file.data() + 8);
+  const Json header = parse_untrusted_json<Json>(header_begin, header_begin + header_size, shard_path, "header",
+                                                 "JSON header");
   if (!header.is_object()) throw Error(shard_path, "header", "JSON header is not an object");
 
   const std::size_t shard_index = shards_.size();
@@ -187,13 +198,19 @@ void SafetensorsReader::add_shard(const std::string& shard_path) {
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         throw Error(shard_path, name, "shape[" + std::to_string(i) + "] = " + std::to_string(dim) + " overflows");
       }
+      // The pack format holds no larger dimension; refusing here keeps `sop quantize` from writing a
+      // pack (even of an empty tensor such as [0, 2^63-1]) that `sop inspect` then refuses.
+      if (dim > detail::kMaxTensorDimension) {
+        throw Error(shard_path, name, "shape[" + std::to_string(i) + "] = " + std::to_string(dim) +
+                                          " exceeds the limit of 2^48 per dimension");
+      }
       info.shape.push_back(static_cast<int64_t>(dim));
     }
     uint64_t count = 0;
     uint64_t expected_bytes = 0;
     if (!detail::checked_element_count(info.shape.data(), info.shape.size(), &count) ||
         !detail::checked_mul(count, dtype->bytes, &expected_bytes)) {
-      throw Error(shard_path, name, "shape " + shape.dump() + " overflows a 64-bit element or byte count");
+      throw Error(shard_path, name, "shape " + json_excerpt(shape) + " overflows a 64-bit element or byte count");
     }
     const uint64_t begin = json_unsigned(spec["data_offsets"][0], shard_path, name, "data_offsets[0]");
     const uint64_t end = json_unsigned(spec["data_offsets"][1], shard_path, name, "data_offsets[1]");
@@ -205,7 +222,7 @@ void SafetensorsReader::add_shard(const std::string& shard_path) {
     }
     if (end - begin != expected_bytes) {
       throw Error(shard_path, name,
-                  offsets_text + " span " + std::to_string(end - begin) + " bytes but shape " + shape.dump() +
+                  offsets_text + " span " + std::to_string(end - begin) + " bytes but shape " + json_excerpt(shape) +
                       " of " + label + " needs " + std::to_string(expected_bytes));
     }
     if (index_by_name_.count(name)) {

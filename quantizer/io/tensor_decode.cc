@@ -60,7 +60,14 @@ std::string element_coordinates(const std::vector<int64_t>& shape, uint64_t flat
 void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
                     std::vector<float>& out) {
   const uint64_t count = static_cast<uint64_t>(info.element_count());
-  out.resize(count);
+  // A well-formed but huge tensor (100 GB) must name itself, not end as a bare "std::bad_alloc".
+  try {
+    out.resize(count);
+  } catch (const std::exception&) {  // std::bad_alloc, or std::length_error past max_size()
+    throw Error(file, info.name,
+                "needs " + std::to_string(count) + " FP32 values (" + std::to_string(count / (uint64_t{1} << 20) * 4) +
+                    " MiB) in memory, more than could be allocated");
+  }
   switch (info.dtype) {
     case DType::F32:
       if (count) std::memcpy(out.data(), bytes, count * sizeof(float));

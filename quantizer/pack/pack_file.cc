@@ -18,6 +18,7 @@
 #include "base/checked_math.h"
 #include "base/half.h"
 #include "base/byte_io.h"
+#include "quantizer/io/untrusted_json.h"
 
 namespace sop {
 
@@ -101,7 +102,7 @@ std::vector<uint8_t> model_info_payload(const PackModelInfo& info) {
 PackModelInfo parse_model_info(Span<const uint8_t> payload, const std::string& file) {
   PackModelInfo info;
   try {
-    const auto j = nlohmann::json::parse(payload.begin(), payload.end());
+    const auto j = parse_untrusted_json(payload.begin(), payload.end(), file, "MODL section", "model description");
     info.created_by = j.at("created_by").get<std::string>();
     info.source = j.at("source").get<std::string>();
     const auto& recipe = j.at("recipe");
@@ -111,7 +112,13 @@ PackModelInfo parse_model_info(Span<const uint8_t> payload, const std::string& f
     for (const auto& e : j.at("tensors")) {
       PackTensorEntry t;
       t.name = e.at("name").get<std::string>();
-      t.shape = e.at("shape").get<std::vector<int64_t>>();
+      const std::string field = "MODL: tensors: " + t.name + ": shape";
+      const auto& shape = e.at("shape");
+      if (!shape.is_array()) throw Error(file, field, "must be an array of dimensions");
+      for (std::size_t d = 0; d < shape.size(); ++d) {
+        t.shape.push_back(json_integer(shape[d], 0, static_cast<int64_t>(detail::kMaxTensorDimension), file,
+                                       field + "[" + std::to_string(d) + "]"));
+      }
       const std::string stored = e.at("stored").get<std::string>();
       if (stored == "quantized") t.stored = PackedAs::Quantized;
       else if (stored == "fp32") t.stored = PackedAs::FullPrecision;
@@ -405,7 +412,7 @@ PackedTensorView parse_tensor(Span<const uint8_t> payload, const std::string& fi
   if (rank > kMaxRank) in.fail("rank", "more than " + std::to_string(kMaxRank) + " dimensions");
   for (uint32_t i = 0; i < rank; ++i) {
     const uint64_t d = in.u64("shape");
-    if (d > (uint64_t{1} << 48)) in.fail("shape", "implausible dimension " + std::to_string(d));
+    if (d > detail::kMaxTensorDimension) in.fail("shape", "implausible dimension " + std::to_string(d));
     v.shape.push_back(static_cast<int64_t>(d));
   }
   uint64_t count = 0;

@@ -159,7 +159,10 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   opts.threads = request.threads >= 0 ? request.threads : recipe.threads;
 
   std::optional<ActivationStats> stats;
-  if (!recipe.activation_stats.empty()) stats = load_activation_stats(recipe.activation_stats);
+  if (!recipe.activation_stats.empty()) {
+    stats = load_activation_stats(recipe.activation_stats);
+    check_activation_stats_fit(*stats, recipe.activation_stats, model.tensors());
+  }
 
   PackModelInfo info;
   info.created_by = request.created_by;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "quantizer/tensor.h"
+
 namespace sop {
 
 struct ActivationStats {
@@ -21,6 +23,11 @@ struct ActivationStats {
 
 // Picks the reader by content (JSON starts with '{'). Throws sop::Error naming the file on bad data.
 ActivationStats load_activation_stats(const std::string& path);
+// Refuses, naming `stats_path` and the tensor, a vector whose length is not the input-channel count
+// of the model's matrix of that name (it would otherwise be silently ignored). Entries naming no
+// matrix of the model are left alone.
+void check_activation_stats_fit(const ActivationStats& stats, const std::string& stats_path,
+                                const std::vector<TensorInfo>& tensors);
 void save_activation_stats_json(const ActivationStats& stats, const std::string& path);
 
 }  // namespace sop

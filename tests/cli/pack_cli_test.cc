@@ -1,5 +1,6 @@
 // End to end: sop quantize -> sop inspect -> sop dequant on the real stories260K checkpoint, reading
 // the safetensors back; bad recipes and damaged packs fail cleanly and leave no output.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,17 @@ using testing::run_sop;
 using testing::ScratchDir;
 
 std::string recipe(const std::string& name) { return std::string(SOP_SOURCE_DIR) + "/configs/quant/" + name + ".yaml"; }
+
+// A shipped recipe with the first `from` replaced by `to`, written to `path`.
+void write_edited_recipe(const std::string& name, const std::string& from, const std::string& to,
+                         const std::string& path) {
+  std::ifstream in(recipe(name));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+  std::ofstream(path) << text;
+}
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -155,18 +167,42 @@ TEST(PackCliErrors, BadRecipeKeyNamesFileAndKeyAndWritesNothing) {
   SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
   ScratchDir dir;
   const std::string bad = dir.file("bad.yaml");
-  {
-    std::ifstream in(recipe("sop-4.5"));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    text.replace(text.find("scale_steps:"), 12, "scale_stepz:");
-    std::ofstream(bad) << text;
-  }
+  write_edited_recipe("sop-4.5", "scale_steps:", "scale_stepz:", bad);
   const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + bad + "' --out '" + dir.file("x.sop") + "'", dir);
   EXPECT_NE(q.exit_code, 0);
   EXPECT_NE(q.err.find(bad), std::string::npos) << q.err;
   EXPECT_NE(q.err.find("scale_stepz"), std::string::npos) << q.err;
   EXPECT_NE(q.err.find("unknown key"), std::string::npos) << q.err;
   EXPECT_EQ(visible_files(dir), std::vector<std::string>{"bad.yaml"});
+}
+
+// Issue 16: statistics of the wrong length were silently ignored, and a value above FLT_MAX became
+// +Inf and crashed the search leaving OUT.partial-* behind. Both are refused, naming the statistics
+// file and the tensor, before any output exists.
+TEST(PackCliErrors, BadActivationStatisticsNameFileAndTensorAndWriteNothing) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string with_stats = dir.file("with-stats.yaml");
+  write_edited_recipe("e2m3-ue4m4", "activation_stats: null", "activation_stats: stats.json", with_stats);
+  const std::string stats = dir.file("stats.json");
+  const std::string tensor = "model.layers.0.self_attn.q_proj.weight";
+  const std::pair<std::string, std::string> cases[] = {
+      {"[1, 2, 3]", "has 3 values but the model's matrix has 64 input channels"},
+      {"[1e39]", "at most FLT_MAX"},
+  };
+  for (const auto& [values, needle] : cases) {
+    std::ofstream(stats) << R"({"format": "sop-activation-stats", "version": 1, "tensors": {")" + tensor + "\": " + values + "}}";
+    const auto q = run_sop("quantize --model '" + model_path + "' --recipe '" + with_stats + "' --out '" +
+                               dir.file("x.sop") + "'",
+                           dir);
+    EXPECT_EQ(q.exit_code, 1);
+    EXPECT_NE(q.err.find(stats), std::string::npos) << q.err;
+    EXPECT_NE(q.err.find(tensor), std::string::npos) << q.err;
+    EXPECT_NE(q.err.find(needle), std::string::npos) << q.err;
+    std::vector<std::string> files = visible_files(dir);
+    std::sort(files.begin(), files.end());
+    EXPECT_EQ(files, (std::vector<std::string>{"stats.json", "with-stats.yaml"})) << values;
+  }
 }
 
 TEST(PackCliErrors, DamagedPackIsRefusedByInspectAndDequant) {

@@ -2,6 +2,7 @@
 // axis table, and the SVG plotter.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "base/error.h"
 #include "tests/test_support.h"
+#include "tests/cli/cli_support.h"
 #include "base/yaml_reader.h"
 #include "sim/estimate.h"
 #include "sim/estimate_simulated.h"
@@ -133,6 +135,27 @@ TEST(TechTable, NonFiniteNumbersNonScalarKeysAndNewerSchemasAreRefused) {
   ASSERT_NE(at, std::string::npos) << "configs/tech/45nm.yaml carries schema_version: 1";
   valid.erase(at + 1, version_line.size());
   expect_schema_and_key_checks(tech_error, "bad.yaml", valid);
+}
+
+// Issue 16: a logic-area row with lanes 1e300 was converted to int (undefined behaviour) and
+// accepted. Integers are checked for type and range first; the message names the file and field.
+TEST(TechTable, LogicAreaIntegersAreCheckedBeforeConversion) {
+  const std::string yaml = read_text_file(kSource + "/configs/tech/45nm.yaml", "technology table");
+  const std::string table = read_text_file(kSource + "/configs/tech/logic_area_osu018.json", "logic area table");
+  const std::string lanes = "\"Lanes\": 4,";
+  ASSERT_NE(table.find(lanes), std::string::npos);
+  sop::testing::ScratchDir dir;
+  const std::string bad_table = dir.file("logic_area_osu018.json");
+  for (const std::string value : {"1e+300", "-4", "4.5", "\"4\"", "2147483648"}) {
+    std::string damaged = table;
+    damaged.replace(damaged.find(lanes), lanes.size(), "\"Lanes\": " + value + ",");
+    std::ofstream(bad_table) << damaged;
+    EXPECT_EQ(error_of([&] { parse_tech_table(yaml, "45nm.yaml", dir.path().string()); }),
+              bad_table + ": [0].rtl_parameters.Lanes: must be an integer in [1, 1048576], not " + value);
+  }
+  std::ofstream(bad_table) << std::string(1000, '[') + std::string(1000, ']');
+  EXPECT_NE(error_of([&] { parse_tech_table(yaml, "45nm.yaml", dir.path().string()); }).find("deeper than the limit"),
+            std::string::npos);
 }
 
 TEST(TechTable, LogicAreaInterpolatesInLanesAndGrowsWithThem) {
@@ -298,6 +321,23 @@ TEST(SweepSpec, BadFilesNameTheKey) {
   EXPECT_NE(sweep_error("axes:\n  lanes: [4]\n").find("add a `model` axis"), std::string::npos);
   EXPECT_NE(sweep_error("combine: zip\naxes:\n  model: [a, b]\n  lanes: [4]\n").find("same length"), std::string::npos);
   EXPECT_NE(sweep_error("axes:\n  model: [a, a]\n").find("appears twice"), std::string::npos);
+}
+
+// Issue 16: a 48 KB sweep file expanded to 2.1e9 points and grew until std::bad_alloc. The grid is
+// counted before it is expanded, and refused past the stated limit.
+TEST(SweepSpec, GridsBeyondThePointLimitAreRefusedBeforeExpanding) {
+  const auto values = [](int n) {
+    std::string list = "[";
+    for (int i = 1; i <= n; ++i) list += (i > 1 ? ", " : "") + std::to_string(i);
+    return list + "]";
+  };
+  EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lanes: " + values(400) + "\n  clock_mhz: " + values(300) + "\n")
+                .find("s.yaml: axes: the grid has more than the limit of 100000 points"),
+            std::string::npos);
+  const SweepSpec ok = parse_sweep(std::string(kSweepHead) + "axes:\n  model: [a]\n  lanes: " + values(400) +
+                                       "\n  clock_mhz: " + values(250) + "\n",
+                                   "s.yaml", "/tmp");
+  EXPECT_EQ(ok.points().size(), 100000u);
 }
 
 TEST(SweepSpec, NonFiniteNumbersNonScalarKeysAndNewerSchemasAreRefused) {

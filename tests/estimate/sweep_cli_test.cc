@@ -161,6 +161,37 @@ TEST_F(SweepCli, BadSweepFilesFailWithTheKey) {
   EXPECT_NE(r.err.find("axes.lanes: empty axis"), std::string::npos) << r.err;
 }
 
+// Issue 16: a corrupt sweep.json or point file gave a raw JSON library error without the file, and a
+// deeply nested sweep.json crashed the runner (recursive copy). Both name the file now.
+TEST_F(SweepCli, CorruptSweepRecordsAndPointFilesNameTheFile) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string folder = dir_->file("corrupt");
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  fs::copy(dir_->file("a/points"), folder + "/points");
+  const std::string record = folder + "/sweep.json";
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  const std::pair<std::string, std::string> cases[] = {
+      {"{\"points\": [1,", record + ": sweep record is not valid JSON"},
+      {deep, record + ": sweep record nests arrays/objects deeper than the limit of 64 levels"},
+      {"[]", record + ": not a sweep record"},
+  };
+  for (const auto& [text, needle] : cases) {
+    write_text(record, text);
+    const std::string merged = error_of([&] { sim::merge_sweep({folder}, folder); });
+    EXPECT_NE(merged.find(needle), std::string::npos) << merged;
+    const CommandResult run = run_sop("sweep " + sweep() + " --out " + quote(folder), *dir_);
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_NE(run.err.find(needle), std::string::npos) << run.err;
+  }
+  write_text(record, read_text(dir_->file("a/sweep.json")));
+  const std::string point = sim::point_file(folder, 3);
+  write_text(point, "{\"index\": 3, \"trunc");
+  const std::string merged = error_of([&] { sim::merge_sweep({folder}, folder); });
+  EXPECT_NE(merged.find(point + ": point file is not valid JSON"), std::string::npos) << merged;
+  EXPECT_FALSE(fs::exists(folder + "/results.json"));
+}
+
 TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
   ASSERT_EQ(first_->exit_code, 0) << first_->err;
   const std::string pack = dir_->file("a/packs/tiny-llm_tiny_hif.sop");

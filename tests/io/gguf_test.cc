@@ -273,8 +273,11 @@ TEST_F(GgufCorrupt, TensorOffsetsAndShapesThatLie) {
                     {"odd", "offset 4", "not a multiple of the alignment 32"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("big", {16, 16}, 0, 0).finish(data), {"big", "beyond the end"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("wrap", {4}, 0, ~uint64_t{0} - 31).finish(data), {"wrap"});
-  expect_open_error(GgufBuilder().header(3, 1, 0).tensor("huge", {uint64_t{1} << 62, uint64_t{1} << 62}, 0, 0).finish(data),
+  expect_open_error(GgufBuilder().header(3, 1, 0).tensor("huge", {uint64_t{1} << 40, uint64_t{1} << 40}, 0, 0).finish(data),
                     {"huge", "overflows"});
+  // Issue 16: no dimension beyond what a pack file holds, even in an empty tensor.
+  expect_open_error(GgufBuilder().header(3, 1, 0).tensor("absurd", {(uint64_t{1} << 63) - 1, 0}, 0, 0).finish(data),
+                    {"absurd", "dimension 0 = 9223372036854775807 exceeds the limit of 2^48 per dimension"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("neg", {~uint64_t{0}}, 0, 0).finish(data), {"neg", "overflows"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("r5", {1, 1, 1, 1, 1}, 0, 0).finish(data), {"r5", "rank 5"});
   expect_open_error(GgufBuilder().header(3, 1, 0).tensor("q", {48}, 2, 0).finish(data), {"q", "multiple of the Q4_0 block"});
@@ -350,6 +353,33 @@ TEST_F(GgufCorrupt, EveryMetadataValueType) {
   expect_error([&] { gguf.get_bool("u8"); }, {path_, "u8", "not a bool"});
   expect_error([&] { gguf.get_string_array("nested"); }, {"nested", "not an array of strings"});
   EXPECT_EQ(gguf.metadata()[0].first, "u8");  // file order
+}
+
+// Issue 16: a uint8 metadata array cost over 100x its size in memory (a 10 MB file took 1.46 GB) and a
+// long key with a long array was quadratic (the key was copied into a name for every element).
+// Elements are 32 bytes now, the file's metadata arrays are bounded, and keys are bounded by the spec.
+TEST_F(GgufCorrupt, MetadataArraysAreCompactAndBounded) {
+  static_assert(sizeof(GgufValue) <= 32, "a metadata array holds one GgufValue per element");
+  const uint64_t ten_mb = uint64_t{10} << 20;
+  expect_open_error(GgufBuilder().header(3, 0, 1).key("big", 9).u32(0).u64(ten_mb).raw(std::string(ten_mb, '\1')).finish(""),
+                    {"metadata 'big'", "array of 10485760 values exceeds the limit of 4194304 metadata array elements per file"});
+  // The limit counts every array of the file.
+  const uint64_t half = uint64_t{1} << 21;
+  expect_open_error(GgufBuilder()
+                        .header(3, 0, 2)
+                        .key("a", 9).u32(0).u64(half).raw(std::string(half, '\1'))
+                        .key("b", 9).u32(0).u64(half + 1).raw(std::string(half + 1, '\1'))
+                        .finish(""),
+                    {"metadata 'b'", "exceeds the limit"});
+  // A key of the spec's maximum length with a million-element array reads (was 64 K x 1 M chars copied).
+  const std::string long_key(65535, 'k');
+  const uint64_t count = uint64_t{1} << 20;
+  write_file(path_, GgufBuilder().header(3, 0, 1).key(long_key, 9).u32(0).u64(count).raw(std::string(count, '\7')).finish(""));
+  const GgufReader gguf(path_);
+  ASSERT_EQ(gguf.get_array(long_key).size(), count);
+  EXPECT_EQ(gguf.get_array(long_key).back().as_uint(), 7u);
+  expect_open_error(GgufBuilder().header(3, 0, 1).kv_u32(long_key + "k", 1).finish(""),
+                    {"metadata[0] key", "65536 bytes, over GGUF's limit of 65535"});
 }
 
 }  // namespace

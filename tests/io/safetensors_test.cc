@@ -12,6 +12,7 @@
 #include "base/half.h"
 #include "quantizer/io/safetensors_reader.h"
 #include "quantizer/io/safetensors_writer.h"
+#include "quantizer/io/tensor_decode.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/synthetic.h"
 #include "tests/test_support.h"
@@ -135,13 +136,34 @@ TEST_F(SafetensorsCorrupt, HeaderLengthBeyondTheFile) {
 }
 
 TEST_F(SafetensorsCorrupt, MalformedJson) {
-  expect_open_error(safetensors_bytes(R"({"w":{"dtype":"F32",)", ""), {"header", "malformed"});
+  expect_open_error(safetensors_bytes(R"({"w":{"dtype":"F32",)", ""), {"header", "not valid JSON"});
   expect_open_error(safetensors_bytes("[1,2,3]", ""), {"not an object"});
   expect_open_error(safetensors_bytes(R"({"w":[1]})", ""), {"w", "not an object"});
   expect_open_error(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[1]}})", std::string(4, '\0')),
                     {"w", "data_offsets"});
   expect_open_error(safetensors_bytes(R"({"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0')),
                     {"w", "dtype"});
+}
+
+// Issue 16: a header nesting ~60k levels crashed (recursive dump of the shape into the message).
+// It is refused at parse time, and a deep-but-allowed bad shape is quoted only as an excerpt.
+TEST_F(SafetensorsCorrupt, DeepNestingIsRefusedBeforeAnyRecursiveWalk) {
+  const int levels = 60000;
+  const std::string deep_shape = std::string(levels, '[') + std::string(levels, ']');
+  expect_open_error(safetensors_bytes(R"({"w":{"dtype":"F32","shape":[)" + deep_shape + R"(],"data_offsets":[0,4]}})",
+                                      std::string(4, '\0')),
+                    {"header", "deeper than the limit of 64 levels"});
+  // 60 levels pass the parse; the message about shape[0] quotes a bounded excerpt, not the whole value.
+  const std::string wide = "[" + std::string(50, '[') + "\"" + std::string(5000, 'x') + "\"" + std::string(50, ']') + "]";
+  write_file(path_, safetensors_bytes(one_tensor_header("F32", wide, "[0,4]"), std::string(4, '\0')));
+  try {
+    SafetensorsReader::open_file(path_);
+    ADD_FAILURE() << "accepted a nested shape";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("shape[0] is not a number"), std::string::npos) << message;
+    EXPECT_LT(message.size(), 400u) << message;
+  }
 }
 
 TEST_F(SafetensorsCorrupt, OffsetsThatLie) {
@@ -170,8 +192,13 @@ TEST_F(SafetensorsCorrupt, BadShapes) {
                     {"w", "overflows"});
   expect_open_error(safetensors_bytes(one_tensor_header("F32", "[4294967296,4294967296,16]", "[0,16]"), data),
                     {"w", "overflows"});
-  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[4611686018427387904]", "[0,16]"), data),
+  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[70368744177664,70368744177664]", "[0,16]"), data),
                     {"w", "overflows"});  // element count fits, byte count does not
+  // Issue 16: an empty tensor with an absurd dimension was quantized into a pack `sop inspect` refused.
+  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[0,9223372036854775807]", "[0,0]"), ""),
+                    {"w", "shape[1] = 9223372036854775807 exceeds the limit of 2^48 per dimension"});
+  expect_open_error(safetensors_bytes(one_tensor_header("F32", "[4611686018427387904]", "[0,16]"), data),
+                    {"w", "exceeds the limit"});
   expect_open_error(safetensors_bytes(one_tensor_header("F32", "[\"4\"]", "[0,16]"), data), {"w", "not a number"});
 }
 
@@ -267,13 +294,36 @@ TEST(SafetensorsSharded, IndexThatLies) {
   write_two_shards(dir, R"({"weight_map":{"a":"model-00002-of-00002.safetensors","b":"model-00001-of-00002.safetensors"}})");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"a", "but the tensor is in"});
   write_two_shards(dir, R"({"weight_map":{"a":"model-00003-of-00002.safetensors"}})");
-  expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"model-00003-of-00002.safetensors", "cannot open"});
+  // A missing shard names the index and the entry that listed it (issue 16).
+  expect_error([&] { open_model(dir.file("model.safetensors.index.json")); },
+               {"model.safetensors.index.json: weight_map shard 'model-00003-of-00002.safetensors'", "cannot open"});
   write_two_shards(dir, R"({"weight_map":[]})");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"weight_map"});
   write_two_shards(dir, R"({"weight_map":{"a":"/etc/passwd"}})");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"relative"});
+  // Issue 16: a shard path climbing out of the index's folder is refused before anything is opened.
+  for (const char* outside : {"../model-00001-of-00002.safetensors", "sub/../../x.safetensors", ".."}) {
+    write_two_shards(dir, std::string(R"({"weight_map":{"a":")") + outside + "\"}}");
+    expect_error([&] { open_model(dir.file("model.safetensors.index.json")); },
+                 {"weight_map.a", outside, "inside the index's directory"});
+  }
+  write_two_shards(dir, R"({"weight_map":{"a":"model-00001-of-00002.safetensors..","b":"model-00002-of-00002.safetensors"}})");
+  expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"cannot open"});  // '..' only as a component
   write_two_shards(dir, "{not json");
   expect_error([&] { open_model(dir.file("model.safetensors.index.json")); }, {"index.json", "not valid JSON"});
+}
+
+// Issue 16: a well-formed 100+ GB tensor ended as "error: std::bad_alloc", naming nothing. The
+// conversion's allocation failure names the file and the tensor (the data is never touched).
+TEST(TensorDecode, AnAllocationTooLargeNamesTheFileAndTensor) {
+  TensorInfo huge;
+  huge.name = "huge.weight";
+  huge.dtype = DType::F32;
+  // 2^62 values: past the vector's max_size, so no allocation is even tried (safe under sanitizers).
+  huge.shape = {int64_t{1} << 40, int64_t{1} << 22};
+  std::vector<float> out;
+  expect_error([&] { detail::decode_to_fp32(nullptr, huge, "big.safetensors", out); },
+               {"big.safetensors: huge.weight: needs 4611686018427387904 FP32 values", "more than could be allocated"});
 }
 
 // ---- the writer -----------------------------------------------------------------------------------

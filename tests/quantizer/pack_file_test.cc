@@ -225,6 +225,38 @@ TEST(PackFile, FieldDamageWithValidChecksumsNeverCrashes) {
   EXPECT_GT(accepted, 0);  // edits of codes and scales are legal values
 }
 
+// Issue 16: a MODL shape of 1e300 was converted to int64 (undefined behaviour) and accepted. Each
+// bad dimension is now refused naming the file, the tensor and the allowed range.
+TEST(PackFile, ModelSectionShapesMustBeIntegersInRange) {
+  TempDir dir;
+  const std::string path = dir.file("small.sop");
+  const SmallPack p = small_pack_contents();
+  PackModelInfo info = info_for(p.layers, p.kept);
+  info.tensors.push_back({"huge.omitted", {12345678}, PackedAs::Omitted, "test"});
+  {
+    PackWriter writer(path, info);
+    for (const auto& l : p.layers) writer.add_layer(l);
+    for (const auto& t : p.kept) writer.add_tensor(t);
+    writer.finish();
+  }
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  const std::string text(bytes.begin(), bytes.end());
+  const std::size_t at = text.find("12345678");
+  ASSERT_NE(at, std::string::npos);
+  const std::string bad = dir.file("shape.sop");
+  // Same length as the original digits, so only the checksums need fixing.
+  for (const std::string replacement : {"1e300   ", "-1      ", "2.5     ", "\"4\"     ", "2e15    "}) {
+    std::vector<uint8_t> damaged = bytes;
+    std::copy(replacement.begin(), replacement.end(), damaged.begin() + static_cast<std::ptrdiff_t>(at));
+    testing::fix_checksums(damaged);
+    write_bytes(bad, damaged);
+    const std::string message = sop::testing::error_of([&] { (void)PackFile::open(bad); });
+    EXPECT_NE(message.find(bad + ": MODL: tensors: huge.omitted: shape[0]: must be an integer in [0, 281474976710656]"),
+              std::string::npos)
+        << replacement << " -> " << message;
+  }
+}
+
 TEST(PackFile, BadMagicAndNewerMajorVersionAreNamed) {
   TempDir dir;
   const std::string path = dir.file("small.sop");

@@ -10,6 +10,7 @@
 #include "quantizer/sop/activation_stats.h"
 #include "quantizer/sop/block_quant.h"
 #include "quantizer/sop/sop_search.h"
+#include "tests/io/io_test_util.h"
 
 namespace sop {
 namespace {
@@ -177,6 +178,35 @@ TEST(SopSearch, ImportanceWeightsTheErrorAndSparseResidualLowersIt) {
   const auto r1 = quantize_with_recipe(w, imp, recipe, opt);
   EXPECT_LT(r1.choice.weighted_error, r0.choice.weighted_error);
   EXPECT_EQ(r1.choice.bits - r0.choice.bits, 10.0 * (r1.sparse_index_bits + 11));
+}
+
+// Issue 16: bad statistics are refused naming the file and the tensor, never read as +Inf, as a
+// null buffer, or as "no statistics".
+TEST(SopActivationStats, RefusesValuesBeyondFloatZeroLengthEntriesAndWrongLengths) {
+  using sop::testing::expect_error;
+  using sop::testing::le_u32;
+  sop::testing::ScratchDir dir;
+  const std::string json = dir.file("big.json");
+  sop::testing::write_file(json, R"({"format":"sop-activation-stats","version":1,"tensors":{"a.weight":[1,1e39]}})");
+  expect_error([&] { load_activation_stats(json); }, {json, "tensors.a.weight", "at most FLT_MAX"});
+  sop::testing::write_file(json, R"({"format":"sop-activation-stats","tensors":{"a.weight":[-1]}})");
+  expect_error([&] { load_activation_stats(json); }, {json, "tensors.a.weight", ">= 0"});
+  sop::testing::write_file(json, "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}");
+  expect_error([&] { load_activation_stats(json); }, {json, "deeper than the limit"});
+  // imatrix: count 1, name "b.weight", ncall 1, nval 0.
+  const std::string dat = dir.file("empty.dat");
+  sop::testing::write_file(dat, le_u32(1) + le_u32(8) + "b.weight" + le_u32(1) + le_u32(0));
+  expect_error([&] { load_activation_stats(dat); }, {dat, "b.weight", "no values"});
+  // A vector whose length is not the matrix's input channels.
+  ActivationStats s;
+  s.channels["m.weight"] = {1, 2, 3};
+  TensorInfo matrix;
+  matrix.name = "m.weight";
+  matrix.shape = {4, 5};
+  expect_error([&] { check_activation_stats_fit(s, "stats.json", {matrix}); },
+               {"stats.json: m.weight", "has 3 values", "5 input channels"});
+  matrix.shape = {4, 3};
+  check_activation_stats_fit(s, "stats.json", {matrix});
 }
 
 TEST(SopActivationStats, JsonRoundTripAndImatrix) {
