@@ -37,8 +37,9 @@ done
   for f in "${parts[@]}"; do
     [ $first -eq 1 ] || echo ","
     first=0
-    # The configs were temporary files: name them by the point instead.
-    sed -E -e '1s/^\[//' -e '$s/\]$//' \
+    # The configs were temporary files: name them by the point instead. The liberty is recorded
+    # relative to the checkout, so the committed table names no machine's path.
+    sed -E -e '1s/^\[//' -e '$s/\]$//' -e "s|\"liberty\": \"$src/|\"liberty\": \"|" \
       -e 's|"config": "[^"]*/(L[0-9]+-E[0-9]+-R2-[a-z0-9]+)\.yaml"|"config": "measure-logic-area.sh \1"|' "$f"
   done
   echo "]"
