@@ -174,40 +174,38 @@ std::string YamlReader::string(const YAML::Node& parent, const std::string& path
   return n ? string_value(n, join(path, key)) : def;
 }
 
+namespace {
+
+// A scalar (a list of one) or a sequence of at most max_items scalars, each read by read_one(node, path).
+template <class T, class ReadOne>
+std::vector<T> list_of(const YamlReader& r, const YAML::Node& node, const std::string& path, std::size_t max_items,
+                       const char* expected, ReadOne read_one) {
+  if (node.IsScalar()) return {read_one(node, path)};
+  if (!node.IsSequence()) r.fail(path, node, std::string("expected ") + expected);
+  if (node.size() > max_items) r.fail(path, node, "more than " + std::to_string(max_items) + " items");
+  std::vector<T> out;
+  for (std::size_t i = 0; i < node.size(); ++i) out.push_back(read_one(node[i], path + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> YamlReader::string_list(const YAML::Node& node, const std::string& path,
                                                  std::size_t max_items) const {
-  if (node.IsScalar()) return {node.Scalar()};
-  if (!node.IsSequence()) fail(path, node, "expected a value or a list of values");
-  if (node.size() > max_items) fail(path, node, "more than " + std::to_string(max_items) + " items");
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    out.push_back(string_value(node[i], path + "[" + std::to_string(i) + "]"));
-  }
-  return out;
+  return list_of<std::string>(*this, node, path, max_items, "a value or a list of values",
+                              [&](const YAML::Node& n, const std::string& p) { return string_value(n, p); });
 }
 
 std::vector<double> YamlReader::number_list(const YAML::Node& node, const std::string& path, double lo, double hi,
                                             std::size_t max_items) const {
-  if (node.IsScalar()) return {number_value(node, path, lo, hi)};
-  if (!node.IsSequence()) fail(path, node, "expected a number or a list of numbers");
-  if (node.size() > max_items) fail(path, node, "more than " + std::to_string(max_items) + " items");
-  std::vector<double> out;
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    out.push_back(number_value(node[i], path + "[" + std::to_string(i) + "]", lo, hi));
-  }
-  return out;
+  return list_of<double>(*this, node, path, max_items, "a number or a list of numbers",
+                         [&](const YAML::Node& n, const std::string& p) { return number_value(n, p, lo, hi); });
 }
 
 std::vector<int64_t> YamlReader::integer_list(const YAML::Node& node, const std::string& path, int64_t lo,
                                               int64_t hi, std::size_t max_items) const {
-  if (node.IsScalar()) return {integer_value(node, path, lo, hi)};
-  if (!node.IsSequence()) fail(path, node, "expected an integer or a list of integers");
-  if (node.size() > max_items) fail(path, node, "more than " + std::to_string(max_items) + " items");
-  std::vector<int64_t> out;
-  for (std::size_t i = 0; i < node.size(); ++i) {
-    out.push_back(integer_value(node[i], path + "[" + std::to_string(i) + "]", lo, hi));
-  }
-  return out;
+  return list_of<int64_t>(*this, node, path, max_items, "an integer or a list of integers",
+                          [&](const YAML::Node& n, const std::string& p) { return integer_value(n, p, lo, hi); });
 }
 
 }  // namespace sop
