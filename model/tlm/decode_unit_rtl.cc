@@ -56,6 +56,12 @@ bool DecodeUnitRtl::drive_load(uint64_t cycle) {
   return true;
 }
 
+void DecodeUnitRtl::settle(bool loading) {
+  core_->eval_low();
+  // The unit documents its load port as always ready: a write it refused would be lost silently.
+  if (loading && !core_->load_ready()) SC_REPORT_ERROR(kReportProtocol, "the RTL refused a table load (load_ready_o low)");
+}
+
 void DecodeUnitRtl::clock_cycle() {
   core_->rise();
   ++cycle_;
@@ -77,12 +83,13 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
   const int64_t chunks = layer.chunk_count();
   // The RTL may be behind the command (never ahead): catch up, writing any scheduled loads.
   while (cycle_ < job.unit_free) {
-    if (!drive_load(cycle_) && !core_->out_valid()) {
+    const bool loading = drive_load(cycle_);
+    if (!loading && !core_->out_valid()) {
       skip(std::min(job.unit_free, next_load_start()) - cycle_);
       continue;
     }
     core_->set_beat(false, nullptr, false, 0, 0, false);
-    core_->eval_low();
+    settle(loading);
     clock_cycle();
   }
 
@@ -129,7 +136,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     }
     const bool ready_out = bridge_.ready();
     core_->set_out_ready(ready_out);
-    core_->eval_low();
+    settle(loading);
 
     const bool fire = core_->in_ready();
     const bool took_residual = core_->res_ready();
@@ -192,7 +199,7 @@ void DecodeUnitRtl::finish() {
       continue;
     }
     core_->set_beat(false, nullptr, false, 0, 0, false);
-    core_->eval_low();
+    settle(true);
     clock_cycle();
   }
   core_->final();

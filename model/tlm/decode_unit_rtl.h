@@ -40,6 +40,8 @@ class DecodeUnitRtl final : public DecodeUnit {
   // Drives the load port for `cycle` (pops finished loads); true when a load entry was written.
   bool drive_load(uint64_t cycle);
   uint64_t next_load_start() const;
+  // Settles the clock-low phase and checks the load handshake of this cycle.
+  void settle(bool loading);
   void clock_cycle();
   void skip(uint64_t cycles);
 

@@ -24,6 +24,7 @@ class RtlCore {
   virtual void set_residual(bool valid, uint32_t index, uint32_t entry) = 0;
   virtual void set_out_ready(bool ready) = 0;
   virtual void eval_low() = 0;
+  virtual bool load_ready() const = 0;
   virtual bool in_ready() const = 0;
   virtual bool res_ready() const = 0;
   virtual bool out_valid() const = 0;

@@ -136,6 +136,7 @@ class VerilatedCore final : public RtlCore {
     top_->eval();
     dump();
   }
+  bool load_ready() const override { return top_->load_ready_o; }
   bool in_ready() const override { return top_->in_ready_o; }
   bool res_ready() const override { return top_->res_ready_o; }
   bool out_valid() const override { return top_->out_valid_o; }
