@@ -169,6 +169,13 @@ int run_simulate(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(results[0].cycles), static_cast<unsigned long long>(results[1].cycles),
                 static_cast<unsigned long long>(results[0].mismatches), static_cast<unsigned long long>(results[1].mismatches));
     out["cycle_difference_percent"] = diff;
+    // The TLM engine is the RTL's pipeline in closed form (docs/simulate.md): any difference is a defect of
+    // one of them, so a compared run fails on it.
+    if (results[0].cycles != results[1].cycles) {
+      std::fprintf(stderr, "sop simulate: the engines disagree on cycles (tlm %llu, rtl %llu)\n",
+                   static_cast<unsigned long long>(results[0].cycles), static_cast<unsigned long long>(results[1].cycles));
+      ok = false;
+    }
   }
   std::printf("total wall time %.2f s\n", total_wall);
   out["wall_seconds"] = total_wall;

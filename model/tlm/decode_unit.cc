@@ -11,6 +11,7 @@ DecodeUnit::DecodeUnit(sc_core::sc_module_name name, const UnitSetup& setup)
       host_socket("host_socket"),
       dram_socket("dram_socket"),
       out_socket("out_socket"),
+      out_ready_port("out_ready_port"),
       setup_(setup),
       clock_(setup.hw->clock_mhz),
       slots_(static_cast<std::size_t>(setup.hw->decode_unit.lut.resident_layers)) {
@@ -76,7 +77,7 @@ uint64_t DecodeUnit::deliver(OutputChunk& out) {
   trans.set_data_ptr(nullptr);
   trans.set_data_length(0);
   trans.set_extension(&out);
-  sc_core::sc_time delay = clock_.at(out.timing_resolved ? out.accepted : out.last_out) - sc_core::sc_time_stamp();
+  sc_core::sc_time delay = clock_.at(out.accepted) - sc_core::sc_time_stamp();
   out_socket->b_transport(trans, delay);
   trans.clear_extension(&out);
   if (trans.is_response_error()) SC_REPORT_ERROR(kReportProtocol, "the consumer refused an output chunk");
@@ -146,45 +147,104 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
 
 // ---- the transaction-level engine ------------------------------------------------------------------
 
+namespace {
+
+// Residuals per beat of a chunk: from the values when there are any, else spread evenly (counts-only).
+class BeatResiduals {
+ public:
+  BeatResiduals(const Chunk& c, const ChunkValues* v, int lanes) : c_(c), v_(v), lanes_(static_cast<uint64_t>(lanes)) {}
+  uint64_t of(uint64_t beat) {
+    if (v_ == nullptr) {
+      // floor((beat + 1) R / B) - floor(beat R / B), kept incrementally (beats come in order).
+      acc_ += c_.residuals;
+      uint64_t n = 0;
+      while (acc_ >= c_.beats) {
+        acc_ -= c_.beats;
+        ++n;
+      }
+      return n;
+    }
+    const auto& r = v_->beat_residuals;
+    uint64_t n = 0;
+    while (next_ < r.size() && r[next_].index / lanes_ <= beat) {
+      ++next_;
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  Chunk c_;
+  const ChunkValues* v_;
+  uint64_t lanes_;
+  std::size_t next_ = 0;
+  uint64_t acc_ = 0;
+};
+
+}  // namespace
+
 uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
   UnitCounters& k = counters_mut();
   const golden::DecodeConfig& cfg = setup().unit.decode;
-  uint64_t free = job.unit_free;
+  ConsumerTimingIf& consumer = *out_ready_port.operator->();
+  const bool throttled = consumer.throttles();
   // Waiting for the tables first, then for the first chunk's data.
-  const uint64_t tables_ok = std::max(free, job.tables_ready);
-  k.stalls.lut_reload += tables_ok - free;
-  free = tables_ok;
+  const uint64_t tables_ok = std::max(job.unit_free, job.tables_ready);
+  k.stalls.lut_reload += tables_ok - job.unit_free;
+  uint64_t offer_floor = tables_ok;  // the earliest cycle the next chunk can be offered
+  uint64_t stage_free = 0;           // the last beat's acceptance: the output stage frees then
+  uint64_t last_fire = 0;
   for (int64_t i = 0; i < job.layer->chunk_count(); ++i) {
     const Chunk c = job.layer->chunk(i);
-    const uint64_t start = std::max(free, job.chunk_ready[static_cast<std::size_t>(i)]);
-    k.stalls.dram += start - free;
-    chunk_started(job, i, start);
-    const uint64_t issue_end = start + c.beats + c.residuals;  // the last beat's handshake, unstalled
+    const uint64_t offer = std::max(offer_floor, job.chunk_ready[static_cast<std::size_t>(i)]);
+    k.stalls.dram += offer - offer_floor;
+    chunk_started(job, i, offer);
     k.stalls.residual += c.residuals;
     k.residuals += c.residuals;
+    const auto it = job.values.find(i);
+    const ChunkValues* v = it != job.values.end() ? it->second.get() : nullptr;
+
+    uint64_t accepted = 0;
+    if (!throttled) {
+      // Every beat accepted the cycle after it fires: beats + residuals cycles, back to back.
+      last_fire = offer + c.beats + c.residuals - 1;
+      accepted = last_fire + 1;
+    } else {
+      BeatResiduals residuals(c, v, setup().unit.lanes);
+      uint64_t t = offer;
+      for (uint64_t b = 0; b < c.beats; ++b) {
+        const uint64_t merged = t + residuals.of(b);
+        const uint64_t fire = std::max(merged, stage_free);
+        k.stalls.consumer += fire - merged;
+        stage_free = consumer.accept(fire + 1);
+        t = fire + 1;
+        last_fire = fire;
+      }
+      accepted = stage_free;
+    }
+    stage_free = accepted;
+    offer_floor = last_fire + 1;
 
     OutputChunk out;
     out.layer = job.layer_index;
     out.chunk = i;
     out.beats = c.beats;
     out.weights = c.weights;
-    out.first_out = start + 1;
-    out.last_out = issue_end;
-    const auto it = job.values.find(i);
-    if (it != job.values.end()) {
-      const ChunkValues& v = *it->second;
-      products_ = golden::decode_stream(cfg, job.layer->unit_tables(), v.unit_blocks, v.beat_residuals);
+    out.accepted = accepted;
+    if (v != nullptr) {
+      products_ = golden::decode_stream(cfg, job.layer->unit_tables(), v->unit_blocks, v->beat_residuals);
       corrupt_if_asked(job, i, products_);
-      out.values = &v;
+      out.values = v;
       out.products = &products_;
     }
-    const uint64_t accepted = deliver(out);
-    k.stalls.consumer += accepted - issue_end;
-    free = accepted;  // the next beat may issue in the cycle the output stage empties
-    if (it != job.values.end()) job.values.erase(it);
+    deliver(out);
+    if (v != nullptr) job.values.erase(it);
   }
-  k.stalls.pipeline += 1;  // the last beat's cycle in the output register
-  return free + 1;
+  // After the last beat fires: its cycles in the output register, the last one (its acceptance) counted
+  // as pipeline drain, any before it as backpressure.
+  k.stalls.consumer += stage_free - last_fire - 1;
+  k.stalls.pipeline += 1;
+  return stage_free + 1;
 }
 
 }  // namespace sop::sysc

@@ -12,12 +12,19 @@
 // chunks and tables) so both engines make the same DRAM requests in the same order; an engine decides
 // only how the lanes spend cycles on a stream (run_stream) and replays table loads (schedule_load).
 //
-// DecodeUnitTlm's timing equations (cycles; docs/simulate.md derives them from the RTL's pipeline):
-//   a table load          takes 2 x entries cycles from the table's arrival, on its own port;
-//   chunk i issues from   s_i = max(free, data_ready_i, tables_ready)
-//   and takes             beats_i + residuals_i cycles (one beat per cycle, one residual per cycle);
-//   the consumer accepts  its last beat at a_i >= s_i + beats_i + residuals_i (backpressure);
-//   the next chunk        may issue from a_i; a stream ends one cycle after its last acceptance.
+// DecodeUnitTlm's timing is the RTL's pipeline (rtl/sop_decode_unit.sv), beat by beat, in closed form
+// (cycles; docs/simulate.md derives it):
+//   a table load        takes 2 x entries cycles from the table's arrival, on its own port;
+//   chunk i is offered  at o_i = max(fire of chunk i-1's last beat + 1, data_ready_i, tables_ready),
+//                       the first chunk of a stream from the stream's start;
+//   beat b of a chunk   takes its r_b residuals one per cycle from t_b (t_0 = o_i, t_b = I_{b-1} + 1), then
+//                       fires at I_b = max(t_b + r_b, A_{b-1}), A_{b-1} the previous beat's acceptance
+//                       (the one-entry output stage frees in the cycle it is accepted);
+//   beat b is accepted  at A_b = the consumer's first ready cycle >= I_b + 1 (ConsumerBuffer);
+//   a stream ends       one cycle after its last acceptance.
+// Without backpressure A_b = I_b + 1, and a chunk takes beats + residuals cycles: that case is summed per
+// chunk; under backpressure the engine walks the beats (with values, each beat's own residual count;
+// counts-only, the chunk's residuals spread evenly over its beats).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +37,7 @@
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 
+#include "model/tlm/consumer.h"
 #include "model/tlm/transactions.h"
 #include "model/tlm/workload.h"
 #include "model/hw/hw_config.h"
@@ -73,6 +81,7 @@ class DecodeUnit : public sc_core::sc_module {
   tlm_utils::simple_target_socket<DecodeUnit> host_socket;
   tlm_utils::simple_initiator_socket<DecodeUnit> dram_socket;
   tlm_utils::simple_initiator_socket<DecodeUnit> out_socket;
+  sc_core::sc_port<ConsumerTimingIf> out_ready_port;  // the consumer's ready rule (out_ready_i)
 
   const UnitCounters& counters() const { return counters_; }
   virtual const char* engine_name() const = 0;

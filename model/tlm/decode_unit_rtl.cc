@@ -26,7 +26,7 @@ const RtlVariant& find_rtl_variant(const hw::HwConfig& hw, bool traced) {
 }
 
 DecodeUnitRtl::DecodeUnitRtl(sc_core::sc_module_name name, const UnitSetup& setup, const std::string& trace_path)
-    : DecodeUnit(name, setup), bridge_(setup.hw->consumer, setup.unit.lanes) {
+    : DecodeUnit(name, setup) {
   const RtlVariant& v = find_rtl_variant(*setup.hw, !trace_path.empty());
   core_ = v.make(golden::exp_offset(setup.unit.decode));
   if (!trace_path.empty() && !core_->open_trace(trace_path)) {
@@ -66,12 +66,10 @@ void DecodeUnitRtl::clock_cycle() {
   core_->rise();
   ++cycle_;
   ++clocked_;
-  bridge_.advance(1);
 }
 
 void DecodeUnitRtl::skip(uint64_t cycles) {
   cycle_ += cycles;
-  bridge_.advance(cycles);
   core_->idle(cycles);
 }
 
@@ -134,7 +132,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     } else {
       core_->set_residual(true, sentinel_, 0);
     }
-    const bool ready_out = bridge_.ready();
+    const bool ready_out = out_ready_port->ready(cycle_);
     core_->set_out_ready(ready_out);
     settle(loading);
 
@@ -144,14 +142,13 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
       core_->read_out(beat_products_.data());
       std::copy(beat_products_.begin(), beat_products_.end(),
                 out_products.begin() + static_cast<std::ptrdiff_t>(out_beat * L));
-      bridge_.push();
+      out_ready_port->push(cycle_);
       if (++out_beat == out_c.beats) {
         OutputChunk out;
         out.layer = job.layer_index;
         out.chunk = out_chunk;
         out.beats = out_c.beats;
         out.weights = out_c.weights;
-        out.timing_resolved = true;
         out.accepted = cycle_;
         const auto it = job.values.find(out_chunk);
         corrupt_if_asked(job, out_chunk, out_products);

@@ -82,6 +82,7 @@ std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& wor
     b.host->socket.bind(b.unit->host_socket);
     b.unit->dram_socket.bind(b.dram->socket);
     b.unit->out_socket.bind(b.consumer->socket);
+    b.unit->out_ready_port.bind(b.consumer->timing);
     benches.push_back(std::move(b));
   }
 
