@@ -24,7 +24,9 @@ nlohmann::json to_json(const sysc::SimulateResult& r) {
   return {{"engine", r.engine},
           {"workload", r.workload},
           {"layers", r.layers},
+          {"units", r.units},
           {"cycles", r.cycles},
+          {"unit_cycles", r.unit_cycles},
           {"weights", r.weights},
           {"beats", r.beats},
           {"residuals", r.residuals},
@@ -36,7 +38,11 @@ nlohmann::json to_json(const sysc::SimulateResult& r) {
             {"consumer", r.stall_consumer},
             {"residual", r.stall_residual},
             {"pipeline", r.stall_pipeline}}},
-          {"lut", {{"table_loads", r.table_loads}, {"misses", r.lut_misses}, {"prefetches", r.lut_prefetches}}},
+          {"lut",
+           {{"table_loads", r.table_loads},
+            {"table_fetches", r.table_fetches},
+            {"misses", r.lut_misses},
+            {"prefetches", r.lut_prefetches}}},
           {"dram", {{"bytes", r.dram_bytes}, {"requests", r.dram_requests}, {"utilization", r.dram_utilization}}},
           {"clock_mhz", r.clock_mhz},
           {"tokens_per_s", r.tokens_per_s},
@@ -67,8 +73,14 @@ void print(const sysc::SimulateResult& r) {
               static_cast<unsigned long long>(r.stall_consumer), pct(r.stall_consumer),
               static_cast<unsigned long long>(r.stall_residual), pct(r.stall_residual),
               static_cast<unsigned long long>(r.stall_pipeline));
-  std::printf("  LUT: %llu table loads (%llu misses, %llu prefetched)\n", static_cast<unsigned long long>(r.table_loads),
+  std::printf("  LUT: %llu table loads, %llu fetched from DRAM (%llu misses, %llu prefetched)\n",
+              static_cast<unsigned long long>(r.table_loads), static_cast<unsigned long long>(r.table_fetches),
               static_cast<unsigned long long>(r.lut_misses), static_cast<unsigned long long>(r.lut_prefetches));
+  if (r.units > 1) {
+    std::printf("  %llu units, stalls summed over them; each unit's end:", static_cast<unsigned long long>(r.units));
+    for (uint64_t c : r.unit_cycles) std::printf(" %llu", static_cast<unsigned long long>(c));
+    std::printf("\n");
+  }
   std::printf("  DRAM: %llu bytes in %llu requests, utilization %.1f%%\n", static_cast<unsigned long long>(r.dram_bytes),
               static_cast<unsigned long long>(r.dram_requests), 100 * r.dram_utilization);
   std::printf("  tokens/s %.4g at %.0f MHz; limits: DRAM %.4g (%.4g bytes/token, %.3f bpw stored), lanes %.4g\n",
@@ -148,10 +160,12 @@ int run_simulate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "sop simulate: --trace needs --engine rtl or both\n");
     return 2;
   }
-  std::printf("simulate %s on %s (%s): %zu layers, %llu weights, %d lanes at %.0f MHz, DRAM %.3g GB/s\n",
+  std::printf("simulate %s on %s (%s): %zu layers, %llu weights, %d x %d lanes at %.0f MHz, DRAM %.4g GB/s in %d "
+              "channel(s)%s%s\n",
               workload.description().c_str(), vm["hw"].as<std::string>().c_str(), hw.name.c_str(),
-              workload.layers().size(), static_cast<unsigned long long>(workload.weights()), hw.decode_unit.lanes,
-              hw.clock_mhz, hw.dram.bandwidth_gb_s);
+              workload.layers().size(), static_cast<unsigned long long>(workload.weights()), hw.units,
+              hw.decode_unit.lanes, hw.clock_mhz, hw.dram.bandwidth_gb_s, hw.dram.channels,
+              hw.dram.preset.empty() ? "" : ", preset ", hw.dram.preset.c_str());
   const std::vector<sysc::SimulateResult> results = sysc::simulate(hw, workload, runs);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -17,9 +17,10 @@ ActionCounts counts_from_simulation(const sysc::SimulateResult& r, const Workloa
   c.lut_reads = c.decoded_weights;
   c.multiplies = c.decoded_weights;
   c.sparse_entries = static_cast<double>(r.residuals);
-  // Every table load of the simulated pass came from DRAM into a LUT slot.
+  // Every table load of the simulated pass wrote a LUT slot; table_fetches of them came from DRAM (units
+  // sharing their tables fetch each once).
   c.lut_reloads = static_cast<double>(r.table_loads);
-  c.dram_table_bits = c.lut_reloads * std::ceil(pair_bits / burst_bits) * burst_bits;
+  c.dram_table_bits = static_cast<double>(r.table_fetches) * std::ceil(pair_bits / burst_bits) * burst_bits;
   c.dram_weight_bits = std::max(0.0, 8.0 * static_cast<double>(r.dram_bytes) - c.dram_table_bits);
   c.lut_sram_write_bits = c.lut_reloads * pair_bits;
   c.lut_sram_read_bits = std::max(0.0, c.layers - c.lut_reloads) * pair_bits;

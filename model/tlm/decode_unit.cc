@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <tuple>
 
 namespace sop::sysc {
 
@@ -26,6 +27,11 @@ uint64_t DecodeUnit::dram_read(uint64_t issue_cycle, uint64_t bytes) {
   trans.set_data_length(static_cast<unsigned int>(bytes));
   trans.set_streaming_width(static_cast<unsigned int>(bytes));
   trans.set_response_status(::tlm::TLM_INCOMPLETE_RESPONSE);
+  // Units contend for the memory system in arrival order: keep within a quantum of the others, so that
+  // arrival order follows time (with one unit, order is already time order and nothing waits).
+  if (setup_.hw->units > 1 && clock_.at(issue_cycle) > sc_core::sc_time_stamp() + clock_.at(kContentionQuantum)) {
+    sc_core::wait(clock_.at(issue_cycle) - sc_core::sc_time_stamp());
+  }
   sc_core::sc_time delay = clock_.at(issue_cycle) - sc_core::sc_time_stamp();
   dram_socket->b_transport(trans, delay);
   if (trans.is_response_error()) SC_REPORT_ERROR(kReportProtocol, "DRAM read failed");
@@ -47,7 +53,12 @@ uint32_t DecodeUnit::load_tables(int64_t layer, uint64_t cycle, int exclude_slot
     if (victim == slots_.size() || slots_[s].last_use < slots_[victim].last_use) victim = s;
   }
   const PreparedLayer& pl = (*setup_.layers)[static_cast<std::size_t>(layer)];
-  const uint64_t arrival = dram_read(cycle, pl.table_bytes());
+  const int64_t nth = loads_of_layer_[layer]++;
+  const auto fetch = [&] {
+    ++counters_.table_fetches;
+    return dram_read(cycle, pl.table_bytes());
+  };
+  const uint64_t arrival = setup_.shared_tables != nullptr ? setup_.shared_tables->arrival(layer, nth, fetch) : fetch();
   const uint64_t start = std::max(arrival, load_port_free_);
   const uint64_t ready = start + pl.unit_tables().entries.size();  // one entry per cycle
   load_port_free_ = ready;
@@ -67,7 +78,7 @@ void DecodeUnit::fetch_chunk(StreamJob& job, int64_t chunk, uint64_t cycle) {
 
 void DecodeUnit::chunk_started(StreamJob& job, int64_t chunk, uint64_t cycle) {
   const int64_t next = chunk + setup_.hw->decode_unit.fetch.outstanding;
-  if (next < job.layer->chunk_count()) fetch_chunk(job, next, cycle);
+  if (next < job.end_chunk) fetch_chunk(job, next, cycle);
 }
 
 uint64_t DecodeUnit::deliver(OutputChunk& out) {
@@ -128,8 +139,9 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
   job.tables_ready = slots_[static_cast<std::size_t>(slot)].ready;
   job.unit_free = std::max(unit_free_, now);
   job.chunk_ready.assign(static_cast<std::size_t>(layer.chunk_count()), kNotFetched);
-  const int64_t first_fetches = std::min<int64_t>(layer.chunk_count(), setup_.hw->decode_unit.fetch.outstanding);
-  for (int64_t c = 0; c < first_fetches; ++c) fetch_chunk(job, c, now);
+  std::tie(job.first_chunk, job.end_chunk) = unit_chunk_range(layer.chunk_count(), setup_.unit_index, setup_.hw->units);
+  const int64_t first_fetches = std::min<int64_t>(job.end_chunk, job.first_chunk + setup_.hw->decode_unit.fetch.outstanding);
+  for (int64_t c = job.first_chunk; c < first_fetches; ++c) fetch_chunk(job, c, now);
   const int64_t next = cmd->next_layer;
   if (setup_.hw->policy.prefetch_next_layer && next >= 0 && next < n_layers && slots_.size() > 1 && find_slot(next) < 0) {
     load_tables(next, now, slot);
@@ -137,7 +149,8 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
   }
 
   const auto wall0 = std::chrono::steady_clock::now();
-  const uint64_t end = run_stream(job);
+  // A unit with no share of this layer (fewer chunks than units) is free at once.
+  const uint64_t end = job.first_chunk < job.end_chunk ? run_stream(job) : job.unit_free;
   counters_.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   unit_free_ = end;
   counters_.cycles = std::max(counters_.cycles, end);
@@ -194,7 +207,7 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
   uint64_t offer_floor = tables_ok;  // the earliest cycle the next chunk can be offered
   uint64_t stage_free = 0;           // the last beat's acceptance: the output stage frees then
   uint64_t last_fire = 0;
-  for (int64_t i = 0; i < job.layer->chunk_count(); ++i) {
+  for (int64_t i = job.first_chunk; i < job.end_chunk; ++i) {
     const Chunk c = job.layer->chunk(i);
     const uint64_t offer = std::max(offer_floor, job.chunk_ready[static_cast<std::size_t>(i)]);
     k.stalls.dram += offer - offer_floor;

@@ -61,6 +61,7 @@ struct UnitCounters {
   uint64_t residuals = 0;
   uint64_t chunks = 0;
   uint64_t table_loads = 0;     // every load of a layer's tables into a slot
+  uint64_t table_fetches = 0;   // table reads from DRAM (fewer than loads when units share them)
   uint64_t misses = 0;          // streams whose tables were not resident
   uint64_t prefetches = 0;      // loads started ahead by the prefetch policy
   uint64_t hits = 0;
@@ -68,8 +69,28 @@ struct UnitCounters {
   double wall_seconds = 0;      // host time spent in this unit's commands (its DRAM, consumer, scoreboard)
 };
 
+// One layer's table loads shared by every unit (lut.sharing: shared): the first unit to need the k-th
+// load of a layer fetches it from DRAM; the others take its arrival and write their slots from it.
+class SharedTables {
+ public:
+  template <class Fetch>
+  uint64_t arrival(int64_t layer, int64_t nth, Fetch fetch) {
+    const auto key = std::make_pair(layer, nth);
+    const auto it = arrivals_.find(key);
+    if (it != arrivals_.end()) return it->second;
+    const uint64_t at = fetch();
+    arrivals_.emplace(key, at);
+    return at;
+  }
+
+ private:
+  std::map<std::pair<int64_t, int64_t>, uint64_t> arrivals_;
+};
+
 struct UnitSetup {
   const hw::HwConfig* hw = nullptr;
+  int unit_index = 0;                    // this unit, of hw->units
+  SharedTables* shared_tables = nullptr; // set when the units share table loads
   UnitFormats unit;
   const std::vector<PreparedLayer>* layers = nullptr;
   bool values = true;        // prepare and decode values (off: counts-only)
@@ -104,10 +125,14 @@ class DecodeUnit : public sc_core::sc_module {
     uint64_t command_cycle = 0;
     uint64_t tables_ready = 0;   // first cycle a beat may read the slot
     uint64_t unit_free = 0;      // first cycle the lanes are free of the previous stream
+    int64_t first_chunk = 0;     // this unit's share of the layer's chunks: [first_chunk, end_chunk)
+    int64_t end_chunk = 0;
     std::vector<uint64_t> chunk_ready;  // per chunk: data arrival cycle (kNotFetched before the fetch)
     std::map<int64_t, std::unique_ptr<ChunkValues>> values;
   };
   static constexpr uint64_t kNotFetched = ~uint64_t{0};
+  // Cycles a unit may run ahead of the kernel's time before a DRAM request waits for the others.
+  static constexpr uint64_t kContentionQuantum = 1000;
 
   virtual void schedule_load(const LoadJob& job) { (void)job; }
   // Runs a stream; returns the cycle after its last beat was accepted.
@@ -142,6 +167,7 @@ class DecodeUnit : public sc_core::sc_module {
   Clock clock_;
   UnitCounters counters_;
   std::vector<Slot> slots_;
+  std::map<int64_t, int64_t> loads_of_layer_;  // loads so far, per layer (the key of a shared load)
   uint64_t load_port_free_ = 0;
   uint64_t unit_free_ = 0;
   uint64_t use_counter_ = 0;

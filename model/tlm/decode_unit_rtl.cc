@@ -78,7 +78,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
   const int lanes = setup().unit.lanes;
   const auto L = static_cast<std::size_t>(lanes);
   const PreparedLayer& layer = *job.layer;
-  const int64_t chunks = layer.chunk_count();
+  const int64_t chunks = job.end_chunk;
   // The RTL may be behind the command (never ahead): catch up, writing any scheduled loads.
   while (cycle_ < job.unit_free) {
     const bool loading = drive_load(cycle_);
@@ -91,11 +91,11 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     clock_cycle();
   }
 
-  int64_t in_chunk = 0, out_chunk = 0;
+  int64_t in_chunk = job.first_chunk, out_chunk = job.first_chunk;
   uint64_t in_beat = 0, out_beat = 0;
   std::size_t res = 0;
   bool started = false;
-  Chunk in_c = layer.chunk(0), out_c = in_c;
+  Chunk in_c = layer.chunk(in_chunk), out_c = in_c;
   std::vector<golden::Product> out_products(out_c.beats * L);
   beat_products_.resize(L);
 

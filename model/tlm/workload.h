@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/golden/decode.h"
@@ -113,6 +114,13 @@ struct ChunkValues {
   std::vector<golden::Block> layer_blocks;     // into rows.codes, layer scale codes
   std::vector<uint64_t> padded_offset;         // per block: first beat-space slot
 };
+
+// The chunks of a layer that unit `unit` of `units` streams: a contiguous share [first, end) of its fetch
+// requests. Rows rather than layers are split because batch-1 decode runs the layers in order (the next
+// one needs this one's outputs): every unit works on the same layer, with the same tables.
+inline std::pair<int64_t, int64_t> unit_chunk_range(int64_t chunks, int unit, int units) {
+  return {chunks * unit / units, chunks * (unit + 1) / units};
+}
 
 ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64_t chunk_index, int lanes);
 

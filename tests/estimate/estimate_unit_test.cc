@@ -269,6 +269,7 @@ TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
   r.weights = static_cast<uint64_t>(w.weights());
   r.residuals = 40;
   r.table_loads = 4;
+  r.table_fetches = 4;
   r.dram_bytes = 100000;
   r.clock_mhz = 1000;
   const ActionCounts c = counts_from_simulation(r, w, d);
