@@ -113,7 +113,7 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
   const YAML::Node du = root["decode_unit"];
   if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");
   r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "fetch"});
-  c.decode_unit.lanes = r.int32(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, 64);
+  c.decode_unit.lanes = r.int32(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, 256);
   c.decode_unit.index_bits = r.int32(du, "decode_unit", "index_bits", c.decode_unit.index_bits, 8, 32);
   if (du["lut"]) read_lut(r, du["lut"], c.decode_unit.lut);
   if (du["scale"]) read_scale(r, du["scale"], c.decode_unit.scale);
@@ -155,8 +155,9 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
                                           std::to_string(c.decode_unit.lanes) + " weights");
   }
   if (const YAML::Node n = root["policy"]) {
-    r.only_keys(n, "policy", {"prefetch_next_layer"});
+    r.only_keys(n, "policy", {"prefetch_next_layer", "fetch_across_layers"});
     c.policy.prefetch_next_layer = r.boolean(n, "policy", "prefetch_next_layer", c.policy.prefetch_next_layer);
+    c.policy.fetch_across_layers = r.boolean(n, "policy", "fetch_across_layers", c.policy.fetch_across_layers);
   }
   return c;
 }

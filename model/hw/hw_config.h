@@ -77,6 +77,9 @@ struct ConsumerConfig {
 // Choices of the system model, kept apart from the physical sizes above.
 struct PolicyConfig {
   bool prefetch_next_layer = true;  // load the next layer's tables into a free slot while streaming
+  // Fetch buffer entries freed at the end of a layer take the next layer's first chunks (weights do not
+  // depend on activations); off, a layer's first fetches wait for its stream command.
+  bool fetch_across_layers = false;
 };
 
 struct HwConfig {

@@ -68,17 +68,32 @@ uint32_t DecodeUnit::load_tables(int64_t layer, uint64_t cycle, int exclude_slot
   return static_cast<uint32_t>(victim);
 }
 
-void DecodeUnit::fetch_chunk(StreamJob& job, int64_t chunk, uint64_t cycle) {
-  const Chunk c = job.layer->chunk(chunk);
-  job.chunk_ready[static_cast<std::size_t>(chunk)] = dram_read(cycle, c.bytes);
+void DecodeUnit::fetch_chunk(int64_t layer_index, int64_t chunk, uint64_t cycle, std::vector<uint64_t>& ready,
+                             std::map<int64_t, std::unique_ptr<ChunkValues>>& values) {
+  const PreparedLayer& layer = (*setup_.layers)[static_cast<std::size_t>(layer_index)];
+  const Chunk c = layer.chunk(chunk);
+  ready[static_cast<std::size_t>(chunk)] = dram_read(cycle, c.bytes);
   if (setup_.values) {
-    job.values[chunk] = std::make_unique<ChunkValues>(prepare_chunk(*job.layer, job.layer_index, chunk, setup_.unit.lanes));
+    values[chunk] = std::make_unique<ChunkValues>(prepare_chunk(layer, layer_index, chunk, setup_.unit.lanes));
   }
 }
 
 void DecodeUnit::chunk_started(StreamJob& job, int64_t chunk, uint64_t cycle) {
   const int64_t next = chunk + setup_.hw->decode_unit.fetch.outstanding;
-  if (next < job.end_chunk) fetch_chunk(job, next, cycle);
+  if (next < job.end_chunk) {
+    fetch_chunk(job.layer_index, next, cycle, job.chunk_ready, job.values);
+    return;
+  }
+  // The freed entry takes the next layer's next chunk, in order, when fetching across layers.
+  if (job.next_layer < 0) return;
+  if (ahead_layer_ != job.next_layer) {
+    const PreparedLayer& nl = (*setup_.layers)[static_cast<std::size_t>(job.next_layer)];
+    ahead_layer_ = job.next_layer;
+    ahead_.ready.assign(static_cast<std::size_t>(nl.chunk_count()), kNotFetched);
+    ahead_.values.clear();
+    std::tie(ahead_next_, ahead_end_) = unit_chunk_range(nl.chunk_count(), setup_.unit_index, setup_.hw->units);
+  }
+  if (ahead_next_ < ahead_end_) fetch_chunk(ahead_layer_, ahead_next_++, cycle, ahead_.ready, ahead_.values);
 }
 
 uint64_t DecodeUnit::deliver(OutputChunk& out) {
@@ -138,11 +153,22 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
   job.command_cycle = now;
   job.tables_ready = slots_[static_cast<std::size_t>(slot)].ready;
   job.unit_free = std::max(unit_free_, now);
-  job.chunk_ready.assign(static_cast<std::size_t>(layer.chunk_count()), kNotFetched);
   std::tie(job.first_chunk, job.end_chunk) = unit_chunk_range(layer.chunk_count(), setup_.unit_index, setup_.hw->units);
+  if (ahead_layer_ == cmd->layer) {
+    // Chunks fetched ahead during the previous stream are in the buffer already.
+    job.chunk_ready = std::move(ahead_.ready);
+    job.values = std::move(ahead_.values);
+    ahead_ = Fetched{};
+    ahead_layer_ = -1;
+  } else {
+    job.chunk_ready.assign(static_cast<std::size_t>(layer.chunk_count()), kNotFetched);
+  }
   const int64_t first_fetches = std::min<int64_t>(job.end_chunk, job.first_chunk + setup_.hw->decode_unit.fetch.outstanding);
-  for (int64_t c = job.first_chunk; c < first_fetches; ++c) fetch_chunk(job, c, now);
+  for (int64_t c = job.first_chunk; c < first_fetches; ++c) {
+    if (job.chunk_ready[static_cast<std::size_t>(c)] == kNotFetched) fetch_chunk(job.layer_index, c, now, job.chunk_ready, job.values);
+  }
   const int64_t next = cmd->next_layer;
+  if (setup_.hw->policy.fetch_across_layers && next >= 0 && next < n_layers) job.next_layer = next;
   if (setup_.hw->policy.prefetch_next_layer && next >= 0 && next < n_layers && slots_.size() > 1 && find_slot(next) < 0) {
     load_tables(next, now, slot);
     ++counters_.prefetches;

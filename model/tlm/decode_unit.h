@@ -127,6 +127,7 @@ class DecodeUnit : public sc_core::sc_module {
     uint64_t unit_free = 0;      // first cycle the lanes are free of the previous stream
     int64_t first_chunk = 0;     // this unit's share of the layer's chunks: [first_chunk, end_chunk)
     int64_t end_chunk = 0;
+    int64_t next_layer = -1;     // fetched ahead into freed buffer entries (policy.fetch_across_layers)
     std::vector<uint64_t> chunk_ready;  // per chunk: data arrival cycle (kNotFetched before the fetch)
     std::map<int64_t, std::unique_ptr<ChunkValues>> values;
   };
@@ -159,7 +160,13 @@ class DecodeUnit : public sc_core::sc_module {
 
   void b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
   uint64_t dram_read(uint64_t issue_cycle, uint64_t bytes);
-  void fetch_chunk(StreamJob& job, int64_t chunk, uint64_t cycle);
+  // Chunks of one layer in the fetch buffer: when their data arrive, and their values.
+  struct Fetched {
+    std::vector<uint64_t> ready;  // per chunk of the layer, kNotFetched until fetched
+    std::map<int64_t, std::unique_ptr<ChunkValues>> values;
+  };
+  void fetch_chunk(int64_t layer_index, int64_t chunk, uint64_t cycle, std::vector<uint64_t>& ready,
+                   std::map<int64_t, std::unique_ptr<ChunkValues>>& values);
   int find_slot(int64_t layer) const;
   uint32_t load_tables(int64_t layer, uint64_t cycle, int exclude_slot);
 
@@ -168,6 +175,11 @@ class DecodeUnit : public sc_core::sc_module {
   UnitCounters counters_;
   std::vector<Slot> slots_;
   std::map<int64_t, int64_t> loads_of_layer_;  // loads so far, per layer (the key of a shared load)
+  // The next layer's chunks fetched ahead during the current stream (layer -1: none).
+  int64_t ahead_layer_ = -1;
+  int64_t ahead_next_ = 0;
+  int64_t ahead_end_ = 0;
+  Fetched ahead_;
   uint64_t load_port_free_ = 0;
   uint64_t unit_free_ = 0;
   uint64_t use_counter_ = 0;

@@ -86,7 +86,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
       skip(std::min(job.unit_free, next_load_start()) - cycle_);
       continue;
     }
-    core_->set_beat(false, nullptr, false, 0, 0, false);
+    core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
     settle(loading);
     clock_cycle();
   }
@@ -122,10 +122,10 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     if (offerable) {
       in_v = job.values.at(in_chunk).get();
       const std::size_t b = static_cast<std::size_t>(in_beat);
-      core_->set_beat(true, in_v->beat_codes.data() + b * L, in_v->beat_select[b] != 0, in_v->beat_scale[b], job.slot,
+      core_->set_beat(true, in_v->beat_codes.data() + b * L, in_v->lane_select.data() + b * L, in_v->lane_scale.data() + b * L, job.slot,
                       in_beat == 0);
     } else {
-      core_->set_beat(false, nullptr, false, 0, 0, false);
+      core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
     }
     if (in_v != nullptr && res < in_v->beat_residuals.size()) {
       core_->set_residual(true, in_v->beat_residuals[res].index, in_v->beat_residuals[res].entry);
@@ -195,7 +195,7 @@ void DecodeUnitRtl::finish() {
       skip(next_load_start() - cycle_);
       continue;
     }
-    core_->set_beat(false, nullptr, false, 0, 0, false);
+    core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
     settle(true);
     clock_cycle();
   }

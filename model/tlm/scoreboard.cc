@@ -60,7 +60,7 @@ void Scoreboard::observe(const OutputChunk& out) {
     const std::size_t len = v.layer_blocks[b].codes.size();
     for (std::size_t i = 0; i < len; ++i, ++real) {
       const golden::Product& want = expected_[real];
-      const golden::Product& have = got[v.padded_offset[b] + i];
+      const golden::Product& have = got[v.block_offset[b] + i];
       ++checked_;
       const bool ok = bitwise ? have == want : golden::to_double(have) == golden::to_double(want);
       if (ok) continue;

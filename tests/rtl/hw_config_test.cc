@@ -34,7 +34,7 @@ std::string error_of(const std::string& yaml) {
 }
 
 TEST(HwConfig, CommittedConfigsLoad) {
-  for (const char* name : {"default", "default-fp16", "small", "atoms64", "wide"}) {
+  for (const char* name : {"default", "default-fp16", "small", "atoms64", "wide", "hbm3"}) {
     const HwConfig c = load_hw_config(std::string(SOP_SOURCE_DIR) + "/configs/hw/" + name + ".yaml");
     EXPECT_EQ(c.name, name);
     EXPECT_GT(c.lut_bits(), 0);
