@@ -242,8 +242,8 @@ struct Toolchain {
   int jobs = 1;
 };
 
-// Finds verilator and the compiler, or says what to install. Runs `verilator --version`, `verilator
-// --getenv VERILATOR_ROOT` and `CXX --version` (the key names them).
+// Finds verilator and the compiler, or says what to install. Runs `verilator --version` and `CXX --version`
+// (the key names them).
 Toolchain find_toolchain(const std::string& where) {
   Toolchain t;
   const std::string want_v = env("SOP_VERILATOR").empty() ? "verilator" : env("SOP_VERILATOR");
@@ -259,13 +259,6 @@ Toolchain find_toolchain(const std::string& where) {
   bool ok = false;
   t.verilator_version = first_line(capture({t.verilator, "--version"}, &ok));
   if (!ok) throw Error(where, "decode_unit", "`" + t.verilator + " --version` failed: " + t.verilator_version);
-  const std::string root = first_line(capture({t.verilator, "--getenv", "VERILATOR_ROOT"}, &ok));
-  t.verilator_include = root + "/include";
-  if (!ok || !fs::exists(t.verilator_include + "/verilated.cpp")) {
-    throw Error(where, "decode_unit",
-                "`" + t.verilator + " --getenv VERILATOR_ROOT` gave '" + root +
-                    "', which holds no include/verilated.cpp: reinstall Verilator (scripts/install-deps.sh)");
-  }
   const std::string want_cxx = env("SOP_RTL_CXX").empty() ? std::string(kBuildCxx[0]) : env("SOP_RTL_CXX");
   t.cxx = find_program(want_cxx);
   if (t.cxx.empty()) {
@@ -284,23 +277,36 @@ Toolchain find_toolchain(const std::string& where) {
   return t;
 }
 
+// Verilator's include folder (verilated.h, verilated.cpp), asked only when building: another process start.
+const std::string& verilator_include(Toolchain& t, const std::string& where) {
+  if (!t.verilator_include.empty()) return t.verilator_include;
+  bool ok = false;
+  const std::string root = first_line(capture({t.verilator, "--getenv", "VERILATOR_ROOT"}, &ok));
+  if (!ok || !fs::exists(root + "/include/verilated.cpp")) {
+    throw Error(where, "decode_unit",
+                "`" + t.verilator + " --getenv VERILATOR_ROOT` gave '" + root +
+                    "', which holds no include/verilated.cpp: reinstall Verilator (scripts/install-deps.sh)");
+  }
+  t.verilator_include = root + "/include";
+  return t.verilator_include;
+}
+
+// Without the include folders (the key leaves them out: the Verilator version stands for them).
 std::vector<std::string> compile_flags(const Toolchain& t, bool traced) {
   std::vector<std::string> f = t.cxx_flags;
   const std::string tr = traced ? "1" : "0";
   for (const std::string& x :
        {std::string("-std=c++17"), std::string("-fPIC"), std::string("-fvisibility=hidden"),
         std::string("-fvisibility-inlines-hidden"), std::string("-pthread"), std::string("-DVM_COVERAGE=0"),
-        std::string("-DVM_SC=0"), "-DVM_TRACE=" + tr, "-DVM_TRACE_VCD=" + tr, std::string("-DVM_TRACE_FST=0"),
-        "-I" + t.verilator_include, "-I" + t.verilator_include + "/vltstd"}) {
+        std::string("-DVM_SC=0"), "-DVM_TRACE=" + tr, "-DVM_TRACE_VCD=" + tr, std::string("-DVM_TRACE_FST=0")}) {
     f.push_back(x);
   }
   return f;
 }
 
-std::string toolchain_key(const Toolchain& t) {
-  return "verilator: " + t.verilator + " | " + t.verilator_version + "\nverilator include: " + t.verilator_include +
-         "\ncompiler: " + t.cxx + " | " + t.cxx_version + "\ncompile flags: " + join(compile_flags(t, false)) +
-         "\nlink flags: " + join(t.link_flags) + "\n";
+std::string toolchain_key(const Toolchain& t, bool traced) {
+  return "verilator: " + t.verilator + " | " + t.verilator_version + "\ncompiler: " + t.cxx + " | " + t.cxx_version +
+         "\ncompile flags: " + join(compile_flags(t, traced)) + "\nlink flags: " + join(t.link_flags) + "\n";
 }
 
 // ---- entries: built in a temporary folder under a lock, renamed into place -----------------------------
@@ -359,16 +365,22 @@ bool ensure_entry(const fs::path& cache, const std::string& name, const std::str
 // Verilator's runtime (verilated.cpp, threads, VCD), compiled once per toolchain, linked into every model.
 const char* const kRuntimeSources[] = {"verilated.cpp", "verilated_threads.cpp", "verilated_vcd_c.cpp"};
 
-fs::path ensure_runtime(const fs::path& cache, const Toolchain& t, const std::string& where) {
-  const std::string key = std::string(kCacheFormat) + "\nVerilator runtime\n" + toolchain_key(t);
-  const std::string name = "verilated-runtime-" + digest(key);
+std::string runtime_key(const Toolchain& t) {
+  return std::string(kCacheFormat) + "\nVerilator runtime\n" + toolchain_key(t, true);
+}
+std::string runtime_name(const Toolchain& t) { return "verilated-runtime-" + digest(runtime_key(t)); }
+
+fs::path ensure_runtime(const fs::path& cache, Toolchain& t, const std::string& where) {
+  const std::string key = runtime_key(t);
+  const std::string name = runtime_name(t);
   ensure_entry(cache, name, key, "verilated.o", "compiling Verilator's runtime for the RTL cache", [&](const fs::path& tmp) {
     std::fprintf(stderr, "sop: compiling Verilator's runtime into the RTL cache (once per Verilator and compiler)\n");
     std::vector<Step> steps;
     for (const char* src : kRuntimeSources) {
       Step s{std::string("compiling ") + src, {t.cxx}};
       for (const auto& f : compile_flags(t, true)) s.argv.push_back(f);
-      s.argv.insert(s.argv.end(), {"-c", t.verilator_include + "/" + src, "-o",
+      const std::string& inc = verilator_include(t, where);
+      s.argv.insert(s.argv.end(), {"-I" + inc, "-I" + inc + "/vltstd", "-c", inc + "/" + src, "-o",
                                    (tmp / fs::path(src).replace_extension(".o")).string()});
       steps.push_back(std::move(s));
     }
@@ -518,16 +530,15 @@ const RtlVariant& cached_rtl_variant(const hw::HwConfig& hw, bool traced) {
   std::error_code ec;
   fs::create_directories(cache, ec);
   if (ec) throw Error(cache.string(), "", "cannot create the RTL cache folder: " + ec.message());
-  const Toolchain t = find_toolchain(where);
+  Toolchain t = find_toolchain(where);
 
   const std::string name = short_name(pmap, traced);
   const std::string prefix = "Vsop_" + name;
   const std::string entry = entry_source(prefix, pmap, traced, params, where);
-  const std::string runtime_key = std::string(kCacheFormat) + "\nVerilator runtime\n" + toolchain_key(t);
   std::ostringstream key;
   key << kCacheFormat << "\nmodel " << prefix << "\nparameters: " << params << "\ntraced: " << (traced ? 1 : 0)
       << "\nverilator flags: " << join(t.verilator_flags) << "\n"
-      << toolchain_key(t) << "runtime: verilated-runtime-" << digest(runtime_key) << "\n";
+      << toolchain_key(t, traced) << "runtime: " << runtime_name(t) << "\n";
   for (std::size_t i = 0; i < kEmbeddedFileCount; ++i) {
     Digest d;
     d.add(kEmbeddedFiles[i].data, kEmbeddedFiles[i].size);
@@ -581,7 +592,9 @@ const RtlVariant& cached_rtl_variant(const hw::HwConfig& hw, bool traced) {
           Step c{"compiling " + src.filename().string(), {t.cxx}};
           for (const auto& f : compile_flags(t, traced)) c.argv.push_back(f);
           const std::string o = (obj / src.filename()).replace_extension(".o").string();
-          c.argv.insert(c.argv.end(), {"-I" + obj.string(), "-I" + (tmp / "src").string(), "-c", src.string(), "-o", o});
+          const std::string& inc = verilator_include(t, where);
+          c.argv.insert(c.argv.end(), {"-I" + inc, "-I" + inc + "/vltstd", "-I" + obj.string(),
+                                       "-I" + (tmp / "src").string(), "-c", src.string(), "-o", o});
           objects.push_back(o);
           return c;
         };
