@@ -85,11 +85,24 @@ struct Design {
   // LUT SRAM bytes that hold `pairs` table pairs: the one LUT size formula (a hardware config's
   // resident_layers gives the default size; HwConfig::lut_bits() is the same count in bits).
   int64_t bytes_for_pairs(int pairs) const;
+  // The table pairs lut_sram_bytes holds (its inverse, rounded down); throws sop::Error naming
+  // lut_sram_bytes when it holds none.
+  int64_t resident_pairs() const;
 };
 
 // The design a hardware config describes. lut_sram_bytes = 0 sizes the LUT SRAM for the config's
 // resident_layers pairs.
 Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes = 0);
+
+// The other way: the hardware config that builds `design`, for the SystemC model (sop simulate). The
+// base config gives what a design does not describe (scale format, fetch, consumer); the design's
+// lanes, clock, DRAM, entries and prefetch policy replace the base's, its entry format becomes
+// decode_unit.lut.entry_format and its LUT SRAM becomes decode_unit.lut.resident_layers = the table
+// pairs it holds. Throws sop::Error naming the design's field for a design the unit cannot be built
+// as: BF16 entries (an estimator-only what-if), lanes beyond hw::kMaxLanes or beyond the base's
+// consumer buffer, a LUT SRAM that holds no pair or more than hw::kMaxResidentLayers, a scale or
+// index width other than the base's.
+hw::HwConfig hw_for_design(const hw::HwConfig& base, const Design& design);
 
 // ---- Action counts ----------------------------------------------------------------------------
 
