@@ -32,16 +32,28 @@ class DistinctValues {
 
 // ---- pack-file layers ------------------------------------------------------------------------------
 
-// A pack layer's ValuesUsed, found on first use and shared by the repeats of the layer.
-struct SharedValuesUsed {
+// What the repeats of a pack layer share: where each row's residuals start (counted once, so that a
+// chunk's residual count is a subtraction, not two binary searches) and its ValuesUsed (found on
+// first use).
+struct PackLayerIndex {
+  explicit PackLayerIndex(const PackedLayerView& view) : row_residuals(static_cast<std::size_t>(view.rows) + 1, 0) {
+    // sparse is sorted by index: row r's residuals are [row_residuals[r], row_residuals[r + 1]).
+    std::size_t i = 0;
+    for (int64_t r = 0; r <= view.rows; ++r) {
+      const uint64_t first = static_cast<uint64_t>(r * view.cols);
+      while (i < view.sparse.size() && view.sparse[i].index < first) ++i;
+      row_residuals[static_cast<std::size_t>(r)] = i;
+    }
+  }
+  std::vector<std::size_t> row_residuals;
   std::once_flag once;
   ValuesUsed used;
 };
 
 class PackLayerSource final : public LayerSource {
  public:
-  PackLayerSource(const PackedLayerView& view, std::shared_ptr<SharedValuesUsed> used)
-      : view_(view), used_(std::move(used)) {
+  PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index)
+      : view_(view), index_(std::move(index)) {
     for (const SopCodebook& cb : view.codebooks) {
       tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
     }
@@ -57,7 +69,7 @@ class PackLayerSource final : public LayerSource {
   bool has_values() const override { return true; }
 
   uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
-    return static_cast<uint64_t>(sparse_at(row1 * view_.cols) - sparse_at(row0 * view_.cols));
+    return static_cast<uint64_t>(residuals_at(row1) - residuals_at(row0));
   }
 
   void read_rows(int64_t row0, int64_t row1, RowsData& out) const override {
@@ -75,35 +87,31 @@ class PackLayerSource final : public LayerSource {
     }
     out.residuals.clear();
     const uint64_t first = static_cast<uint64_t>(row0 * cols);
-    for (std::size_t i = sparse_at(row0 * cols); i < sparse_at(row1 * cols); ++i) {
+    for (std::size_t i = residuals_at(row0); i < residuals_at(row1); ++i) {
       out.residuals.push_back({static_cast<uint32_t>(view_.sparse[i].index - first), view_.sparse[i].entry});
     }
   }
 
   ValuesUsed values_used() const override {
-    std::call_once(used_->once, [&] {
+    std::call_once(index_->once, [&] {
       std::vector<bool> seen(std::size_t{1} << view_.decode.scale.bits(), false);
       const int64_t blocks = view_.rows * view_.blocks_per_row();
       for (int64_t b = 0; b < blocks; ++b) seen[view_.scale_code(b)] = true;
       for (uint32_t code = 0; code < seen.size(); ++code) {
-        if (seen[code]) used_->used.scale_codes.push_back(code);
+        if (seen[code]) index_->used.scale_codes.push_back(code);
       }
       DistinctValues entries;
       for (const SopSparseEntry& e : view_.sparse) entries.add(e.entry);
-      used_->used.residual_entries = entries.values();
+      index_->used.residual_entries = entries.values();
     });
-    return used_->used;
+    return index_->used;
   }
 
  private:
-  std::size_t sparse_at(int64_t weight) const {
-    const auto it = std::lower_bound(view_.sparse.begin(), view_.sparse.end(), static_cast<uint64_t>(weight),
-                                     [](const SopSparseEntry& e, uint64_t w) { return e.index < w; });
-    return static_cast<std::size_t>(it - view_.sparse.begin());
-  }
+  std::size_t residuals_at(int64_t row) const { return index_->row_residuals[static_cast<std::size_t>(row)]; }
 
   const PackedLayerView& view_;
-  std::shared_ptr<SharedValuesUsed> used_;
+  std::shared_ptr<PackLayerIndex> index_;
   golden::LayerTables tables_;
 };
 
@@ -361,11 +369,11 @@ Workload Workload::from_pack(const std::string& path, int repeat) {
   Workload w;
   w.pack_ = std::make_unique<PackFile>(PackFile::open(path));
   w.description_ = repeat > 1 ? path + " x" + std::to_string(repeat) : path;
-  std::vector<std::shared_ptr<SharedValuesUsed>> used;
-  for (std::size_t i = 0; i < w.pack_->layers().size(); ++i) used.push_back(std::make_shared<SharedValuesUsed>());
+  std::vector<std::shared_ptr<PackLayerIndex>> index;
+  for (const PackedLayerView& v : w.pack_->layers()) index.push_back(std::make_shared<PackLayerIndex>(v));
   for (int r = 0; r < repeat; ++r) {
-    for (std::size_t i = 0; i < used.size(); ++i) {
-      w.layers_.push_back(std::make_unique<PackLayerSource>(w.pack_->layers()[i], used[i]));
+    for (std::size_t i = 0; i < index.size(); ++i) {
+      w.layers_.push_back(std::make_unique<PackLayerSource>(w.pack_->layers()[i], index[i]));
     }
   }
   if (w.layers_.empty()) throw Error(path, "", "the pack holds no quantized layers");
