@@ -357,6 +357,34 @@ TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
   EXPECT_EQ(j["design"]["entry_format"], "hif");
 }
 
+// sop estimate takes its counts from the SystemC model (the design's LUT SRAM as resident layers),
+// refuses what the model cannot build, and with --counts analytic prints its error against it.
+TEST_F(SweepCli, EstimateCountsComeFromTheSystemCModel) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string base = "estimate --pack " + quote(dir_->file("a/packs/tiny-llm_tiny_hif.sop")) + " --hw " + kSource +
+                           "/configs/hw/default.yaml --tech " + kSource + "/configs/tech/45nm.yaml";
+  CommandResult r = run_sop(base + " --lut-sram-bytes 1024 --json " + quote(dir_->file("e1024.json")), *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("counts from the SystemC model: "), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(read_text(dir_->file("e1024.json")));
+  EXPECT_EQ(j["counts_model"], "simulate");
+  // The sweep's point of the same design (hif entries, 1024 bytes: point 3) has the same tokens/s.
+  const auto point = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 3)));
+  ASSERT_EQ(point["axes"]["lut_sram_bytes"], "1024");
+  ASSERT_EQ(point["axes"]["entry_format"], "hif");
+  EXPECT_DOUBLE_EQ(j["estimate"]["tokens_per_s"].get<double>(), point["estimate"]["tokens_per_s"].get<double>());
+  r = run_sop(base + " --entry-format bf16", *dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("entry_format: bf16 LUT entries are an estimator-only what-if"), std::string::npos) << r.err;
+  r = run_sop(base + " --counts analytic", *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("counts from the analytic model: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(the SystemC model: "), std::string::npos) << r.out;
+  r = run_sop(base + " --counts rtl", *dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--counts must be simulate (the SystemC model) or analytic, got 'rtl'"), std::string::npos) << r.err;
+}
+
 TEST_F(SweepCli, ReportWritesHtmlWithPlotsAndMarkdown) {
   ASSERT_EQ(first_->exit_code, 0) << first_->err;
   const CommandResult r = run_sop("report " + quote(dir_->file("a")), *dir_);
