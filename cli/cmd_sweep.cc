@@ -1,5 +1,6 @@
-// sop sweep: run a sweep file's points (quantize once per model/recipe/block/format, estimate each
-// hardware point), resumably and in parallel; shard it, merge shards, or hand it to Slurm.
+// sop sweep: run a sweep file's points (quantize once per model/recipe/block/format, then simulate and
+// estimate each hardware point in its own process), resumably and in parallel; shard it, merge shards,
+// or hand it to Slurm.
 // docs/sweeps.md documents the file and the workflow.
 #include <unistd.h>
 

@@ -4,9 +4,11 @@
 // action from a technology table (sim/tech.h), broken down by component; area per component from the
 // measured logic table and the storage curve; relative die cost from the tech table's cost model.
 //
-// The counts come from count_actions(), an analytic model of the unit streaming every quantized matrix
-// once per token (batch-1 decode): it is the reference the SystemC model's counters are compared with,
-// and fast enough for sweeps over models with billions of weights.
+// The counts come from the SystemC model by default (sim/estimate_simulated.h: the design mapped onto a
+// hardware config by hw_for_design, one token pass simulated), or from count_actions(), an analytic
+// model of the unit streaming every quantized matrix once per token (batch-1 decode), on request
+// (--counts analytic): it estimates designs the SystemC model does not build (BF16 entries, more than
+// 64 lanes), and a sweep checks it against the SystemC model on a sample of its points.
 #pragma once
 
 #include <cstdint>
