@@ -53,9 +53,17 @@ struct QuantResult {
   std::string error;  // non-empty: every point that needs this pack fails with it
   Workload workload;
   nlohmann::json quality;  // {bpw, sqnr_db, ...} per table format actually used by points
-  // The same layers for the SystemC model, opened once here and inherited by every point's process.
+  // The same layers for the SystemC model, opened once here and inherited by every point's process
+  // (or why they could not be).
   std::shared_ptr<const sysc::Workload> simulated;
+  std::string simulated_error;
 };
+
+// The SystemC model's layers of a pack; throws when they could not be opened.
+const sysc::Workload& simulated_layers(const QuantResult& q) {
+  if (!q.simulated) throw std::runtime_error("the SystemC model cannot stream the pack: " + q.simulated_error);
+  return *q.simulated;
+}
 
 // An FP16 table entry re-rounded to BF16, stored back as FP16 (every BF16 value of a codebook's range
 // is an FP16 value).
@@ -117,15 +125,15 @@ class QuantCache {
   // before the points' processes are forked, so that none of them reads the pack again.
   void open_simulated(const QuantKey& key) {
     QuantResult& r = results_.at(key);
-    if (!r.error.empty() || r.simulated) return;
+    if (!r.error.empty() || r.simulated || !r.simulated_error.empty()) return;
     try {
       auto w = std::make_shared<sysc::Workload>(
           sysc::Workload::from_pack(pack_of_.at(key), spec_.models.at(key.model).repeat));
       for (const auto& layer : w->layers()) (void)layer->values_used();
       r.simulated = std::move(w);
     } catch (const std::exception& e) {
-      r.error = e.what();
-      if (log_) log_("  opening packs/" + key.slug() + " for the SystemC model failed: " + r.error);
+      r.simulated_error = e.what();
+      if (log_) log_("  opening packs/" + key.slug() + " for the SystemC model failed: " + r.simulated_error);
     }
   }
 
@@ -246,7 +254,7 @@ QuantKey quant_key_of(const SweepSpec& spec, const PointChoice& c) {
 CountsCheck check_point(const PointContext& ctx, const Design& d, const QuantResult& q) {
   CountsCheck check;
   try {
-    const Estimate e = estimate(simulated_counts(ctx.hw, d, q.workload, *q.simulated), d, ctx.tech);
+    const Estimate e = estimate(simulated_counts(ctx.hw, d, q.workload, simulated_layers(q)), d, ctx.tech);
     check.simulated_cycles = e.counts.cycles;
     check.simulated_tokens_per_s = e.tokens_per_s;
     check.simulated_energy_per_token_pj = e.energy_per_token_pj;
@@ -283,7 +291,7 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
     Design d = choice_of(ctx.spec, ctx.hw, p, base).design;
     if (d.lut_sram_bytes == 0) d.lut_sram_bytes = d.bytes_for_pairs(ctx.hw.decode_unit.lut.resident_layers);
     const ActionCounts counts = ctx.counts == CountsSource::Simulate
-                                    ? simulated_counts(ctx.hw, d, q.workload, *q.simulated)
+                                    ? simulated_counts(ctx.hw, d, q.workload, simulated_layers(q))
                                     : count_actions(q.workload, d);
     r.estimate = estimate(counts, d, ctx.tech);
     if (check) r.check = check_point(ctx, d, q);
