@@ -32,6 +32,7 @@ void print_estimate(const sim::Design& design, const sim::Workload& workload, co
   std::snprintf(line, sizeof line, "  tokens/s %.4g   energy/token %.4g uJ   pJ/weight %.4g (on chip %.4g)   power %.4g mW\n",
                 e.tokens_per_s, e.energy_per_token_pj * 1e-6, e.pj_per_weight, e.pj_per_weight_on_chip, e.power_mw);
   out << line;
+  out << "  DRAM read energy " << e.dram_pj_per_bit << " pJ/bit (" << e.dram_energy_source << ")\n";
   std::snprintf(line, sizeof line, "  area %.4f mm^2   relative die cost %.4f\n", e.area_mm2, e.relative_die_cost);
   out << line << "\n  energy per token by component:\n";
   for (const auto& [k, v] : e.energy_pj) {

@@ -34,8 +34,14 @@ void print(const sysc::SimulateResult& r) {
               static_cast<unsigned long long>(r.stall_consumer), pct(r.stall_consumer),
               static_cast<unsigned long long>(r.stall_residual), pct(r.stall_residual),
               static_cast<unsigned long long>(r.stall_pipeline));
-  std::printf("  LUT: %llu table loads (%llu misses, %llu prefetched)\n", static_cast<unsigned long long>(r.table_loads),
+  std::printf("  LUT: %llu table loads, %llu fetched from DRAM (%llu misses, %llu prefetched)\n",
+              static_cast<unsigned long long>(r.table_loads), static_cast<unsigned long long>(r.table_fetches),
               static_cast<unsigned long long>(r.lut_misses), static_cast<unsigned long long>(r.lut_prefetches));
+  if (r.units > 1) {
+    std::printf("  %llu units, stalls summed over them; each unit's end:", static_cast<unsigned long long>(r.units));
+    for (uint64_t c : r.unit_cycles) std::printf(" %llu", static_cast<unsigned long long>(c));
+    std::printf("\n");
+  }
   std::printf("  DRAM: %llu bytes in %llu requests, utilization %.1f%%\n", static_cast<unsigned long long>(r.dram_bytes),
               static_cast<unsigned long long>(r.dram_requests), 100 * r.dram_utilization);
   std::printf("  tokens/s %.4g at %.0f MHz; limits: DRAM %.4g (%.4g bytes/token, %.3f bpw stored), lanes %.4g\n",
@@ -122,10 +128,12 @@ int run_simulate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "sop simulate: --trace needs --engine rtl or both\n");
     return 2;
   }
-  std::printf("simulate %s on %s (%s): %zu layers, %llu weights, %d lanes at %.0f MHz, DRAM %.3g GB/s\n",
+  std::printf("simulate %s on %s (%s): %zu layers, %llu weights, %d x %d lanes at %.0f MHz, DRAM %.4g GB/s in %d "
+              "channel(s)%s%s\n",
               workload.description().c_str(), vm["hw"].as<std::string>().c_str(), hw.name.c_str(),
-              workload.layers().size(), static_cast<unsigned long long>(workload.weights()), hw.decode_unit.lanes,
-              hw.clock_mhz, hw.dram.bandwidth_gb_s);
+              workload.layers().size(), static_cast<unsigned long long>(workload.weights()), hw.units,
+              hw.decode_unit.lanes, hw.clock_mhz, hw.dram.bandwidth_gb_s, hw.dram.channels,
+              hw.dram.preset.empty() ? "" : ", preset ", hw.dram.preset.c_str());
   const std::vector<sysc::SimulateResult> results = sysc::simulate(hw, workload, runs);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -143,6 +151,13 @@ int run_simulate(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(results[0].cycles), static_cast<unsigned long long>(results[1].cycles),
                 static_cast<unsigned long long>(results[0].mismatches), static_cast<unsigned long long>(results[1].mismatches));
     out["cycle_difference_percent"] = diff;
+    // The TLM engine is the RTL's pipeline in closed form (docs/simulate.md): any difference is a defect of
+    // one of them, so a compared run fails on it.
+    if (results[0].cycles != results[1].cycles) {
+      std::fprintf(stderr, "sop simulate: the engines disagree on cycles (tlm %llu, rtl %llu)\n",
+                   static_cast<unsigned long long>(results[0].cycles), static_cast<unsigned long long>(results[1].cycles));
+      ok = false;
+    }
   }
   std::printf("total wall time %.2f s\n", total_wall);
   out["wall_seconds"] = total_wall;

@@ -1,10 +1,12 @@
 // The LUT decode unit: Lanes decode lanes behind one table-load port and one residual port.
 //
-// A beat on the code port carries Lanes codes of one block (the block size is a multiple of Lanes),
-// the block's select bit and scale, the resident layer slot and a flag marking a tensor's first beat.
-// Each lane reads LUT[layer][sel][code], multiplies it by the scale exactly (sop_lane_mul) and the beat's
-// products leave through a registered valid/ready output stage. Lane l of a bus is bits [l*W +: W]
-// (flat vectors: yosys 0.23 reads no packed multi-dimensional arrays).
+// A beat on the code port carries Lanes codes, and for each lane the select bit and scale of the block
+// its code belongs to: blocks are packed back to back, so a beat may span several blocks and a block
+// several beats, whatever the block size; only a tensor's last beat is padded. With it come the resident
+// layer slot and a flag marking a tensor's first beat. Each lane reads LUT[layer][sel][code], multiplies
+// it by its scale exactly (sop_lane_mul) and the beat's products leave through a registered valid/ready
+// output stage. Lane l of a bus is bits [l*W +: W] (flat vectors: yosys 0.23 reads no packed
+// multi-dimensional arrays).
 //
 // Sparse residuals arrive as (index, entry), sorted by index within a tensor; index counts weights from
 // the tensor's first beat. Before a beat issues, every residual falling in it is taken (one per cycle)
@@ -50,8 +52,8 @@ module sop_decode_unit #(
   input  logic                                  in_valid_i,
   output logic                                  in_ready_o,
   input  logic [Lanes*CodeBits-1:0]             in_codes_i,
-  input  logic                                  in_sel_i,
-  input  logic [ScaleBits-1:0]                  in_scale_i,
+  input  logic [Lanes-1:0]                      in_sel_i,
+  input  logic [Lanes*ScaleBits-1:0]            in_scale_i,
   input  logic [LayerBits-1:0]                  in_layer_i,
   input  logic                                  in_first_i,
   // sparse residuals
@@ -145,7 +147,7 @@ module sop_decode_unit #(
       .ScaleSubnormals(ScaleSubnormals)
     ) u_mul (
       .entry_i(entry),
-      .scale_i(in_scale_i),
+      .scale_i(in_scale_i[l*ScaleBits +: ScaleBits]),
       .mant_o (lane_mant[l*ProdManBits +: ProdManBits]),
       .exp_o  (lane_exp[l*ProdExpBits +: ProdExpBits])
     );
@@ -191,7 +193,7 @@ module sop_decode_unit #(
 
 `ifndef SYNTHESIS
   initial begin : legal_params
-    LanesLegal : assert (Lanes >= 1 && Lanes <= 64) else $fatal(1, "Lanes must be 1..64");
+    LanesLegal : assert (Lanes >= 1 && Lanes <= 256) else $fatal(1, "Lanes must be 1..256");
     CodeBitsLegal : assert (CodeBits == 4 || CodeBits == 6) else $fatal(1, "CodeBits must be 4 or 6");
     LayersLegal : assert (ResidentLayers >= 1) else $fatal(1, "ResidentLayers must be >= 1");
     ScaleLegal : assert (ScaleExpBits >= 1 && ScaleExpBits <= 8 && ScaleManBits <= 7)

@@ -1,6 +1,6 @@
 // The LUT storage: for each resident layer, two tables (the codebook pair) of 2^CodeBits entries.
-// One write port (table load), one read port per lane; all lanes of a beat read the same layer and
-// table. Buses are flat vectors (lane l in bits [l*W +: W]) because yosys 0.23 reads no packed
+// One write port (table load), one read port per lane; all lanes of a beat read the same layer, each
+// lane the table its block selects. Buses are flat vectors (lane l in bits [l*W +: W]) because yosys 0.23 reads no packed
 // multi-dimensional arrays. Kept as a flip-flop array: at these sizes (a few Kbit) flops beat an SRAM macro, and every
 // lane gets its own read mux without banking. The array has no reset: tables are loaded before use.
 module sop_lut #(
@@ -19,7 +19,7 @@ module sop_lut #(
   input  logic [EntryBits-1:0]                wdata_i,
   // read ports
   input  logic [LayerBits-1:0]                rlayer_i,
-  input  logic                                rtable_i,
+  input  logic [Lanes-1:0]                    rtable_i,
   input  logic [Lanes*CodeBits-1:0]           rcodes_i,
   output logic [Lanes*EntryBits-1:0]          rdata_o
 );
@@ -42,7 +42,7 @@ module sop_lut #(
 
   for (genvar l = 0; l < Lanes; l++) begin : gen_read
     logic [AddrBits-1:0] raddr;
-    assign raddr = AddrBits'({rlayer_i, rtable_i, rcodes_i[l*CodeBits +: CodeBits]});
+    assign raddr = AddrBits'({rlayer_i, rtable_i[l], rcodes_i[l*CodeBits +: CodeBits]});
     assign rdata_o[l*EntryBits +: EntryBits] = mem_q[raddr];
   end
 

@@ -116,6 +116,8 @@ Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   if (hw.dram.bandwidth_gb_s > 0) d.dram_gb_s = hw.dram.bandwidth_gb_s;
   if (hw.dram.latency_ns > 0) d.dram_latency_ns = hw.dram.latency_ns;
   d.dram_burst_bytes = hw.dram.burst_bytes;
+  d.dram_pj_per_bit = hw.dram.energy_pj_per_bit;
+  d.dram_energy_source = hw.dram.energy_source;
   d.prefetch_next_layer = hw.policy.prefetch_next_layer;
   d.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : d.bytes_for_pairs(u.lut.resident_layers);
   return d;
@@ -288,9 +290,13 @@ Estimate estimate(const ActionCounts& c, const Design& d, const TechTable& t) {
   const double index_compare_pj = t.add_pj.at(d.index_bits);
   const double leakage_pj = t.leakage_mw_per_mm2.value * e.area_mm2 * c.seconds * 1e9;  // mW x s = mJ
 
+  const double dram_pj = d.dram_pj_per_bit > 0 ? d.dram_pj_per_bit : t.dram_pj_per_bit.value;
+  e.dram_pj_per_bit = dram_pj;
+  e.dram_energy_source = d.dram_pj_per_bit > 0 ? "hardware config dram: " + d.dram_energy_source
+                                               : "technology table dram_per_bit: " + t.dram_pj_per_bit.source;
   e.energy_pj = {
-      {"dram.weights", c.dram_weight_bits * t.dram_pj_per_bit.value},
-      {"dram.tables", c.dram_table_bits * t.dram_pj_per_bit.value},
+      {"dram.weights", c.dram_weight_bits * dram_pj},
+      {"dram.tables", c.dram_table_bits * dram_pj},
       {"lut_sram.read", c.lut_sram_read_bits * sram_read_pj},
       {"lut_sram.write", c.lut_sram_write_bits * sram_write_pj},
       {"active_lut.fill", c.lut_fills * static_cast<double>(d.pair_bits()) * reg_pj},
@@ -329,6 +335,8 @@ nlohmann::json design_to_json(const Design& d) {
           {"dram_gb_s", d.dram_gb_s},
           {"dram_latency_ns", d.dram_latency_ns},
           {"dram_burst_bytes", d.dram_burst_bytes},
+          {"dram_pj_per_bit", d.dram_pj_per_bit},
+          {"dram_energy_source", d.dram_energy_source},
           {"prefetch_next_layer", d.prefetch_next_layer}};
 }
 
@@ -368,6 +376,8 @@ nlohmann::json estimate_to_json(const Estimate& e) {
           {"relative_die_cost", e.relative_die_cost},
           {"lut_bits", e.lut_bits},
           {"lut_storage", e.storage_kind},
+          {"dram_pj_per_bit", e.dram_pj_per_bit},
+          {"dram_energy_source", e.dram_energy_source},
           {"energy_pj_per_token", energy},
           {"area_um2", area},
           {"counts_per_token", counts}};
@@ -403,6 +413,9 @@ Design design_from_json(const nlohmann::json& j) {
   d.dram_gb_s = number_at(j, "dram_gb_s");
   d.dram_latency_ns = number_at(j, "dram_latency_ns");
   d.dram_burst_bytes = j.at("dram_burst_bytes").get<int>();
+  // Point files written before the memory presets carry no DRAM energy of their own (0: the tech table's).
+  d.dram_pj_per_bit = j.contains("dram_pj_per_bit") ? number_at(j, "dram_pj_per_bit") : 0;
+  d.dram_energy_source = j.value("dram_energy_source", std::string());
   d.prefetch_next_layer = j.at("prefetch_next_layer").get<bool>();
   return d;
 }
@@ -449,6 +462,8 @@ Estimate estimate_from_json(const nlohmann::json& j) {
   }
   e.lut_bits = j.at("lut_bits").get<int64_t>();
   e.storage_kind = j.at("lut_storage").get<std::string>();
+  e.dram_pj_per_bit = j.contains("dram_pj_per_bit") ? number_at(j, "dram_pj_per_bit") : 0;
+  e.dram_energy_source = j.value("dram_energy_source", std::string());
   return e;
 }
 

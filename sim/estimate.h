@@ -81,6 +81,10 @@ struct Design {
   double dram_gb_s = 25.6;
   double dram_latency_ns = 100;
   int dram_burst_bytes = 64;
+  // DRAM read energy of the memory system (a hardware config's dram.energy_pj_per_bit, e.g. from its
+  // preset); 0: the technology table's dram_per_bit.
+  double dram_pj_per_bit = 0;
+  std::string dram_energy_source;
   bool prefetch_next_layer = true;
 
   int64_t pair_bits() const;      // one layer's two tables
@@ -154,6 +158,8 @@ struct Estimate {
   double power_mw = 0;
   int64_t lut_bits = 0;              // one pair x resident slots
   std::string storage_kind;          // "flops" or "sram" (by the crossover in the tech table)
+  double dram_pj_per_bit = 0;        // the DRAM read energy used, and where it comes from
+  std::string dram_energy_source;
 };
 
 Estimate estimate(const ActionCounts& counts, const Design& design, const TechTable& tech);

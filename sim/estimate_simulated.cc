@@ -25,7 +25,9 @@ nlohmann::json simulate_result_to_json(const sysc::SimulateResult& r) {
   return {{"engine", r.engine},
           {"workload", r.workload},
           {"layers", r.layers},
+          {"units", r.units},
           {"cycles", r.cycles},
+          {"unit_cycles", r.unit_cycles},
           {"weights", r.weights},
           {"beats", r.beats},
           {"residuals", r.residuals},
@@ -37,7 +39,11 @@ nlohmann::json simulate_result_to_json(const sysc::SimulateResult& r) {
             {"consumer", r.stall_consumer},
             {"residual", r.stall_residual},
             {"pipeline", r.stall_pipeline}}},
-          {"lut", {{"table_loads", r.table_loads}, {"misses", r.lut_misses}, {"prefetches", r.lut_prefetches}}},
+          {"lut",
+           {{"table_loads", r.table_loads},
+            {"table_fetches", r.table_fetches},
+            {"misses", r.lut_misses},
+            {"prefetches", r.lut_prefetches}}},
           {"dram", {{"bytes", r.dram_bytes}, {"requests", r.dram_requests}, {"utilization", r.dram_utilization}}},
           {"clock_mhz", r.clock_mhz},
           {"tokens_per_s", r.tokens_per_s},
@@ -62,6 +68,7 @@ sysc::SimulateResult simulate_result_from_json(const nlohmann::json& j) {
   const auto count = [](const nlohmann::json& o, const char* key) { return o.at(key).get<uint64_t>(); };
   for (const auto& [key, field] : std::initializer_list<std::pair<const char*, uint64_t sysc::SimulateResult::*>>{
            {"layers", &sysc::SimulateResult::layers},
+           {"units", &sysc::SimulateResult::units},
            {"cycles", &sysc::SimulateResult::cycles},
            {"weights", &sysc::SimulateResult::weights},
            {"beats", &sysc::SimulateResult::beats},
@@ -77,7 +84,9 @@ sysc::SimulateResult simulate_result_from_json(const nlohmann::json& j) {
   r.stall_residual = count(stalls, "residual");
   r.stall_pipeline = count(stalls, "pipeline");
   const nlohmann::json& lut = j.at("lut");
+  r.unit_cycles = j.at("unit_cycles").get<std::vector<uint64_t>>();
   r.table_loads = count(lut, "table_loads");
+  r.table_fetches = count(lut, "table_fetches");
   r.lut_misses = count(lut, "misses");
   r.lut_prefetches = count(lut, "prefetches");
   const nlohmann::json& dram = j.at("dram");
@@ -133,15 +142,16 @@ ActionCounts counts_from_simulation(const sysc::SimulateResult& r, const Workloa
   c.lut_reads = c.decoded_weights;
   c.multiplies = c.decoded_weights;
   c.sparse_entries = static_cast<double>(r.residuals);
-  // Every table load of the simulated pass came from DRAM into a LUT slot. The pass starts from an
-  // empty LUT: when every pair is resident those loads are the model's one-time table load and a
-  // token reloads nothing (the analytic model's rule); otherwise the pass's loads are what every
-  // token loads (the slots are replaced least recently used, so a token cycling through more layers
-  // than slots reloads each one).
+  // Every table load of the simulated pass wrote a LUT slot; table_fetches of them came from DRAM (units
+  // sharing their tables fetch each once). The pass starts from an empty LUT: when every pair is
+  // resident those loads are the model's one-time table load and a token reloads nothing (the analytic
+  // model's rule); otherwise the pass's loads are what every token loads (the slots are replaced least
+  // recently used, so a token cycling through more layers than slots reloads each one).
   const double reload_bits = std::ceil(pair_bits / burst_bits) * burst_bits;
-  c.dram_weight_bits = std::max(0.0, 8.0 * static_cast<double>(r.dram_bytes) - static_cast<double>(r.table_loads) * reload_bits);
-  c.lut_reloads = c.resident_slots >= c.table_pairs ? 0.0 : static_cast<double>(r.table_loads);
-  c.dram_table_bits = c.lut_reloads * reload_bits;
+  c.dram_weight_bits = std::max(0.0, 8.0 * static_cast<double>(r.dram_bytes) - static_cast<double>(r.table_fetches) * reload_bits);
+  const bool resident = c.resident_slots >= c.table_pairs;
+  c.lut_reloads = resident ? 0.0 : static_cast<double>(r.table_loads);
+  c.dram_table_bits = resident ? 0.0 : static_cast<double>(r.table_fetches) * reload_bits;
   c.lut_sram_write_bits = c.lut_reloads * pair_bits;
   c.lut_sram_read_bits = std::max(0.0, c.layers - c.lut_reloads) * pair_bits;
   c.seconds = r.clock_mhz > 0 ? c.cycles / (r.clock_mhz * 1e6) : c.cycles / (design.clock_mhz * 1e6);

@@ -1,5 +1,7 @@
 #include "model/hw/hw_config.h"
 
+#include <iterator>
+
 #include "base/error.h"
 #include "base/yaml_reader.h"
 
@@ -14,7 +16,7 @@ constexpr double kMaxWeightsPerCycle = 1e9;
 
 void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
   const std::string p = "decode_unit.lut";
-  r.only_keys(n, p, {"entries_per_table", "tables_per_layer", "resident_layers", "entry_format", "banks"});
+  r.only_keys(n, p, {"entries_per_table", "tables_per_layer", "resident_layers", "entry_format", "banks", "sharing"});
   lut.entries_per_table = r.int32(n, p, "entries_per_table", lut.entries_per_table, 16, 64);
   if (lut.entries_per_table != 16 && lut.entries_per_table != 64) {
     r.fail(p + ".entries_per_table", n["entries_per_table"], "must be 16 (4-bit codes) or 64 (6-bit atoms)");
@@ -32,6 +34,11 @@ void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
   }
   lut.banks = r.int32(n, p, "banks", lut.banks, 1, 64);
   if (lut.banks != 1) r.fail(p + ".banks", n["banks"], "only 1 is built (a flop LUT gives every lane its own read mux)");
+  const std::string sharing = r.string(n, p, "sharing", lut.shared ? "shared" : "private");
+  if (sharing != "private" && sharing != "shared") {
+    r.fail(p + ".sharing", n["sharing"], "must be private (each unit loads its own tables) or shared, got '" + sharing + "'");
+  }
+  lut.shared = sharing == "shared";
 }
 
 void read_scale(const YamlReader& r, const YAML::Node& n, golden::ScaleFormat& s) {
@@ -52,17 +59,57 @@ void read_fetch(const YamlReader& r, const YAML::Node& n, FetchConfig& f) {
   f.outstanding = r.int32(n, p, "outstanding", f.outstanding, 1, 1024);
 }
 
+// The DRAM keys of `n` over `d` (a preset's row, or a config's dram section over its preset).
+void read_dram_keys(const YamlReader& r, const YAML::Node& n, const std::string& p, DramConfig& d) {
+  d.channels = r.int32(n, p, "channels", d.channels, 1, 4096);
+  d.bandwidth_gb_s = r.number(n, p, "bandwidth_gb_s", d.bandwidth_gb_s, 0, kMaxBandwidthGbS);
+  d.latency_ns = r.number(n, p, "latency_ns", d.latency_ns, 0, kMaxLatencyNs);
+  d.burst_bytes = r.int32(n, p, "burst_bytes", d.burst_bytes, 1, 1 << 16);
+  d.queue_depth = r.int32(n, p, "queue_depth", d.queue_depth, 1, 1 << 16);
+  d.energy_pj_per_bit = r.number(n, p, "energy_pj_per_bit", d.energy_pj_per_bit, 0, 1e4);
+  d.energy_source = r.string(n, p, "energy_source", d.energy_source);
+}
+
+const char* const kDramKeys[] = {"channels", "bandwidth_gb_s", "latency_ns", "burst_bytes", "queue_depth",
+                                 "energy_pj_per_bit", "energy_source"};
+
+std::vector<std::pair<std::string, DramConfig>> parse_memory_presets() {
+  const YamlReader r("configs/tech/memory.yaml (built in)");
+  const YAML::Node root = r.parse(memory_presets_text());
+  r.only_keys(root, "", {"schema_version", "memory_presets", "presets"});
+  r.check_schema_version(root);
+  std::vector<std::pair<std::string, DramConfig>> out;
+  for (const auto& kv : root["presets"]) {
+    const std::string name = kv.first.as<std::string>();
+    const std::string p = "presets." + name;
+    std::vector<std::string> keys(std::begin(kDramKeys), std::end(kDramKeys));
+    keys.insert(keys.end(), {"description", "bandwidth_source"});
+    r.only_keys(kv.second, p, keys);
+    DramConfig d;
+    d.preset = name;
+    read_dram_keys(r, kv.second, p, d);
+    out.emplace_back(name, d);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, DramConfig>> memory_presets() {
+  static const std::vector<std::pair<std::string, DramConfig>> presets = parse_memory_presets();
+  return presets;
+}
 
 HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source) {
   const YamlReader r(source);
   const YAML::Node root = r.parse(yaml_text);
   HwConfig c;
   c.source = source;
-  r.only_keys(root, "", {"schema_version", "name", "clock_mhz", "decode_unit", "dram", "consumer", "policy"});
+  r.only_keys(root, "", {"schema_version", "name", "clock_mhz", "units", "decode_unit", "dram", "consumer", "policy"});
   r.check_schema_version(root);
   c.name = r.string(root, "", "name", "");
   c.clock_mhz = r.number(root, "", "clock_mhz", c.clock_mhz, 1e-3, kMaxClockMhz);
+  c.units = r.int32(root, "", "units", c.units, 1, 256);
   const YAML::Node du = root["decode_unit"];
   if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");
   r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "fetch"});
@@ -72,10 +119,26 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
   if (du["scale"]) read_scale(r, du["scale"], c.decode_unit.scale);
   if (du["fetch"]) read_fetch(r, du["fetch"], c.decode_unit.fetch);
   if (const YAML::Node d = root["dram"]) {
-    r.only_keys(d, "dram", {"bandwidth_gb_s", "latency_ns", "burst_bytes"});
-    c.dram.bandwidth_gb_s = r.number(d, "dram", "bandwidth_gb_s", 0, 0, kMaxBandwidthGbS);
-    c.dram.latency_ns = r.number(d, "dram", "latency_ns", 0, 0, kMaxLatencyNs);
-    c.dram.burst_bytes = r.int32(d, "dram", "burst_bytes", c.dram.burst_bytes, 1, 1 << 16);
+    std::vector<std::string> keys(std::begin(kDramKeys), std::end(kDramKeys));
+    keys.push_back("preset");
+    r.only_keys(d, "dram", keys);
+    if (d["preset"]) {
+      const std::string name = r.string(d, "dram", "preset", "");
+      std::string known;
+      bool found = false;
+      for (const auto& [preset, row] : memory_presets()) {
+        known += (known.empty() ? "" : ", ") + preset;
+        if (preset == name) {
+          c.dram = row;
+          found = true;
+        }
+      }
+      if (!found) r.fail("dram.preset", d["preset"], "unknown memory preset '" + name + "' (known: " + known + ")");
+    }
+    read_dram_keys(r, d, "dram", c.dram);
+    if (d["energy_pj_per_bit"] && !d["energy_source"]) {
+      r.fail("dram.energy_source", d["energy_pj_per_bit"], "missing: say where dram.energy_pj_per_bit comes from");
+    }
   }
   if (c.decode_unit.fetch.request_bytes < c.dram.burst_bytes) {
     r.fail("decode_unit.fetch.request_bytes", "smaller than one DRAM burst (dram.burst_bytes = " +
@@ -92,8 +155,9 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
                                           std::to_string(c.decode_unit.lanes) + " weights");
   }
   if (const YAML::Node n = root["policy"]) {
-    r.only_keys(n, "policy", {"prefetch_next_layer"});
+    r.only_keys(n, "policy", {"prefetch_next_layer", "fetch_across_layers"});
     c.policy.prefetch_next_layer = r.boolean(n, "policy", "prefetch_next_layer", c.policy.prefetch_next_layer);
+    c.policy.fetch_across_layers = r.boolean(n, "policy", "fetch_across_layers", c.policy.fetch_across_layers);
   }
   return c;
 }

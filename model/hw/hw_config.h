@@ -20,7 +20,7 @@ namespace sop::hw {
 // config (sim/estimate.h, hw_for_design) checks them. Lanes: the widest unit the system model and the
 // RTL are built for. Resident layers: LUT slots are a list in the system model, not a parameter
 // space, so the bound only keeps a typo from allocating gigabytes.
-inline constexpr int kMaxLanes = 64;
+inline constexpr int kMaxLanes = 256;
 inline constexpr int kMaxResidentLayers = 1 << 16;
 
 struct LutConfig {
@@ -29,6 +29,9 @@ struct LutConfig {
   int resident_layers = 2;     // ResidentLayers: layer slots held at once
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;  // Fp16Entries
   int banks = 1;               // 1: a flop LUT with one read mux per lane (no banking)
+  // With several units: false, every unit fetches and loads its own copy of a layer's tables; true, one
+  // DRAM fetch per layer is written into every unit's slots at once (a broadcast load).
+  bool shared = false;
 };
 
 // How the decode unit fetches packed blocks: one request (one TLM transaction) moves request_bytes of a
@@ -49,13 +52,28 @@ struct DecodeUnitConfig {
   FetchConfig fetch;           // the unit's DMA (system model only)
 };
 
-// The weight memory as the system model (sop simulate) sees it. Transfers are whole bursts; a request
-// waits for the channel, then takes latency_ns plus bytes / bandwidth_gb_s.
+// The weight memory as the system model (sop simulate) sees it: `channels` independent channels sharing
+// bandwidth_gb_s evenly. A request is rounded up to whole bursts and striped over the channels burst by
+// burst (a sequential stream interleaved by address); on each channel it waits for the channel and for a
+// free queue entry (queue_depth requests in flight), then takes latency_ns plus its bursts / channel
+// bandwidth. Named presets (configs/tech/memory.yaml, built in) fill every key; keys beside the preset
+// override it.
 struct DramConfig {
-  double bandwidth_gb_s = 0;   // 0: not modelled (transfers take no time)
+  std::string preset;          // the preset it started from; empty: none
+  int channels = 1;
+  double bandwidth_gb_s = 0;   // every channel together; 0: not modelled (transfers take no time)
   double latency_ns = 0;
   int burst_bytes = 64;        // access granule: every request is rounded up to whole bursts
+  int queue_depth = 64;        // requests in flight per channel
+  double energy_pj_per_bit = 0;  // 0: the technology table's dram_per_bit
+  std::string energy_source;     // where energy_pj_per_bit comes from (a citation, or "assumption: ...")
+  double channel_gb_s() const { return bandwidth_gb_s / channels; }
 };
+
+// The built-in presets: name -> the DRAM keys they set (configs/tech/memory.yaml).
+std::vector<std::pair<std::string, DramConfig>> memory_presets();
+// The text the presets were built from, for the test that keeps it equal to configs/tech/memory.yaml.
+const char* memory_presets_text();
 
 // The unit that receives the decoded weights (it stands in for the MAC array).
 struct ConsumerConfig {
@@ -66,12 +84,18 @@ struct ConsumerConfig {
 // Choices of the system model, kept apart from the physical sizes above.
 struct PolicyConfig {
   bool prefetch_next_layer = true;  // load the next layer's tables into a free slot while streaming
+  // Fetch buffer entries freed at the end of a layer take the next layer's first chunks (weights do not
+  // depend on activations); off, a layer's first fetches wait for its stream command.
+  bool fetch_across_layers = false;
 };
 
 struct HwConfig {
   std::string source;          // the file it came from
   std::string name;
   double clock_mhz = 1000;
+  // Decode units, each as decode_unit describes, sharing the memory system. They split every layer's
+  // fetch requests (chunks of whole rows) into contiguous ranges and stream the same layer at once.
+  int units = 1;
   DecodeUnitConfig decode_unit;
   DramConfig dram;
   ConsumerConfig consumer;

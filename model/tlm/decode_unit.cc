@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <tuple>
 
 namespace sop::sysc {
 
@@ -11,6 +12,7 @@ DecodeUnit::DecodeUnit(sc_core::sc_module_name name, const UnitSetup& setup)
       host_socket("host_socket"),
       dram_socket("dram_socket"),
       out_socket("out_socket"),
+      out_ready_port("out_ready_port"),
       setup_(setup),
       clock_(setup.hw->clock_mhz),
       slots_(static_cast<std::size_t>(setup.hw->decode_unit.lut.resident_layers)) {
@@ -25,6 +27,11 @@ uint64_t DecodeUnit::dram_read(uint64_t issue_cycle, uint64_t bytes) {
   trans.set_data_length(static_cast<unsigned int>(bytes));
   trans.set_streaming_width(static_cast<unsigned int>(bytes));
   trans.set_response_status(::tlm::TLM_INCOMPLETE_RESPONSE);
+  // Units contend for the memory system in arrival order: keep within a quantum of the others, so that
+  // arrival order follows time (with one unit, order is already time order and nothing waits).
+  if (setup_.hw->units > 1 && clock_.at(issue_cycle) > sc_core::sc_time_stamp() + clock_.at(kContentionQuantum)) {
+    sc_core::wait(clock_.at(issue_cycle) - sc_core::sc_time_stamp());
+  }
   sc_core::sc_time delay = clock_.at(issue_cycle) - sc_core::sc_time_stamp();
   dram_socket->b_transport(trans, delay);
   if (trans.is_response_error()) SC_REPORT_ERROR(kReportProtocol, "DRAM read failed");
@@ -46,7 +53,12 @@ uint32_t DecodeUnit::load_tables(int64_t layer, uint64_t cycle, int exclude_slot
     if (victim == slots_.size() || slots_[s].last_use < slots_[victim].last_use) victim = s;
   }
   const PreparedLayer& pl = (*setup_.layers)[static_cast<std::size_t>(layer)];
-  const uint64_t arrival = dram_read(cycle, pl.table_bytes());
+  const int64_t nth = loads_of_layer_[layer]++;
+  const auto fetch = [&] {
+    ++counters_.table_fetches;
+    return dram_read(cycle, pl.table_bytes());
+  };
+  const uint64_t arrival = setup_.shared_tables != nullptr ? setup_.shared_tables->arrival(layer, nth, fetch) : fetch();
   const uint64_t start = std::max(arrival, load_port_free_);
   const uint64_t ready = start + pl.unit_tables().entries.size();  // one entry per cycle
   load_port_free_ = ready;
@@ -56,17 +68,32 @@ uint32_t DecodeUnit::load_tables(int64_t layer, uint64_t cycle, int exclude_slot
   return static_cast<uint32_t>(victim);
 }
 
-void DecodeUnit::fetch_chunk(StreamJob& job, int64_t chunk, uint64_t cycle) {
-  const Chunk c = job.layer->chunk(chunk);
-  job.chunk_ready[static_cast<std::size_t>(chunk)] = dram_read(cycle, c.bytes);
+void DecodeUnit::fetch_chunk(int64_t layer_index, int64_t chunk, uint64_t cycle, std::vector<uint64_t>& ready,
+                             std::map<int64_t, std::unique_ptr<ChunkValues>>& values) {
+  const PreparedLayer& layer = (*setup_.layers)[static_cast<std::size_t>(layer_index)];
+  const Chunk c = layer.chunk(chunk);
+  ready[static_cast<std::size_t>(chunk)] = dram_read(cycle, c.bytes);
   if (setup_.values) {
-    job.values[chunk] = std::make_unique<ChunkValues>(prepare_chunk(*job.layer, job.layer_index, chunk, setup_.unit.lanes));
+    values[chunk] = std::make_unique<ChunkValues>(prepare_chunk(layer, layer_index, chunk, setup_.unit.lanes));
   }
 }
 
 void DecodeUnit::chunk_started(StreamJob& job, int64_t chunk, uint64_t cycle) {
   const int64_t next = chunk + setup_.hw->decode_unit.fetch.outstanding;
-  if (next < job.layer->chunk_count()) fetch_chunk(job, next, cycle);
+  if (next < job.end_chunk) {
+    fetch_chunk(job.layer_index, next, cycle, job.chunk_ready, job.values);
+    return;
+  }
+  // The freed entry takes the next layer's next chunk, in order, when fetching across layers.
+  if (job.next_layer < 0) return;
+  if (ahead_layer_ != job.next_layer) {
+    const PreparedLayer& nl = (*setup_.layers)[static_cast<std::size_t>(job.next_layer)];
+    ahead_layer_ = job.next_layer;
+    ahead_.ready.assign(static_cast<std::size_t>(nl.chunk_count()), kNotFetched);
+    ahead_.values.clear();
+    std::tie(ahead_next_, ahead_end_) = unit_chunk_range(nl.chunk_count(), setup_.unit_index, setup_.hw->units);
+  }
+  if (ahead_next_ < ahead_end_) fetch_chunk(ahead_layer_, ahead_next_++, cycle, ahead_.ready, ahead_.values);
 }
 
 uint64_t DecodeUnit::deliver(OutputChunk& out) {
@@ -76,7 +103,7 @@ uint64_t DecodeUnit::deliver(OutputChunk& out) {
   trans.set_data_ptr(nullptr);
   trans.set_data_length(0);
   trans.set_extension(&out);
-  sc_core::sc_time delay = clock_.at(out.timing_resolved ? out.accepted : out.last_out) - sc_core::sc_time_stamp();
+  sc_core::sc_time delay = clock_.at(out.accepted) - sc_core::sc_time_stamp();
   out_socket->b_transport(trans, delay);
   trans.clear_extension(&out);
   if (trans.is_response_error()) SC_REPORT_ERROR(kReportProtocol, "the consumer refused an output chunk");
@@ -126,17 +153,30 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
   job.command_cycle = now;
   job.tables_ready = slots_[static_cast<std::size_t>(slot)].ready;
   job.unit_free = std::max(unit_free_, now);
-  job.chunk_ready.assign(static_cast<std::size_t>(layer.chunk_count()), kNotFetched);
-  const int64_t first_fetches = std::min<int64_t>(layer.chunk_count(), setup_.hw->decode_unit.fetch.outstanding);
-  for (int64_t c = 0; c < first_fetches; ++c) fetch_chunk(job, c, now);
+  std::tie(job.first_chunk, job.end_chunk) = unit_chunk_range(layer.chunk_count(), setup_.unit_index, setup_.hw->units);
+  if (ahead_layer_ == cmd->layer) {
+    // Chunks fetched ahead during the previous stream are in the buffer already.
+    job.chunk_ready = std::move(ahead_.ready);
+    job.values = std::move(ahead_.values);
+    ahead_ = Fetched{};
+    ahead_layer_ = -1;
+  } else {
+    job.chunk_ready.assign(static_cast<std::size_t>(layer.chunk_count()), kNotFetched);
+  }
+  const int64_t first_fetches = std::min<int64_t>(job.end_chunk, job.first_chunk + setup_.hw->decode_unit.fetch.outstanding);
+  for (int64_t c = job.first_chunk; c < first_fetches; ++c) {
+    if (job.chunk_ready[static_cast<std::size_t>(c)] == kNotFetched) fetch_chunk(job.layer_index, c, now, job.chunk_ready, job.values);
+  }
   const int64_t next = cmd->next_layer;
+  if (setup_.hw->policy.fetch_across_layers && next >= 0 && next < n_layers) job.next_layer = next;
   if (setup_.hw->policy.prefetch_next_layer && next >= 0 && next < n_layers && slots_.size() > 1 && find_slot(next) < 0) {
     load_tables(next, now, slot);
     ++counters_.prefetches;
   }
 
   const auto wall0 = std::chrono::steady_clock::now();
-  const uint64_t end = run_stream(job);
+  // A unit with no share of this layer (fewer chunks than units) is free at once.
+  const uint64_t end = job.first_chunk < job.end_chunk ? run_stream(job) : job.unit_free;
   counters_.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   unit_free_ = end;
   counters_.cycles = std::max(counters_.cycles, end);
@@ -146,45 +186,104 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
 
 // ---- the transaction-level engine ------------------------------------------------------------------
 
+namespace {
+
+// Residuals per beat of a chunk: from the values when there are any, else spread evenly (counts-only).
+class BeatResiduals {
+ public:
+  BeatResiduals(const Chunk& c, const ChunkValues* v, int lanes) : c_(c), v_(v), lanes_(static_cast<uint64_t>(lanes)) {}
+  uint64_t of(uint64_t beat) {
+    if (v_ == nullptr) {
+      // floor((beat + 1) R / B) - floor(beat R / B), kept incrementally (beats come in order).
+      acc_ += c_.residuals;
+      uint64_t n = 0;
+      while (acc_ >= c_.beats) {
+        acc_ -= c_.beats;
+        ++n;
+      }
+      return n;
+    }
+    const auto& r = v_->beat_residuals;
+    uint64_t n = 0;
+    while (next_ < r.size() && r[next_].index / lanes_ <= beat) {
+      ++next_;
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  Chunk c_;
+  const ChunkValues* v_;
+  uint64_t lanes_;
+  std::size_t next_ = 0;
+  uint64_t acc_ = 0;
+};
+
+}  // namespace
+
 uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
   UnitCounters& k = counters_mut();
   const golden::DecodeConfig& cfg = setup().unit.decode;
-  uint64_t free = job.unit_free;
+  ConsumerTimingIf& consumer = *out_ready_port.operator->();
+  const bool throttled = consumer.throttles();
   // Waiting for the tables first, then for the first chunk's data.
-  const uint64_t tables_ok = std::max(free, job.tables_ready);
-  k.stalls.lut_reload += tables_ok - free;
-  free = tables_ok;
-  for (int64_t i = 0; i < job.layer->chunk_count(); ++i) {
+  const uint64_t tables_ok = std::max(job.unit_free, job.tables_ready);
+  k.stalls.lut_reload += tables_ok - job.unit_free;
+  uint64_t offer_floor = tables_ok;  // the earliest cycle the next chunk can be offered
+  uint64_t stage_free = 0;           // the last beat's acceptance: the output stage frees then
+  uint64_t last_fire = 0;
+  for (int64_t i = job.first_chunk; i < job.end_chunk; ++i) {
     const Chunk c = job.layer->chunk(i);
-    const uint64_t start = std::max(free, job.chunk_ready[static_cast<std::size_t>(i)]);
-    k.stalls.dram += start - free;
-    chunk_started(job, i, start);
-    const uint64_t issue_end = start + c.beats + c.residuals;  // the last beat's handshake, unstalled
+    const uint64_t offer = std::max(offer_floor, job.chunk_ready[static_cast<std::size_t>(i)]);
+    k.stalls.dram += offer - offer_floor;
+    chunk_started(job, i, offer);
     k.stalls.residual += c.residuals;
     k.residuals += c.residuals;
+    const auto it = job.values.find(i);
+    const ChunkValues* v = it != job.values.end() ? it->second.get() : nullptr;
+
+    uint64_t accepted = 0;
+    if (!throttled) {
+      // Every beat accepted the cycle after it fires: beats + residuals cycles, back to back.
+      last_fire = offer + c.beats + c.residuals - 1;
+      accepted = last_fire + 1;
+    } else {
+      BeatResiduals residuals(c, v, setup().unit.lanes);
+      uint64_t t = offer;
+      for (uint64_t b = 0; b < c.beats; ++b) {
+        const uint64_t merged = t + residuals.of(b);
+        const uint64_t fire = std::max(merged, stage_free);
+        k.stalls.consumer += fire - merged;
+        stage_free = consumer.accept(fire + 1);
+        t = fire + 1;
+        last_fire = fire;
+      }
+      accepted = stage_free;
+    }
+    stage_free = accepted;
+    offer_floor = last_fire + 1;
 
     OutputChunk out;
     out.layer = job.layer_index;
     out.chunk = i;
     out.beats = c.beats;
     out.weights = c.weights;
-    out.first_out = start + 1;
-    out.last_out = issue_end;
-    const auto it = job.values.find(i);
-    if (it != job.values.end()) {
-      const ChunkValues& v = *it->second;
-      products_ = golden::decode_stream(cfg, job.layer->unit_tables(), v.unit_blocks, v.beat_residuals);
+    out.accepted = accepted;
+    if (v != nullptr) {
+      products_ = golden::decode_stream(cfg, job.layer->unit_tables(), v->unit_blocks, v->beat_residuals);
       corrupt_if_asked(job, i, products_);
-      out.values = &v;
+      out.values = v;
       out.products = &products_;
     }
-    const uint64_t accepted = deliver(out);
-    k.stalls.consumer += accepted - issue_end;
-    free = accepted;  // the next beat may issue in the cycle the output stage empties
-    if (it != job.values.end()) job.values.erase(it);
+    deliver(out);
+    if (v != nullptr) job.values.erase(it);
   }
-  k.stalls.pipeline += 1;  // the last beat's cycle in the output register
-  return free + 1;
+  // After the last beat fires: its cycles in the output register, the last one (its acceptance) counted
+  // as pipeline drain, any before it as backpressure.
+  k.stalls.consumer += stage_free - last_fire - 1;
+  k.stalls.pipeline += 1;
+  return stage_free + 1;
 }
 
 }  // namespace sop::sysc

@@ -12,12 +12,19 @@
 // chunks and tables) so both engines make the same DRAM requests in the same order; an engine decides
 // only how the lanes spend cycles on a stream (run_stream) and replays table loads (schedule_load).
 //
-// DecodeUnitTlm's timing equations (cycles; docs/simulate.md derives them from the RTL's pipeline):
-//   a table load          takes 2 x entries cycles from the table's arrival, on its own port;
-//   chunk i issues from   s_i = max(free, data_ready_i, tables_ready)
-//   and takes             beats_i + residuals_i cycles (one beat per cycle, one residual per cycle);
-//   the consumer accepts  its last beat at a_i >= s_i + beats_i + residuals_i (backpressure);
-//   the next chunk        may issue from a_i; a stream ends one cycle after its last acceptance.
+// DecodeUnitTlm's timing is the RTL's pipeline (rtl/sop_decode_unit.sv), beat by beat, in closed form
+// (cycles; docs/simulate.md derives it):
+//   a table load        takes 2 x entries cycles from the table's arrival, on its own port;
+//   chunk i is offered  at o_i = max(fire of chunk i-1's last beat + 1, data_ready_i, tables_ready),
+//                       the first chunk of a stream from the stream's start;
+//   beat b of a chunk   takes its r_b residuals one per cycle from t_b (t_0 = o_i, t_b = I_{b-1} + 1), then
+//                       fires at I_b = max(t_b + r_b, A_{b-1}), A_{b-1} the previous beat's acceptance
+//                       (the one-entry output stage frees in the cycle it is accepted);
+//   beat b is accepted  at A_b = the consumer's first ready cycle >= I_b + 1 (ConsumerBuffer);
+//   a stream ends       one cycle after its last acceptance.
+// Without backpressure A_b = I_b + 1, and a chunk takes beats + residuals cycles: that case is summed per
+// chunk; under backpressure the engine walks the beats (with values, each beat's own residual count;
+// counts-only, the chunk's residuals spread evenly over its beats).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +37,7 @@
 #include <tlm_utils/simple_initiator_socket.h>
 #include <tlm_utils/simple_target_socket.h>
 
+#include "model/tlm/consumer.h"
 #include "model/tlm/transactions.h"
 #include "model/tlm/workload.h"
 #include "model/hw/hw_config.h"
@@ -53,6 +61,7 @@ struct UnitCounters {
   uint64_t residuals = 0;
   uint64_t chunks = 0;
   uint64_t table_loads = 0;     // every load of a layer's tables into a slot
+  uint64_t table_fetches = 0;   // table reads from DRAM (fewer than loads when units share them)
   uint64_t misses = 0;          // streams whose tables were not resident
   uint64_t prefetches = 0;      // loads started ahead by the prefetch policy
   uint64_t hits = 0;
@@ -60,8 +69,28 @@ struct UnitCounters {
   double wall_seconds = 0;      // host time spent in this unit's commands (its DRAM, consumer, scoreboard)
 };
 
+// One layer's table loads shared by every unit (lut.sharing: shared): the first unit to need the k-th
+// load of a layer fetches it from DRAM; the others take its arrival and write their slots from it.
+class SharedTables {
+ public:
+  template <class Fetch>
+  uint64_t arrival(int64_t layer, int64_t nth, Fetch fetch) {
+    const auto key = std::make_pair(layer, nth);
+    const auto it = arrivals_.find(key);
+    if (it != arrivals_.end()) return it->second;
+    const uint64_t at = fetch();
+    arrivals_.emplace(key, at);
+    return at;
+  }
+
+ private:
+  std::map<std::pair<int64_t, int64_t>, uint64_t> arrivals_;
+};
+
 struct UnitSetup {
   const hw::HwConfig* hw = nullptr;
+  int unit_index = 0;                    // this unit, of hw->units
+  SharedTables* shared_tables = nullptr; // set when the units share table loads
   UnitFormats unit;
   const std::vector<PreparedLayer>* layers = nullptr;
   bool values = true;        // prepare and decode values (off: counts-only)
@@ -73,6 +102,7 @@ class DecodeUnit : public sc_core::sc_module {
   tlm_utils::simple_target_socket<DecodeUnit> host_socket;
   tlm_utils::simple_initiator_socket<DecodeUnit> dram_socket;
   tlm_utils::simple_initiator_socket<DecodeUnit> out_socket;
+  sc_core::sc_port<ConsumerTimingIf> out_ready_port;  // the consumer's ready rule (out_ready_i)
 
   const UnitCounters& counters() const { return counters_; }
   virtual const char* engine_name() const = 0;
@@ -95,10 +125,15 @@ class DecodeUnit : public sc_core::sc_module {
     uint64_t command_cycle = 0;
     uint64_t tables_ready = 0;   // first cycle a beat may read the slot
     uint64_t unit_free = 0;      // first cycle the lanes are free of the previous stream
+    int64_t first_chunk = 0;     // this unit's share of the layer's chunks: [first_chunk, end_chunk)
+    int64_t end_chunk = 0;
+    int64_t next_layer = -1;     // fetched ahead into freed buffer entries (policy.fetch_across_layers)
     std::vector<uint64_t> chunk_ready;  // per chunk: data arrival cycle (kNotFetched before the fetch)
     std::map<int64_t, std::unique_ptr<ChunkValues>> values;
   };
   static constexpr uint64_t kNotFetched = ~uint64_t{0};
+  // Cycles a unit may run ahead of the kernel's time before a DRAM request waits for the others.
+  static constexpr uint64_t kContentionQuantum = 1000;
 
   virtual void schedule_load(const LoadJob& job) { (void)job; }
   // Runs a stream; returns the cycle after its last beat was accepted.
@@ -125,7 +160,13 @@ class DecodeUnit : public sc_core::sc_module {
 
   void b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);
   uint64_t dram_read(uint64_t issue_cycle, uint64_t bytes);
-  void fetch_chunk(StreamJob& job, int64_t chunk, uint64_t cycle);
+  // Chunks of one layer in the fetch buffer: when their data arrive, and their values.
+  struct Fetched {
+    std::vector<uint64_t> ready;  // per chunk of the layer, kNotFetched until fetched
+    std::map<int64_t, std::unique_ptr<ChunkValues>> values;
+  };
+  void fetch_chunk(int64_t layer_index, int64_t chunk, uint64_t cycle, std::vector<uint64_t>& ready,
+                   std::map<int64_t, std::unique_ptr<ChunkValues>>& values);
   int find_slot(int64_t layer) const;
   uint32_t load_tables(int64_t layer, uint64_t cycle, int exclude_slot);
 
@@ -133,6 +174,12 @@ class DecodeUnit : public sc_core::sc_module {
   Clock clock_;
   UnitCounters counters_;
   std::vector<Slot> slots_;
+  std::map<int64_t, int64_t> loads_of_layer_;  // loads so far, per layer (the key of a shared load)
+  // The next layer's chunks fetched ahead during the current stream (layer -1: none).
+  int64_t ahead_layer_ = -1;
+  int64_t ahead_next_ = 0;
+  int64_t ahead_end_ = 0;
+  Fetched ahead_;
   uint64_t load_port_free_ = 0;
   uint64_t unit_free_ = 0;
   uint64_t use_counter_ = 0;

@@ -26,7 +26,7 @@ const RtlVariant& find_rtl_variant(const hw::HwConfig& hw, bool traced) {
 }
 
 DecodeUnitRtl::DecodeUnitRtl(sc_core::sc_module_name name, const UnitSetup& setup, const std::string& trace_path)
-    : DecodeUnit(name, setup), bridge_(setup.hw->consumer, setup.unit.lanes) {
+    : DecodeUnit(name, setup) {
   const RtlVariant& v = find_rtl_variant(*setup.hw, !trace_path.empty());
   core_ = v.make(golden::exp_offset(setup.unit.decode));
   if (!trace_path.empty() && !core_->open_trace(trace_path)) {
@@ -66,12 +66,10 @@ void DecodeUnitRtl::clock_cycle() {
   core_->rise();
   ++cycle_;
   ++clocked_;
-  bridge_.advance(1);
 }
 
 void DecodeUnitRtl::skip(uint64_t cycles) {
   cycle_ += cycles;
-  bridge_.advance(cycles);
   core_->idle(cycles);
 }
 
@@ -80,7 +78,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
   const int lanes = setup().unit.lanes;
   const auto L = static_cast<std::size_t>(lanes);
   const PreparedLayer& layer = *job.layer;
-  const int64_t chunks = layer.chunk_count();
+  const int64_t chunks = job.end_chunk;
   // The RTL may be behind the command (never ahead): catch up, writing any scheduled loads.
   while (cycle_ < job.unit_free) {
     const bool loading = drive_load(cycle_);
@@ -88,16 +86,16 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
       skip(std::min(job.unit_free, next_load_start()) - cycle_);
       continue;
     }
-    core_->set_beat(false, nullptr, false, 0, 0, false);
+    core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
     settle(loading);
     clock_cycle();
   }
 
-  int64_t in_chunk = 0, out_chunk = 0;
+  int64_t in_chunk = job.first_chunk, out_chunk = job.first_chunk;
   uint64_t in_beat = 0, out_beat = 0;
   std::size_t res = 0;
   bool started = false;
-  Chunk in_c = layer.chunk(0), out_c = in_c;
+  Chunk in_c = layer.chunk(in_chunk), out_c = in_c;
   std::vector<golden::Product> out_products(out_c.beats * L);
   beat_products_.resize(L);
 
@@ -124,17 +122,17 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     if (offerable) {
       in_v = job.values.at(in_chunk).get();
       const std::size_t b = static_cast<std::size_t>(in_beat);
-      core_->set_beat(true, in_v->beat_codes.data() + b * L, in_v->beat_select[b] != 0, in_v->beat_scale[b], job.slot,
+      core_->set_beat(true, in_v->beat_codes.data() + b * L, in_v->lane_select.data() + b * L, in_v->lane_scale.data() + b * L, job.slot,
                       in_beat == 0);
     } else {
-      core_->set_beat(false, nullptr, false, 0, 0, false);
+      core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
     }
     if (in_v != nullptr && res < in_v->beat_residuals.size()) {
       core_->set_residual(true, in_v->beat_residuals[res].index, in_v->beat_residuals[res].entry);
     } else {
       core_->set_residual(true, sentinel_, 0);
     }
-    const bool ready_out = bridge_.ready();
+    const bool ready_out = out_ready_port->ready(cycle_);
     core_->set_out_ready(ready_out);
     settle(loading);
 
@@ -144,14 +142,13 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
       core_->read_out(beat_products_.data());
       std::copy(beat_products_.begin(), beat_products_.end(),
                 out_products.begin() + static_cast<std::ptrdiff_t>(out_beat * L));
-      bridge_.push();
+      out_ready_port->push(cycle_);
       if (++out_beat == out_c.beats) {
         OutputChunk out;
         out.layer = job.layer_index;
         out.chunk = out_chunk;
         out.beats = out_c.beats;
         out.weights = out_c.weights;
-        out.timing_resolved = true;
         out.accepted = cycle_;
         const auto it = job.values.find(out_chunk);
         corrupt_if_asked(job, out_chunk, out_products);
@@ -198,7 +195,7 @@ void DecodeUnitRtl::finish() {
       skip(next_load_start() - cycle_);
       continue;
     }
-    core_->set_beat(false, nullptr, false, 0, 0, false);
+    core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
     settle(true);
     clock_cycle();
   }

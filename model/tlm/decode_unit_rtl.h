@@ -5,7 +5,7 @@
 //   beats         a chunk's beats are offered (in_valid_i) once its DRAM data has arrived and the
 //                 slot's tables are loaded; residuals are presented on the res_* port, indexed from the
 //                 chunk's first beat (in_first_i), with the all-ones sentinel when none are left;
-//   output        out_ready_i follows the consumer's buffer rule (ConsumerBuffer) cycle by cycle, and
+//   output        out_ready_i follows the consumer's buffer rule (out_ready_port) cycle by cycle, and
 //                 each chunk's products go to the consumer as one OutputChunk with its handshake cycle.
 // Idle stretches (waiting for DRAM or tables, nothing in flight) are skipped without clocking: the
 // RTL holds its state when no input is valid.
@@ -46,7 +46,6 @@ class DecodeUnitRtl final : public DecodeUnit {
   void skip(uint64_t cycles);
 
   std::unique_ptr<RtlCore> core_;
-  ConsumerBuffer bridge_;
   std::deque<LoadJob> loads_;
   uint64_t cycle_ = 0;     // the next cycle to simulate
   uint64_t clocked_ = 0;

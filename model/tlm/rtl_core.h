@@ -20,7 +20,9 @@ class RtlCore {
   virtual ~RtlCore() = default;
   virtual void reset() = 0;
   virtual void set_load(bool valid, uint32_t slot, bool table, uint32_t index, uint32_t entry) = 0;
-  virtual void set_beat(bool valid, const uint8_t* codes, bool select, uint32_t scale, uint32_t slot, bool first) = 0;
+  // A beat: per lane its code, its block's select bit (0 or 1) and its block's scale code.
+  virtual void set_beat(bool valid, const uint8_t* codes, const uint8_t* selects, const uint32_t* scales, uint32_t slot,
+                        bool first) = 0;
   virtual void set_residual(bool valid, uint32_t index, uint32_t entry) = 0;
   virtual void set_out_ready(bool ready) = 0;
   virtual void eval_low() = 0;

@@ -14,7 +14,7 @@ const std::vector<RtlVariant>& rtl_variants() {
   RtlVariant{#prefix, lanes, code_bits, layers, fp16 != 0, ssign != 0, sexp, sman, ssub != 0, index_bits, traced != 0, \
              [](int exp_offset) -> std::unique_ptr<RtlCore> {                                                         \
                return std::make_unique<VerilatedCore<prefix, traced != 0>>(                                           \
-                   rtl_port_widths(lanes, code_bits, fp16 != 0, sexp, sman, exp_offset));                             \
+                   rtl_port_widths(lanes, code_bits, fp16 != 0, ssign != 0, sexp, sman, exp_offset));                      \
              }},
   static const std::vector<RtlVariant> variants = {
 #include "rtl_variants.inc"

@@ -12,8 +12,22 @@ bool same_product_format(const golden::DecodeConfig& a, const golden::DecodeConf
 
 }  // namespace
 
+void Scoreboard::expect_from(int64_t layer) {
+  next_layer_ = layer;
+  next_chunk_ = 0;
+  for (; next_layer_ < static_cast<int64_t>(layers_.size()); ++next_layer_) {
+    const auto [first, end] = unit_chunk_range(layers_[static_cast<std::size_t>(next_layer_)].chunk_count(),
+                                               config_.unit_index, config_.units);
+    if (first < end) {
+      next_chunk_ = first;
+      return;
+    }
+  }
+}
+
 Scoreboard::Scoreboard(const std::vector<PreparedLayer>& layers, const ScoreboardConfig& config)
     : layers_(layers), config_(config) {
+  expect_from(0);
   // Errors are counted and displayed, not thrown: one run reports all of them.
   for (const char* id : {kReportMismatch, kReportOrder, kReportIncomplete}) {
     sc_core::sc_report_handler::set_actions(id, sc_core::SC_ERROR, sc_core::SC_DISPLAY | sc_core::SC_LOG);
@@ -29,10 +43,9 @@ void Scoreboard::observe(const OutputChunk& out) {
     next_layer_ = out.layer;
     next_chunk_ = out.chunk;
   }
-  if (next_layer_ >= 0 && next_layer_ < static_cast<int64_t>(layers_.size()) &&
-      ++next_chunk_ == layers_[static_cast<std::size_t>(next_layer_)].chunk_count()) {
-    ++next_layer_;
-    next_chunk_ = 0;
+  if (next_layer_ >= 0 && next_layer_ < static_cast<int64_t>(layers_.size())) {
+    const int64_t chunks = layers_[static_cast<std::size_t>(next_layer_)].chunk_count();
+    if (++next_chunk_ >= unit_chunk_range(chunks, config_.unit_index, config_.units).second) expect_from(next_layer_ + 1);
   }
   if (!config_.check_values || out.values == nullptr || out.products == nullptr) return;
 
@@ -47,7 +60,7 @@ void Scoreboard::observe(const OutputChunk& out) {
     const std::size_t len = v.layer_blocks[b].codes.size();
     for (std::size_t i = 0; i < len; ++i, ++real) {
       const golden::Product& want = expected_[real];
-      const golden::Product& have = got[v.padded_offset[b] + i];
+      const golden::Product& have = got[v.block_offset[b] + i];
       ++checked_;
       const bool ok = bitwise ? have == want : golden::to_double(have) == golden::to_double(want);
       if (ok) continue;

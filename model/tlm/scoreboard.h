@@ -21,6 +21,8 @@ struct ScoreboardConfig {
   int lanes = 8;
   golden::DecodeConfig unit;
   int max_displayed = 10;
+  int unit_index = 0;  // the unit whose output this scoreboard watches, of `units`: it expects that
+  int units = 1;       // unit's share of every layer's chunks (unit_chunk_range), in order
 };
 
 class Scoreboard {
@@ -37,6 +39,9 @@ class Scoreboard {
   bool complete() const { return next_layer_ == static_cast<int64_t>(layers_.size()); }
 
  private:
+  // From layer `layer` on, the first layer with a share for this unit, and that share's first chunk.
+  void expect_from(int64_t layer);
+
   const std::vector<PreparedLayer>& layers_;
   ScoreboardConfig config_;
   int64_t next_layer_ = 0;

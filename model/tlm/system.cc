@@ -1,6 +1,7 @@
 // The elaboration behind model/tlm/system.h: one testbench per run, all in one SystemC kernel.
 #include "model/tlm/system.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -18,14 +19,17 @@
 namespace sop::sysc {
 namespace {
 
-// One testbench: the same host, DRAM, consumer and scoreboard around either engine.
+// One testbench: per decode unit a host, the unit (either engine), a consumer and a scoreboard; one DRAM
+// they all share.
 struct Bench {
   SimulateOptions options;
-  std::unique_ptr<Host> host;
-  std::unique_ptr<DecodeUnit> unit;
+  std::unique_ptr<LayerBarrier> barrier;
+  std::unique_ptr<SharedTables> shared_tables;
+  std::vector<std::unique_ptr<Host>> hosts;
+  std::vector<std::unique_ptr<DecodeUnit>> units;
   std::unique_ptr<Dram> dram;
-  std::unique_ptr<Consumer> consumer;
-  std::unique_ptr<Scoreboard> scoreboard;
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  std::vector<std::unique_ptr<Scoreboard>> scoreboards;
 };
 
 }  // namespace
@@ -58,30 +62,46 @@ std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& wor
     const std::string tag = std::string(engine_name(o.engine)) + std::to_string(i);
     Bench b;
     b.options = o;
-    UnitSetup setup;
-    setup.hw = &hw;
-    setup.unit = unit;
-    setup.layers = &layers;
-    setup.values = o.check_values;
-    setup.inject_fault = o.inject_fault;
-    b.host = std::make_unique<Host>((tag + "_host").c_str(), static_cast<int64_t>(layers.size()));
-    if (o.engine == Engine::Tlm) {
-      b.unit = std::make_unique<DecodeUnitTlm>((tag + "_unit").c_str(), setup);
-    } else {
-      b.unit = std::make_unique<DecodeUnitRtl>((tag + "_unit").c_str(), setup, o.trace_path);
-    }
     b.dram = std::make_unique<Dram>((tag + "_dram").c_str(), hw.dram);
-    b.consumer = std::make_unique<Consumer>((tag + "_consumer").c_str(), hw.consumer, unit.lanes, clock);
-    ScoreboardConfig sc;
-    sc.check_values = o.check_values;
-    sc.lanes = unit.lanes;
-    sc.unit = unit.decode;
-    b.scoreboard = std::make_unique<Scoreboard>(layers, sc);
-    Scoreboard* board = b.scoreboard.get();
-    b.consumer->set_observer([board](const OutputChunk& out) { board->observe(out); });
-    b.host->socket.bind(b.unit->host_socket);
-    b.unit->dram_socket.bind(b.dram->socket);
-    b.unit->out_socket.bind(b.consumer->socket);
+    if (hw.units > 1) b.barrier = std::make_unique<LayerBarrier>(hw.units);
+    if (hw.units > 1 && hw.decode_unit.lut.shared) b.shared_tables = std::make_unique<SharedTables>();
+    for (int u = 0; u < hw.units; ++u) {
+      const std::string name = tag + (hw.units > 1 ? "_u" + std::to_string(u) : std::string());
+      UnitSetup setup;
+      setup.hw = &hw;
+      setup.unit_index = u;
+      setup.shared_tables = b.shared_tables.get();
+      setup.unit = unit;
+      setup.layers = &layers;
+      setup.values = o.check_values;
+      setup.inject_fault = o.inject_fault && u == 0;
+      auto host = std::make_unique<Host>((name + "_host").c_str(), static_cast<int64_t>(layers.size()), b.barrier.get());
+      std::unique_ptr<DecodeUnit> du;
+      if (o.engine == Engine::Tlm) {
+        du = std::make_unique<DecodeUnitTlm>((name + "_unit").c_str(), setup);
+      } else {
+        const std::string trace = o.trace_path.empty() || u == 0 ? o.trace_path : o.trace_path + ".unit" + std::to_string(u);
+        du = std::make_unique<DecodeUnitRtl>((name + "_unit").c_str(), setup, trace);
+      }
+      auto consumer = std::make_unique<Consumer>((name + "_consumer").c_str(), hw.consumer, unit.lanes, clock);
+      ScoreboardConfig sc;
+      sc.check_values = o.check_values;
+      sc.lanes = unit.lanes;
+      sc.unit = unit.decode;
+      sc.unit_index = u;
+      sc.units = hw.units;
+      auto board = std::make_unique<Scoreboard>(layers, sc);
+      Scoreboard* observer = board.get();
+      consumer->set_observer([observer](const OutputChunk& out) { observer->observe(out); });
+      host->socket.bind(du->host_socket);
+      du->dram_socket.bind(b.dram->socket);
+      du->out_socket.bind(consumer->socket);
+      du->out_ready_port.bind(consumer->timing);
+      b.hosts.push_back(std::move(host));
+      b.units.push_back(std::move(du));
+      b.consumers.push_back(std::move(consumer));
+      b.scoreboards.push_back(std::move(board));
+    }
     benches.push_back(std::move(b));
   }
 
@@ -96,44 +116,52 @@ std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& wor
 
   std::vector<SimulateResult> results;
   for (Bench& b : benches) {
-    b.unit->finish();
-    b.scoreboard->finish();
-    const UnitCounters& k = b.unit->counters();
     SimulateResult r;
-    r.engine = b.unit->engine_name();
+    r.complete = true;
+    for (std::size_t u = 0; u < b.units.size(); ++u) {
+      DecodeUnit& du = *b.units[u];
+      du.finish();
+      b.scoreboards[u]->finish();
+      const UnitCounters& k = du.counters();
+      r.engine = du.engine_name();
+      r.cycles = std::max(r.cycles, k.cycles);
+      r.weights += k.weights;
+      r.beats += k.beats;
+      r.residuals += k.residuals;
+      r.chunks += k.chunks;
+      r.stall_dram += k.stalls.dram;
+      r.stall_lut_reload += k.stalls.lut_reload;
+      r.stall_consumer += k.stalls.consumer;
+      r.stall_residual += k.stalls.residual;
+      r.stall_pipeline += k.stalls.pipeline;
+      r.table_loads += k.table_loads;
+      r.table_fetches += k.table_fetches;
+      r.lut_misses += k.misses;
+      r.lut_prefetches += k.prefetches;
+      r.wall_seconds = std::max(r.wall_seconds, k.wall_seconds);  // units wait for each other: the longest
+      r.unit_cycles.push_back(k.cycles);
+      if (const auto* rtl = dynamic_cast<const DecodeUnitRtl*>(&du)) r.rtl_clocked_cycles += rtl->clocked_cycles();
+      r.checked += b.scoreboards[u]->checked();
+      r.mismatches += b.scoreboards[u]->mismatches();
+      r.order_errors += b.scoreboards[u]->order_errors();
+      r.complete = r.complete && b.scoreboards[u]->complete();
+    }
     r.workload = workload.description();
     r.layers = layers.size();
-    r.cycles = k.cycles;
-    r.weights = k.weights;
-    r.beats = k.beats;
-    r.residuals = k.residuals;
-    r.chunks = k.chunks;
-    r.stall_dram = k.stalls.dram;
-    r.stall_lut_reload = k.stalls.lut_reload;
-    r.stall_consumer = k.stalls.consumer;
-    r.stall_residual = k.stalls.residual;
-    r.stall_pipeline = k.stalls.pipeline;
-    r.table_loads = k.table_loads;
-    r.lut_misses = k.misses;
-    r.lut_prefetches = k.prefetches;
+    r.units = hw.units;
     r.dram_bytes = b.dram->bytes();
     r.dram_requests = b.dram->requests();
-    const sc_core::sc_time run_time = clock.at(k.cycles);
+    const sc_core::sc_time run_time = clock.at(r.cycles);
     r.dram_utilization = run_time > sc_core::SC_ZERO_TIME ? b.dram->busy() / run_time : 0;
-    r.weights_per_cycle = k.cycles ? static_cast<double>(k.weights) / static_cast<double>(k.cycles) : 0;
+    r.weights_per_cycle = r.cycles ? static_cast<double>(r.weights) / static_cast<double>(r.cycles) : 0;
     r.clock_mhz = hw.clock_mhz;
-    r.tokens_per_s = k.cycles ? hw.clock_mhz * 1e6 / static_cast<double>(k.cycles) : 0;
+    r.tokens_per_s = r.cycles ? hw.clock_mhz * 1e6 / static_cast<double>(r.cycles) : 0;
     r.bytes_per_token = bytes_per_token;
     r.stored_bpw = weights > 0 ? 8 * bytes_per_token / weights : 0;
     r.dram_limit_tokens_per_s = hw.dram.bandwidth_gb_s > 0 ? hw.dram.bandwidth_gb_s * 1e9 / bytes_per_token : 0;
-    r.lane_limit_tokens_per_s = weights > 0 ? hw.clock_mhz * 1e6 * hw.decode_unit.lanes / weights : 0;
+    r.lane_limit_tokens_per_s =
+        weights > 0 ? hw.clock_mhz * 1e6 * hw.decode_unit.lanes * static_cast<double>(hw.units) / weights : 0;
     r.values_checked = b.options.check_values;
-    r.checked = b.scoreboard->checked();
-    r.mismatches = b.scoreboard->mismatches();
-    r.order_errors = b.scoreboard->order_errors();
-    r.complete = b.scoreboard->complete();
-    r.wall_seconds = k.wall_seconds;
-    if (const auto* rtl = dynamic_cast<const DecodeUnitRtl*>(b.unit.get())) r.rtl_clocked_cycles = rtl->clocked_cycles();
     results.push_back(r);
   }
   return results;

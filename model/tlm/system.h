@@ -33,18 +33,21 @@ struct SimulateResult {
   std::string engine;
   std::string workload;
   uint64_t layers = 0;
-  uint64_t cycles = 0;
+  uint64_t units = 1;
+  uint64_t cycles = 0;          // the last unit's end
+  std::vector<uint64_t> unit_cycles;  // each unit's end
   uint64_t weights = 0;
   uint64_t beats = 0;
   uint64_t residuals = 0;
   uint64_t chunks = 0;
-  // Cycles in which no beat issued, by cause (beats + all stalls = cycles).
+  // Cycles in which no beat issued, by cause, summed over units (per unit, beats + stalls = its cycles).
   uint64_t stall_dram = 0;
   uint64_t stall_lut_reload = 0;
   uint64_t stall_consumer = 0;
   uint64_t stall_residual = 0;
   uint64_t stall_pipeline = 0;
-  uint64_t table_loads = 0;
+  uint64_t table_loads = 0;     // into LUT slots, every unit's
+  uint64_t table_fetches = 0;   // from DRAM (one per load, or one per layer load when units share)
   uint64_t lut_misses = 0;
   uint64_t lut_prefetches = 0;
   uint64_t dram_bytes = 0;      // as moved: whole bursts
@@ -54,7 +57,7 @@ struct SimulateResult {
   double clock_mhz = 0;
   double tokens_per_s = 0;      // batch-1 decode: one pass over every layer per token
   // Physical limits: DRAM bandwidth / bytes per token (weights x stored bpw / 8, tables included),
-  // and clock x lanes / weights. 0 when the DRAM is not modelled.
+  // and clock x lanes x units / weights. 0 when the DRAM is not modelled.
   double bytes_per_token = 0;
   double stored_bpw = 0;
   double dram_limit_tokens_per_s = 0;

@@ -2,6 +2,7 @@
 //   host -> unit      UnitCommand   (LUT table load, or stream a layer)       host_socket
 //   unit -> DRAM      plain read of N bytes (timing only, see dram.h)          dram_socket
 //   unit -> consumer  OutputChunk   (the decoded beats of one fetch request)   out_socket
+//   unit -> consumer  ConsumerTimingIf (the buffer's ready rule, per beat)     out_ready_port (consumer.h)
 // Times are in unit clock cycles from the start of the run; the b_transport delay carries the same time
 // in SystemC units, as the loosely-timed style wants.
 #pragma once
@@ -42,11 +43,9 @@ struct OutputChunk : ::tlm::tlm_extension<OutputChunk> {
   int64_t chunk = 0;
   uint64_t beats = 0;
   uint64_t weights = 0;       // real weights (padded lanes excluded)
-  uint64_t first_out = 0;     // cycle the first beat can be handed over, without backpressure
-  uint64_t last_out = 0;      // cycle the last beat can be handed over, without backpressure
-  // Pin level (RTL engine): the handshakes already happened cycle by cycle; accepted is given.
-  bool timing_resolved = false;
-  uint64_t accepted = 0;      // out (or given): cycle the last beat was accepted
+  // The cycle the consumer accepted the chunk's last beat: both engines resolve every beat's handshake
+  // with the consumer's buffer rule (ConsumerTimingIf) before they send the chunk.
+  uint64_t accepted = 0;
   const ChunkValues* values = nullptr;                   // null in counts-only runs
   const std::vector<golden::Product>* products = nullptr;  // beat space, beats x lanes
 

@@ -62,16 +62,18 @@ void write_port_bits(T& w, int lsb, int width, uint64_t v) {
 struct RtlPortWidths {
   int lanes;
   int code_bits;
+  int scale_bits;     // in_scale_i per lane: sign + exponent + mantissa
   int prod_man_bits;  // out_mant_o per lane: entry mantissa + scale mantissa + 1 (two's complement)
   int prod_exp_bits;  // out_exp_o per lane: the wider exponent field + 1
   int exp_offset;     // exp = exp_field - exp_offset (golden::exp_offset of the decode config)
 };
 
-inline RtlPortWidths rtl_port_widths(int lanes, int code_bits, bool fp16_entries, int scale_exp_bits,
+inline RtlPortWidths rtl_port_widths(int lanes, int code_bits, bool fp16_entries, bool scale_signed, int scale_exp_bits,
                                      int scale_man_bits, int exp_offset) {
   const int entry_man_bits = fp16_entries ? 12 : golden::kHif.man_bits;
   const int entry_exp_bits = fp16_entries ? 5 : golden::kHif.exp_bits;
-  return RtlPortWidths{lanes, code_bits, entry_man_bits + scale_man_bits + 1,
+  return RtlPortWidths{lanes, code_bits, (scale_signed ? 1 : 0) + scale_exp_bits + scale_man_bits,
+                       entry_man_bits + scale_man_bits + 1,
                        (entry_exp_bits > scale_exp_bits ? entry_exp_bits : scale_exp_bits) + 1, exp_offset};
 }
 
@@ -107,20 +109,23 @@ class VerilatedCore final : public RtlCore {
     top_->load_index_i = index;
     top_->load_entry_i = entry;
   }
-  void set_beat(bool valid, const uint8_t* codes, bool select, uint32_t scale, uint32_t slot, bool first) override {
+  void set_beat(bool valid, const uint8_t* codes, const uint8_t* selects, const uint32_t* scales, uint32_t slot,
+                bool first) override {
     top_->in_valid_i = valid;
     if (!valid) return;
-    using CodesPort = std::decay_t<decltype(top_->in_codes_i)>;
-    if constexpr (std::is_integral_v<CodesPort>) {
-      // Up to 64 code bits: packed in a register and written once (the regression's per-cycle cost).
-      uint64_t packed = 0;
-      for (int l = 0; l < w_.lanes; ++l) packed |= static_cast<uint64_t>(codes[l]) << (l * w_.code_bits);
-      top_->in_codes_i = static_cast<CodesPort>(packed);
-    } else {
-      for (int l = 0; l < w_.lanes; ++l) write_port_bits(top_->in_codes_i, l * w_.code_bits, w_.code_bits, codes[l]);
-    }
-    top_->in_sel_i = select;
-    top_->in_scale_i = scale;
+    write_lanes(top_->in_codes_i, w_.code_bits, [&](int l) { return codes[l]; });
+    write_lanes(top_->in_sel_i, 1, [&](int l) { return selects[l] & 1u; });
+    write_lanes(top_->in_scale_i, w_.scale_bits, [&](int l) { return scales[l]; });
+    top_->in_layer_i = slot;
+    top_->in_first_i = first;
+  }
+  // A beat within one block: every lane has the same select bit and scale (the regression's beats).
+  void set_beat(bool valid, const uint8_t* codes, bool select, uint32_t scale, uint32_t slot, bool first) {
+    top_->in_valid_i = valid;
+    if (!valid) return;
+    write_lanes(top_->in_codes_i, w_.code_bits, [&](int l) { return codes[l]; });
+    write_lanes(top_->in_sel_i, 1, [&](int) { return select ? 1u : 0u; });
+    write_lanes(top_->in_scale_i, w_.scale_bits, [&](int) { return scale; });
     top_->in_layer_i = slot;
     top_->in_first_i = first;
   }
@@ -183,6 +188,19 @@ class VerilatedCore final : public RtlCore {
   VerilatedContext* context() { return context_.get(); }
 
  private:
+  // Writes lane l's field (width bits) of a per-lane bus; a bus of up to 64 bits is packed in a register and
+  // written once (the regression's per-cycle cost), a wider one word by word.
+  template <class Port, class Lane>
+  void write_lanes(Port& port, int width, Lane lane) {
+    if constexpr (std::is_integral_v<Port>) {
+      uint64_t packed = 0;
+      for (int l = 0; l < w_.lanes; ++l) packed |= static_cast<uint64_t>(lane(l)) << (l * width);
+      port = static_cast<Port>(packed);
+    } else {
+      for (int l = 0; l < w_.lanes; ++l) write_port_bits(port, l * width, width, lane(l));
+    }
+  }
+
   void dump() {
 #if VM_TRACE
     if constexpr (Traced) {

@@ -120,9 +120,9 @@ class PackLayerSource final : public LayerSource {
 class SyntheticLayerSource final : public LayerSource {
  public:
   SyntheticLayerSource(synthetic::MatrixShape shape, uint64_t layer_index, uint64_t seed, double sparse_fraction,
-                       bool values, const UnitFormats& unit)
-      : shape_(std::move(shape)), layer_index_(layer_index), seed_(seed), values_(values), decode_(unit.decode),
-        index_bits_(unit.index_bits) {
+                       bool values, int block, const UnitFormats& unit)
+      : shape_(std::move(shape)), layer_index_(layer_index), seed_(seed), values_(values), block_(block),
+        decode_(unit.decode), index_bits_(unit.index_bits) {
     // Two reference codebooks of the unit's table size, as a fitted pair would be.
     const std::size_t n = static_cast<std::size_t>(decode_.entries_per_table());
     std::vector<std::vector<double>> fits;
@@ -139,7 +139,7 @@ class SyntheticLayerSource final : public LayerSource {
   const std::string& name() const override { return shape_.name; }
   int64_t rows() const override { return shape_.rows; }
   int64_t cols() const override { return shape_.cols; }
-  int block_size() const override { return 16; }
+  int block_size() const override { return block_; }
   const golden::DecodeConfig& decode() const override { return decode_; }
   const golden::LayerTables& tables() const override { return tables_; }
   int scale_bits_per_block() const override { return decode_.scale.bits(); }  // select bit stolen
@@ -151,7 +151,7 @@ class SyntheticLayerSource final : public LayerSource {
 
   void read_rows(int64_t row0, int64_t row1, RowsData& out) const override {
     const int64_t cols = shape_.cols;
-    const int64_t bpr = (cols + 15) / 16;
+    const int64_t bpr = (cols + block_ - 1) / block_;
     const int code_bits = decode_.code_bits;
     const uint32_t code_mask = (1u << code_bits) - 1;
     const int scale_bits = decode_.scale.bits();
@@ -192,6 +192,7 @@ class SyntheticLayerSource final : public LayerSource {
   uint64_t layer_index_;
   uint64_t seed_;
   bool values_;
+  int block_;
   golden::DecodeConfig decode_;
   int index_bits_;
   golden::LayerTables tables_;
@@ -253,7 +254,7 @@ PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit,
   const uint64_t lanes = static_cast<uint64_t>(unit.lanes);
   const uint64_t cols = static_cast<uint64_t>(source.cols());
   const uint64_t g = static_cast<uint64_t>(source.block_size());
-  beats_per_row_ = (cols / g) * ceil_div(g, lanes) + (cols % g ? ceil_div(cols % g, lanes) : 0);
+  lanes_ = lanes;
   const uint64_t blocks_per_row = ceil_div(cols, g);
   row_bits_ = cols * static_cast<uint64_t>(lc.code_bits) + blocks_per_row * static_cast<uint64_t>(source.scale_bits_per_block());
   rows_per_chunk_ = std::max<int64_t>(1, static_cast<int64_t>(static_cast<uint64_t>(request_bytes) * 8 / row_bits_));
@@ -272,7 +273,7 @@ Chunk PreparedLayer::chunk(int64_t index) const {
   c.row1 = std::min(source_->rows(), c.row0 + rows_per_chunk_);
   const uint64_t rows = static_cast<uint64_t>(c.row1 - c.row0);
   c.weights = rows * static_cast<uint64_t>(source_->cols());
-  c.beats = rows * beats_per_row_;
+  c.beats = ceil_div(c.weights, lanes_);
   c.residuals = source_->residuals_in_rows(c.row0, c.row1);
   c.bytes = ceil_div(rows * row_bits_ + c.residuals * static_cast<uint64_t>(source_->sparse_bits_per_entry()), 8);
   return c;
@@ -321,39 +322,30 @@ ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64
   const uint64_t blocks_per_row = ceil_div(cols, g);
   const uint64_t rows = static_cast<uint64_t>(ch.row1 - ch.row0);
   v.beat_codes.assign(ch.beats * L, 0);
-  v.beat_scale.resize(ch.beats);
-  v.beat_select.resize(ch.beats);
-  v.padded_offset.resize(rows * blocks_per_row);
+  v.lane_scale.assign(ch.beats * L, 0);
+  v.lane_select.assign(ch.beats * L, 0);
+  v.block_offset.resize(rows * blocks_per_row);
   v.layer_blocks.resize(rows * blocks_per_row);
   v.unit_blocks.resize(rows * blocks_per_row);
-  uint64_t slot = 0;
+  // Beat space is the chunk's weights in order: a block's first slot is its first weight's index.
+  std::copy(v.rows.codes.begin(), v.rows.codes.end(), v.beat_codes.begin());
   for (uint64_t r = 0; r < rows; ++r) {
     for (uint64_t b = 0; b < blocks_per_row; ++b) {
       const uint64_t block = r * blocks_per_row + b;
       const uint64_t first = r * cols + b * g;
       const uint64_t len = std::min(g, cols - b * g);
-      const uint64_t padded = ceil_div(len, L) * L;
       const uint32_t layer_scale = v.rows.scale_codes[block];
       const uint32_t unit_scale = layer.unit_scale(layer_scale);
       const bool sel = v.rows.select[block] != 0;
-      std::copy_n(v.rows.codes.begin() + static_cast<std::ptrdiff_t>(first), len,
-                  v.beat_codes.begin() + static_cast<std::ptrdiff_t>(slot));
       v.layer_blocks[block] = {layer_scale, sel, Span<const uint8_t>(v.rows.codes.data() + first, len)};
-      v.unit_blocks[block] = {unit_scale, sel, Span<const uint8_t>(v.beat_codes.data() + slot, padded)};
-      v.padded_offset[block] = slot;
-      for (uint64_t beat = slot / L; beat < (slot + padded) / L; ++beat) {
-        v.beat_scale[beat] = unit_scale;
-        v.beat_select[beat] = sel ? 1 : 0;
-      }
-      slot += padded;
+      v.unit_blocks[block] = {unit_scale, sel, Span<const uint8_t>(v.beat_codes.data() + first, len)};
+      v.block_offset[block] = first;
+      std::fill_n(v.lane_scale.begin() + static_cast<std::ptrdiff_t>(first), len, unit_scale);
+      std::fill_n(v.lane_select.begin() + static_cast<std::ptrdiff_t>(first), len, sel ? 1 : 0);
     }
   }
   v.beat_residuals.reserve(v.rows.residuals.size());
-  for (const golden::Residual& res : v.rows.residuals) {
-    const uint64_t r = res.index / cols, c = res.index % cols;
-    const uint64_t block = r * blocks_per_row + c / g;
-    v.beat_residuals.push_back({static_cast<uint32_t>(v.padded_offset[block] + c % g), layer.unit_entry(res.entry)});
-  }
+  for (const golden::Residual& res : v.rows.residuals) v.beat_residuals.push_back({res.index, layer.unit_entry(res.entry)});
   return v;
 }
 
@@ -388,14 +380,16 @@ Workload Workload::synthetic(const std::string& spec, const UnitFormats& unit) {
   const uint64_t seed = query.seed("seed", 1);
   const double sparse = query.real("sparse", 0.002, 0, 1);
   const bool values = query.flag("values", true);
-  query.reject_unknown("layers, lm_head, seed, sparse, values");
+  // Any block size the format allows, not only powers of two: the unit packs blocks back to back.
+  const int block = static_cast<int>(query.integer("block", 16, 1, 4096));
+  query.reject_unknown("layers, lm_head, seed, sparse, values, block");
   if (lm_head && shape.vocab <= 0) query.fail("lm_head", "shape list '" + shape.name + "' has no output head");
 
   Workload w;
   w.description_ = spec;
   uint64_t index = 0;
   for (synthetic::MatrixShape& matrix : synthetic::llama_matrices(shape, layers, lm_head)) {
-    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(std::move(matrix), index++, seed, sparse, values, unit));
+    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(std::move(matrix), index++, seed, sparse, values, block, unit));
   }
   if (w.layers_.empty()) query.fail("layers", "no layers selected");
   return w;

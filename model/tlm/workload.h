@@ -10,13 +10,17 @@
 //          (e.g. sE3M3 inside sE4M3); it is re-encoded at fetch through the golden scale functions;
 //   codes  4-bit layers run on a 6-bit unit (tables in the low 16 entries), not the reverse;
 //   entries every LUT entry and residual entry must be exact in the unit's entry format (HIF -> FP16 is).
-// A block shorter than a multiple of the lanes (the last block of a row, or g < lanes) is padded to
-// whole beats with code 0; padded lanes are decoded and discarded.
+// A chunk's weights go into beats back to back, row after row and block after block: a beat may span
+// several blocks (each lane carries its block's scale and select bit) and a block several beats,
+// whatever the block size (g12, g20, g24 as well as multiples of the lanes). Only a chunk's last beat is
+// padded, with code 0; padded lanes are decoded and discarded. The RTL (rtl/sop_decode_unit.sv) and the
+// golden decode stream follow the same rule.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/golden/decode.h"
@@ -73,7 +77,7 @@ struct Chunk {
   int64_t row0 = 0;
   int64_t row1 = 0;
   uint64_t weights = 0;
-  uint64_t beats = 0;       // lanes-wide beats, blocks padded to whole beats
+  uint64_t beats = 0;       // lanes-wide beats: ceil(weights / lanes)
   uint64_t residuals = 0;
   uint64_t bytes = 0;       // codes + scales + select bits + residuals of these rows
 };
@@ -87,7 +91,6 @@ class PreparedLayer {
   const golden::LayerTables& unit_tables() const { return unit_tables_; }
   uint64_t table_bytes() const { return table_bytes_; }  // the pair as stored in DRAM (layer entry format)
   uint64_t weights() const { return static_cast<uint64_t>(source_->rows() * source_->cols()); }
-  uint64_t beats_per_row() const { return beats_per_row_; }
   int64_t chunk_count() const { return (source_->rows() + rows_per_chunk_ - 1) / rows_per_chunk_; }
   Chunk chunk(int64_t index) const;
   uint64_t stream_bytes() const;  // every chunk's bytes
@@ -103,7 +106,7 @@ class PreparedLayer {
   std::vector<int32_t> scale_map_;  // layer code -> unit code, -1: not exact in the unit
   bool same_entry_format_ = true;
   uint64_t table_bytes_ = 0;
-  uint64_t beats_per_row_ = 0;
+  uint64_t lanes_ = 1;
   int64_t rows_per_chunk_ = 1;
   uint64_t row_bits_ = 0;  // codes, scales and select bits of one row (residuals counted apart)
 };
@@ -112,17 +115,24 @@ class PreparedLayer {
 struct ChunkValues {
   int64_t layer = 0;
   int64_t chunk = 0;
-  // The unit's view, in beat space (every block padded to whole beats):
+  // The unit's view, in beat space (the chunk's weights back to back, the last beat padded):
   std::vector<uint8_t> beat_codes;             // beats * lanes
-  std::vector<golden::Block> unit_blocks;      // padded blocks, unit scale codes, into beat_codes
-  std::vector<uint32_t> beat_scale;            // per beat, unit format
-  std::vector<uint8_t> beat_select;            // per beat
-  std::vector<golden::Residual> beat_residuals;  // beat-space index, unit entry format
+  std::vector<golden::Block> unit_blocks;      // unit scale codes, into beat_codes
+  std::vector<uint32_t> lane_scale;            // per beat-space slot: its block's scale, unit format
+  std::vector<uint8_t> lane_select;            // per beat-space slot: its block's select bit
+  std::vector<golden::Residual> beat_residuals;  // beat-space index (the weight's index in the chunk), unit entry format
   // The layer's own view, for the expected values:
   RowsData rows;
   std::vector<golden::Block> layer_blocks;     // into rows.codes, layer scale codes
-  std::vector<uint64_t> padded_offset;         // per block: first beat-space slot
+  std::vector<uint64_t> block_offset;          // per block: its first beat-space slot
 };
+
+// The chunks of a layer that unit `unit` of `units` streams: a contiguous share [first, end) of its fetch
+// requests. Rows rather than layers are split because batch-1 decode runs the layers in order (the next
+// one needs this one's outputs): every unit works on the same layer, with the same tables.
+inline std::pair<int64_t, int64_t> unit_chunk_range(int64_t chunks, int unit, int units) {
+  return {chunks * unit / units, chunks * (unit + 1) / units};
+}
 
 ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64_t chunk_index, int lanes);
 
@@ -139,7 +149,7 @@ class Workload {
   // sweep's `repeat:`, sop simulate --repeat).
   static Workload from_pack(const std::string& path, int repeat = 1);
   // A shape list of the table in quantizer/synthetic_spec.h, parsed by its SpecQuery:
-  // "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1]" (whole model: 32 layers + lm_head).
+  // "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1&block=G]" (whole model: 32 layers + lm_head).
   // The formats follow the unit: block 16, the unit's code bits and scale format, the select bit
   // stolen from the scale (4.5 bpw for 4-bit codes with an 8-bit scale).
   static Workload synthetic(const std::string& spec, const UnitFormats& unit);

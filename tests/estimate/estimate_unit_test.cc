@@ -269,6 +269,7 @@ sysc::SimulateResult simulated_pass(const Workload& w) {
   r.weights = static_cast<uint64_t>(w.weights());
   r.residuals = 40;
   r.table_loads = 4;
+  r.table_fetches = 4;
   r.dram_bytes = 100000;
   r.clock_mhz = 1000;
   return r;
@@ -342,9 +343,12 @@ TEST(HwForDesign, RefusesWhatTheUnitCannotBeNamingTheField) {
   EXPECT_EQ(refusal([](Design& x) { x.entry_format = LutEntryFormat::Bf16; }),
             "default: entry_format: bf16 LUT entries are an estimator-only what-if: the SystemC model and the RTL have "
             "hif and fp16 entries (decode_unit.lut.entry_format); --counts analytic estimates bf16");
-  EXPECT_EQ(refusal([](Design& x) { x.lanes = 256; }),
-            "default: lanes: 256 lanes: the SystemC model's unit has 1 to 64 (decode_unit.lanes); --counts analytic "
+  EXPECT_EQ(refusal([](Design& x) { x.lanes = 512; }),
+            "default: lanes: 512 lanes: the SystemC model's unit has 1 to 256 (decode_unit.lanes); --counts analytic "
             "estimates wider units");
+  EXPECT_EQ(refusal([](Design& x) { x.lanes = 256; }),
+            "default: lanes: 256 lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = 64 in " +
+                kSource + "/configs/hw/default.yaml)");
   EXPECT_EQ(refusal([](Design& x) { x.lut_sram_bytes = 32; }),
             "default: lut_sram_bytes: 32 bytes cannot hold one layer's table pair (44 bytes of hif entries)");
   EXPECT_EQ(refusal([](Design& x) { x.lut_sram_bytes = int64_t{44} << 20; }),

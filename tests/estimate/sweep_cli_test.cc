@@ -275,7 +275,8 @@ TEST_F(SweepCli, SimulatedLanesSweepAgreesWithSopSimulateAndRecordsRefusals) {
       ++bf16_refused;
     } else {
       EXPECT_EQ(point["axes"]["lanes"], "256");
-      EXPECT_NE(error.find("lanes: 256 lanes: the SystemC model's unit has 1 to 64 (decode_unit.lanes)"), std::string::npos)
+      EXPECT_NE(error.find("lanes: 256 lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = 64"),
+                std::string::npos)
           << error;
       ++lanes_refused;
     }
@@ -288,7 +289,9 @@ TEST_F(SweepCli, SimulatedLanesSweepAgreesWithSopSimulateAndRecordsRefusals) {
                                          quote(dir_->file("lanes256.yaml")) + " --counts-only",
                                      *dir_);
   EXPECT_EQ(wide.exit_code, 1);
-  EXPECT_NE(wide.err.find("decode_unit.lanes: 256 is out of range [1, 64]"), std::string::npos) << wide.err;
+  EXPECT_NE(wide.err.find("consumer.buffer_weights: 64 cannot hold one beat of decode_unit.lanes = 256 weights"),
+            std::string::npos)
+      << wide.err;
 }
 
 // --counts analytic: a sample of the points is simulated as well, and each records the analytic

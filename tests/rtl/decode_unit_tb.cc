@@ -199,7 +199,7 @@ class Bench {
   explicit Bench(const Hw& hw, uint64_t seed)
       : hw_(hw),
         rng_(seed ^ 0x5eed),
-        core_(sysc::rtl_port_widths(hw.lanes, hw.cfg.code_bits, SOP_TB_FP16 != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN,
+        core_(sysc::rtl_port_widths(hw.lanes, hw.cfg.code_bits, SOP_TB_FP16 != 0, SOP_TB_SCALE_SIGN != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN,
                                     golden::exp_offset(hw.cfg))),
         lane_products_(static_cast<std::size_t>(hw.lanes)) {
     reset();

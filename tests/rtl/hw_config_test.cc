@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <unistd.h>
@@ -33,7 +34,7 @@ std::string error_of(const std::string& yaml) {
 }
 
 TEST(HwConfig, CommittedConfigsLoad) {
-  for (const char* name : {"default", "default-fp16", "small", "atoms64", "wide"}) {
+  for (const char* name : {"default", "default-fp16", "small", "atoms64", "wide", "hbm3"}) {
     const HwConfig c = load_hw_config(std::string(SOP_SOURCE_DIR) + "/configs/hw/" + name + ".yaml");
     EXPECT_EQ(c.name, name);
     EXPECT_GT(c.lut_bits(), 0);
@@ -224,6 +225,56 @@ TEST(RtlFileList, SynthesizeAreaRefusesAMissingListBeforeRunningYosys) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(rtl.path() + "/sop_decode_unit.f"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace sop::sim
+
+namespace sop::sim {
+namespace {
+
+TEST(MemoryPresets, BuiltInTextIsTheCommittedFile) {
+  std::ifstream f(std::string(SOP_SOURCE_DIR) + "/configs/tech/memory.yaml");
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, hw::memory_presets_text());
+}
+
+TEST(MemoryPresets, FillTheDramKeysAndKeysBesideOverride) {
+  // HBM3: 6.4 Gb/s x 1024 bits / 8 = 819.2 GB/s over 32 pseudo-channels of 25.6 GB/s.
+  const HwConfig c = parse_hw_config("decode_unit: {lanes: 8}\ndram: {preset: hbm3}\n", "x.yaml");
+  EXPECT_EQ(c.dram.preset, "hbm3");
+  EXPECT_EQ(c.dram.channels, 32);
+  EXPECT_DOUBLE_EQ(c.dram.bandwidth_gb_s, 819.2);
+  EXPECT_DOUBLE_EQ(c.dram.channel_gb_s(), 25.6);
+  EXPECT_GT(c.dram.energy_pj_per_bit, 0);
+  EXPECT_NE(c.dram.energy_source.find("O'Connor"), std::string::npos);
+  // DDR4-3200: 3200 MT/s x 64 bits / 8.
+  const HwConfig d = parse_hw_config("decode_unit: {lanes: 8}\ndram: {preset: ddr4-3200, latency_ns: 55}\n", "x.yaml");
+  EXPECT_DOUBLE_EQ(d.dram.bandwidth_gb_s, 25.6);
+  EXPECT_DOUBLE_EQ(d.dram.latency_ns, 55);
+  // LPDDR5-6400 x64: 4 channels of 6400 MT/s x 16 bits / 8 = 12.8 GB/s.
+  const HwConfig l = parse_hw_config("decode_unit: {lanes: 8}\ndram: {preset: lpddr5-6400-x64}\n", "x.yaml");
+  EXPECT_DOUBLE_EQ(l.dram.channel_gb_s(), 12.8);
+  // Every preset names where its energy comes from.
+  for (const auto& [name, row] : hw::memory_presets()) {
+    EXPECT_FALSE(row.energy_source.empty()) << name;
+    EXPECT_GT(row.energy_pj_per_bit, 0) << name;
+  }
+}
+
+TEST(MemoryPresets, MistakesNameTheKey) {
+  EXPECT_NE(error_of("decode_unit: {lanes: 8}\ndram: {preset: hbm9}\n").find("dram.preset"), std::string::npos);
+  EXPECT_NE(error_of("decode_unit: {lanes: 8}\ndram: {preset: hbm9}\n").find("known: ddr3-narrow"), std::string::npos);
+  EXPECT_NE(error_of("decode_unit: {lanes: 8}\ndram: {energy_pj_per_bit: 3}\n").find("dram.energy_source"),
+            std::string::npos);
+  EXPECT_NE(error_of("decode_unit: {lanes: 8}\ndram: {channels: 0}\n").find("dram.channels"), std::string::npos);
+  EXPECT_NE(error_of("decode_unit: {lanes: 8}\ndram: {queue_depth: 0}\n").find("dram.queue_depth"), std::string::npos);
+  EXPECT_NE(error_of("units: 0\ndecode_unit: {lanes: 8}\n").find("units"), std::string::npos);
+  EXPECT_NE(error_of("decode_unit: {lanes: 8, lut: {sharing: some}}\n").find("decode_unit.lut.sharing"),
+            std::string::npos);
+  const HwConfig c = parse_hw_config("units: 4\ndecode_unit: {lanes: 8, lut: {sharing: shared}}\n", "x.yaml");
+  EXPECT_EQ(c.units, 4);
+  EXPECT_TRUE(c.decode_unit.lut.shared);
 }
 
 }  // namespace
