@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "sim/area.h"
 #include "model/hw/hw_config.h"
@@ -23,7 +24,10 @@ int run_area(const std::vector<std::string>& args) {
     ("liberty", po::value<std::string>()->default_value(""), "liberty file (default: the extracted OSU 0.18 um)")
     ("rtl-dir", po::value<std::string>()->default_value(""), "RTL sources (default: the source tree's rtl/)")
     ("work-dir", po::value<std::string>()->default_value(""), "keep the yosys script, log and report here")
-    ("yosys", po::value<std::string>()->default_value("yosys"), "yosys executable");
+    ("yosys", po::value<std::string>()->default_value("yosys"), "yosys executable")
+    ("timing", "also static timing: a timing-driven mapping timed by OpenSTA (worst slack, critical path, fmax)")
+    ("target-mhz", po::value<double>()->default_value(0), "clock to map for and check (default: the config's clock_mhz)")
+    ("sta", po::value<std::string>()->default_value("sta"), "OpenSTA executable");
   po::variables_map vm;
   if (auto code = parse_options("area", "--hw CONFIG.yaml [--hw ...] [--json OUT]", desc, args, vm, {"hw"})) {
     return *code;
@@ -33,6 +37,10 @@ int run_area(const std::vector<std::string>& args) {
   opt.rtl_dir = vm["rtl-dir"].as<std::string>();
   opt.work_dir = vm["work-dir"].as<std::string>();
   opt.yosys = vm["yosys"].as<std::string>();
+  opt.sta = vm["sta"].as<std::string>();
+  const bool timing = vm.count("timing") != 0;
+  sim::TimingOptions topt;
+  topt.target_mhz = vm["target-mhz"].as<double>();
 
   nlohmann::json out = nlohmann::json::array();
   std::printf("%-28s %5s %7s %5s %7s %9s %12s %12s %12s %12s %7s\n", "config", "lanes", "entries", "slots", "entry",
@@ -63,13 +71,27 @@ int run_area(const std::vector<std::string>& args) {
                    {"cells", r.cells},
                    {"flops", r.flops},
                    {"liberty", r.liberty}});
+    if (timing) {
+      const sim::TimingReport t = sim::analyze_timing(hw, opt, topt);
+      std::printf("  timing at %.0f MHz (%.3f ns): worst slack %+.3f ns, critical path %.3f ns over %d cells "
+                  "(%s -> %s), fmax %.0f MHz at this node; timing-driven area %.0f um2\n",
+                  t.target_mhz, t.period_ns, t.worst_slack_ns, t.critical_path_ns, t.stages, t.startpoint.c_str(),
+                  t.endpoint.c_str(), t.fmax_mhz, t.area_um2);
+      if (t.worst_slack_ns < 0) {
+        std::printf("  the config's clock does not fit at this node: %.0f MHz claimed, %.0f MHz met\n", t.target_mhz,
+                    t.fmax_mhz);
+      }
+      out.back()["timing"] = {{"target_mhz", t.target_mhz},         {"period_ns", t.period_ns},
+                              {"worst_slack_ns", t.worst_slack_ns}, {"critical_path_ns", t.critical_path_ns},
+                              {"fmax_mhz", t.fmax_mhz},             {"startpoint", t.startpoint},
+                              {"endpoint", t.endpoint},             {"stages", t.stages},
+                              {"area_um2", t.area_um2},             {"sdc", t.sdc}};
+    }
   }
   std::printf("(cell area from yosys stat -liberty %s)\n", liberty.c_str());
   if (vm.count("json")) {
     const std::string p = vm["json"].as<std::string>();
-    std::ofstream f(p);
-    if (!f) throw Error(p, "", "cannot write");
-    f << out.dump(2) << "\n";
+    write_file_atomically(p, [&](std::ostream& f) { f << out.dump(2) << "\n"; });
   }
   return 0;
 }

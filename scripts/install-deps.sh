@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libsystemc-dev verilator yosys
+  libsystemc-dev verilator yosys opensta
   libyaml-cpp-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   # Estimation tests: a single-node Slurm cluster (tests/slurm) and headless Chromium, which renders

@@ -83,7 +83,139 @@ std::string script_for(const hw::HwConfig& hw, const std::vector<std::string>& s
   return s.str();
 }
 
+// A work directory: the one asked for (kept), or a temporary one removed with what was written into it.
+class WorkDir {
+ public:
+  explicit WorkDir(const std::string& asked) : path_(asked) {
+    if (path_.empty()) {
+      char tmpl[] = "/tmp/sop-area-XXXXXX";
+      if (::mkdtemp(tmpl) == nullptr) throw Error("/tmp", "", "cannot create a work directory");
+      path_ = tmpl;
+      temporary_ = true;
+    } else {
+      ::mkdir(path_.c_str(), 0755);
+    }
+  }
+  ~WorkDir() {
+    if (!temporary_) return;
+    for (const std::string& f : files_) std::remove(f.c_str());
+    ::rmdir(path_.c_str());
+  }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  std::string file(const std::string& name) {
+    files_.push_back(path_ + "/" + name);
+    return files_.back();
+  }
+
+ private:
+  std::string path_;
+  bool temporary_ = false;
+  std::vector<std::string> files_;
+};
+
+// True when `tool` runs at all (a missing one gives the shell's 127).
+bool tool_runs(const std::string& tool, const std::string& probe) {
+  return std::system((shell_quote(tool) + " " + probe + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// The timing-driven flat mapping of the unit, written as a netlist for OpenSTA, with its area.
+std::string timing_script(const hw::HwConfig& hw, const std::vector<std::string>& sources, const std::string& liberty,
+                          double period_ps, const std::string& constr, const std::string& netlist,
+                          const std::string& stat_file) {
+  std::ostringstream s;
+  s << "# sop area --timing: " << hw.source << "\n";
+  s << "read_liberty -lib " << liberty << "\n";
+  s << "read_verilog -sv";
+  for (const std::string& source : sources) s << " " << source;
+  s << "\nhierarchy -check -top sop_decode_unit";
+  for (const auto& [k, v] : hw.rtl_parameters()) s << " -chparam " << k << " " << v;
+  s << "\nsynth -flatten -top sop_decode_unit\n"
+    << "dfflibmap -liberty " << liberty << "\n"
+    << "abc -liberty " << liberty << " -D " << static_cast<long>(period_ps) << " -constr " << constr << "\n"
+    << "opt_clean\n"
+    << "hilomap -hicell TIEHI Y -locell TIELO Y\n"
+    // Cells named after the nets they drive, so the report says count_q, not _10955_.
+    << "autoname\n"
+    << "tee -q -o " << stat_file << " stat -liberty " << liberty << "\n"
+    << "write_verilog -noattr -noexpr " << netlist << "\n";
+  return s.str();
+}
+
+double number_after(const std::string& text, const std::regex& re, const std::string& what, const std::string& source) {
+  std::smatch m;
+  if (!std::regex_search(text, m, re)) throw Error(source, "", "no " + what + " in the OpenSTA report");
+  return std::stod(m[1]);
+}
+
 }  // namespace
+
+TimingReport analyze_timing(const hw::HwConfig& hw, const AreaOptions& options, const TimingOptions& timing) {
+  TimingReport r;
+  r.target_mhz = timing.target_mhz > 0 ? timing.target_mhz : hw.clock_mhz;
+  r.period_ns = 1000.0 / r.target_mhz;
+  const std::string liberty = options.liberty.empty() ? default_liberty() : options.liberty;
+  if (!exists(liberty)) {
+    throw Error(liberty, "", "liberty not found: run scripts/install-deps.sh (or set SOP_TECH_DIR / --liberty)");
+  }
+  if (!tool_runs(options.yosys, "-V")) {
+    throw Error(hw.source, "", "'" + options.yosys + "' does not run: static timing needs yosys (scripts/install-deps.sh)");
+  }
+  if (!tool_runs(options.sta, "-version")) {
+    throw Error(hw.source, "", "'" + options.sta +
+                                   "' does not run: static timing needs OpenSTA (Debian package opensta, "
+                                   "scripts/install-deps.sh; or --sta PATH)");
+  }
+  const std::vector<std::string> sources = rtl_sources(options.rtl_dir.empty() ? default_rtl_dir() : options.rtl_dir);
+  WorkDir dir(options.work_dir);
+  const std::string constr = dir.file("abc.constr"), netlist = dir.file("netlist.v"), stat = dir.file("stat.txt");
+  const std::string ys = dir.file("timing.ys"), ylog = dir.file("yosys.log"), tcl = dir.file("sta.tcl");
+  const std::string sdc_path = dir.file("unit.sdc"), slog = dir.file("sta.log");
+  std::ofstream(constr) << "set_driving_cell INVX1\nset_load " << timing.output_load_pf << "\n";
+  std::ofstream(ys) << timing_script(hw, sources, liberty, r.period_ns * 1000, constr, netlist, stat);
+  int rc = std::system((shell_quote(options.yosys) + " -q -l " + shell_quote(ylog) + " -s " + shell_quote(ys) +
+                        " >/dev/null 2>&1").c_str());
+  if (rc != 0 || !exists(netlist)) {
+    throw Error(hw.source, "", "yosys failed (exit " + std::to_string(rc) + "):\n" + tail_lines(read_text(ylog), 12));
+  }
+  std::ostringstream sdc;
+  sdc << "create_clock -name clk -period " << r.period_ns << " [get_ports clk_i]\n"
+      << "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports {clk_i rst_ni}]]\n"
+      << "set_output_delay 0 -clock clk [all_outputs]\n"
+      << "set_load " << timing.output_load_pf << " [all_outputs]\n"
+      << "set_driving_cell -lib_cell INVX1 [all_inputs]\n"
+      << "set_false_path -from [get_ports rst_ni]\n";
+  r.sdc = sdc.str();
+  std::ofstream(sdc_path) << r.sdc;
+  std::ofstream(tcl) << "read_liberty " << liberty << "\nread_verilog " << netlist << "\nlink_design sop_decode_unit\n"
+                     << "read_sdc " << sdc_path << "\nreport_checks -path_delay max -digits 4\nexit\n";
+  rc = std::system((shell_quote(options.sta) + " -no_splash -exit " + shell_quote(tcl) + " >" + shell_quote(slog) +
+                    " 2>&1").c_str());
+  const std::string report = read_text(slog);
+  if (rc != 0 || report.find("slack") == std::string::npos) {
+    throw Error(hw.source, "", "OpenSTA failed (exit " + std::to_string(rc) + "):\n" + tail_lines(report, 12));
+  }
+  std::smatch m;
+  if (std::regex_search(report, m, std::regex(R"(Startpoint: (\S+))"))) r.startpoint = m[1];
+  if (std::regex_search(report, m, std::regex(R"(Endpoint: (\S+))"))) r.endpoint = m[1];
+  const double arrival = number_after(report, std::regex(R"(([-0-9.]+)\s+data arrival time)"), "data arrival time", hw.source);
+  r.worst_slack_ns = number_after(report, std::regex(R"(([-0-9.]+)\s+slack)"), "slack", hw.source);
+  // setup time of the endpoint register (absent for a path to an output)
+  double setup = 0;
+  if (std::regex_search(report, m, std::regex(R"(([-0-9.]+)\s+[-0-9.]+\s+library setup time)"))) setup = -std::stod(m[1]);
+  r.critical_path_ns = arrival + setup;
+  r.fmax_mhz = r.critical_path_ns > 0 ? 1000.0 / r.critical_path_ns : 0;
+  // Cells on the path: the report's lines "delay time ^|v instance/pin (CELL)" up to the arrival, one
+  // per cell output.
+  const std::string path = report.substr(0, report.find("data arrival time"));
+  const std::regex stage_re(R"(\S+/(Y|Q|YS|YC) \([A-Z0-9]+\))");
+  for (auto it = std::sregex_iterator(path.begin(), path.end(), stage_re); it != std::sregex_iterator(); ++it) ++r.stages;
+  const std::string stat_text = read_text(stat);
+  if (std::regex_search(stat_text, m, std::regex(R"(Chip area for (?:top )?module '[^']*': ([0-9.eE+-]+))"))) {
+    r.area_um2 = std::stod(m[1]);
+  }
+  return r;
+}
 
 std::string default_rtl_dir() { return std::string(SOP_SOURCE_DIR) + "/rtl"; }
 

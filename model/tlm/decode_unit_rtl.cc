@@ -7,22 +7,13 @@
 namespace sop::sysc {
 
 const RtlVariant& find_rtl_variant(const hw::HwConfig& hw, bool traced) {
-  const auto& u = hw.decode_unit;
-  std::string built;
+  // The prebuilt variants first (no start-up cost), by the verilator -G arguments each was built with;
+  // any other parameter set from the RTL cache, verilated on first use (model/tlm/rtl_cache.h).
+  const std::vector<std::string> args = rtl_verilator_parameters(hw);
   for (const RtlVariant& v : rtl_variants()) {
-    built += std::string(built.empty() ? "" : "; ") + v.name;
-    if (v.traced != traced) continue;
-    if (v.lanes == u.lanes && v.code_bits == hw.code_bits() && v.resident_layers == u.lut.resident_layers &&
-        v.fp16_entries == (u.lut.entry_format == golden::EntryFormat::Fp16) && v.scale_signed == u.scale.has_sign &&
-        v.scale_exp_bits == u.scale.exp_bits && v.scale_man_bits == u.scale.man_bits &&
-        v.scale_subnormals == u.scale.subnormals && v.index_bits == u.index_bits) {
-      return v;
-    }
+    if (v.traced == traced && same_rtl_parameters(v.parameters, args)) return v;
   }
-  throw Error(hw.source, "decode_unit",
-              std::string("no verilated RTL") + (traced ? " with tracing" : "") +
-                  " for these parameters; built variants: " + (built.empty() ? "none" : built) +
-                  " (add one in model/tlm/CMakeLists.txt)");
+  return cached_rtl_variant(hw, traced);
 }
 
 DecodeUnitRtl::DecodeUnitRtl(sc_core::sc_module_name name, const UnitSetup& setup, const std::string& trace_path)

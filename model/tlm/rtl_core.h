@@ -11,6 +11,10 @@
 
 #include "model/golden/decode.h"
 
+namespace sop::hw {
+struct HwConfig;
+}
+
 namespace sop::sysc {
 
 // Pin-level access, one clock cycle at a time: drive the inputs, eval_low() (clock low, the
@@ -53,8 +57,27 @@ struct RtlVariant {
   int index_bits;
   bool traced;
   std::unique_ptr<RtlCore> (*make)(int exp_offset);
+  // The verilator -G arguments it was verilated with, space separated (e.g. "-GLanes=8 ... -GFp16Entries=1'b0"):
+  // what find_rtl_variant matches against a config's rtl_verilator_parameters() (model/tlm/rtl_cache.h).
+  const char* parameters = "";
 };
 
 const std::vector<RtlVariant>& rtl_variants();
+
+// ---- the RTL cache (model/tlm/rtl_cache.{h,cc}, docs/simulate.md) --------------------------------------
+// A parameter set with no prebuilt variant is verilated on first use into the RTL cache and loaded from it:
+// find_rtl_variant() returns prebuilt and cached variants alike.
+
+// The verilator -G arguments of sop_decode_unit for a config: hw.rtl_parameters(), those the RTL declares
+// `bit` written as 1'b0 / 1'b1 (verilator refuses a 32-bit value for them), e.g. "-GFp16Entries=1'b0".
+std::vector<std::string> rtl_verilator_parameters(const hw::HwConfig& hw);
+
+// True when `parameters` (an RtlVariant's, space separated) holds the same -G arguments as `args`, in any order.
+bool same_rtl_parameters(const std::string& parameters, const std::vector<std::string>& args);
+
+// The variant for hw's parameters from the cache: loaded, or verilated first (stderr says which, where, and
+// how long verilating took). Throws sop::Error naming hw.source when it cannot be built (no verilator, no
+// compiler, a failing step: the message names the step and its log).
+const RtlVariant& cached_rtl_variant(const hw::HwConfig& hw, bool traced);
 
 }  // namespace sop::sysc
