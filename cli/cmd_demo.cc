@@ -125,7 +125,8 @@ int run_demo(const std::vector<std::string>& args) {
   sysc::SimulateOptions tlm_run, rtl_run;
   tlm_run.engine = sysc::Engine::Tlm;
   rtl_run.engine = sysc::Engine::Rtl;
-  const auto runs = sysc::simulate(simulated, sysc::Workload::from_pack(request.out_path), {tlm_run, rtl_run});
+  // In a child process: the sweep below simulates every point in processes forked from this one.
+  const auto runs = sim::simulate_in_child_process(simulated, sysc::Workload::from_pack(request.out_path), {tlm_run, rtl_run});
   nlohmann::json sim_json = nlohmann::json::array();
   for (const sysc::SimulateResult& r : runs) {
     std::cout << "   " << std::left << std::setw(4) << r.engine << std::right << " " << r.cycles << " cycles, "

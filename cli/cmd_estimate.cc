@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "base/atomic_file.h"
+#include "base/error.h"
 #include "sim/estimate.h"
 #include "model/hw/hw_config.h"
 #include "sim/tech.h"
@@ -61,13 +62,20 @@ int run_estimate(const std::vector<std::string>& args) {
       ("entry-format", po::value(&entry_format), "override the LUT entry format: hif, fp16 or bf16")
       ("repeat", po::value(&repeat)->default_value(1), "decode the pack's layers this many times per token")
       ("name", po::value(&name), "label for the model (default: the pack's source)")
-      ("counts", po::value(&counts_source)->default_value("analytic"),
-       "where action counts come from: analytic (the model in docs/estimate.md) or simulate (the SystemC "
-       "model, TLM engine, counts only; the LUT SRAM holds the config's resident_layers pairs)");
+      ("counts", po::value(&counts_source)->default_value("simulate"),
+       "where action counts come from: simulate (the SystemC model, TLM engine, counts only; the LUT SRAM's "
+       "table pairs are its resident layers) or analytic (the model in docs/estimate.md)");
   po::variables_map vm;
   if (auto code = parse_options("estimate", "--pack FILE.sop --hw CONFIG.yaml [--tech TECH.yaml] [--json OUT]", desc,
                                 args, vm)) {
     return *code;
+  }
+  sim::CountsSource source;
+  try {
+    source = sim::parse_counts_source(counts_source);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "sop estimate: " << e.what() << "\n";
+    return 2;
   }
   const sim::TechTable tech = sim::load_tech_table(tech_path);
   const hw::HwConfig hw = hw::load_hw_config(hw_path);
@@ -82,26 +90,26 @@ int run_estimate(const std::vector<std::string>& args) {
     std::cerr << "note: the pack's tables are " << workload.pack_entry_format << "; the estimate is for "
               << sim::entry_format_info(design.entry_format).name << " entries\n";
   }
+  // One process simulates once: the SystemC model gives the counts (the analytic model's cycles are
+  // shown beside them), or checks the analytic counts.
   sim::ActionCounts counts = sim::count_actions(workload, design);
-  if (counts_source == "simulate") {
-    if (repeat != 1 || lut_sram_bytes > 0 || !entry_format.empty()) {
-      std::cerr << "sop estimate: --counts simulate runs the config as it is (no --repeat, --lut-sram-bytes, --entry-format)\n";
-      return 2;
+  const long long analytic_cycles = static_cast<long long>(counts.cycles);
+  if (source == sim::CountsSource::Simulate) {
+    counts = sim::simulated_counts(hw, design, workload, sysc::Workload::from_pack(pack, repeat));
+    std::cout << "counts from the SystemC model: " << static_cast<long long>(counts.cycles)
+              << " cycles (the analytic model: " << analytic_cycles << ")\n";
+  } else {
+    try {
+      const sim::ActionCounts simulated = sim::simulated_counts(hw, design, workload, sysc::Workload::from_pack(pack, repeat));
+      char line[160];
+      std::snprintf(line, sizeof line, "counts from the analytic model: %lld cycles (the SystemC model: %lld, analytic %+.2f %%)\n",
+                    analytic_cycles, static_cast<long long>(simulated.cycles),
+                    100 * (counts.cycles - simulated.cycles) / simulated.cycles);
+      std::cout << line;
+    } catch (const Error& e) {
+      std::cout << "counts from the analytic model: " << analytic_cycles << " cycles (the SystemC model refuses the design: "
+                << e.what() << ")\n";
     }
-    hw::HwConfig simulated = hw;
-    // The same DRAM as the analytic model assumes where the config leaves it unmodelled.
-    if (simulated.dram.bandwidth_gb_s <= 0) simulated.dram.bandwidth_gb_s = design.dram_gb_s;
-    if (simulated.dram.latency_ns <= 0) simulated.dram.latency_ns = design.dram_latency_ns;
-    sysc::SimulateOptions run;
-    run.engine = sysc::Engine::Tlm;
-    run.check_values = false;
-    const auto results = sysc::simulate(simulated, sysc::Workload::from_pack(pack), {run});
-    std::cout << "counts from the SystemC model: " << results[0].cycles << " cycles (the analytic model: "
-              << static_cast<long long>(counts.cycles) << ")\n";
-    counts = sim::counts_from_simulation(results[0], workload, design);
-  } else if (counts_source != "analytic") {
-    std::cerr << "sop estimate: --counts must be analytic or simulate\n";
-    return 2;
   }
   const sim::Estimate e = sim::estimate(counts, design, tech);
   print_estimate(design, workload, e, std::cout);

@@ -15,50 +15,11 @@
 #include "base/error.h"
 #include "model/hw/hw_config.h"
 #include "model/tlm/system.h"
+#include "sim/estimate_simulated.h"
 
 namespace sop::cli {
 
 namespace {
-
-nlohmann::json to_json(const sysc::SimulateResult& r) {
-  return {{"engine", r.engine},
-          {"workload", r.workload},
-          {"layers", r.layers},
-          {"units", r.units},
-          {"cycles", r.cycles},
-          {"unit_cycles", r.unit_cycles},
-          {"weights", r.weights},
-          {"beats", r.beats},
-          {"residuals", r.residuals},
-          {"chunks", r.chunks},
-          {"weights_per_cycle", r.weights_per_cycle},
-          {"stall_cycles",
-           {{"dram", r.stall_dram},
-            {"lut_reload", r.stall_lut_reload},
-            {"consumer", r.stall_consumer},
-            {"residual", r.stall_residual},
-            {"pipeline", r.stall_pipeline}}},
-          {"lut",
-           {{"table_loads", r.table_loads},
-            {"table_fetches", r.table_fetches},
-            {"misses", r.lut_misses},
-            {"prefetches", r.lut_prefetches}}},
-          {"dram", {{"bytes", r.dram_bytes}, {"requests", r.dram_requests}, {"utilization", r.dram_utilization}}},
-          {"clock_mhz", r.clock_mhz},
-          {"tokens_per_s", r.tokens_per_s},
-          {"bytes_per_token", r.bytes_per_token},
-          {"stored_bpw", r.stored_bpw},
-          {"dram_limit_tokens_per_s", r.dram_limit_tokens_per_s},
-          {"lane_limit_tokens_per_s", r.lane_limit_tokens_per_s},
-          {"scoreboard",
-           {{"values_checked", r.values_checked},
-            {"checked", r.checked},
-            {"mismatches", r.mismatches},
-            {"order_errors", r.order_errors},
-            {"complete", r.complete}}},
-          {"wall_seconds", r.wall_seconds},
-          {"rtl_clocked_cycles", r.rtl_clocked_cycles}};
-}
 
 void print(const sysc::SimulateResult& r) {
   auto pct = [&](uint64_t x) { return r.cycles ? 100.0 * static_cast<double>(x) / static_cast<double>(r.cycles) : 0.0; };
@@ -113,6 +74,8 @@ int run_simulate(const std::vector<std::string>& args) {
     ("shapes", po::value<std::string>(),
      "instead of a pack: a model's shapes with generated values, from the synthetic shape table: "
      "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1] or llama-small[?...] (docs/simulate.md)")
+    ("repeat", po::value<int>()->default_value(1),
+     "with --pack: stream its layers this many times per token, as distinct layers (a sweep model's repeat:)")
     ("hw", po::value<std::string>()->required(), "hardware configuration YAML (configs/hw/*.yaml)")
     ("engine", po::value<std::string>()->default_value("tlm"), "tlm, rtl, or both (side by side, compared)")
     ("counts-only", "TLM engine: timing without decoding values (scoreboard checks order only)")
@@ -140,7 +103,12 @@ int run_simulate(const std::vector<std::string>& args) {
   }
   const bool counts_only = vm.count("counts-only") != 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const sysc::Workload workload = vm.count("pack") ? sysc::Workload::from_pack(vm["pack"].as<std::string>())
+  const int repeat = vm["repeat"].as<int>();
+  if (repeat != 1 && !vm.count("pack")) {
+    std::fprintf(stderr, "sop simulate: --repeat needs --pack (a shape list has its own layers=)\n");
+    return 2;
+  }
+  const sysc::Workload workload = vm.count("pack") ? sysc::Workload::from_pack(vm["pack"].as<std::string>(), repeat)
                                                    : sysc::Workload::synthetic(vm["shapes"].as<std::string>(),
                                                                                hw::unit_formats(hw));
   std::vector<sysc::SimulateOptions> runs;
@@ -173,7 +141,7 @@ int run_simulate(const std::vector<std::string>& args) {
   bool ok = true;
   for (const auto& r : results) {
     print(r);
-    out["runs"].push_back(to_json(r));
+    out["runs"].push_back(sim::simulate_result_to_json(r));
     ok = ok && r.mismatches == 0 && r.order_errors == 0 && r.complete;
   }
   if (results.size() == 2) {

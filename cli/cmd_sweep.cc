@@ -1,10 +1,12 @@
-// sop sweep: run a sweep file's points (quantize once per model/recipe/block/format, estimate each
-// hardware point), resumably and in parallel; shard it, merge shards, or hand it to Slurm.
+// sop sweep: run a sweep file's points (quantize once per model/recipe/block/format, then simulate and
+// estimate each hardware point in its own process), resumably and in parallel; shard it, merge shards,
+// or hand it to Slurm.
 // docs/sweeps.md documents the file and the workflow.
 #include <unistd.h>
 
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -51,13 +53,17 @@ int run_merge(const std::vector<std::string>& args) {
 int run_sweep(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "merge") return run_merge(std::vector<std::string>(args.begin() + 1, args.end()));
   po::options_description desc("options");
-  std::string sweep_path, out_dir, shard_text, partition, time_limit, sbatch;
+  std::string sweep_path, out_dir, shard_text, partition, time_limit, sbatch, counts;
   int jobs = 0, shards = 4, cpus = 2;
   desc.add_options()
       ("sweep", po::value(&sweep_path)->required(), "sweep file (configs/sweeps/*.yaml)")
       ("out", po::value(&out_dir)->required(), "output folder: points/, packs/, results.csv, results.json")
       ("shard", po::value(&shard_text), "run only shard i of n (points whose index is i mod n), e.g. 0/4")
-      ("jobs,j", po::value(&jobs)->default_value(0), "points run at once (0: all cores)")
+      ("counts", po::value(&counts)->default_value("simulate"),
+       "where each point's action counts come from: simulate (the SystemC model, TLM engine, counts only, each "
+       "point in its own process) or analytic (the model of docs/estimate.md; a sample of min(5, N) points is "
+       "simulated too and its error recorded)")
+      ("jobs,j", po::value(&jobs)->default_value(0), "points run at once, each in its own process (0: all cores)")
       ("retry-failed", "run points recorded as failed again")
       ("no-results", "do not write results.csv/.json (a merge step will)")
       ("prepare-only", "quantize every pack the points need, then stop (the Slurm prepare job)")
@@ -74,6 +80,13 @@ int run_sweep(const std::vector<std::string>& args) {
                                 args, vm, {"sweep"})) {
     return *code;
   }
+  sim::SweepRunOptions opt;
+  try {
+    opt.counts = sim::parse_counts_source(counts);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "sop sweep: " << e.what() << "\n";
+    return 2;
+  }
   const sim::SweepSpec spec = sim::load_sweep(sweep_path);
   const std::vector<sim::SweepPoint> points = spec.points();
   if (vm.count("list")) {
@@ -85,6 +98,7 @@ int run_sweep(const std::vector<std::string>& args) {
     o.sop_binary = this_program();
     o.sweep_file = absolute(sweep_path);
     o.out_dir = absolute(out_dir);
+    o.counts = counts;
     o.shards = shards;
     o.cpus_per_task = cpus;
     o.partition = partition;
@@ -104,7 +118,6 @@ int run_sweep(const std::vector<std::string>& args) {
     return 0;
   }
 
-  sim::SweepRunOptions opt;
   opt.out_dir = out_dir;
   if (!shard_text.empty()) {
     try {
@@ -132,6 +145,17 @@ int run_sweep(const std::vector<std::string>& args) {
     std::cout << "results: " << out_dir << "/results.csv, " << out_dir << "/results.json\n";
   } else if (!s.complete) {
     std::cout << "not every point has a result yet (other shards?): merge with `sop sweep merge " << out_dir << "`\n";
+  }
+  if (opt.counts == sim::CountsSource::Analytic) {
+    const sim::CountsCheckSummary check = sim::summarize_counts_checks(s.checked);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "analytic counts against the SystemC model on %d sampled points: tokens/s error at most %.2f %%, "
+                  "mean %.2f %% (%d refused by the SystemC model)\n",
+                  check.checked, 100 * check.max_abs_tokens_per_s_error, 100 * check.mean_abs_tokens_per_s_error,
+                  check.refused);
+    std::cout << line;
+    for (const std::string& text : check.lines) std::cout << "  " << text << "\n";
   }
   if (s.failed > 0) std::cerr << "sop sweep: " << s.failed << " point(s) failed; their errors are in the results\n";
   return 0;

@@ -92,6 +92,16 @@ int64_t Design::pair_bits() const {
 
 int64_t Design::bytes_for_pairs(int pairs) const { return (pairs * pair_bits() + 7) / 8; }
 
+int64_t Design::resident_pairs() const {
+  const int64_t pairs = lut_sram_bytes * 8 / pair_bits();
+  if (pairs < 1) {
+    throw Error(name, "lut_sram_bytes",
+                std::to_string(lut_sram_bytes) + " bytes cannot hold one layer's table pair (" +
+                    std::to_string(pair_bits() / 8) + " bytes of " + entry_format_info(entry_format).name + " entries)");
+  }
+  return pairs;
+}
+
 Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   Design d;
   d.name = hw.name.empty() ? hw.source : hw.name;
@@ -113,6 +123,52 @@ Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   return d;
 }
 
+hw::HwConfig hw_for_design(const hw::HwConfig& base, const Design& d) {
+  hw::HwConfig hw = base;
+  hw.name = d.name;
+  if (d.entry_format == LutEntryFormat::Bf16) {
+    throw Error(d.name, "entry_format",
+                "bf16 LUT entries are an estimator-only what-if: the SystemC model and the RTL have hif and fp16 "
+                "entries (decode_unit.lut.entry_format); --counts analytic estimates bf16");
+  }
+  if (d.lanes < 1 || d.lanes > hw::kMaxLanes) {
+    throw Error(d.name, "lanes",
+                std::to_string(d.lanes) + " lanes: the SystemC model's unit has 1 to " + std::to_string(hw::kMaxLanes) +
+                    " (decode_unit.lanes); --counts analytic estimates wider units");
+  }
+  if (d.lanes > base.consumer.buffer_weights) {
+    throw Error(d.name, "lanes",
+                std::to_string(d.lanes) + " lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = " +
+                    std::to_string(base.consumer.buffer_weights) + " in " + base.source + ")");
+  }
+  if (d.entries_per_table != 16 && d.entries_per_table != 64) {
+    throw Error(d.name, "entries_per_table", std::to_string(d.entries_per_table) + ": the unit has 16 or 64");
+  }
+  const auto& scale = base.decode_unit.scale;
+  if (d.scale_significand_bits != scale.man_bits + 1 || d.scale_exponent_bits != scale.exp_bits ||
+      d.index_bits != base.decode_unit.index_bits) {
+    throw Error(d.name, "scale_significand_bits",
+                "the scale and index widths are the base config's (" + base.source + "): they are not a design axis");
+  }
+  const int64_t pairs = d.resident_pairs();
+  if (pairs > hw::kMaxResidentLayers) {
+    throw Error(d.name, "lut_sram_bytes",
+                std::to_string(d.lut_sram_bytes) + " bytes hold " + std::to_string(pairs) + " table pairs, more than the " +
+                    std::to_string(hw::kMaxResidentLayers) + " LUT slots of the SystemC model (decode_unit.lut.resident_layers)");
+  }
+  hw.clock_mhz = d.clock_mhz;
+  auto& u = hw.decode_unit;
+  u.lanes = d.lanes;
+  u.lut.entries_per_table = d.entries_per_table;
+  u.lut.entry_format = d.entry_format == LutEntryFormat::Hif ? golden::EntryFormat::Hif : golden::EntryFormat::Fp16;
+  u.lut.resident_layers = static_cast<int>(pairs);
+  hw.dram.bandwidth_gb_s = d.dram_gb_s;
+  hw.dram.latency_ns = d.dram_latency_ns;
+  hw.dram.burst_bytes = d.dram_burst_bytes;
+  hw.policy.prefetch_next_layer = d.prefetch_next_layer;
+  return hw;
+}
+
 ActionCounts count_actions(const Workload& workload, const Design& design) {
   if (design.lanes < 1) throw Error(design.name, "lanes", "must be >= 1");
   if (design.clock_mhz <= 0 || design.dram_gb_s <= 0) throw Error(design.name, "", "clock and DRAM bandwidth must be > 0");
@@ -124,12 +180,7 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
 
   ActionCounts c;
   c.table_pairs = static_cast<int>(workload.layers.size());
-  c.resident_slots = static_cast<int>(design.lut_sram_bytes * 8 / design.pair_bits());
-  if (c.resident_slots < 1) {
-    throw Error(design.name, "lut_sram_bytes",
-                std::to_string(design.lut_sram_bytes) + " bytes cannot hold one layer's table pair (" +
-                    std::to_string(design.pair_bits() / 8) + " bytes of " + fmt.name + " entries)");
-  }
+  c.resident_slots = static_cast<int>(std::min<int64_t>(design.resident_pairs(), std::numeric_limits<int>::max()));
 
   // Pass 1: each layer's streaming time (the lanes and the DRAM stream run concurrently).
   const std::size_t n = workload.layers.size();

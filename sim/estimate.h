@@ -4,9 +4,11 @@
 // action from a technology table (sim/tech.h), broken down by component; area per component from the
 // measured logic table and the storage curve; relative die cost from the tech table's cost model.
 //
-// The counts come from count_actions(), an analytic model of the unit streaming every quantized matrix
-// once per token (batch-1 decode): it is the reference the SystemC model's counters are compared with,
-// and fast enough for sweeps over models with billions of weights.
+// The counts come from the SystemC model by default (sim/estimate_simulated.h: the design mapped onto a
+// hardware config by hw_for_design, one token pass simulated), or from count_actions(), an analytic
+// model of the unit streaming every quantized matrix once per token (batch-1 decode), on request
+// (--counts analytic): it estimates designs the SystemC model does not build (BF16 entries, more than
+// 64 lanes), and a sweep checks it against the SystemC model on a sample of its points.
 #pragma once
 
 #include <cstdint>
@@ -89,11 +91,24 @@ struct Design {
   // LUT SRAM bytes that hold `pairs` table pairs: the one LUT size formula (a hardware config's
   // resident_layers gives the default size; HwConfig::lut_bits() is the same count in bits).
   int64_t bytes_for_pairs(int pairs) const;
+  // The table pairs lut_sram_bytes holds (its inverse, rounded down); throws sop::Error naming
+  // lut_sram_bytes when it holds none.
+  int64_t resident_pairs() const;
 };
 
 // The design a hardware config describes. lut_sram_bytes = 0 sizes the LUT SRAM for the config's
 // resident_layers pairs.
 Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes = 0);
+
+// The other way: the hardware config that builds `design`, for the SystemC model (sop simulate). The
+// base config gives what a design does not describe (scale format, fetch, consumer); the design's
+// lanes, clock, DRAM, entries and prefetch policy replace the base's, its entry format becomes
+// decode_unit.lut.entry_format and its LUT SRAM becomes decode_unit.lut.resident_layers = the table
+// pairs it holds. Throws sop::Error naming the design's field for a design the unit cannot be built
+// as: BF16 entries (an estimator-only what-if), lanes beyond hw::kMaxLanes or beyond the base's
+// consumer buffer, a LUT SRAM that holds no pair or more than hw::kMaxResidentLayers, a scale or
+// index width other than the base's.
+hw::HwConfig hw_for_design(const hw::HwConfig& base, const Design& design);
 
 // ---- Action counts ----------------------------------------------------------------------------
 

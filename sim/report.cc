@@ -208,6 +208,16 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
   const std::set<std::string> axes(results.axes.begin(), results.axes.end());
 
   std::vector<Row> rows;
+  // Where the counts came from, and an analytic sweep's error against the SystemC model.
+  const std::string counts_words = results.counts == "simulate"
+                                       ? "action counts from the SystemC model (TLM engine, one token pass per point)"
+                                       : "action counts from the analytic model (--counts analytic)";
+  const CountsCheckSummary check = summarize_counts_checks(results.points);
+  char check_head[200];
+  std::snprintf(check_head, sizeof check_head,
+                "%d sampled points simulated as well: tokens/s error at most %.2f %%, mean %.2f %%; %d refused by the "
+                "SystemC model.",
+                check.checked, 100 * check.max_abs_tokens_per_s_error, 100 * check.mean_abs_tokens_per_s_error, check.refused);
   std::vector<std::pair<int, std::string>> failures;
   for (const PointRecord& p : results.points) {
     if (!p.ok()) {
@@ -439,8 +449,14 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
   h << "<p>" << results.points.size() << " of " << results.total_points << " points with results, "
     << failures.size() << " failed. Models: ";
   for (std::size_t i = 0; i < models.size(); ++i) h << (i ? ", " : "") << xml_escape(models[i]);
-  h << ". Energies are per generated token (every quantized weight decoded once); counts from the analytic model, "
-       "energy per action from the technology table (docs/estimate.md).</p>\n";
+  h << ". Energies are per generated token (every quantized weight decoded once); " << xml_escape(counts_words)
+    << ", energy per action from the technology table (docs/estimate.md).</p>\n";
+  if (check.checked > 0) {
+    h << "<h2 id=\"counts-check\">Analytic counts against the SystemC model</h2>\n<p>" << xml_escape(check_head)
+      << "</p>\n<ul>\n";
+    for (const std::string& line : check.lines) h << "<li>" << xml_escape(line) << "</li>\n";
+    h << "</ul>\n";
+  }
   if (!comparisons.empty()) h << "<h2 id=\"hif-vs-fp16\">HIF vs FP16 LUT entries</h2>\n";
   for (const Comparison& c : comparisons) {
     h << "<h3>" << xml_escape(c.model) << "</h3>\n<table class=\"comparison\">\n<tr>";
@@ -472,7 +488,13 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
   m << "# Sweep report: " << sweep_name << "\n\n";
   if (!results.description.empty()) m << results.description << "\n\n";
   m << results.points.size() << " of " << results.total_points << " points with results, " << failures.size()
-    << " failed. The full page with every plot: [report.html](report.html); the data: results.csv, results.json.\n\n";
+    << " failed; " << counts_words << ". The full page with every plot: [report.html](report.html); the data: "
+       "results.csv, results.json.\n\n";
+  if (check.checked > 0) {
+    m << "## Analytic counts against the SystemC model\n\n" << check_head << "\n\n";
+    for (const std::string& line : check.lines) m << "- " << line << "\n";
+    m << "\n";
+  }
   if (!comparisons.empty()) m << "## HIF vs FP16 LUT entries\n\n";
   for (const Comparison& c : comparisons) {
     m << "### " << c.model << "\n\n|";

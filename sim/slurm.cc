@@ -77,13 +77,14 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& o) {
   s.merge_script = s.dir + "/merge.sbatch";
   s.submit_script = s.dir + "/submit.sh";
   const std::string n = std::to_string(o.shards);
+  const std::string sweep = quote(o.sop_binary) + " sweep " + quote(o.sweep_file) + " --out " + quote(o.out_dir) +
+                            " --counts " + quote(o.counts);
 
   std::ostringstream prepare;
   prepare << header(o, "sop-sweep-prepare", "prepare.out") << "#SBATCH --cpus-per-task=" << o.cpus_per_task << "\n"
-          << "# Quantizes every pack the sweep's points need, once, so that the shards only estimate.\n"
+          << "# Quantizes every pack the sweep's points need, once, so that the shards only simulate and estimate.\n"
           << "set -euo pipefail\n"
-          << "exec " << quote(o.sop_binary) << " sweep " << quote(o.sweep_file) << " --out " << quote(o.out_dir)
-          << " --prepare-only\n";
+          << "exec " << sweep << " --prepare-only\n";
   write_script(s.prepare_script, prepare.str());
 
   std::ostringstream array;
@@ -91,8 +92,7 @@ SlurmScripts write_slurm_scripts(const SlurmOptions& o) {
         << "#SBATCH --cpus-per-task=" << o.cpus_per_task << "\n"
         << "# One shard of the sweep per array task; finished points are kept, so a requeued task resumes.\n"
         << "set -euo pipefail\n"
-        << "exec " << quote(o.sop_binary) << " sweep " << quote(o.sweep_file) << " --out " << quote(o.out_dir)
-        << " --shard \"${SLURM_ARRAY_TASK_ID}/" << n << "\" --jobs " << o.cpus_per_task << " --no-results\n";
+        << "exec " << sweep << " --shard \"${SLURM_ARRAY_TASK_ID}/" << n << "\" --jobs " << o.cpus_per_task << " --no-results\n";
   write_script(s.array_script, array.str());
 
   std::ostringstream merge;

@@ -11,6 +11,7 @@ struct SlurmOptions {
   std::string sop_binary;      // absolute path of the sop program the jobs run
   std::string sweep_file;      // absolute
   std::string out_dir;         // absolute; shared by every node
+  std::string counts = "simulate";  // the sweep's --counts (the prepare job records it in sweep.json)
   int shards = 4;
   int cpus_per_task = 2;
   std::string partition;       // empty: the cluster's default

@@ -1,24 +1,21 @@
 #include "sim/sweep.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 #include <tuple>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
+#include "base/child_processes.h"
 #include "base/error.h"
 #include "base/half.h"
-#include "base/parallel.h"
 #include "model/hw/hw_config.h"
 #include "quantizer/metrics.h"
 #include "quantizer/model_reader.h"
@@ -56,7 +53,17 @@ struct QuantResult {
   std::string error;  // non-empty: every point that needs this pack fails with it
   Workload workload;
   nlohmann::json quality;  // {bpw, sqnr_db, ...} per table format actually used by points
+  // The same layers for the SystemC model, opened once here and inherited by every point's process
+  // (or why they could not be).
+  std::shared_ptr<const sysc::Workload> simulated;
+  std::string simulated_error;
 };
+
+// The SystemC model's layers of a pack; throws when they could not be opened.
+const sysc::Workload& simulated_layers(const QuantResult& q) {
+  if (!q.simulated) throw std::runtime_error("the SystemC model cannot stream the pack: " + q.simulated_error);
+  return *q.simulated;
+}
 
 // An FP16 table entry re-rounded to BF16, stored back as FP16 (every BF16 value of a codebook's range
 // is an FP16 value).
@@ -112,6 +119,22 @@ class QuantCache {
     QuantResult& r = it->second;
     if (need_bf16_quality && r.error.empty() && !r.quality.contains("bf16")) add_quality(key, r, true);
     return r;
+  }
+
+  // Opens the pack of `key` for the SystemC model (once), and finds what its layers' fit checks need
+  // before the points' processes are forked, so that none of them reads the pack again.
+  void open_simulated(const QuantKey& key) {
+    QuantResult& r = results_.at(key);
+    if (!r.error.empty() || r.simulated || !r.simulated_error.empty()) return;
+    try {
+      auto w = std::make_shared<sysc::Workload>(
+          sysc::Workload::from_pack(pack_of_.at(key), spec_.models.at(key.model).repeat));
+      for (const auto& layer : w->layers()) (void)layer->values_used();
+      r.simulated = std::move(w);
+    } catch (const std::exception& e) {
+      r.simulated_error = e.what();
+      if (log_) log_("  opening packs/" + key.slug() + " for the SystemC model failed: " + r.simulated_error);
+    }
   }
 
  private:
@@ -183,20 +206,24 @@ class QuantCache {
   std::map<QuantKey, std::string> pack_of_;
 };
 
-// The spec's record in OUT: a resumed or sharded run must be the same sweep.
-nlohmann::json sweep_record(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
+// The spec's record in OUT: a resumed or sharded run must be the same sweep, with the same counts.
+nlohmann::json sweep_record(const SweepSpec& spec, const std::vector<SweepPoint>& points, CountsSource counts) {
   nlohmann::json keys = nlohmann::json::array();
   for (const SweepPoint& p : points) keys.push_back(p.key());
   nlohmann::json axes = nlohmann::json::array();
   for (const auto& [name, values] : spec.axes) axes.push_back(name);
-  return {{"name", spec.name}, {"description", spec.description}, {"sweep_file", spec.path}, {"text", spec.text},
-          {"axes", axes}, {"points", keys}};
+  nlohmann::json j = {{"name", spec.name}, {"description", spec.description}, {"sweep_file", spec.path},
+                      {"text", spec.text}, {"counts", counts_source_name(counts)}, {"axes", axes}};
+  if (counts == CountsSource::Analytic) j["counts_check_points"] = counts_check_sample(static_cast<int>(points.size()));
+  j["points"] = keys;
+  return j;
 }
 
 struct PointContext {
   const SweepSpec& spec;
   const hw::HwConfig& hw;
   const TechTable& tech;
+  CountsSource counts;
 };
 
 // The sweep's defaults (its only model and recipe, the hardware config's entry format, and `base` for
@@ -223,13 +250,38 @@ QuantKey quant_key_of(const SweepSpec& spec, const PointChoice& c) {
   return k;
 }
 
-PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantResult& q, const QuantKey& key) {
+// The SystemC model's numbers for an analytic point of the sample (or why it refuses the design).
+CountsCheck check_point(const PointContext& ctx, const Design& d, const QuantResult& q) {
+  CountsCheck check;
+  try {
+    const Estimate e = estimate(simulated_counts(ctx.hw, d, q.workload, simulated_layers(q)), d, ctx.tech);
+    check.simulated_cycles = e.counts.cycles;
+    check.simulated_tokens_per_s = e.tokens_per_s;
+    check.simulated_energy_per_token_pj = e.energy_per_token_pj;
+  } catch (const std::exception& ex) {
+    check.error = ex.what();
+  }
+  return check;
+}
+
+// A point's record before it runs: what it is, and that it failed (until it has not).
+PointRecord point_header(const SweepPoint& p, const QuantKey& key, CountsSource counts, const std::string& error) {
   PointRecord r;
   r.index = p.index;
   r.key = p.key();
   r.axes = p.axes;
   r.model = key.model;
   r.recipe = key.recipe;
+  r.counts = counts_source_name(counts);
+  r.status = "failed";
+  r.error = error;
+  return r;
+}
+
+// Runs in the point's own process (run_in_child_processes): it may simulate once.
+PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantResult& q, const QuantKey& key,
+                      bool check) {
+  PointRecord r = point_header(p, key, ctx.counts, "");
   try {
     if (!q.error.empty()) throw std::runtime_error("quantization failed: " + q.error);
     Design base = design_from_hw(ctx.hw, 0);
@@ -238,8 +290,11 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
     base.lut_sram_bytes = 0;  // unset unless an axis sets it: sized below for the point's entry format
     Design d = choice_of(ctx.spec, ctx.hw, p, base).design;
     if (d.lut_sram_bytes == 0) d.lut_sram_bytes = d.bytes_for_pairs(ctx.hw.decode_unit.lut.resident_layers);
-    const ActionCounts counts = count_actions(q.workload, d);
+    const ActionCounts counts = ctx.counts == CountsSource::Simulate
+                                    ? simulated_counts(ctx.hw, d, q.workload, simulated_layers(q))
+                                    : count_actions(q.workload, d);
     r.estimate = estimate(counts, d, ctx.tech);
+    if (check) r.check = check_point(ctx, d, q);
     const std::string fmt = entry_format_info(d.entry_format).name;
     r.quality.bpw = counts.dram_weight_bits / std::max(1.0, counts.decoded_weights);
     const std::string qfield = fmt == "bf16" ? "bf16" : (key.lut_format.empty() ? q.workload.pack_entry_format : key.lut_format);
@@ -248,6 +303,7 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
       r.quality.mean_layer_sqnr_db = q.quality[qfield]["mean_layer_sqnr_db"].get<double>();
     }
     r.status = "ok";
+    r.error.clear();
     r.weights = q.workload.weights();
     r.layers = static_cast<int64_t>(q.workload.layers.size());
     r.design = d;
@@ -260,13 +316,19 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
 
 }  // namespace
 
+std::vector<int> counts_check_sample(int total) {
+  const int n = std::min(5, total);
+  std::vector<int> out;
+  for (int k = 0; k < n; ++k) {
+    out.push_back(n == 1 ? 0 : static_cast<int>(std::llround(static_cast<double>(k) * (total - 1) / (n - 1))));
+  }
+  return out;
+}
+
 SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options) {
   if (options.out_dir.empty()) throw Error(spec.path, "", "no output directory");
-  std::mutex log_mutex;
   const auto log = [&](const std::string& line) {
-    if (!options.log) return;
-    std::lock_guard<std::mutex> lock(log_mutex);
-    options.log(line);
+    if (options.log) options.log(line);
   };
   const std::vector<SweepPoint> points = spec.points();
   const TechTable tech = load_tech_table(spec.tech);
@@ -274,13 +336,18 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   fs::create_directories(fs::path(options.out_dir) / "points");
 
   // The sweep's record: created once, and a rerun into the same folder must be the same sweep.
-  const nlohmann::json record = sweep_record(spec, points);
+  const nlohmann::json record = sweep_record(spec, points, options.counts);
   const std::string record_path = (fs::path(options.out_dir) / "sweep.json").string();
   if (fs::exists(record_path)) {
     const nlohmann::json old = read_sweep_record(record_path);
     if (old.at("points") != record["points"]) {
       throw Error(options.out_dir, "sweep.json",
                   "this folder holds results of a different sweep (its points differ): use another --out");
+    }
+    if (record_counts(old) != record_counts(record)) {
+      throw Error(options.out_dir, "sweep.json",
+                  "this folder holds results with counts from " + record_counts(old) + " (--counts " + record_counts(old) +
+                      "), not " + record_counts(record) + ": use another --out or the same --counts");
     }
   } else {
     write_file_atomically(record_path, [&](std::ostream& os) { os << record.dump(2) << "\n"; });
@@ -311,47 +378,60 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   log("sweep " + spec.name + ": " + std::to_string(summary.total) + " points, " + std::to_string(summary.in_shard) +
       " in this shard, " + std::to_string(summary.skipped) + " already finished");
 
-  // Quantization first, in the calling thread (the quantizer uses every core itself); points then
-  // run on worker threads and only read the cache.
+  // Quantization first, in this process (the quantizer uses every core itself), then the packs the
+  // SystemC model streams; every point then runs in its own process and only reads what is loaded.
+  const std::vector<int> sample =
+      options.counts == CountsSource::Analytic ? counts_check_sample(summary.total) : std::vector<int>{};
   QuantCache cache(spec, options.out_dir, log);
   std::vector<QuantKey> keys(todo.size());
   std::vector<const QuantResult*> quant(todo.size());
+  std::vector<bool> checked(todo.size(), false);
   for (std::size_t i = 0; i < todo.size(); ++i) {
     // The design does not matter for the pack: the point's own is made when it runs.
     const PointChoice choice = choice_of(spec, hw, *todo[i], Design{});
     keys[i] = quant_key_of(spec, choice);
     quant[i] = &cache.get(keys[i], choice.entry_format == "bf16");
+    checked[i] = std::find(sample.begin(), sample.end(), todo[i]->index) != sample.end();
   }
   if (options.prepare_only) return summary;
-  const PointContext ctx{spec, hw, tech};
-  std::atomic<std::size_t> next{0};
-  std::atomic<int> failed{0}, done{0};
-  const int workers = std::max(1, std::min<int>(resolve_threads(options.jobs), static_cast<int>(todo.size())));
-  std::vector<std::thread> pool;
-  for (int t = 0; t < workers; ++t) {
-    pool.emplace_back([&] {
-      for (std::size_t i = next++; i < todo.size(); i = next++) {
+  for (std::size_t i = 0; i < todo.size(); ++i) {
+    if (options.counts == CountsSource::Simulate || checked[i]) cache.open_simulated(keys[i]);
+  }
+  const PointContext ctx{spec, hw, tech, options.counts};
+  int failed = 0, done = 0;
+  run_in_child_processes(
+      todo.size(), options.jobs,
+      [&](std::size_t i) { return point_to_json(run_point(ctx, *todo[i], *quant[i], keys[i], checked[i])).dump(1); },
+      [&](std::size_t i, const ChildResult& child) {
         const SweepPoint& p = *todo[i];
-        const PointRecord r = run_point(ctx, p, *quant[i], keys[i]);
-        const bool ok = r.ok();
+        PointRecord r;
+        try {
+          if (!child.ok) throw std::runtime_error("the point's process failed: " + child.output);
+          r = point_from_json(nlohmann::json::parse(child.output));
+        } catch (const std::exception& e) {
+          r = point_header(p, keys[i], options.counts, e.what());
+        }
         try {
           write_file_atomically(point_file(options.out_dir, p.index),
                                 [&](std::ostream& os) { os << point_to_json(r).dump(1) << "\n"; });
         } catch (const std::exception& e) {
           log("  point " + std::to_string(p.index) + ": cannot write its result: " + e.what());
           ++failed;
-          continue;
+          return;
         }
-        if (!ok) ++failed;
-        const int n = ++done;
-        log("  [" + std::to_string(n) + "/" + std::to_string(todo.size()) + "] point " + std::to_string(p.index) + " " +
-            p.key() + (ok ? "" : "  FAILED: " + r.error));
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
+        if (!r.ok()) ++failed;
+        ++done;
+        log("  [" + std::to_string(done) + "/" + std::to_string(todo.size()) + "] point " + std::to_string(p.index) + " " +
+            p.key() + (r.ok() ? "" : "  FAILED: " + r.error));
+      });
   summary.ran = done;
   summary.failed = failed;
+  for (int index : sample) {
+    const std::string file = point_file(options.out_dir, index);
+    if (!fs::exists(file)) continue;
+    PointRecord r = point_from_json(read_sweep_output(file, "point file"));
+    if (r.check) summary.checked.push_back(std::move(r));
+  }
 
   summary.complete = true;
   for (const SweepPoint& p : points) {

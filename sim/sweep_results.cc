@@ -73,14 +73,14 @@ std::string results_csv(const std::vector<PointRecord>& rows) {
   const std::vector<std::string> energy_keys = component_names(rows, &Estimate::energy_pj);
   const std::vector<std::string> area_keys = component_names(rows, &Estimate::area_um2);
   std::ostringstream out;
-  out << "index,status,model,recipe,block,entry_format,lanes,lut_sram_bytes,resident_slots,table_pairs,lut_storage,"
+  out << "index,status,counts,model,recipe,block,entry_format,lanes,lut_sram_bytes,resident_slots,table_pairs,lut_storage,"
          "bpw,sqnr_db,tokens_per_s,energy_per_token_pj,pj_per_weight,pj_per_weight_on_chip,area_mm2,"
          "relative_die_cost,power_mw,lut_reloads,reload_stall_cycles";
   for (const auto& k : energy_keys) out << ",energy_pj." << k;
   for (const auto& k : area_keys) out << ",area_um2." << k;
   out << ",error\n";
   for (const PointRecord& r : rows) {
-    out << r.index << "," << csv_text(r.status) << "," << csv_text(r.model) << "," << csv_text(r.recipe) << ","
+    out << r.index << "," << csv_text(r.status) << "," << csv_text(r.counts) << "," << csv_text(r.model) << "," << csv_text(r.recipe) << ","
         << csv_axis(r, "block");
     if (r.ok()) {
       const Design& d = r.design;
@@ -108,14 +108,25 @@ std::string results_csv(const std::vector<PointRecord>& rows) {
 nlohmann::json results_to_json(const SweepResults& r) {
   nlohmann::json points = nlohmann::json::array();
   for (const PointRecord& p : r.points) points.push_back(point_to_json(p));
-  return {{"sweep", r.sweep}, {"description", r.description}, {"axes", r.axes}, {"total_points", r.total_points},
-          {"points", points}};
+  nlohmann::json j = {{"sweep", r.sweep}, {"description", r.description}, {"counts", r.counts}, {"axes", r.axes},
+                      {"total_points", r.total_points}};
+  const CountsCheckSummary check = summarize_counts_checks(r.points);
+  if (check.checked > 0) {
+    j["counts_check"] = {{"checked_points", check.checked},
+                         {"refused_by_systemc", check.refused},
+                         {"max_abs_tokens_per_s_error", check.max_abs_tokens_per_s_error},
+                         {"mean_abs_tokens_per_s_error", check.mean_abs_tokens_per_s_error},
+                         {"points", check.lines}};
+  }
+  j["points"] = points;
+  return j;
 }
 
 SweepResults results_from_json(const nlohmann::json& j) {
   SweepResults r;
   r.sweep = j.value("sweep", std::string("sweep"));
   r.description = j.value("description", std::string());
+  r.counts = j.value("counts", std::string("analytic"));
   r.axes = j.at("axes").get<std::vector<std::string>>();
   r.total_points = j.value("total_points", 0);
   for (const auto& p : j.at("points")) r.points.push_back(point_from_json(p));
@@ -124,12 +135,59 @@ SweepResults results_from_json(const nlohmann::json& j) {
 
 }  // namespace
 
+CountsError counts_error(const PointRecord& p) {
+  const auto relative = [](double estimate, double simulated) {
+    return simulated != 0 ? (estimate - simulated) / simulated : 0.0;
+  };
+  const CountsCheck& c = *p.check;
+  return {relative(p.estimate.tokens_per_s, c.simulated_tokens_per_s), relative(p.estimate.counts.cycles, c.simulated_cycles),
+          relative(p.estimate.energy_per_token_pj, c.simulated_energy_per_token_pj)};
+}
+
+CountsCheckSummary summarize_counts_checks(const std::vector<PointRecord>& points) {
+  CountsCheckSummary s;
+  double sum = 0;
+  for (const PointRecord& p : points) {
+    if (!p.check) continue;
+    ++s.checked;
+    const std::string head = "point " + std::to_string(p.index) + " (" + p.key + "): ";
+    if (!p.check->error.empty()) {
+      ++s.refused;
+      s.lines.push_back(head + "the SystemC model refuses the design: " + p.check->error);
+      continue;
+    }
+    const CountsError e = counts_error(p);
+    sum += std::fabs(e.tokens_per_s);
+    s.max_abs_tokens_per_s_error = std::max(s.max_abs_tokens_per_s_error, std::fabs(e.tokens_per_s));
+    char line[256];
+    std::snprintf(line, sizeof line, "tokens/s analytic %.6g, SystemC %.6g (%+.2f %%); cycles %+.2f %%; energy/token %+.2f %%",
+                  p.estimate.tokens_per_s, p.check->simulated_tokens_per_s, 100 * e.tokens_per_s, 100 * e.cycles,
+                  100 * e.energy_per_token);
+    s.lines.push_back(head + line);
+  }
+  const int simulated = s.checked - s.refused;
+  s.mean_abs_tokens_per_s_error = simulated > 0 ? sum / simulated : 0;
+  return s;
+}
+
 nlohmann::json point_to_json(const PointRecord& p) {
-  nlohmann::json j = {{"index", p.index}, {"key", p.key},       {"axes", p.axes},
-                      {"model", p.model}, {"recipe", p.recipe}, {"status", p.status}};
+  nlohmann::json j = {{"index", p.index}, {"key", p.key},       {"axes", p.axes},    {"model", p.model},
+                      {"recipe", p.recipe}, {"status", p.status}, {"counts", p.counts}};
   if (!p.ok()) {
     j["error"] = p.error;
     return j;
+  }
+  if (p.check) {
+    if (!p.check->error.empty()) {
+      j["check"] = {{"refused", p.check->error}};
+    } else {
+      const CountsError e = counts_error(p);
+      j["check"] = {{"simulated", {{"cycles", p.check->simulated_cycles},
+                                   {"tokens_per_s", p.check->simulated_tokens_per_s},
+                                   {"energy_per_token_pj", p.check->simulated_energy_per_token_pj}}},
+                    {"relative_error",
+                     {{"tokens_per_s", e.tokens_per_s}, {"cycles", e.cycles}, {"energy_per_token", e.energy_per_token}}}};
+    }
   }
   nlohmann::json quality = {{"bpw", p.quality.bpw}};
   if (p.quality.sqnr_db) quality["sqnr_db"] = *p.quality.sqnr_db;
@@ -150,6 +208,7 @@ PointRecord point_from_json(const nlohmann::json& j) {
   p.model = j.at("model").get<std::string>();
   p.recipe = j.at("recipe").get<std::string>();
   p.status = j.at("status").get<std::string>();
+  p.counts = j.value("counts", std::string("analytic"));
   if (!p.ok()) {
     p.error = j.value("error", std::string());
     return p;
@@ -162,6 +221,19 @@ PointRecord point_from_json(const nlohmann::json& j) {
   p.quality.mean_layer_sqnr_db = optional_number(q, "mean_layer_sqnr_db");
   p.design = design_from_json(j.at("design"));
   p.estimate = estimate_from_json(j.at("estimate"));
+  if (j.contains("check")) {
+    const nlohmann::json& c = j.at("check");
+    CountsCheck check;
+    if (c.contains("refused")) {
+      check.error = c.at("refused").get<std::string>();
+    } else {
+      const nlohmann::json& sim = c.at("simulated");
+      check.simulated_cycles = sim.at("cycles").get<double>();
+      check.simulated_tokens_per_s = sim.at("tokens_per_s").get<double>();
+      check.simulated_energy_per_token_pj = sim.at("energy_per_token_pj").get<double>();
+    }
+    p.check = check;
+  }
   return p;
 }
 
@@ -182,8 +254,13 @@ nlohmann::json read_sweep_record(const std::string& path) {
       !is_string("description") || !j.contains("axes") || !j.at("axes").is_array()) {
     throw Error(path, "", "not a sweep record: expected an object with \"name\", \"description\", \"axes\" and \"points\"");
   }
+  if (j.contains("counts") && !(is_string("counts") && (j.at("counts") == "simulate" || j.at("counts") == "analytic"))) {
+    throw Error(path, "counts", "expected \"simulate\" or \"analytic\"");
+  }
   return j;
 }
+
+std::string record_counts(const nlohmann::json& record) { return record.value("counts", std::string("analytic")); }
 
 int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir, bool allow_partial) {
   if (dirs.empty()) throw Error("", "", "no sweep directories to merge");
@@ -197,7 +274,11 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
     const std::string other = (fs::path(dir) / "sweep.json").string();
     if (dir != dirs.front()) {
       if (!fs::exists(other)) throw Error(dir, "sweep.json", "missing: not a sweep output folder");
-      if (read_sweep_record(other).at("points") != keys) throw Error(dir, "sweep.json", "a different sweep than " + dirs.front());
+      const nlohmann::json theirs = read_sweep_record(other);
+      if (theirs.at("points") != keys) throw Error(dir, "sweep.json", "a different sweep than " + dirs.front());
+      if (record_counts(theirs) != record_counts(record)) {
+        throw Error(dir, "sweep.json", "counts from " + record_counts(theirs) + ", " + dirs.front() + " from " + record_counts(record));
+      }
     }
     const fs::path pdir = fs::path(dir) / "points";
     if (!fs::exists(pdir)) continue;
@@ -226,6 +307,7 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
   SweepResults all;
   all.sweep = record.at("name").get<std::string>();
   all.description = record.at("description").get<std::string>();
+  all.counts = record_counts(record);
   try {
     all.axes = record.at("axes").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {

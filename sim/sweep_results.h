@@ -24,6 +24,15 @@ struct PointQuality {
   std::optional<double> mean_layer_sqnr_db;
 };
 
+// A point of an analytic sweep's sample (docs/sweeps.md), simulated on the SystemC model as well: the
+// analytic counts' error against it.
+struct CountsCheck {
+  std::string error;                 // non-empty: the SystemC model refused the design (no numbers)
+  double simulated_cycles = 0;       // per token
+  double simulated_tokens_per_s = 0;
+  double simulated_energy_per_token_pj = 0;
+};
+
 struct PointRecord {
   int index = 0;
   std::string key;                           // SweepPoint::key()
@@ -32,6 +41,8 @@ struct PointRecord {
   std::string recipe;                        // empty for a pack model
   std::string status;                        // "ok" or "failed"
   std::string error;                         // failed: why
+  std::string counts = "analytic";           // where the action counts came from: "simulate" or "analytic"
+  std::optional<CountsCheck> check;          // ok analytic points of the sample
   // The rest is there when ok.
   int64_t weights = 0;                       // quantized weights of one pass over the layers
   int64_t layers = 0;
@@ -42,6 +53,24 @@ struct PointRecord {
   bool ok() const { return status == "ok"; }
 };
 
+// (estimate - simulated) / simulated for a checked point's tokens/s, cycles and energy per token.
+struct CountsError {
+  double tokens_per_s = 0;
+  double cycles = 0;
+  double energy_per_token = 0;
+};
+CountsError counts_error(const PointRecord& p);  // p.check without an error
+
+// The analytic counts against the SystemC model over the checked points of a sweep.
+struct CountsCheckSummary {
+  int checked = 0;                 // points with a check
+  int refused = 0;                 // of those, designs the SystemC model refused
+  double max_abs_tokens_per_s_error = 0;
+  double mean_abs_tokens_per_s_error = 0;
+  std::vector<std::string> lines;  // one per checked point, for the CLI and the report
+};
+CountsCheckSummary summarize_counts_checks(const std::vector<PointRecord>& points);
+
 nlohmann::json point_to_json(const PointRecord& p);
 // Throws (nlohmann::json's errors, sop::Error) when a key is missing or of the wrong type.
 PointRecord point_from_json(const nlohmann::json& j);
@@ -50,6 +79,7 @@ PointRecord point_from_json(const nlohmann::json& j);
 struct SweepResults {
   std::string sweep;
   std::string description;
+  std::string counts = "analytic";  // the sweep's counts source (sweep.json; older folders: analytic)
   std::vector<std::string> axes;
   int total_points = 0;
   std::vector<PointRecord> points;  // by index
@@ -68,8 +98,10 @@ std::string point_file(const std::string& out_dir, int index);
 
 // Reads a JSON file the sweep wrote itself (a wider size bound than a config file's).
 nlohmann::json read_sweep_output(const std::string& path, const char* what);
-// A sweep folder's sweep.json, checked to be an object with its name, description, axes and points;
-// throws sop::Error naming the file otherwise.
+// A sweep folder's sweep.json, checked to be an object with its name, description, axes and points
+// (and its counts source, when it names one); throws sop::Error naming the file otherwise.
 nlohmann::json read_sweep_record(const std::string& path);
+// Its counts source: "simulate" or "analytic" (a record without one is from an analytic sweep).
+std::string record_counts(const nlohmann::json& record);
 
 }  // namespace sop::sim

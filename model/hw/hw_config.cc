@@ -23,7 +23,7 @@ void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
   }
   lut.tables_per_layer = r.int32(n, p, "tables_per_layer", lut.tables_per_layer, 1, 64);
   if (lut.tables_per_layer != 2) r.fail(p + ".tables_per_layer", n["tables_per_layer"], "the decode unit holds a pair: must be 2");
-  lut.resident_layers = r.int32(n, p, "resident_layers", lut.resident_layers, 1, 64);
+  lut.resident_layers = r.int32(n, p, "resident_layers", lut.resident_layers, 1, kMaxResidentLayers);
   const std::string f = r.string(n, p, "entry_format", "hif");
   if (f == "hif") {
     lut.entry_format = golden::EntryFormat::Hif;
@@ -113,7 +113,7 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
   const YAML::Node du = root["decode_unit"];
   if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");
   r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "fetch"});
-  c.decode_unit.lanes = r.int32(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, 256);
+  c.decode_unit.lanes = r.int32(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, kMaxLanes);
   c.decode_unit.index_bits = r.int32(du, "decode_unit", "index_bits", c.decode_unit.index_bits, 8, 32);
   if (du["lut"]) read_lut(r, du["lut"], c.decode_unit.lut);
   if (du["scale"]) read_scale(r, du["scale"], c.decode_unit.scale);

@@ -16,6 +16,13 @@
 
 namespace sop::hw {
 
+// The unit's ranges, as the reader enforces them and the estimator's mapping of a design onto a
+// config (sim/estimate.h, hw_for_design) checks them. Lanes: the widest unit the system model and the
+// RTL are built for. Resident layers: LUT slots are a list in the system model, not a parameter
+// space, so the bound only keeps a typo from allocating gigabytes.
+inline constexpr int kMaxLanes = 256;
+inline constexpr int kMaxResidentLayers = 1 << 16;
+
 struct LutConfig {
   int entries_per_table = 16;  // 16 (4-bit codes) or 64 (6-bit atoms): CodeBits 4 or 6
   int tables_per_layer = 2;    // the codebook pair; the unit is built for 2

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
+#include <set>
 
 #include "model/golden/reference_tables.h"
 #include "base/error.h"
@@ -18,11 +20,40 @@ double entry_value(const golden::DecodeConfig& cfg, uint32_t code) {
   return std::ldexp(static_cast<double>(v.mant), v.exp);
 }
 
+// Collects distinct values in ascending order.
+class DistinctValues {
+ public:
+  void add(uint32_t v) { set_.insert(v); }
+  std::vector<uint32_t> values() const { return {set_.begin(), set_.end()}; }
+
+ private:
+  std::set<uint32_t> set_;
+};
+
 // ---- pack-file layers ------------------------------------------------------------------------------
+
+// What the repeats of a pack layer share: where each row's residuals start (counted once, so that a
+// chunk's residual count is a subtraction, not two binary searches) and its ValuesUsed (found on
+// first use).
+struct PackLayerIndex {
+  explicit PackLayerIndex(const PackedLayerView& view) : row_residuals(static_cast<std::size_t>(view.rows) + 1, 0) {
+    // sparse is sorted by index: row r's residuals are [row_residuals[r], row_residuals[r + 1]).
+    std::size_t i = 0;
+    for (int64_t r = 0; r <= view.rows; ++r) {
+      const uint64_t first = static_cast<uint64_t>(r * view.cols);
+      while (i < view.sparse.size() && view.sparse[i].index < first) ++i;
+      row_residuals[static_cast<std::size_t>(r)] = i;
+    }
+  }
+  std::vector<std::size_t> row_residuals;
+  std::once_flag once;
+  ValuesUsed used;
+};
 
 class PackLayerSource final : public LayerSource {
  public:
-  explicit PackLayerSource(const PackedLayerView& view) : view_(view) {
+  PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index)
+      : view_(view), index_(std::move(index)) {
     for (const SopCodebook& cb : view.codebooks) {
       tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
     }
@@ -38,7 +69,7 @@ class PackLayerSource final : public LayerSource {
   bool has_values() const override { return true; }
 
   uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
-    return static_cast<uint64_t>(sparse_at(row1 * view_.cols) - sparse_at(row0 * view_.cols));
+    return static_cast<uint64_t>(residuals_at(row1) - residuals_at(row0));
   }
 
   void read_rows(int64_t row0, int64_t row1, RowsData& out) const override {
@@ -56,19 +87,31 @@ class PackLayerSource final : public LayerSource {
     }
     out.residuals.clear();
     const uint64_t first = static_cast<uint64_t>(row0 * cols);
-    for (std::size_t i = sparse_at(row0 * cols); i < sparse_at(row1 * cols); ++i) {
+    for (std::size_t i = residuals_at(row0); i < residuals_at(row1); ++i) {
       out.residuals.push_back({static_cast<uint32_t>(view_.sparse[i].index - first), view_.sparse[i].entry});
     }
   }
 
- private:
-  std::size_t sparse_at(int64_t weight) const {
-    const auto it = std::lower_bound(view_.sparse.begin(), view_.sparse.end(), static_cast<uint64_t>(weight),
-                                     [](const SopSparseEntry& e, uint64_t w) { return e.index < w; });
-    return static_cast<std::size_t>(it - view_.sparse.begin());
+  ValuesUsed values_used() const override {
+    std::call_once(index_->once, [&] {
+      std::vector<bool> seen(std::size_t{1} << view_.decode.scale.bits(), false);
+      const int64_t blocks = view_.rows * view_.blocks_per_row();
+      for (int64_t b = 0; b < blocks; ++b) seen[view_.scale_code(b)] = true;
+      for (uint32_t code = 0; code < seen.size(); ++code) {
+        if (seen[code]) index_->used.scale_codes.push_back(code);
+      }
+      DistinctValues entries;
+      for (const SopSparseEntry& e : view_.sparse) entries.add(e.entry);
+      index_->used.residual_entries = entries.values();
+    });
+    return index_->used;
   }
 
+ private:
+  std::size_t residuals_at(int64_t row) const { return index_->row_residuals[static_cast<std::size_t>(row)]; }
+
   const PackedLayerView& view_;
+  std::shared_ptr<PackLayerIndex> index_;
   golden::LayerTables tables_;
 };
 
@@ -158,6 +201,18 @@ class SyntheticLayerSource final : public LayerSource {
 
 }  // namespace
 
+ValuesUsed LayerSource::values_used() const {
+  constexpr int64_t kRowsPerRead = 64;
+  DistinctValues scales, entries;
+  RowsData rows;
+  for (int64_t row0 = 0; row0 < this->rows(); row0 += kRowsPerRead) {
+    read_rows(row0, std::min(this->rows(), row0 + kRowsPerRead), rows);
+    for (uint32_t code : rows.scale_codes) scales.add(code);
+    for (const golden::Residual& r : rows.residuals) entries.add(r.entry);
+  }
+  return {scales.values(), entries.values()};
+}
+
 // ---- PreparedLayer ---------------------------------------------------------------------------------
 
 PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit, int request_bytes)
@@ -206,13 +261,9 @@ PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit,
 
   // A layer whose scales do not fit is refused before the run, not in the middle of it.
   if (!same_scale && source.has_values()) {
-    RowsData rows;
-    for (int64_t c = 0; c < chunk_count(); ++c) {
-      const Chunk ch = chunk(c);
-      source.read_rows(ch.row0, ch.row1, rows);
-      for (uint32_t s : rows.scale_codes) (void)unit_scale(s);
-      for (const auto& r : rows.residuals) (void)unit_entry(r.entry);
-    }
+    const ValuesUsed used = source.values_used();
+    for (uint32_t s : used.scale_codes) (void)unit_scale(s);
+    for (uint32_t e : used.residual_entries) (void)unit_entry(e);
   }
 }
 
@@ -305,11 +356,18 @@ Workload::~Workload() = default;
 Workload::Workload(Workload&&) noexcept = default;
 Workload& Workload::operator=(Workload&&) noexcept = default;
 
-Workload Workload::from_pack(const std::string& path) {
+Workload Workload::from_pack(const std::string& path, int repeat) {
+  if (repeat < 1) throw Error(path, "repeat", "must be >= 1");
   Workload w;
   w.pack_ = std::make_unique<PackFile>(PackFile::open(path));
-  w.description_ = path;
-  for (const PackedLayerView& v : w.pack_->layers()) w.layers_.push_back(std::make_unique<PackLayerSource>(v));
+  w.description_ = repeat > 1 ? path + " x" + std::to_string(repeat) : path;
+  std::vector<std::shared_ptr<PackLayerIndex>> index;
+  for (const PackedLayerView& v : w.pack_->layers()) index.push_back(std::make_shared<PackLayerIndex>(v));
+  for (int r = 0; r < repeat; ++r) {
+    for (std::size_t i = 0; i < index.size(); ++i) {
+      w.layers_.push_back(std::make_unique<PackLayerSource>(w.pack_->layers()[i], index[i]));
+    }
+  }
   if (w.layers_.empty()) throw Error(path, "", "the pack holds no quantized layers");
   return w;
 }

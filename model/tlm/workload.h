@@ -43,6 +43,13 @@ struct RowsData {
   std::vector<golden::Residual> residuals;  // index relative to the first row's first weight, sorted
 };
 
+// The distinct scale codes a layer's blocks use and the distinct entries of its residuals, ascending:
+// what a unit must hold exactly to serve the layer.
+struct ValuesUsed {
+  std::vector<uint32_t> scale_codes;
+  std::vector<uint32_t> residual_entries;
+};
+
 // A quantized layer as a source of rows. Implementations: pack-file layers and synthetic layers.
 class LayerSource {
  public:
@@ -60,6 +67,9 @@ class LayerSource {
   virtual uint64_t residuals_in_rows(int64_t row0, int64_t row1) const = 0;
   // Values of rows [row0, row1). Only when has_values().
   virtual void read_rows(int64_t row0, int64_t row1, RowsData& out) const = 0;
+  // Only when has_values(). This default reads every row; a pack layer reads its scale codes and
+  // residuals alone, once for all the repeats of the layer.
+  virtual ValuesUsed values_used() const;
 };
 
 // One fetch request: whole rows of one layer.
@@ -134,8 +144,10 @@ class Workload {
   Workload(Workload&&) noexcept;
   Workload& operator=(Workload&&) noexcept;
 
-  // Every quantized layer of a pack file, in file order.
-  static Workload from_pack(const std::string& path);
+  // Every quantized layer of a pack file, in file order; repeat > 1 lists them that many times, as
+  // distinct layers with their own LUT slots (a model of alike layers of which one was quantized: a
+  // sweep's `repeat:`, sop simulate --repeat).
+  static Workload from_pack(const std::string& path, int repeat = 1);
   // A shape list of the table in quantizer/synthetic_spec.h, parsed by its SpecQuery:
   // "llama2-7b[?layers=N&lm_head=0|1&seed=S&sparse=F&values=0|1&block=G]" (whole model: 32 layers + lm_head).
   // The formats follow the unit: block 16, the unit's code bits and scale format, the select bit

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "tests/test_support.h"
@@ -258,9 +259,8 @@ TEST(Estimate, AreaGrowsWithTheLutSram) {
   }
 }
 
-TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
-  const Workload w = small_workload(4);
-  const Design d = design(LutEntryFormat::Hif, 2 * 44);
+// A simulated pass of small_workload(4): 4 table loads, 100000 DRAM bytes.
+sysc::SimulateResult simulated_pass(const Workload& w) {
   sysc::SimulateResult r;
   r.cycles = 20000;
   r.beats = 15000;
@@ -272,7 +272,13 @@ TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
   r.table_fetches = 4;
   r.dram_bytes = 100000;
   r.clock_mhz = 1000;
-  const ActionCounts c = counts_from_simulation(r, w, d);
+  return r;
+}
+
+TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
+  const Workload w = small_workload(4);
+  const Design d = design(LutEntryFormat::Hif, 2 * 44);
+  const ActionCounts c = counts_from_simulation(simulated_pass(w), w, d);
   EXPECT_DOUBLE_EQ(c.cycles, 20000);
   EXPECT_DOUBLE_EQ(c.reload_stall_cycles, 1500);
   EXPECT_DOUBLE_EQ(c.lut_reloads, 4);
@@ -280,6 +286,103 @@ TEST(Estimate, SimulatedCountsReplaceTheTimedOnes) {
   EXPECT_DOUBLE_EQ(c.dram_weight_bits, 800000 - 4 * 512.0);
   EXPECT_DOUBLE_EQ(c.seconds, 20e-6);
   EXPECT_DOUBLE_EQ(c.blocks, count_actions(w, d).blocks);  // structural counts from the analytic model
+  // With every pair resident the pass's table loads are the one-time load: no reload per token.
+  const ActionCounts resident = counts_from_simulation(simulated_pass(w), w, design(LutEntryFormat::Hif, 4 * 44));
+  EXPECT_DOUBLE_EQ(resident.lut_reloads, 0);
+  EXPECT_DOUBLE_EQ(resident.dram_table_bits, 0);
+  EXPECT_DOUBLE_EQ(resident.dram_weight_bits, 800000 - 4 * 512.0);  // the pass's table bytes are still not weights
+  EXPECT_DOUBLE_EQ(resident.lut_sram_read_bits, 4 * 352.0);
+}
+
+// ---- hw_for_design: a sweep point's design as the SystemC model's hardware config -------------------
+
+hw::HwConfig default_hw() { return hw::load_hw_config(kSource + "/configs/hw/default.yaml"); }
+
+TEST(HwForDesign, MapsEveryAxisOntoTheConfig) {
+  const hw::HwConfig base = default_hw();
+  Design d = design_from_hw(base);
+  d.lanes = 16;
+  d.clock_mhz = 500;
+  d.dram_gb_s = 1000;
+  d.dram_latency_ns = 50;
+  d.entry_format = LutEntryFormat::Fp16;
+  d.lut_sram_bytes = 5 * 64 + 63;  // five FP16 pairs (64 bytes each) and a part of a sixth
+  const hw::HwConfig h = hw_for_design(base, d);
+  EXPECT_EQ(h.decode_unit.lanes, 16);
+  EXPECT_EQ(h.clock_mhz, 500);
+  EXPECT_EQ(h.dram.bandwidth_gb_s, 1000);
+  EXPECT_EQ(h.dram.latency_ns, 50);
+  EXPECT_EQ(h.dram.burst_bytes, base.dram.burst_bytes);
+  EXPECT_EQ(h.decode_unit.lut.entry_format, golden::EntryFormat::Fp16);
+  EXPECT_EQ(h.decode_unit.lut.resident_layers, 5);
+  EXPECT_EQ(h.decode_unit.lut.entries_per_table, 16);
+  // What a design does not describe stays the base's.
+  EXPECT_EQ(h.decode_unit.scale.exp_bits, base.decode_unit.scale.exp_bits);
+  EXPECT_EQ(h.decode_unit.fetch.request_bytes, base.decode_unit.fetch.request_bytes);
+  EXPECT_EQ(h.consumer.buffer_weights, base.consumer.buffer_weights);
+  // Back to a design: the same one, its LUT SRAM rounded down to whole pairs.
+  Design back = design_from_hw(h);
+  EXPECT_EQ(back.lut_sram_bytes, 5 * 64);
+  back.lut_sram_bytes = d.lut_sram_bytes;
+  EXPECT_EQ(design_to_json(back), design_to_json(d));
+  // The base config's own design maps onto the base config.
+  const hw::HwConfig same = hw_for_design(base, design_from_hw(base));
+  EXPECT_EQ(same.rtl_parameters(), base.rtl_parameters());
+  EXPECT_EQ(same.dram.bandwidth_gb_s, base.dram.bandwidth_gb_s);
+  EXPECT_EQ(same.clock_mhz, base.clock_mhz);
+}
+
+TEST(HwForDesign, RefusesWhatTheUnitCannotBeNamingTheField) {
+  const hw::HwConfig base = default_hw();
+  const Design d = design_from_hw(base);
+  const auto refusal = [&](const std::function<void(Design&)>& change) {
+    Design x = d;
+    change(x);
+    return error_of([&] { hw_for_design(base, x); });
+  };
+  EXPECT_EQ(refusal([](Design& x) { x.entry_format = LutEntryFormat::Bf16; }),
+            "default: entry_format: bf16 LUT entries are an estimator-only what-if: the SystemC model and the RTL have "
+            "hif and fp16 entries (decode_unit.lut.entry_format); --counts analytic estimates bf16");
+  EXPECT_EQ(refusal([](Design& x) { x.lanes = 512; }),
+            "default: lanes: 512 lanes: the SystemC model's unit has 1 to 256 (decode_unit.lanes); --counts analytic "
+            "estimates wider units");
+  EXPECT_EQ(refusal([](Design& x) { x.lanes = 256; }),
+            "default: lanes: 256 lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = 64 in " +
+                kSource + "/configs/hw/default.yaml)");
+  EXPECT_EQ(refusal([](Design& x) { x.lut_sram_bytes = 32; }),
+            "default: lut_sram_bytes: 32 bytes cannot hold one layer's table pair (44 bytes of hif entries)");
+  EXPECT_EQ(refusal([](Design& x) { x.lut_sram_bytes = int64_t{44} << 20; }),
+            "default: lut_sram_bytes: 46137344 bytes hold 1048576 table pairs, more than the 65536 LUT slots of the "
+            "SystemC model (decode_unit.lut.resident_layers)");
+  EXPECT_NE(refusal([](Design& x) { x.scale_exponent_bits = 5; }).find("default: scale_significand_bits: "), std::string::npos);
+  hw::HwConfig narrow = base;
+  narrow.consumer.buffer_weights = 16;
+  Design wide = d;
+  wide.lanes = 32;
+  EXPECT_EQ(error_of([&] { hw_for_design(narrow, wide); }),
+            "default: lanes: 32 lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = 16 in " +
+                kSource + "/configs/hw/default.yaml)");
+  EXPECT_EQ(refusal([](Design& x) { x.lanes = 64; }), "");
+}
+
+TEST(SweepRun, TheCountsCheckSampleSpreadsOverTheSweep) {
+  EXPECT_EQ(counts_check_sample(1), std::vector<int>({0}));
+  EXPECT_EQ(counts_check_sample(4), std::vector<int>({0, 1, 2, 3}));
+  EXPECT_EQ(counts_check_sample(5), std::vector<int>({0, 1, 2, 3, 4}));
+  EXPECT_EQ(counts_check_sample(12), std::vector<int>({0, 3, 6, 8, 11}));
+  EXPECT_EQ(counts_check_sample(100), std::vector<int>({0, 25, 50, 74, 99}));
+}
+
+TEST(SweepRun, CountsSourceNames) {
+  EXPECT_EQ(parse_counts_source("simulate"), CountsSource::Simulate);
+  EXPECT_EQ(parse_counts_source("analytic"), CountsSource::Analytic);
+  EXPECT_STREQ(counts_source_name(CountsSource::Simulate), "simulate");
+  try {
+    parse_counts_source("rtl");
+    FAIL() << "accepted rtl";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "--counts must be simulate (the SystemC model) or analytic, got 'rtl'");
+  }
 }
 
 const char* const kSweepHead = R"(sweep: 1

@@ -192,6 +192,158 @@ TEST_F(SweepCli, CorruptSweepRecordsAndPointFilesNameTheFile) {
   EXPECT_FALSE(fs::exists(folder + "/results.json"));
 }
 
+// ---- The SystemC model's counts: a sweep point agrees with `sop simulate` on the same design -------
+
+// The hardware config of a point's design, written by hand from configs/hw/default.yaml (not through
+// the sweep's own mapping): its lanes, entry format, resident layers (LUT SRAM bytes x 8 / pair bits,
+// HIF pairs 352 bits, FP16 512) and DRAM bandwidth.
+std::string point_hw_yaml(const nlohmann::json& point, double dram_gb_s) {
+  std::string yaml = read_text(kSource + "/configs/hw/default.yaml");
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const std::size_t at = yaml.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) yaml.replace(at, from.size(), to);
+  };
+  const nlohmann::json& d = point["design"];
+  const std::string format = d["entry_format"].get<std::string>();
+  const int64_t pairs = d["lut_sram_bytes"].get<int64_t>() * 8 / (format == "hif" ? 352 : 512);
+  replace("lanes: 8", "lanes: " + std::to_string(d["lanes"].get<int>()));
+  replace("resident_layers: 2", "resident_layers: " + std::to_string(pairs));
+  replace("entry_format: hif", "entry_format: " + format);
+  char bandwidth[64];
+  std::snprintf(bandwidth, sizeof bandwidth, "bandwidth_gb_s: %g", dram_gb_s);
+  replace("bandwidth_gb_s: 4.0", bandwidth);
+  return yaml;
+}
+
+// Every finished point of the sweep in `folder` against `sop simulate --counts-only --json` run on its
+// pack and its design: tokens/s within 1 %. Returns how many points were compared.
+int expect_points_match_sop_simulate(const ScratchDir& dir, const std::string& folder, double dram_gb_s) {
+  const auto results = nlohmann::json::parse(read_text(dir.file(folder + "/results.json")));
+  int compared = 0;
+  for (const auto& point : results["points"]) {
+    if (point["status"] != "ok") continue;
+    const std::string name = folder + "-" + std::to_string(point["index"].get<int>());
+    write_text(dir.file(name + ".yaml"), point_hw_yaml(point, dram_gb_s));
+    const std::string pack = dir.file(folder + "/packs/tiny-llm_tiny_" + point["design"]["entry_format"].get<std::string>() + ".sop");
+    const CommandResult r = run_sop("simulate --pack " + quote(pack) + " --hw " + quote(dir.file(name + ".yaml")) +
+                                        " --counts-only --json " + quote(dir.file(name + ".json")),
+                                    dir);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    if (r.exit_code != 0) continue;
+    const double simulated = nlohmann::json::parse(read_text(dir.file(name + ".json")))["runs"][0]["tokens_per_s"].get<double>();
+    const double swept = point["estimate"]["tokens_per_s"].get<double>();
+    EXPECT_NEAR(swept, simulated, 0.01 * simulated) << point["key"];
+    EXPECT_EQ(point["counts"], "simulate");
+    ++compared;
+  }
+  return compared;
+}
+
+TEST_F(SweepCli, SweepPointsAgreeWithSopSimulateOnTheSameDesign) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  EXPECT_EQ(expect_points_match_sop_simulate(*dir_, "a", 4.0), 6);  // default.yaml's DRAM
+}
+
+// A lanes sweep as in docs/simulate.md, on the tiny model: 8 and 64 lanes, two LUT SRAM sizes (one
+// pair: every layer reloads; every pair resident), 1000 GB/s; the SystemC model refuses 256 lanes and
+// BF16 entries. Grid order: entry_format, lanes, lut_sram_bytes (fastest).
+const char* const kLanesAxes = "axes:\n  entry_format: [hif, bf16]\n  lanes: [8, 64, 256]\n  lut_sram_bytes: [64, 1024]\n";
+
+// Runs the lanes sweep into `folder` with `counts` (once per test process).
+CommandResult run_lanes_sweep(const ScratchDir& dir, const std::string& folder, const std::string& counts) {
+  const std::string a = read_text(dir.file("sweep.yaml"));
+  const std::string path = dir.file("lanes.yaml");
+  write_text(path, a.substr(0, a.find("axes:")) + "dram: {bandwidth_gb_s: 1000, latency_ns: 100}\n" + kLanesAxes);
+  return run_sop("sweep " + quote(path) + " --out " + quote(dir.file(folder)) + " --counts " + counts + " -j 2", dir);
+}
+
+TEST_F(SweepCli, SimulatedLanesSweepAgreesWithSopSimulateAndRecordsRefusals) {
+  const CommandResult r = run_lanes_sweep(*dir_, "lanes", "simulate");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ran 12 points (8 failed)"), std::string::npos) << r.out;
+  EXPECT_EQ(expect_points_match_sop_simulate(*dir_, "lanes", 1000), 4);
+  const auto results = nlohmann::json::parse(read_text(dir_->file("lanes/results.json")));
+  EXPECT_EQ(results["counts"], "simulate");
+  EXPECT_FALSE(results.contains("counts_check"));
+  int lanes_refused = 0, bf16_refused = 0;
+  for (const auto& point : results["points"]) {
+    if (point["status"] == "ok") continue;
+    const std::string error = point["error"];
+    if (point["axes"]["entry_format"] == "bf16") {
+      EXPECT_NE(error.find("entry_format: bf16 LUT entries are an estimator-only what-if"), std::string::npos) << error;
+      ++bf16_refused;
+    } else {
+      EXPECT_EQ(point["axes"]["lanes"], "256");
+      EXPECT_NE(error.find("lanes: 256 lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = 64"),
+                std::string::npos)
+          << error;
+      ++lanes_refused;
+    }
+  }
+  EXPECT_EQ(lanes_refused, 2);
+  EXPECT_EQ(bf16_refused, 6);
+  // `sop simulate` refuses the 256-lane design as well.
+  write_text(dir_->file("lanes256.yaml"), "decode_unit: {lanes: 256}\n");
+  const CommandResult wide = run_sop("simulate --pack " + quote(dir_->file("lanes/packs/tiny-llm_tiny_hif.sop")) + " --hw " +
+                                         quote(dir_->file("lanes256.yaml")) + " --counts-only",
+                                     *dir_);
+  EXPECT_EQ(wide.exit_code, 1);
+  EXPECT_NE(wide.err.find("consumer.buffer_weights: 64 cannot hold one beat of decode_unit.lanes = 256 weights"),
+            std::string::npos)
+      << wide.err;
+}
+
+// --counts analytic: a sample of the points is simulated as well, and each records the analytic
+// counts' error against the SystemC model; the run prints it and results.json and the report hold it.
+TEST_F(SweepCli, AnalyticSweepRecordsItsErrorAgainstTheSystemCModel) {
+  const CommandResult r = run_lanes_sweep(*dir_, "analytic", "analytic");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ran 12 points (0 failed)"), std::string::npos) << r.out;  // 256 lanes, BF16: estimated
+  EXPECT_NE(r.out.find("analytic counts against the SystemC model on 5 sampled points"), std::string::npos) << r.out;
+  const auto record = nlohmann::json::parse(read_text(dir_->file("analytic/sweep.json")));
+  EXPECT_EQ(record["counts"], "analytic");
+  EXPECT_EQ(record["counts_check_points"], nlohmann::json({0, 3, 6, 8, 11}));
+  const auto results = nlohmann::json::parse(read_text(dir_->file("analytic/results.json")));
+  EXPECT_EQ(results["counts"], "analytic");
+  ASSERT_TRUE(results.contains("counts_check")) << results.dump(1).substr(0, 2000);
+  EXPECT_EQ(results["counts_check"]["checked_points"], 5);
+  // Sampled: 0 (hif, 8 lanes, 64 B) and 3 (hif, 64 lanes, 1 KiB) simulate; 6, 8 and 11 are BF16 points,
+  // which the SystemC model refuses.
+  int checked = 0;
+  for (const auto& point : results["points"]) {
+    const int index = point["index"];
+    const bool sampled = index == 0 || index == 3 || index == 6 || index == 8 || index == 11;
+    EXPECT_EQ(point.contains("check"), sampled) << index;
+    if (!sampled) continue;
+    ++checked;
+    const auto& check = point["check"];
+    EXPECT_EQ(check.contains("refused"), index >= 6) << index;
+    if (index >= 6) {
+      EXPECT_NE(check["refused"].get<std::string>().find("bf16 LUT entries are an estimator-only what-if"), std::string::npos);
+      continue;
+    }
+    const double analytic = point["estimate"]["tokens_per_s"], simulated = check["simulated"]["tokens_per_s"];
+    EXPECT_NEAR(check["relative_error"]["tokens_per_s"].get<double>(), (analytic - simulated) / simulated, 1e-12);
+  }
+  EXPECT_EQ(checked, 5);
+  EXPECT_EQ(results["counts_check"]["refused_by_systemc"], 3);
+  // The sampled points' simulated tokens/s are those of the same sweep run on the SystemC model.
+  ASSERT_EQ(run_lanes_sweep(*dir_, "lanes-simulated", "simulate").exit_code, 0);
+  const auto simulated = nlohmann::json::parse(read_text(dir_->file("lanes-simulated/results.json")));
+  for (const auto& point : results["points"]) {
+    if (!point.contains("check") || point["check"].contains("refused")) continue;
+    const auto& same = simulated["points"][point["index"].get<int>()];
+    EXPECT_DOUBLE_EQ(point["check"]["simulated"]["tokens_per_s"].get<double>(), same["estimate"]["tokens_per_s"].get<double>());
+  }
+  ASSERT_EQ(run_sop("report " + quote(dir_->file("analytic")), *dir_).exit_code, 0);
+  EXPECT_NE(read_text(dir_->file("analytic/report.md")).find("## Analytic counts against the SystemC model"), std::string::npos);
+  // The folder holds analytic counts: a rerun with the SystemC model's is refused.
+  const CommandResult mixed = run_lanes_sweep(*dir_, "analytic", "simulate");
+  EXPECT_EQ(mixed.exit_code, 1);
+  EXPECT_NE(mixed.err.find("sweep.json: this folder holds results with counts from analytic"), std::string::npos) << mixed.err;
+}
+
 TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
   ASSERT_EQ(first_->exit_code, 0) << first_->err;
   const std::string pack = dir_->file("a/packs/tiny-llm_tiny_hif.sop");
@@ -206,6 +358,34 @@ TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
   EXPECT_GT(j["estimate"]["tokens_per_s"].get<double>(), 0);
   EXPECT_GT(j["estimate"]["area_um2"]["lanes"].get<double>(), 0);
   EXPECT_EQ(j["design"]["entry_format"], "hif");
+}
+
+// sop estimate takes its counts from the SystemC model (the design's LUT SRAM as resident layers),
+// refuses what the model cannot build, and with --counts analytic prints its error against it.
+TEST_F(SweepCli, EstimateCountsComeFromTheSystemCModel) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string base = "estimate --pack " + quote(dir_->file("a/packs/tiny-llm_tiny_hif.sop")) + " --hw " + kSource +
+                           "/configs/hw/default.yaml --tech " + kSource + "/configs/tech/45nm.yaml";
+  CommandResult r = run_sop(base + " --lut-sram-bytes 1024 --json " + quote(dir_->file("e1024.json")), *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("counts from the SystemC model: "), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(read_text(dir_->file("e1024.json")));
+  EXPECT_EQ(j["counts_model"], "simulate");
+  // The sweep's point of the same design (hif entries, 1024 bytes: point 3) has the same tokens/s.
+  const auto point = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 3)));
+  ASSERT_EQ(point["axes"]["lut_sram_bytes"], "1024");
+  ASSERT_EQ(point["axes"]["entry_format"], "hif");
+  EXPECT_DOUBLE_EQ(j["estimate"]["tokens_per_s"].get<double>(), point["estimate"]["tokens_per_s"].get<double>());
+  r = run_sop(base + " --entry-format bf16", *dir_);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("entry_format: bf16 LUT entries are an estimator-only what-if"), std::string::npos) << r.err;
+  r = run_sop(base + " --counts analytic", *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("counts from the analytic model: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(the SystemC model: "), std::string::npos) << r.out;
+  r = run_sop(base + " --counts rtl", *dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--counts must be simulate (the SystemC model) or analytic, got 'rtl'"), std::string::npos) << r.err;
 }
 
 TEST_F(SweepCli, ReportWritesHtmlWithPlotsAndMarkdown) {
