@@ -246,9 +246,9 @@ TEST_F(SweepCli, SweepPointsAgreeWithSopSimulateOnTheSameDesign) {
 }
 
 // A lanes sweep as in docs/simulate.md, on the tiny model: 8 and 64 lanes, two LUT SRAM sizes (one
-// pair: every layer reloads; every pair resident), 1000 GB/s; the SystemC model refuses 256 lanes and
-// BF16 entries. Grid order: entry_format, lanes, lut_sram_bytes (fastest).
-const char* const kLanesAxes = "axes:\n  entry_format: [hif, bf16]\n  lanes: [8, 64, 256]\n  lut_sram_bytes: [64, 1024]\n";
+// pair: every layer reloads; every pair resident), 1000 GB/s; the SystemC model refuses 512 lanes (its
+// unit has at most 256) and BF16 entries. Grid order: entry_format, lanes, lut_sram_bytes (fastest).
+const char* const kLanesAxes = "axes:\n  entry_format: [hif, bf16]\n  lanes: [8, 64, 512]\n  lut_sram_bytes: [64, 1024]\n";
 
 // Runs the lanes sweep into `folder` with `counts` (once per test process).
 CommandResult run_lanes_sweep(const ScratchDir& dir, const std::string& folder, const std::string& counts) {
@@ -274,24 +274,21 @@ TEST_F(SweepCli, SimulatedLanesSweepAgreesWithSopSimulateAndRecordsRefusals) {
       EXPECT_NE(error.find("entry_format: bf16 LUT entries are an estimator-only what-if"), std::string::npos) << error;
       ++bf16_refused;
     } else {
-      EXPECT_EQ(point["axes"]["lanes"], "256");
-      EXPECT_NE(error.find("lanes: 256 lanes: one beat does not fit the consumer's buffer (consumer.buffer_weights = 64"),
-                std::string::npos)
+      EXPECT_EQ(point["axes"]["lanes"], "512");
+      EXPECT_NE(error.find("lanes: 512 lanes: the SystemC model's unit has 1 to 256 (decode_unit.lanes)"), std::string::npos)
           << error;
       ++lanes_refused;
     }
   }
   EXPECT_EQ(lanes_refused, 2);
   EXPECT_EQ(bf16_refused, 6);
-  // `sop simulate` refuses the 256-lane design as well.
-  write_text(dir_->file("lanes256.yaml"), "decode_unit: {lanes: 256}\n");
+  // `sop simulate` refuses the 512-lane design as well.
+  write_text(dir_->file("lanes512.yaml"), "decode_unit: {lanes: 512}\nconsumer: {buffer_weights: 512}\n");
   const CommandResult wide = run_sop("simulate --pack " + quote(dir_->file("lanes/packs/tiny-llm_tiny_hif.sop")) + " --hw " +
-                                         quote(dir_->file("lanes256.yaml")) + " --counts-only",
+                                         quote(dir_->file("lanes512.yaml")) + " --counts-only",
                                      *dir_);
   EXPECT_EQ(wide.exit_code, 1);
-  EXPECT_NE(wide.err.find("consumer.buffer_weights: 64 cannot hold one beat of decode_unit.lanes = 256 weights"),
-            std::string::npos)
-      << wide.err;
+  EXPECT_NE(wide.err.find("decode_unit.lanes: 512 is out of range"), std::string::npos) << wide.err;
 }
 
 // --counts analytic: a sample of the points is simulated as well, and each records the analytic
@@ -299,7 +296,7 @@ TEST_F(SweepCli, SimulatedLanesSweepAgreesWithSopSimulateAndRecordsRefusals) {
 TEST_F(SweepCli, AnalyticSweepRecordsItsErrorAgainstTheSystemCModel) {
   const CommandResult r = run_lanes_sweep(*dir_, "analytic", "analytic");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("ran 12 points (0 failed)"), std::string::npos) << r.out;  // 256 lanes, BF16: estimated
+  EXPECT_NE(r.out.find("ran 12 points (0 failed)"), std::string::npos) << r.out;  // 512 lanes, BF16: estimated
   EXPECT_NE(r.out.find("analytic counts against the SystemC model on 5 sampled points"), std::string::npos) << r.out;
   const auto record = nlohmann::json::parse(read_text(dir_->file("analytic/sweep.json")));
   EXPECT_EQ(record["counts"], "analytic");
