@@ -16,6 +16,17 @@
 //
 // Table loads write one entry per cycle and are always accepted; a beat issued in the same cycle as a
 // load reads the old entry.
+//
+// Timing (what tests/rtl checks, cycle for cycle; docs/rtl.md "Timing" gives the cycle counts):
+//  - load_ready_o is always 1: a load entry is written in every cycle load_valid_i is high.
+//  - While a beat is offered (in_valid_i), a cycle with res_valid_i and res_index_i before the beat's end
+//    (beat start + Lanes) takes that residual (res_ready_o): merged if it falls in the beat, dropped if it
+//    lies behind it. One residual per cycle, whether or not the output stage is free. No beat, no take.
+//  - The beat issues (in_ready_o) in the first cycle with res_valid_i and res_index_i at or past its end
+//    (the next residual or the sentinel) in which the output stage is free: empty, or its beat accepted
+//    (out_ready_i) in that same cycle. So a beat with k residuals takes k + 1 cycles at full rate.
+//  - The output stage holds one beat: out_valid_o rises the cycle after the beat issues and stays, with
+//    its products unchanged, until the cycle out_ready_i is high.
 module sop_decode_unit #(
   parameter int unsigned   Lanes           = 8,
   parameter int unsigned   CodeBits        = 4,

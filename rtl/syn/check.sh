@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Synthesizability check (ctest rtl_synth_no_latches): generic yosys synthesis of the decode unit for a
 # few parameter sets; fails on any latch or any `check` problem. Needs no liberty.
+#   rtl/syn/check.sh [RTL_DIR]    RTL_DIR: the folder of sop_decode_unit.f (default: this rtl/; ctest passes
+#                                 the build's SOP_RTL_DIR)
 set -euo pipefail
-rtl="$(cd "$(dirname "$0")/.." && pwd)"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+rtl="${1:-$here}"
 # shellcheck source=rtl/rtl_sources.sh
-. "$rtl/rtl_sources.sh"
+. "$here/rtl_sources.sh"
 listed="$(sop_rtl_sources "$rtl")"  # the sources of rtl/sop_decode_unit.f; exits here if it is unusable
 srcs="${listed//$'\n'/ }"          # one line: read_verilog's arguments
 sets=(

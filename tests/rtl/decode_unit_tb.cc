@@ -1,8 +1,12 @@
-// Regression of the verilated LUT decode unit against the golden decode, bit for bit.
+// Regression of the verilated LUT decode unit against the golden decode, bit for bit, and against the
+// unit's documented timing, cycle for cycle (decode_unit_timing.h): every run checks each cycle's
+// handshakes (Bench::run), each beat's and residual's cycle and the run's cycle count.
 //
 // One binary per verilated configuration; the configuration's RTL parameters arrive as SOP_TB_*
 // definitions (tests/rtl/CMakeLists.txt). Modes:
-//   --mode random   --vectors N --seed S   random tables, scales, codes, residuals, stalls, reloads
+//   --mode random   --vectors N --seed S   random tables, scales, codes, residuals (some stale), stalls,
+//                                          reloads; --out-stall P, --in-bubble P, --res-stall P and
+//                                          --load-idle P set the idle inputs' probabilities per cycle
 //   --mode directed                        the named corner cases, each checked on its own
 //   --mode real                            layers of the real models, quantized and written to a pack
 //                                          file, streamed from the pack file (hif configuration only)
@@ -24,6 +28,7 @@
 #include "model/golden/decode.h"
 #include "model/golden/reference_tables.h"
 #include "model/tlm/verilated_core.h"
+#include "tests/rtl/decode_unit_timing.h"
 #if VM_COVERAGE
 #include "verilated_cov.h"
 #endif
@@ -80,13 +85,6 @@ struct Job {
   std::vector<Product> expected;   // stream, lanes per beat
 };
 
-// Knobs of the handshakes: probabilities per cycle.
-struct Traffic {
-  double out_stall = 0.2;    // out_ready low
-  double in_bubble = 0.1;    // no beat offered
-  double res_stall = 0.05;   // residual port not valid
-  double load_idle = 0.2;    // no load offered
-};
 
 // Builds a stream job from blocks (each a multiple of lanes long) and residuals, with the golden's
 // expected products computed on the tables the slot will hold.
@@ -137,6 +135,24 @@ class Gen {
     }
     return t;
   }
+  // Appends n residuals behind the beat of the last one in `res` (index < that beat's first weight):
+  // the port shows each while that beat waits, and the unit takes and drops it (the golden decode skips
+  // it too). Half repeat the index of an earlier residual, half are any earlier index. None in beat 0.
+  void stale_after(std::vector<Residual>& res, int n) {
+    const auto L = static_cast<uint32_t>(hw_.lanes);
+    const uint32_t beat_start = res.back().index / L * L;
+    if (beat_start == 0) return;
+    std::vector<uint32_t> earlier;
+    for (const Residual& r : res) {
+      if (r.index < beat_start) earlier.push_back(r.index);
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint32_t at = !earlier.empty() && bits(1) ? earlier[static_cast<std::size_t>(range(0, static_cast<int>(earlier.size()) - 1))]
+                                                     : static_cast<uint32_t>(range(0, static_cast<int>(beat_start) - 1));
+      res.push_back({at, bits(hw_.cfg.entry_bits())});
+    }
+  }
+
   LayerTables tables() {
     LayerTables lt;
     auto a = table(), b = table();
@@ -157,16 +173,20 @@ class Gen {
     return bits(nb);
   }
 
-  // A random tensor: blocks of lanes * k weights, residuals at a given density (sorted, no duplicates).
-  void tensor(int blocks, double res_density, std::vector<std::vector<uint8_t>>& store, std::vector<Block>& out,
-              std::vector<Residual>& res) {
+  // A random tensor: blocks of lanes * k weights, residuals at a given density (sorted, no duplicates),
+  // and with probability `stale` after each residual some residuals behind its beat (stale_after).
+  void tensor(int blocks, double res_density, double stale, std::vector<std::vector<uint8_t>>& store,
+              std::vector<Block>& out, std::vector<Residual>& res) {
     const int k = range(1, 4);
     uint32_t index = 0;
     for (int b = 0; b < blocks; ++b) {
       store.emplace_back(static_cast<std::size_t>(hw_.lanes * k));
       for (auto& c : store.back()) c = static_cast<uint8_t>(bits(hw_.cfg.code_bits));
       for (std::size_t i = 0; i < store.back().size(); ++i, ++index) {
-        if (uniform() < res_density) res.push_back({index, bits(hw_.cfg.entry_bits())});
+        if (uniform() < res_density) {
+          res.push_back({index, bits(hw_.cfg.entry_bits())});
+          if (uniform() < stale) stale_after(res, range(1, 3));
+        }
       }
     }
     out.clear();
@@ -186,10 +206,13 @@ struct Counts {
   uint64_t vectors = 0;      // products compared
   uint64_t mismatches = 0;
   uint64_t beats = 0;
-  uint64_t residuals = 0;
+  uint64_t residuals = 0;    // taken: merged into a lane or dropped as stale
   uint64_t loads = 0;
   uint64_t cycles = 0;
+  uint64_t expected_cycles = 0;  // from the documented timing (decode_unit_timing.h)
   uint64_t out_stalls = 0;   // cycles with out_valid and !out_ready
+  uint64_t protocol_errors = 0;  // handshake rules broken (Bench::run lists them)
+  uint64_t timing_errors = 0;    // beats or residuals not in the cycle the documented timing gives
 };
 
 // The ports are driven through the system model's own driver (model/tlm/verilated_core.h), so the
@@ -201,7 +224,8 @@ class Bench {
         rng_(seed ^ 0x5eed),
         core_(sysc::rtl_port_widths(hw.lanes, hw.cfg.code_bits, SOP_TB_FP16 != 0, SOP_TB_SCALE_SIGN != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN,
                                     golden::exp_offset(hw.cfg))),
-        lane_products_(static_cast<std::size_t>(hw.lanes)) {
+        lane_products_(static_cast<std::size_t>(hw.lanes)),
+        held_products_(static_cast<std::size_t>(hw.lanes)) {
     reset();
   }
 
@@ -209,23 +233,33 @@ class Bench {
 
   // Runs jobs to completion; loads and streams overlap as the dependencies allow: a load into a slot
   // waits for every earlier stream of that slot to have issued its beats, a stream waits for every
-  // earlier load into its slot.
+  // earlier load into its slot. Besides the products, every cycle's handshakes are checked against the
+  // unit's documented rules, and every beat's and residual's cycle against expected_timing().
   Counts run(std::vector<Job>& jobs, const Traffic& t) {
     Counts c;
+    const TrafficPattern pat(t, rng_());
+    const ExpectedTiming want = expected_timing(timing_jobs(jobs), hw_.lanes, pat);
+    std::vector<std::vector<uint64_t>> fired(jobs.size()), taken(jobs.size());
     std::size_t load_job = next_of(jobs, 0, true), stream_job = next_of(jobs, 0, false);
     std::size_t load_pos = 0, beat_pos = 0, res_pos = 0;
     std::size_t out_job = next_of(jobs, 0, false), out_beat = 0;
     bool beat_offered = false;
+    // Last cycle's output stage: valid, accepted, and whether a beat issued into it.
+    bool was_valid = false, was_accepted = false, was_fire = false;
     uint64_t idle = 0;
-    auto dist = std::uniform_real_distribution<double>(0, 1);
-    // A probability of zero draws no random number (keeps the benchmark's harness cost down).
-    auto chance = [&](double p) { return p > 0 && dist(rng_) < p; };
+    auto protocol = [&](const char* what) {
+      if (++c.protocol_errors <= 5) {
+        std::printf("  PROTOCOL cycle %llu (job %zu, beat %zu, residual %zu): %s\n", static_cast<unsigned long long>(c.cycles),
+                    stream_job, beat_pos, res_pos, what);
+      }
+    };
 
     while (out_job < jobs.size()) {
+      const uint64_t cyc = c.cycles;
       // -- drive --
-      bool load_ok = load_job < jobs.size() && streams_done_before(jobs, load_job, stream_job, beat_pos);
+      bool load_ok = load_job < jobs.size() && streams_done_before(jobs, load_job, stream_job);
       bool load_valid = false;
-      if (load_ok && !chance(t.load_idle)) {
+      if (load_ok && !pat.load_idle(cyc)) {
         const Job& j = jobs[load_job];
         const std::size_t n = static_cast<std::size_t>(hw_.cfg.entries_per_table());
         core_.set_load(true, j.layer, load_pos >= n, static_cast<uint32_t>(load_pos % n), j.tables.entries[load_pos]);
@@ -234,7 +268,7 @@ class Bench {
         core_.set_load(false, 0, false, 0, 0);
       }
       const bool stream_ok = stream_job < jobs.size() && loads_done_before(jobs, stream_job, load_job);
-      if (!beat_offered && stream_ok && !chance(t.in_bubble)) beat_offered = true;
+      if (!beat_offered && stream_ok && !pat.in_bubble(cyc)) beat_offered = true;
       if (beat_offered) {
         const Job& j = jobs[stream_job];
         const Beat& b = j.beats[beat_pos];
@@ -242,34 +276,68 @@ class Bench {
       } else {
         core_.set_beat(false, nullptr, false, 0, 0, false);
       }
-      const bool res_valid = !chance(t.res_stall);
+      const bool res_valid = !pat.res_stall(cyc);
+      uint32_t res_index = kSentinel;  // nothing left in this tensor
       if (stream_job < jobs.size() && res_pos < jobs[stream_job].residuals.size()) {
-        core_.set_residual(res_valid, jobs[stream_job].residuals[res_pos].index, jobs[stream_job].residuals[res_pos].entry);
+        res_index = jobs[stream_job].residuals[res_pos].index;
+        core_.set_residual(res_valid, res_index, jobs[stream_job].residuals[res_pos].entry);
       } else {
-        core_.set_residual(res_valid, 0xFFFFFFFFu, 0);  // sentinel: nothing left in this tensor
+        core_.set_residual(res_valid, kSentinel, 0);
       }
-      const bool out_ready = !chance(t.out_stall);
+      const bool out_ready = !pat.out_stall(cyc);
       core_.set_out_ready(out_ready);
       core_.eval_low();
 
-      // -- sample the handshakes before the edge --
+      // -- the handshake rules, from the pins before the edge --
+      const bool out_valid = core_.out_valid();
+      const bool fire = beat_offered && core_.in_ready();
+      const bool took = res_valid && core_.res_ready();
+      if (load_valid && !core_.load_ready()) protocol("load_ready_o low while a load is driven (the load port is always ready)");
+      if (was_valid && !was_accepted && !out_valid) protocol("out_valid_o dropped without a handshake");
+      if (out_valid && !was_fire && !(was_valid && !was_accepted)) protocol("out_valid_o without an issued beat");
+      if (was_valid && !was_accepted && out_valid) {
+        core_.read_out(lane_products_.data());
+        if (!same_products(lane_products_, held_products_)) protocol("output beat changed while waiting for out_ready_i");
+      }
+      if (beat_offered) {
+        // The beat's end: its first weight index + Lanes (the first beat of a tensor starts at 0).
+        const uint64_t end = (static_cast<uint64_t>(beat_pos) + 1) * static_cast<uint64_t>(hw_.lanes);
+        const bool port_past = res_valid && res_index >= end;  // the next residual or the sentinel: beat complete
+        const bool stage_free = !out_valid || out_ready;
+        if (fire && !port_past) protocol("beat issued before the residual port showed an index past it");
+        if (fire && !stage_free) protocol("beat issued while the output stage holds an unaccepted beat");
+        if (!fire && port_past && stage_free) protocol("beat not issued in the first cycle it may");
+        const bool may_take = res_valid && res_index < end;  // in the beat, or behind it (stale: dropped)
+        if (may_take && !took) protocol(res_index < end - static_cast<uint64_t>(hw_.lanes) ? "stale residual not taken"
+                                                                                          : "residual of the beat not taken");
+        if (took && !may_take) protocol("residual taken that is not before the beat's end");
+      } else if (took) {
+        protocol("residual taken while no beat is offered");
+      }
+      if (out_valid && !out_ready) {
+        core_.read_out(held_products_.data());
+      }
+
+      // -- the transfers --
       bool progress = false;
-      if (core_.out_valid() && out_ready) {
+      if (out_valid && out_ready) {
         check_beat(jobs[out_job], out_beat, c);
         progress = true;
         if (++out_beat == jobs[out_job].beats.size()) {
           out_beat = 0;
           out_job = next_of(jobs, out_job + 1, false);
         }
-      } else if (core_.out_valid()) {
+      } else if (out_valid) {
         ++c.out_stalls;
       }
-      if (res_valid && core_.res_ready()) {
+      if (took) {
+        taken[stream_job].push_back(cyc);
         ++res_pos;
         ++c.residuals;
         progress = true;
       }
-      if (beat_offered && core_.in_ready()) {
+      if (fire) {
+        fired[stream_job].push_back(cyc);
         beat_offered = false;
         ++c.beats;
         progress = true;
@@ -280,7 +348,7 @@ class Bench {
           stream_job = next_of(jobs, stream_job + 1, false);
         }
       }
-      if (load_valid) {
+      if (load_valid && core_.load_ready()) {
         ++c.loads;
         progress = true;
         if (++load_pos == jobs[load_job].tables.entries.size()) {
@@ -288,11 +356,16 @@ class Bench {
           load_job = next_of(jobs, load_job + 1, true);
         }
       }
+      was_valid = out_valid;
+      was_accepted = out_valid && out_ready;
+      was_fire = fire;
       core_.rise();
       ++c.cycles;
       idle = progress ? 0 : idle + 1;
       if (idle > 10000) throw std::runtime_error("no progress for 10000 cycles (deadlock)");
     }
+    c.expected_cycles = want.cycles;
+    compare_timing(want, fired, taken, c);
     return c;
   }
 
@@ -340,9 +413,7 @@ class Bench {
     return from;
   }
   // Every stream before job `load_job` that reads its slot has issued all of its beats.
-  static bool streams_done_before(const std::vector<Job>& jobs, std::size_t load_job, std::size_t stream_job,
-                                  std::size_t beat_pos) {
-    (void)beat_pos;
+  static bool streams_done_before(const std::vector<Job>& jobs, std::size_t load_job, std::size_t stream_job) {
     for (std::size_t i = stream_job; i < load_job; ++i) {
       if (!jobs[i].is_load && jobs[i].layer == jobs[load_job].layer) return false;
     }
@@ -353,6 +424,50 @@ class Bench {
       if (jobs[i].is_load && jobs[i].layer == jobs[stream_job].layer) return false;
     }
     return true;
+  }
+
+  // The residual port's "none left" index (IndexBits = 32 in every configuration here).
+  static constexpr uint32_t kSentinel = 0xFFFFFFFFu;
+
+  static std::vector<TimingJob> timing_jobs(const std::vector<Job>& jobs) {
+    std::vector<TimingJob> out;
+    for (const Job& j : jobs) {
+      TimingJob t;
+      t.is_load = j.is_load;
+      t.layer = j.layer;
+      t.entries = j.tables.entries.size();
+      t.beats = j.beats.size();
+      for (const Residual& r : j.residuals) t.residual_index.push_back(r.index);
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  static bool same_products(const std::vector<Product>& a, const std::vector<Product>& b) {
+    for (std::size_t l = 0; l < a.size(); ++l) {
+      if (a[l].mant != b[l].mant || a[l].exp_field != b[l].exp_field) return false;
+    }
+    return true;
+  }
+
+  // Each beat's and each residual's handshake cycle against the documented timing; the first few
+  // differences are listed.
+  static void compare_timing(const ExpectedTiming& want, const std::vector<std::vector<uint64_t>>& fired,
+                             const std::vector<std::vector<uint64_t>>& taken, Counts& c) {
+    auto diff = [&](const char* what, const std::vector<uint64_t>& w, const std::vector<uint64_t>& g, std::size_t job) {
+      for (std::size_t i = 0; i < std::max(w.size(), g.size()); ++i) {
+        const bool have_w = i < w.size(), have_g = i < g.size();
+        if (have_w && have_g && w[i] == g[i]) continue;
+        if (++c.timing_errors <= 5) {
+          std::printf("  TIMING job %zu %s %zu: at cycle %s, expected %s\n", job, what, i,
+                      have_g ? std::to_string(g[i]).c_str() : "(never)", have_w ? std::to_string(w[i]).c_str() : "(none)");
+        }
+      }
+    };
+    for (std::size_t j = 0; j < fired.size(); ++j) {
+      diff("beat", want.fire[j], fired[j], j);
+      diff("residual", want.take[j], taken[j], j);
+    }
   }
 
   // Every lane's mantissa and exponent field as the pins carry them, against the golden product.
@@ -376,6 +491,7 @@ class Bench {
   std::mt19937_64 rng_;
   sysc::VerilatedCore<SOP_TB_MODEL, /*Traced=*/false> core_;
   std::vector<Product> lane_products_;  // the output beat read from the pins
+  std::vector<Product> held_products_;  // the output beat of the last cycle, while it waited for out_ready
 };
 
 // ---- scenarios -------------------------------------------------------------------------------------
@@ -406,7 +522,8 @@ std::vector<Job> random_jobs(const Hw& hw, Gen& g, uint64_t vectors, std::vector
     }
     std::vector<Block> blocks;
     std::vector<Residual> res;
-    g.tensor(g.range(1, 64), g.uniform() < 0.3 ? 0.0 : 0.02, store, blocks, res);
+    const double density = g.uniform() < 0.3 ? 0.0 : 0.02;
+    g.tensor(g.range(1, 64), density, g.uniform() < 0.5 ? 0.0 : 0.2, store, blocks, res);
     jobs.push_back(make_stream(hw, s, slot[s], blocks, res));
     produced += jobs.back().expected.size();
   }
@@ -522,6 +639,45 @@ std::vector<Scenario> directed(const Hw& hw, Gen& g, std::vector<std::vector<uin
     out.push_back(std::move(s));
   }
   {
+    // Residuals behind the current beat: after each beat's residual the port shows the previous beat's
+    // index again (a repeat), sometimes any earlier index (index 0 included) and then a later residual of
+    // the same beat; the unit must take each in one cycle and drop it. At full rate the run takes exactly
+    // the load's entries + beats + residuals + 1 cycles. A second tensor then starts its indices at 0 again
+    // (in_first_i), where the first tensor's position would make them stale.
+    const auto L = static_cast<uint32_t>(lanes);
+    auto stale_tensor = [&](int beats) {
+      std::vector<Residual> res;
+      uint32_t prev = 0;
+      for (int k = 0; k < beats; ++k) {
+        const uint32_t start = static_cast<uint32_t>(k) * L;
+        const uint32_t hit = start + g.bits(8) % (L > 1 ? L - 1 : 1);
+        res.push_back({hit, g.bits(hw.cfg.entry_bits())});
+        if (k > 0) {
+          res.push_back({prev, g.bits(hw.cfg.entry_bits())});  // repeated: the previous beat's index
+          if (g.bits(1)) res.push_back({k % 4 == 1 ? 0u : g.bits(16) % start, g.bits(hw.cfg.entry_bits())});
+          if (hit + 1 < start + L && g.bits(1)) res.push_back({hit + 1, g.bits(hw.cfg.entry_bits())});
+        }
+        prev = res.back().index >= start ? res.back().index : hit;
+      }
+      res.push_back({prev > L ? prev - L : 0u, g.bits(hw.cfg.entry_bits())});  // stale, just before the sentinel
+      store.emplace_back(static_cast<std::size_t>(beats) * L);
+      for (auto& code : store.back()) code = static_cast<uint8_t>(g.bits(hw.cfg.code_bits));
+      std::vector<Block> bl;
+      for (int k = 0; k < beats; ++k) {
+        bl.push_back({g.scale(), g.bits(1) != 0, Span<const uint8_t>(store.back().data() + static_cast<std::size_t>(k) * L, L)});
+      }
+      return make_stream(hw, 0, t0, bl, res);
+    };
+    Scenario full{"stale and repeated residual indices, full rate", {load(0, t0)}, Traffic{0.0, 0.0, 0.0, 0.0}};
+    full.jobs.push_back(stale_tensor(48));
+    full.jobs.push_back(stale_tensor(16));
+    Scenario stalled{"stale and repeated residual indices, stalls on every port", {load(0, t0)}, {}};
+    stalled.jobs.push_back(stale_tensor(48));
+    stalled.jobs.push_back(stale_tensor(16));
+    out.push_back(std::move(full));
+    out.push_back(std::move(stalled));
+  }
+  {
     Scenario s{"dense residuals (every weight of some blocks, first and last index)", {load(0, t0)}, {}};
     s.jobs.push_back(tensor(0, t0, 32, 2 * lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 1.0));
     s.jobs.push_back(tensor(0, t0, 32, 2 * lanes, [&](int) { return g.scale(); }, rnd_sel, rnd_code, 0.3));
@@ -630,6 +786,7 @@ struct Args {
   uint64_t seed = 1;
   bool expect_mismatch = false;
   std::string coverage;
+  Traffic traffic;  // random mode: the idle inputs' probabilities (--out-stall etc.)
 };
 
 Args parse(int argc, char** argv) {
@@ -646,6 +803,10 @@ Args parse(int argc, char** argv) {
     else if (k == "--seed") a.seed = std::stoull(val());
     else if (k == "--expect-mismatch") a.expect_mismatch = true;
     else if (k == "--coverage") a.coverage = val();
+    else if (k == "--out-stall") a.traffic.out_stall = std::stod(val());
+    else if (k == "--in-bubble") a.traffic.in_bubble = std::stod(val());
+    else if (k == "--res-stall") a.traffic.res_stall = std::stod(val());
+    else if (k == "--load-idle") a.traffic.load_idle = std::stod(val());
     else throw std::invalid_argument("unknown argument " + k);
   }
   return a;
@@ -664,7 +825,7 @@ int run(int argc, char** argv) {
   std::vector<Scenario> scenarios;
 
   if (a.mode == "random") {
-    scenarios.push_back({"random", random_jobs(hw, g, a.vectors, store), {}});
+    scenarios.push_back({"random", random_jobs(hw, g, a.vectors, store), a.traffic});
   } else if (a.mode == "directed") {
     scenarios = directed(hw, g, store);
   } else if (a.mode == "real") {
@@ -711,7 +872,7 @@ int run(int argc, char** argv) {
                 static_cast<unsigned long long>(c.cycles), c.cycles / c1 / 1e6, c.cycles / w1 / 1e6,
                 static_cast<unsigned long long>(c.vectors), static_cast<unsigned long long>(c.mismatches));
     bench.finish();
-    return c.mismatches == 0 ? 0 : 1;
+    return c.mismatches == 0 && c.protocol_errors == 0 && c.timing_errors == 0 && c.cycles == c.expected_cycles ? 0 : 1;
   } else if (a.mode == "illegal-load") {
     // The RTL's own assertions run in simulation: a load to the first slot past ResidentLayers must
     // trip LoadLayerLegal. Errors are recorded rather than fatal here, so the run can say which load did.
@@ -734,23 +895,41 @@ int run(int argc, char** argv) {
   }
 
   Counts total;
+  bool clean = true;
   for (auto& s : scenarios) {
     const Counts c = bench.run(s.jobs, s.traffic);
-    std::printf("  %-62s vectors %9llu  mismatches %llu  beats %llu  residuals %llu  loads %llu  cycles %llu  out stalls %llu\n",
+    std::printf("  %-62s vectors %9llu  mismatches %llu  beats %llu  residuals %llu  loads %llu  cycles %llu (expected %llu)"
+                "  out stalls %llu  protocol errors %llu  timing errors %llu\n",
                 s.name.c_str(), static_cast<unsigned long long>(c.vectors), static_cast<unsigned long long>(c.mismatches),
                 static_cast<unsigned long long>(c.beats), static_cast<unsigned long long>(c.residuals),
                 static_cast<unsigned long long>(c.loads), static_cast<unsigned long long>(c.cycles),
-                static_cast<unsigned long long>(c.out_stalls));
+                static_cast<unsigned long long>(c.expected_cycles), static_cast<unsigned long long>(c.out_stalls),
+                static_cast<unsigned long long>(c.protocol_errors), static_cast<unsigned long long>(c.timing_errors));
+    if (c.cycles != c.expected_cycles) {
+      std::printf("  CYCLES %s: %llu, the documented timing gives %llu\n", s.name.c_str(),
+                  static_cast<unsigned long long>(c.cycles), static_cast<unsigned long long>(c.expected_cycles));
+    }
     total.vectors += c.vectors;
     total.mismatches += c.mismatches;
+    total.protocol_errors += c.protocol_errors;
+    total.timing_errors += c.timing_errors;
+    total.cycles += c.cycles;
+    total.expected_cycles += c.expected_cycles;
+    // Timing and handshakes must hold in every run, the broken multiplier's included.
+    clean = clean && c.protocol_errors == 0 && c.timing_errors == 0 && c.cycles == c.expected_cycles;
   }
   bench.finish();
-  std::printf("TOTAL %s %s: vectors %llu, mismatches %llu\n", SOP_TB_NAME, a.mode.c_str(),
-              static_cast<unsigned long long>(total.vectors), static_cast<unsigned long long>(total.mismatches));
-  const bool pass = a.expect_mismatch ? total.mismatches > 0 : total.mismatches == 0;
+  std::printf("TOTAL %s %s: vectors %llu, mismatches %llu, cycles %llu (expected %llu), protocol errors %llu, "
+              "timing errors %llu\n",
+              SOP_TB_NAME, a.mode.c_str(), static_cast<unsigned long long>(total.vectors),
+              static_cast<unsigned long long>(total.mismatches), static_cast<unsigned long long>(total.cycles),
+              static_cast<unsigned long long>(total.expected_cycles), static_cast<unsigned long long>(total.protocol_errors),
+              static_cast<unsigned long long>(total.timing_errors));
+  const bool values = a.expect_mismatch ? total.mismatches > 0 : total.mismatches == 0;
   if (a.expect_mismatch) {
-    std::printf("%s: the broken multiplier %s caught\n", pass ? "PASS" : "FAIL", pass ? "was" : "was NOT");
+    std::printf("%s: the broken multiplier %s caught\n", values ? "PASS" : "FAIL", values ? "was" : "was NOT");
   }
+  const bool pass = values && clean;
 #if VM_COVERAGE
   if (pass && !a.coverage.empty()) bench.context()->coveragep()->write(a.coverage.c_str());
 #endif

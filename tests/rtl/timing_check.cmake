@@ -1,9 +1,9 @@
 # ctest rtl_timing_small_unit: `sop area --timing` on configs/hw/small.yaml, and the critical path must stay
 # within a stated bound, so an RTL change that adds a long path fails here. The bound is the measured
 # 3.74 ns (OSU 0.18 um, typical corner; docs/rtl.md "Static timing") plus 20 %.
-#   cmake -DSOP=<sop> -DSRC=<source dir> -DOUT=<scratch json> -P timing_check.cmake
+#   cmake -DSOP=<sop> -DSRC=<source dir> -DRTL=<the build's SOP_RTL_DIR> -DOUT=<scratch json> -P timing_check.cmake
 set(bound_ns 4.5)
-execute_process(COMMAND ${SOP} area --hw ${SRC}/configs/hw/small.yaml --timing --json ${OUT}
+execute_process(COMMAND ${SOP} area --hw ${SRC}/configs/hw/small.yaml --rtl-dir ${RTL} --timing --json ${OUT}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "sop area --timing failed (${rc}): ${out}${err}")

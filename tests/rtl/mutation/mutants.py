@@ -1,0 +1,166 @@
+"""Single-point mutants of rtl/ for the mutation test of the RTL regression (rtl_mutants.py, docs/rtl.md).
+
+Each mutant is one textual replacement in one file of a copy of rtl/: `find` must occur exactly once in
+that file (the run refuses a mutant whose text has drifted), `replace` takes its place. A mutant must
+verilate in every configuration of the regression and of the system model; it should change behaviour
+the regression can see (no equivalent mutants: an equivalent one would "survive" by right).
+"""
+
+UNIT = "sop_decode_unit.sv"
+MUL = "sop_lane_mul.sv"
+LUT = "sop_lut.sv"
+
+STAGE_FREE = "assign stage_free  = !out_valid_o || out_ready_i;"
+FIRE = "assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free;"
+RES_READY = "assign res_ready_o = in_valid_i && (res_hit || res_stale);"
+
+MUTANTS = [
+    # ---- datapath ----
+    dict(id="dp-merge-inverted", kind="datapath", file=UNIT,
+         what="lane entry mux inverted: residual entry where none, LUT entry where one",
+         find="assign entry = ovr_mask_q[l] ? ovr_entry_q[l*EntryBits +: EntryBits]\n"
+              "                                  : lut_rdata[l*EntryBits +: EntryBits];",
+         replace="assign entry = ovr_mask_q[l] ? lut_rdata[l*EntryBits +: EntryBits]\n"
+                 "                                  : ovr_entry_q[l*EntryBits +: EntryBits];"),
+    dict(id="dp-scale-hidden-bit", kind="datapath", file=MUL,
+         what="subnormal scales keep the hidden bit",
+         find="assign s_man = {!s_sub, scale_i[ScaleManBits-1:0]};",
+         replace="assign s_man = {1'b1, scale_i[ScaleManBits-1:0]};"),
+    # ---- sign ----
+    dict(id="sign-scale-ignored", kind="sign", file=MUL,
+         what="the scale's sign is not applied",
+         find="`else\n  assign prod_signed = s_neg ? -prod : prod;",
+         replace="`else\n  assign prod_signed = prod;"),
+    dict(id="sign-hif-entry-unsigned", kind="sign", file=MUL,
+         what="HIF entry mantissa read as unsigned (sign bit cleared)",
+         find="assign e_man = $signed(entry_i[sop_decode_pkg::HifManBits-1:0]);",
+         replace="assign e_man = $signed({1'b0, entry_i[sop_decode_pkg::HifManBits-2:0]});"),
+    dict(id="sign-fp16-wrong-bit", kind="sign", file=MUL,
+         what="FP16 entry sign taken from bit 14 instead of 15",
+         find="assign e_man = entry_i[15] ?",
+         replace="assign e_man = entry_i[14] ?"),
+    # ---- exponent ----
+    dict(id="exp-subnormal-scale", kind="exponent", file=MUL,
+         what="subnormal scale exponent 0 instead of 1",
+         find="assign s_exp = s_sub ? ScaleExpBits'(1) : s_exp_field;",
+         replace="assign s_exp = s_exp_field;"),
+    dict(id="exp-fp16-subnormal", kind="exponent", file=MUL,
+         what="FP16 subnormal entry exponent 0 instead of 1",
+         find="assign e_exp = (f_exp == 5'd0) ? 5'd1 : f_exp;",
+         replace="assign e_exp = f_exp;"),
+    dict(id="exp-carry-dropped", kind="exponent", file=MUL,
+         what="exponent sum loses its top bit (the carry)",
+         find="assign exp_o  = ProdExpBits'(e_exp) + ProdExpBits'(s_exp);",
+         replace="assign exp_o  = (ProdExpBits'(e_exp) + ProdExpBits'(s_exp)) & ~(ProdExpBits'(1) << (ProdExpBits - 1));"),
+    # ---- LUT addressing ----
+    dict(id="lut-read-layer-table-swapped", kind="LUT addressing", file=LUT,
+         what="read address {table, layer, code} instead of {layer, table, code}",
+         find="assign raddr = AddrBits'({rlayer_i, rtable_i, rcodes_i[l*CodeBits +: CodeBits]});",
+         replace="assign raddr = AddrBits'({rtable_i, rlayer_i, rcodes_i[l*CodeBits +: CodeBits]});"),
+    dict(id="lut-write-index-bit0", kind="LUT addressing", file=LUT,
+         what="table load writes entry i^1",
+         find="assign waddr = AddrBits'({wlayer_i, wtable_i, windex_i});",
+         replace="assign waddr = AddrBits'({wlayer_i, wtable_i, windex_i ^ CodeBits'(1)});"),
+    dict(id="lut-lanes-reversed", kind="LUT addressing", file=LUT,
+         what="lane l reads lane Lanes-1-l's code",
+         find="rcodes_i[l*CodeBits +: CodeBits]});",
+         replace="rcodes_i[(Lanes-1-l)*CodeBits +: CodeBits]});"),
+    # ---- select bit ----
+    dict(id="sel-ignored", kind="select bit", file=UNIT,
+         what="the select bit is not used: always table 0",
+         find=".rtable_i(in_sel_i),",
+         replace=".rtable_i(1'b0),"),
+    dict(id="sel-inverted", kind="select bit", file=UNIT,
+         what="the select bit inverted",
+         find=".rtable_i(in_sel_i),",
+         replace=".rtable_i(!in_sel_i),"),
+    # ---- residual merge ----
+    dict(id="res-hit-boundary", kind="residual merge", file=UNIT,
+         what="a residual at the next beat's first weight counts as this beat's (offset <= Lanes)",
+         find="(res_offset < IndexBits'(Lanes))",
+         replace="(res_offset <= IndexBits'(Lanes))"),
+    dict(id="res-mask-kept", kind="residual merge", file=UNIT,
+         what="merged residuals are not cleared when the beat issues",
+         find="ovr_mask_d = '0;",
+         replace="ovr_mask_d = ovr_mask_q;"),
+    dict(id="res-first-beat-base", kind="residual merge", file=UNIT,
+         what="in_first_i ignored: a tensor's first beat starts at the last tensor's position",
+         find="assign beat_base  = in_first_i ? '0 : count_q;",
+         replace="assign beat_base  = count_q;"),
+    dict(id="res-count-old-base", kind="residual merge", file=UNIT,
+         what="the position advances from the old count, not the beat's start",
+         find="count_d    = beat_base + IndexBits'(Lanes);",
+         replace="count_d    = count_q + IndexBits'(Lanes);"),
+    # ---- reset values ----
+    dict(id="reset-out-valid", kind="reset value", file=UNIT,
+         what="out_valid_q resets to 1",
+         find="out_valid_q <= 1'b0;",
+         replace="out_valid_q <= 1'b1;"),
+    dict(id="reset-ovr-mask", kind="reset value", file=UNIT,
+         what="override mask resets to all ones",
+         find="ovr_mask_q  <= '0;",
+         replace="ovr_mask_q  <= '1;"),
+    # ---- valid/ready handshakes ----
+    dict(id="hs-res-ready-no-stale", kind="handshake", file=UNIT,
+         what="res_ready_o ignores the stale-residual condition",
+         find=RES_READY,
+         replace="assign res_ready_o = in_valid_i && res_hit;"),
+    dict(id="hs-load-ready-0", kind="handshake", file=UNIT,
+         what="load_ready_o stuck at 0",
+         find="assign load_ready_o = 1'b1;",
+         replace="assign load_ready_o = 1'b0;"),
+    dict(id="hs-fire-ignores-res-valid", kind="handshake", file=UNIT,
+         what="a beat issues without a valid residual port",
+         find=FIRE,
+         replace="assign fire        = in_valid_i && !res_hit && !res_stale && stage_free;"),
+    dict(id="hs-out-valid-drops", kind="handshake", file=UNIT,
+         what="out_valid_o drops after one cycle without out_ready_i",
+         find="end else if (out_ready_i) begin\n      out_valid_d = 1'b0;",
+         replace="end else begin\n      out_valid_d = 1'b0;"),
+    dict(id="hs-stage-ignored", kind="handshake", file=UNIT,
+         what="a beat issues over an unaccepted one",
+         find=STAGE_FREE,
+         replace="assign stage_free  = 1'b1;"),
+    dict(id="hs-res-waits-for-stage", kind="handshake", file=UNIT,
+         what="residuals are taken only while the output stage is free",
+         find=RES_READY,
+         replace="assign res_ready_o = in_valid_i && stage_free && (res_hit || res_stale);"),
+    # ---- extra cycles ----
+    dict(id="cycle-per-beat", kind="extra cycle per beat", file=UNIT,
+         what="a bubble after every beat: the stage must be empty to issue",
+         find=STAGE_FREE,
+         replace="assign stage_free  = !out_valid_o;"),
+    dict(id="cycle-per-beat-offered", kind="extra cycle per beat", file=UNIT,
+         what="a beat must have been offered for a cycle before it issues",
+         find=FIRE,
+         replace="logic offered_q;\n"
+                 "  always_ff @(posedge clk_i or negedge rst_ni) begin\n"
+                 "    if (!rst_ni) offered_q <= 1'b0;\n"
+                 "    else         offered_q <= in_valid_i && !fire;\n"
+                 "  end\n"
+                 "  assign fire        = in_valid_i && offered_q && res_valid_i && !res_hit && !res_stale && stage_free;"),
+    dict(id="cycle-per-chunk", kind="extra cycle per chunk", file=UNIT,
+         what="the first beat of a chunk (in_first_i) waits for the output to drain",
+         find=STAGE_FREE,
+         replace="assign stage_free  = !out_valid_o || (out_ready_i && !in_first_i);"),
+    dict(id="cycle-after-load", kind="extra cycle per layer", file=UNIT,
+         what="no beat issues in the cycle after a table load",
+         find=FIRE,
+         replace="logic loaded_q;\n"
+                 "  always_ff @(posedge clk_i or negedge rst_ni) begin\n"
+                 "    if (!rst_ni) loaded_q <= 1'b0;\n"
+                 "    else         loaded_q <= load_valid_i;\n"
+                 "  end\n"
+                 "  assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free\n"
+                 "                       && !(loaded_q && !load_valid_i);"),
+    dict(id="cycle-per-layer-switch", kind="extra cycle per layer", file=UNIT,
+         what="a beat from another layer slot than the last waits one cycle",
+         find=FIRE,
+         replace="logic [LayerBits-1:0] last_layer_q;\n"
+                 "  always_ff @(posedge clk_i or negedge rst_ni) begin\n"
+                 "    if (!rst_ni)         last_layer_q <= '0;\n"
+                 "    else if (in_valid_i) last_layer_q <= in_layer_i;\n"
+                 "  end\n"
+                 "  assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free\n"
+                 "                       && (in_layer_i == last_layer_q);"),
+]
