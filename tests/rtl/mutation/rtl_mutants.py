@@ -139,18 +139,24 @@ def run_tests(build, tag, jobs, timeout):
         t0 = time.time()
         run_group(["ctest", "--test-dir", build, "-L", label, "-j", str(jobs), "--timeout", str(timeout),
                    "--output-junit", junit], os.path.join(build, f"mutation-{tag}-{label}.log"))
-        failed, outputs, total = junit_failures(junit)
-        if failed is None:
+        res[label] = results_of(junit, time.time() - t0)
+        if res[label] is None:
             raise SystemExit(f"ctest -L {label} wrote no results: see {build}/mutation-{tag}-{label}.log")
-        fired = set()
-        for out in outputs.values():
-            # The broken multiplier's mismatches are expected (rtl_broken_multiply_is_caught): not a finding.
-            expected_mismatches = "the broken multiplier was caught" in out
-            hits = [what for marker, what in CHECKS
-                    if marker in out and not (marker == "MISMATCH" and expected_mismatches)]
-            fired.update(hits if hits else ["test failed"])
-        res[label] = (sorted(short(f) for f in failed), fired, total, time.time() - t0)
     return res
+
+
+def results_of(junit, secs):
+    """(failed tests, checks that fired, total tests, seconds) from one label's JUnit file, or None."""
+    failed, outputs, total = junit_failures(junit)
+    if failed is None:
+        return None
+    fired = set()
+    for name, out in outputs.items():
+        # The broken multiplier's mismatches are expected: not a finding, whatever else stopped that run.
+        expected_mismatches = short(name) == "rtl_broken_multiply_is_caught"
+        hits = [what for marker, what in CHECKS if marker in out and not (marker == "MISMATCH" and expected_mismatches)]
+        fired.update(hits if hits else ["test failed"])
+    return sorted(short(f) for f in failed), fired, total, secs
 
 
 def build_targets(build, tag, jobs):
@@ -160,11 +166,68 @@ def build_targets(build, tag, jobs):
     return rc == 0, time.time() - t0
 
 
-def names(tests, most=4):
-    if not tests:
-        return "-"
-    shown = ", ".join(f"`{t}`" for t in tests[:most])
-    return shown + (f" +{len(tests) - most} more" if len(tests) > most else "")
+# Test families for the table: a prefix and how to show it (the rest of the name is the configuration).
+FAMILIES = [
+    ("rtl_random_ready_out_", "ready-out"),
+    ("rtl_random_", "random"),
+    ("rtl_directed_", "directed"),
+    ("rtl_real_models_", "real"),
+    ("rtl_broken_multiply_is_caught", "broken-mul"),
+    ("Packs/Cosim.EnginesAgreeOnStories260K/", "engines-agree"),
+]
+
+
+def families(tests):
+    """Failing tests grouped by family, e.g. `random x4, directed x3, rtl_lint`."""
+    counts, order = {}, []
+    for t in tests:
+        label = next((show for prefix, show in FAMILIES if t.startswith(prefix)), t)
+        if label not in counts:
+            order.append(label)
+            counts[label] = 0
+        counts[label] += 1
+    return ", ".join(f"{lab} x{counts[lab]}" if counts[lab] > 1 else lab for lab in order) or "-"
+
+
+def table(rows, footer):
+    """rows: (index, mutant, results or None when it did not build)."""
+    lines = [
+        "| # | kind | mutant | change | rtl tests failing | regression checks that fired | cosim tests failing |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, m, res in rows:
+        if res is None:
+            lines.append(f"| {i} | {m['kind']} | `{m['id']}` | {m['what']} | DOES NOT BUILD | | |")
+            continue
+        rtl_failed, fired, rtl_total, _ = res["rtl"]
+        cos_failed, _f, cos_total, _ = res["cosim"]
+        verdict = "" if (rtl_failed or cos_failed) else " **SURVIVED**"
+        lines.append(f"| {i} | {m['kind']} | `{m['id']}` | {m['what']}{verdict} | {len(rtl_failed)}/{rtl_total}: "
+                     f"{families(rtl_failed)} | {', '.join(sorted(fired)) or '-'} | {len(cos_failed)}/{cos_total}: "
+                     f"{families(cos_failed)} |")
+    lines += ["", footer]
+    return "\n".join(lines)
+
+
+def emit(text, path):
+    print(text)
+    if path:
+        with open(path, "w") as fh:
+            fh.write(text + "\n")
+
+
+def report(build, mutants, path):
+    rows, missing = [], 0
+    for i, m in enumerate(mutants, 1):
+        res = {label: results_of(os.path.join(build, f"mutation-{m['id']}-{label}.xml"), 0) for label in LABELS}
+        if any(r is None for r in res.values()):
+            missing += 1
+            res = None  # not run, or did not build
+        rows.append((i, m, res))
+    survived = sum(1 for r in rows if r[2] is not None and not (r[2]["rtl"][0] or r[2]["cosim"][0]))
+    emit(table(rows, f"{len(rows) - survived - missing} of {len(rows)} mutants caught, {survived} survived, "
+                     f"{missing} without results (from the JUnit files in {build})."), path)
+    return 0 if survived == 0 and missing == 0 else 1
 
 
 def main():
@@ -176,6 +239,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="build and ctest parallelism (default 2)")
     ap.add_argument("--timeout", type=int, default=120, help="ctest --timeout per test, seconds (default 120)")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--report", action="store_true",
+                    help="print the table of the last run in --build from its JUnit files, without building")
     a = ap.parse_args()
 
     mutants = MUTANTS
@@ -189,6 +254,8 @@ def main():
         for m in mutants:
             print(f"{m['id']:30s} {m['kind']:24s} {m['file']:18s} {m['what']}")
         return 0
+    if a.report:
+        return report(os.path.abspath(a.build), mutants, a.table)
     # Every selected mutant must apply to the committed RTL before anything is built.
     for m in mutants:
         with open(os.path.join(SRC, "rtl", m["file"])) as fh:
@@ -218,44 +285,24 @@ def main():
         ok, bsecs = build_targets(build, m["id"], a.jobs)
         if not ok:
             errors += 1
-            rows.append((i, m, None, bsecs, 0))
+            rows.append((i, m, None))
             log(f"[{i}/{len(mutants)}] {m['id']}: DOES NOT BUILD (see {build}/mutation-{m['id']}-build.log)")
             continue
         res = run_tests(build, m["id"], a.jobs, a.timeout)
         tsecs = res["rtl"][3] + res["cosim"][3]
-        rows.append((i, m, res, bsecs, tsecs))
+        rows.append((i, m, res))
         caught = bool(res["rtl"][0] or res["cosim"][0])
         log(f"[{i}/{len(mutants)}] {m['id']}: {'caught' if caught else 'SURVIVED'} "
             f"(rtl {len(res['rtl'][0])}/{res['rtl'][2]}, cosim {len(res['cosim'][0])}/{res['cosim'][2]} failed; "
             f"build {bsecs:.0f} s, tests {tsecs:.0f} s)")
     write_rtl(rtl_dir, None)  # the copy back to the committed RTL (the binaries stay the last mutant's)
 
-    total = time.time() - t_start
     survived = sum(1 for r in rows if r[2] is not None and not (r[2]["rtl"][0] or r[2]["cosim"][0]))
-    lines = [
-        "| # | kind | mutant | change | rtl tests failing | regression checks that fired | cosim tests failing |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for i, m, res, _b, _t in rows:
-        if res is None:
-            lines.append(f"| {i} | {m['kind']} | `{m['id']}` | {m['what']} | DOES NOT BUILD | | |")
-            continue
-        rtl_failed, fired, rtl_total, _ = res["rtl"]
-        cos_failed, _f, cos_total, _ = res["cosim"]
-        verdict = "" if (rtl_failed or cos_failed) else " **SURVIVED**"
-        lines.append(f"| {i} | {m['kind']} | `{m['id']}` | {m['what']}{verdict} | {len(rtl_failed)}/{rtl_total}: "
-                     f"{names(rtl_failed)} | {', '.join(sorted(fired)) or '-'} | {len(cos_failed)}/{cos_total}: "
-                     f"{names(cos_failed, 2)} |")
     caught = len(rows) - survived - errors
-    lines.append("")
-    lines.append(f"{caught} of {len(rows)} mutants caught, {survived} survived, {errors} did not build; "
-                 f"{total / 60:.1f} min in all ({len(rows)} mutants"
-                 f"{'' if a.no_baseline else ' and the baseline'}, --jobs {a.jobs}).")
-    table = "\n".join(lines)
-    print(table)
-    if a.table:
-        with open(a.table, "w") as fh:
-            fh.write(table + "\n")
+    footer = (f"{caught} of {len(rows)} mutants caught, {survived} survived, {errors} did not build; "
+              f"{(time.time() - t_start) / 60:.1f} min in all ({len(rows)} mutants"
+              f"{'' if a.no_baseline else ' and the baseline'}, --jobs {a.jobs}).")
+    emit(table(rows, footer), a.table)
     return 0 if survived == 0 and errors == 0 else 1
 
 
