@@ -55,8 +55,8 @@ MUTANTS = [
     # ---- LUT addressing ----
     dict(id="lut-read-layer-table-swapped", kind="LUT addressing", file=LUT,
          what="read address {table, layer, code} instead of {layer, table, code}",
-         find="assign raddr = AddrBits'({rlayer_i, rtable_i, rcodes_i[l*CodeBits +: CodeBits]});",
-         replace="assign raddr = AddrBits'({rtable_i, rlayer_i, rcodes_i[l*CodeBits +: CodeBits]});"),
+         find="assign raddr = AddrBits'({rlayer_i, rtable_i[l], rcodes_i[l*CodeBits +: CodeBits]});",
+         replace="assign raddr = AddrBits'({rtable_i[l], rlayer_i, rcodes_i[l*CodeBits +: CodeBits]});"),
     dict(id="lut-write-index-bit0", kind="LUT addressing", file=LUT,
          what="table load writes entry i^1",
          find="assign waddr = AddrBits'({wlayer_i, wtable_i, windex_i});",
@@ -163,4 +163,13 @@ MUTANTS = [
                  "  end\n"
                  "  assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free\n"
                  "                       && (in_layer_i == last_layer_q);"),
+    # Beats of several blocks (issue 10): each lane must take its own block's scale and select bit.
+    dict(id="lane-scale-from-lane0", kind="datapath (multi-block beat)", file=UNIT,
+         what="every lane multiplies by lane 0's scale",
+         find=".scale_i(in_scale_i[l*ScaleBits +: ScaleBits]),",
+         replace=".scale_i(in_scale_i[0 +: ScaleBits]),"),
+    dict(id="lane-select-from-lane0", kind="select bit (multi-block beat)", file=LUT,
+         what="every lane reads the table lane 0's block selects",
+         find="assign raddr = AddrBits'({rlayer_i, rtable_i[l], rcodes_i[l*CodeBits +: CodeBits]});",
+         replace="assign raddr = AddrBits'({rlayer_i, rtable_i[0], rcodes_i[l*CodeBits +: CodeBits]});"),
 ]
