@@ -69,11 +69,11 @@ MUTANTS = [
     dict(id="sel-ignored", kind="select bit", file=UNIT,
          what="the select bit is not used: always table 0",
          find=".rtable_i(in_sel_i),",
-         replace=".rtable_i(1'b0),"),
+         replace=".rtable_i('0),"),
     dict(id="sel-inverted", kind="select bit", file=UNIT,
          what="the select bit inverted",
          find=".rtable_i(in_sel_i),",
-         replace=".rtable_i(!in_sel_i),"),
+         replace=".rtable_i(~in_sel_i),"),
     # ---- residual merge ----
     dict(id="res-hit-boundary", kind="residual merge", file=UNIT,
          what="a residual at the next beat's first weight counts as this beat's (offset <= Lanes)",
