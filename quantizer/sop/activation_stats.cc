@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/text_file.h"
 #include "quantizer/io/untrusted_json.h"
@@ -112,9 +113,7 @@ void save_activation_stats_json(const ActivationStats& stats, const std::string&
   j["version"] = 1;
   j["tensors"] = nlohmann::json::object();
   for (const auto& [name, v] : stats.channels) j["tensors"][name] = v;
-  std::ofstream out(path);
-  if (!out) throw Error(path, "", "cannot write activation statistics");
-  out << j.dump() << "\n";
+  write_file_atomically(path, [&](std::ostream& out) { out << j.dump() << "\n"; });
 }
 
 }  // namespace sop
