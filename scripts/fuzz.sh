@@ -10,7 +10,8 @@
 # seed corpora in tests/fuzz/corpus/ (synthetic files from sop_fuzz_make_corpus, and the repository's
 # configs) and exits. Inputs the fuzzers find go to build-fuzz/corpus/TARGET (kept between runs), a
 # failing input to build-fuzz/artifacts/TARGET/. Environment: SOP_FUZZ_RSS_MB (2048),
-# SOP_FUZZ_TIMEOUT (10 s per input), SOP_FUZZ_BUILD (build-fuzz), CXX (clang++).
+# SOP_FUZZ_TIMEOUT (10 s per input), SOP_FUZZ_BUILD (build-fuzz), SOP_FUZZ_SEED (libFuzzer's -seed;
+# unset: a random one; CI sets 1 so that a run repeats), CXX (clang++).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -23,6 +24,8 @@ build="${SOP_FUZZ_BUILD:-build-fuzz}"
 rss_mb="${SOP_FUZZ_RSS_MB:-2048}"
 timeout_s="${SOP_FUZZ_TIMEOUT:-10}"
 cxx="${CXX:-clang++}"
+seed_option=()
+[ -z "${SOP_FUZZ_SEED:-}" ] || seed_option=(-seed="$SOP_FUZZ_SEED")
 
 all_targets=(safetensors safetensors_index gguf pack activation_json imatrix
              hw_yaml tech_yaml tech_logic_json recipe_yaml sweep_yaml synthetic_spec)
@@ -79,7 +82,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s)
   set +e
   "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" $seed_dir >"$log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "${seed_option[@]}" "$work" $seed_dir >"$log" 2>&1
   rc=$?
   set -e
   elapsed=$(( $(date +%s) - start ))
