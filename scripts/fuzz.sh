@@ -6,7 +6,8 @@
 #
 #   scripts/fuzz.sh [--seeds] [SECONDS] [TARGET...]
 #
-# TARGET is a name such as `pack` or `hw_yaml` (all targets when none is given). --seeds rewrites the
+# TARGET is a name such as `pack` or `hw_yaml` (the default list below when none is given; the sweep
+# folder targets sweep_point and sweep_results only by name). --seeds rewrites the
 # seed corpora in tests/fuzz/corpus/ (synthetic files from sop_fuzz_make_corpus, and the repository's
 # configs) and exits. Inputs the fuzzers find go to build-fuzz/corpus/TARGET (kept between runs), a
 # failing input to build-fuzz/artifacts/TARGET/. Environment: SOP_FUZZ_RSS_MB (2048),
@@ -27,10 +28,14 @@ cxx="${CXX:-clang++}"
 seed_option=()
 [ -z "${SOP_FUZZ_SEED:-}" ] || seed_option=(-seed="$SOP_FUZZ_SEED")
 
-all_targets=(safetensors safetensors_index gguf pack activation_json imatrix
-             hw_yaml tech_yaml tech_logic_json recipe_yaml sweep_yaml synthetic_spec)
+default_targets=(safetensors safetensors_index gguf pack activation_json imatrix
+                 hw_yaml tech_yaml tech_logic_json recipe_yaml sweep_yaml synthetic_spec)
+# Built and runnable by name, not run by default: the sweep folder's readers (sim/sweep_results.cc)
+# have open findings (docs/robustness.md) that would fail every run until they are fixed.
+extra_targets=(sweep_point sweep_results)
+all_targets=("${default_targets[@]}" "${extra_targets[@]}")
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+[ ${#targets[@]} -gt 0 ] || targets=("${default_targets[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all_targets[*]} " == *" $t "* ]] || { echo "fuzz: unknown target '$t' (targets: ${all_targets[*]})" >&2; exit 2; }
 done
@@ -51,7 +56,11 @@ cmake --build "$build" -j2 --target "${build_targets[@]}"
 # ---- seeds ------------------------------------------------------------------------------------------
 if [ "$seeds" -eq 1 ]; then
   corpus=tests/fuzz/corpus
-  rm -rf "$corpus"
+  # sweep_point and sweep_results hold records of a `sop sweep` run of a tiny sweep (docs/robustness.md)
+  # and are kept; every other folder is rewritten.
+  for t in "${all_targets[@]}"; do
+    case "$t" in sweep_point|sweep_results) ;; *) rm -rf "${corpus:?}/$t" ;; esac
+  done
   # Relative paths only: a pack records its source and recipe path.
   "$build/tests/fuzz/sop_fuzz_make_corpus" . "$corpus"
   copy() {  # copy TARGET FILE...: the repository's configs as seeds
