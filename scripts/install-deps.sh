@@ -8,6 +8,8 @@ packages=(
   libsystemc-dev verilator yosys opensta
   libyaml-cpp-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  # The fuzz targets (scripts/fuzz.sh, tests/fuzz): clang with libFuzzer and the sanitizer runtimes.
+  clang libclang-rt-dev
   # Estimation tests: a single-node Slurm cluster (tests/slurm) and headless Chromium, which renders
   # the sweep report (tests/estimate).
   slurmctld slurmd slurm-client munge

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/checked_math.h"
 #include "base/half.h"
@@ -18,13 +19,6 @@ namespace {
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data is little-endian; this writer copies host floats directly");
 
-struct FileCloser {
-  void operator()(std::FILE* f) const {
-    if (f) std::fclose(f);
-  }
-};
-using FileHandle = std::unique_ptr<std::FILE, FileCloser>;
-
 uint64_t element_size(DType dtype) {
   switch (dtype) {
     case DType::F32: return 4;
@@ -34,30 +28,7 @@ uint64_t element_size(DType dtype) {
   }
 }
 
-class OutputFile {
- public:
-  explicit OutputFile(std::string path) : path_(std::move(path)) {
-    file_.reset(std::fopen(path_.c_str(), "wb"));
-    if (!file_) throw Error(path_, "", std::string("cannot create: ") + std::strerror(errno));
-    std::setvbuf(file_.get(), nullptr, _IOFBF, 1 << 20);
-  }
-  void write(const void* data, std::size_t bytes) {
-    if (bytes && std::fwrite(data, 1, bytes, file_.get()) != bytes) {
-      throw Error(path_, "", std::string("write failed: ") + std::strerror(errno));
-    }
-  }
-  void close() {
-    std::FILE* f = file_.release();
-    if (std::fclose(f) != 0) throw Error(path_, "", std::string("close failed: ") + std::strerror(errno));
-  }
-
- private:
-  std::string path_;
-  FileHandle file_;
-};
-
-// Converts and writes one tensor in chunks, so the narrowed copy never holds the whole tensor.
-void write_values(OutputFile& out, const std::vector<float>& values, DType dtype) {
+void write_values(AtomicOutputFile& out, const std::vector<float>& values, DType dtype) {
   if (dtype == DType::F32) {
     out.write(values.data(), values.size() * sizeof(float));
     return;
@@ -105,34 +76,28 @@ uint64_t write_safetensors(const ModelReader& model, const std::string& out_path
   // Pad with spaces so the data section starts 8-byte aligned, as other writers do.
   header_text.append((8 - header_text.size() % 8) % 8, ' ');
 
-  const std::string partial_path = out_path + ".partial";
-  try {
-    OutputFile out(partial_path);
-    uint8_t length_bytes[8];
-    uint64_t length = header_text.size();
-    for (uint8_t& b : length_bytes) {
-      b = static_cast<uint8_t>(length & 0xFF);
-      length >>= 8;
-    }
-    out.write(length_bytes, sizeof length_bytes);
-    out.write(header_text.data(), header_text.size());
-    const auto& infos = model.tensors();
-    for (std::size_t i = 0; i < infos.size(); ++i) {
-      const Tensor tensor = model.read(infos[i].name);
-      if (tensor.shape != infos[i].shape || static_cast<int64_t>(tensor.values.size()) != infos[i].element_count()) {
-        throw Error(model.path(), infos[i].name, "read() returned a shape other than tensors() listed");
-      }
-      write_values(out, tensor.values, dtype);
-      if (progress) progress(i + 1, infos.size(), infos[i].name);
-    }
-    out.close();
-    if (std::rename(partial_path.c_str(), out_path.c_str()) != 0) {
-      throw Error(out_path, "", std::string("cannot rename from ") + partial_path + ": " + std::strerror(errno));
-    }
-  } catch (...) {
-    std::remove(partial_path.c_str());
-    throw;
+  // This process's temporary beside out_path, fsynced and renamed into place when complete; removed
+  // on any failure (base/atomic_file.h).
+  AtomicOutputFile out(out_path);
+  std::setvbuf(out.file(), nullptr, _IOFBF, 1 << 20);
+  uint8_t length_bytes[8];
+  uint64_t length = header_text.size();
+  for (uint8_t& b : length_bytes) {
+    b = static_cast<uint8_t>(length & 0xFF);
+    length >>= 8;
   }
+  out.write(length_bytes, sizeof length_bytes);
+  out.write(header_text.data(), header_text.size());
+  const auto& infos = model.tensors();
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    const Tensor tensor = model.read(infos[i].name);
+    if (tensor.shape != infos[i].shape || static_cast<int64_t>(tensor.values.size()) != infos[i].element_count()) {
+      throw Error(model.path(), infos[i].name, "read() returned a shape other than tensors() listed");
+    }
+    write_values(out, tensor.values, dtype);
+    if (progress) progress(i + 1, infos.size(), infos[i].name);
+  }
+  out.commit();
   return 8 + header_text.size() + offset;
 }
 

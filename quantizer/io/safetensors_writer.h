@@ -17,8 +17,9 @@ using WriteProgress = std::function<void(std::size_t, std::size_t, const std::st
 
 // Writes every tensor of `model` as `dtype` (F32, F16 or BF16; narrowing rounds to nearest even),
 // with `metadata` as the "__metadata__" object. The header is computed from model.tensors() first,
-// then each tensor is read, converted and appended. The file is written as `out_path` + ".partial"
-// and renamed into place only when complete; on failure the partial file is removed. Returns the
+// then each tensor is read, converted and appended. The file is written under a temporary name beside
+// `out_path` and renamed into place only when complete and synced (base/atomic_file.h); on failure the
+// temporary is removed. Returns the
 // file size in bytes. Throws sop::Error naming the output path (or the tensor) on failure.
 uint64_t write_safetensors(const ModelReader& model, const std::string& out_path, DType dtype,
                            const std::vector<std::pair<std::string, std::string>>& metadata = {},

@@ -513,17 +513,8 @@ std::vector<float> dequantize_layer(const PackedLayerView& layer) {
 
 // ---- Writer -----------------------------------------------------------------------------------------
 
-PackWriter::PackWriter(std::string path, const PackModelInfo& info) : path_(std::move(path)) {
-  std::string temp = path_ + ".partial-XXXXXX";
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) throw Error(path_, "", std::string("cannot create a temporary file beside it: ") + std::strerror(errno));
-  temp_path_ = temp;
-  out_ = ::fdopen(fd, "wb");
-  if (out_ == nullptr) {
-    ::close(fd);
-    std::remove(temp_path_.c_str());
-    throw Error(path_, "", "cannot open the temporary file for writing");
-  }
+PackWriter::PackWriter(std::string path, const PackModelInfo& info)
+    : path_(std::move(path)), out_(std::make_unique<AtomicOutputFile>(path_)) {
   uint8_t header[kFileHeaderBytes] = {};
   std::memcpy(header, kFileMagic, sizeof kFileMagic);
   header[8] = static_cast<uint8_t>(kPackVersionMajor & 0xFF);
@@ -534,15 +525,10 @@ PackWriter::PackWriter(std::string path, const PackModelInfo& info) : path_(std:
   write_section(kTagModel, model_info_payload(info));
 }
 
-PackWriter::~PackWriter() {
-  if (out_ != nullptr) std::fclose(out_);
-  if (!finished_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
-}
+PackWriter::~PackWriter() = default;  // out_ removes the temporary unless finish() committed it
 
 void PackWriter::write_raw(const uint8_t* data, std::size_t size) {
-  if (std::fwrite(data, 1, size, out_) != size) {
-    throw Error(path_, "", std::string("write failed: ") + std::strerror(errno));
-  }
+  out_->write(data, size);
   file_crc_ = detail::crc32_update(file_crc_, data, size);
   bytes_written_ += size;
 }
@@ -579,16 +565,7 @@ void PackWriter::finish() {
   t.u32(file_crc_);  // of every byte before the trailer
   t.u64(bytes_written_ + kTrailerBytes);
   write_raw(t.bytes().data(), t.size());
-  if (std::fflush(out_) != 0 || ::fsync(::fileno(out_)) != 0) {
-    throw Error(path_, "", std::string("cannot flush: ") + std::strerror(errno));
-  }
-  ::fchmod(::fileno(out_), 0644);  // mkstemp creates 0600; a pack is an ordinary output file
-  const int closed = std::fclose(out_);
-  out_ = nullptr;
-  if (closed != 0) throw Error(path_, "", "cannot close the temporary file");
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    throw Error(path_, "", std::string("cannot rename the finished file into place: ") + std::strerror(errno));
-  }
+  out_->commit();
   finished_ = true;
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/golden/decode.h"
+#include "base/atomic_file.h"
 #include "base/mapped_file.h"
 #include "quantizer/sop/sop_layer.h"
 #include "base/span.h"
@@ -113,7 +114,8 @@ class PackFile {
 // Streams a pack file: the model info first, then one section per tensor, then finish().
 class PackWriter {
  public:
-  // Opens a temporary file beside `path`. info.tensors must list every tensor that will be added.
+  // Opens a temporary file beside `path` (removing stale ones of killed runs, base/atomic_file.h).
+  // info.tensors must list every tensor that will be added.
   PackWriter(std::string path, const PackModelInfo& info);
   ~PackWriter();  // removes the temporary file unless finish() succeeded
   PackWriter(const PackWriter&) = delete;
@@ -123,7 +125,8 @@ class PackWriter {
   // throws sop::Error naming the layer and field if not.
   void add_layer(const SopLayerResult& layer);
   void add_tensor(const Tensor& tensor);
-  // Writes the end marker and whole-file checksum, flushes, and renames the file into place.
+  // Writes the end marker and whole-file checksum, flushes and fsyncs, renames the file into place and
+  // fsyncs its folder.
   void finish();
 
   uint64_t bytes_written() const { return bytes_written_; }
@@ -133,8 +136,7 @@ class PackWriter {
   void write_raw(const uint8_t* data, std::size_t size);
 
   std::string path_;
-  std::string temp_path_;
-  std::FILE* out_ = nullptr;
+  std::unique_ptr<AtomicOutputFile> out_;  // this process's temporary beside path_ (base/atomic_file.h)
   uint32_t file_crc_ = 0;
   uint64_t bytes_written_ = 0;
   uint32_t section_count_ = 0;

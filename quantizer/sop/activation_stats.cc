@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/text_file.h"
 #include "quantizer/io/untrusted_json.h"
@@ -28,7 +29,10 @@ constexpr const char* kMeanSquareRule = "E[x^2] must be finite, >= 0 and at most
 
 ActivationStats parse_json(const std::string& text, const std::string& path) {
   const nlohmann::json j = parse_untrusted_json(text, path, "", "activation statistics");
-  if (!j.is_object() || j.value("format", "") != "sop-activation-stats") {
+  // Types checked before any get<>(): nlohmann's value("format", "") throws its own type_error on
+  // {"format": {...}} (found by the activation_json fuzzer, issue 16).
+  const bool has_format = j.is_object() && j.contains("format") && j.at("format").is_string();
+  if (!has_format || j.at("format").get<std::string>() != "sop-activation-stats") {
     throw Error(path, "format", "expected \"sop-activation-stats\"");
   }
   if (!j.contains("tensors") || !j.at("tensors").is_object()) throw Error(path, "tensors", "missing or not an object");
@@ -112,9 +116,7 @@ void save_activation_stats_json(const ActivationStats& stats, const std::string&
   j["version"] = 1;
   j["tensors"] = nlohmann::json::object();
   for (const auto& [name, v] : stats.channels) j["tensors"][name] = v;
-  std::ofstream out(path);
-  if (!out) throw Error(path, "", "cannot write activation statistics");
-  out << j.dump() << "\n";
+  write_file_atomically(path, [&](std::ostream& out) { out << j.dump() << "\n"; });
 }
 
 }  // namespace sop

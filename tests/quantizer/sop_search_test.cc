@@ -209,6 +209,18 @@ TEST(SopActivationStats, RefusesValuesBeyondFloatZeroLengthEntriesAndWrongLength
   check_activation_stats_fit(s, "stats.json", {matrix});
 }
 
+// Issue 16 (activation_json fuzzer): a `format` that is not a string escaped as nlohmann's type_error
+// instead of a sop::Error naming the file and field.
+TEST(SopActivationStats, AFormatThatIsNotAStringIsRefusedNamingTheFileAndField) {
+  sop::testing::ScratchDir dir;
+  const std::string json = dir.file("stats.json");
+  for (const char* format : {R"({"x": 1})", "[1]", "7", "null", R"("other")"}) {
+    sop::testing::write_file(json, std::string(R"({"format":)") + format + R"(,"tensors":{}})");
+    sop::testing::expect_error([&] { load_activation_stats(json); },
+                               {json + ": format: expected \"sop-activation-stats\""});
+  }
+}
+
 TEST(SopActivationStats, JsonRoundTripAndImatrix) {
   ActivationStats s;
   s.channels["a.weight"] = {1, 2, 3};
