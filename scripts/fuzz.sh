@@ -46,8 +46,9 @@ command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found: run scripts/instal
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$build/CMakeCache.txt" ]; then
+  mkdir -p "$build"
   cmake -S . -B "$build" -G Ninja -DSOP_FUZZ=ON -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    "${launcher[@]}" >"$build.configure.log" 2>&1 || { cat "$build.configure.log" >&2; exit 1; }
+    "${launcher[@]}" >"$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
 fi
 build_targets=(sop_fuzz_make_corpus)
 for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
