@@ -62,16 +62,22 @@ std::vector<std::string> rtl_sources(const std::string& rtl_dir) {
   return sources;
 }
 
-std::string script_for(const hw::HwConfig& hw, const std::vector<std::string>& sources, const std::string& liberty,
-                       const std::string& stat_file) {
-  std::ostringstream s;
-  s << "# sop area: " << hw.source << "\n";
-  // The liberty's cells as black boxes first, so `check` knows their port directions.
+// The yosys commands both flows start with: the liberty's cells as black boxes first (so `check` knows
+// their port directions), the RTL, and the top elaborated with the configuration's parameters.
+void read_and_elaborate(std::ostringstream& s, const hw::HwConfig& hw, const std::vector<std::string>& sources,
+                        const std::string& liberty) {
   s << "read_liberty -lib " << liberty << "\n";
   s << "read_verilog -sv";
   for (const std::string& source : sources) s << " " << source;
   s << "\nhierarchy -check -top sop_decode_unit";
   for (const auto& [k, v] : hw.rtl_parameters()) s << " -chparam " << k << " " << v;
+}
+
+std::string script_for(const hw::HwConfig& hw, const std::vector<std::string>& sources, const std::string& liberty,
+                       const std::string& stat_file) {
+  std::ostringstream s;
+  s << "# sop area: " << hw.source << "\n";
+  read_and_elaborate(s, hw, sources, liberty);
   // Kept hierarchical so that stat reports the LUT, one lane and the control apart.
   s << "\nsynth -top sop_decode_unit\n"
     << "dfflibmap -liberty " << liberty << "\n"
@@ -125,11 +131,7 @@ std::string timing_script(const hw::HwConfig& hw, const std::vector<std::string>
                           const std::string& stat_file) {
   std::ostringstream s;
   s << "# sop area --timing: " << hw.source << "\n";
-  s << "read_liberty -lib " << liberty << "\n";
-  s << "read_verilog -sv";
-  for (const std::string& source : sources) s << " " << source;
-  s << "\nhierarchy -check -top sop_decode_unit";
-  for (const auto& [k, v] : hw.rtl_parameters()) s << " -chparam " << k << " " << v;
+  read_and_elaborate(s, hw, sources, liberty);
   s << "\nsynth -flatten -top sop_decode_unit\n"
     << "dfflibmap -liberty " << liberty << "\n"
     << "abc -liberty " << liberty << " -D " << static_cast<long>(period_ps) << " -constr " << constr << "\n"
