@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,7 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "sim/area.h"
+#include "sim/tech.h"
 #include "model/hw/hw_config.h"
 
 namespace sop::cli {
@@ -27,7 +29,10 @@ int run_area(const std::vector<std::string>& args) {
     ("yosys", po::value<std::string>()->default_value("yosys"), "yosys executable")
     ("timing", "also static timing: a timing-driven mapping timed by OpenSTA (worst slack, critical path, fmax)")
     ("target-mhz", po::value<double>()->default_value(0), "clock to map for and check (default: the config's clock_mhz)")
-    ("sta", po::value<std::string>()->default_value("sta"), "OpenSTA executable");
+    ("sta", po::value<std::string>()->default_value("sta"), "OpenSTA executable")
+    ("tech", po::value<std::string>(),
+     "with --timing: also scale the critical path to this technology table's node (configs/tech/*.yaml) by the "
+     "Stillmaker-Baas delay equations");
   po::variables_map vm;
   if (auto code = parse_options("area", "--hw CONFIG.yaml [--hw ...] [--json OUT]", desc, args, vm, {"hw"})) {
     return *code;
@@ -41,6 +46,14 @@ int run_area(const std::vector<std::string>& args) {
   const bool timing = vm.count("timing") != 0;
   sim::TimingOptions topt;
   topt.target_mhz = vm["target-mhz"].as<double>();
+  std::optional<sim::TechTable> tech;
+  if (vm.count("tech")) {
+    if (!timing) {
+      std::fprintf(stderr, "sop area: --tech scales the timing: give --timing too\n");
+      return 2;
+    }
+    tech = sim::load_tech_table(vm["tech"].as<std::string>());
+  }
 
   nlohmann::json out = nlohmann::json::array();
   std::printf("%-28s %5s %7s %5s %7s %9s %12s %12s %12s %12s %7s\n", "config", "lanes", "entries", "slots", "entry",
@@ -86,6 +99,26 @@ int run_area(const std::vector<std::string>& args) {
                               {"fmax_mhz", t.fmax_mhz},             {"startpoint", t.startpoint},
                               {"endpoint", t.endpoint},             {"stages", t.stages},
                               {"area_um2", t.area_um2},             {"sdc", t.sdc}};
+      if (tech) {
+        // The measured path, scaled: the same number `clock_mhz: auto` takes from the timing table.
+        const sim::NodeScale f = tech->from_synthesis();
+        const double scaled_ns = t.critical_path_ns * f.delay;
+        const double area_scale = tech->nand2_um2.value / tech->logic_table_nand2_um2.value;
+        std::printf("  at %s (%s, %.2f V): critical path %.3f ns (x %.4f, Stillmaker-Baas 2017 from %s at %.2f V), "
+                    "fmax %.0f MHz; the config's %.0f MHz %s; area %.0f um2 (NAND2 equivalents x %.4g um2)\n",
+                    tech->name.c_str(), tech->scaling.model.c_str(), tech->voltage_v, scaled_ns, f.delay,
+                    tech->scaling.synthesis_model.c_str(), tech->scaling.synthesis_voltage_v, 1000.0 / scaled_ns,
+                    hw.clock_mhz, 1000.0 / scaled_ns + 1e-9 >= hw.clock_mhz ? "fits" : "DOES NOT FIT",
+                    r.total_um2 * area_scale, tech->nand2_um2.value);
+        out.back()["timing"]["scaled"] = {{"tech", vm["tech"].as<std::string>()},
+                                          {"node", tech->name},
+                                          {"model", tech->scaling.model},
+                                          {"voltage_v", tech->voltage_v},
+                                          {"delay_factor", f.delay},
+                                          {"critical_path_ns", scaled_ns},
+                                          {"fmax_mhz", 1000.0 / scaled_ns},
+                                          {"area_um2", r.total_um2 * area_scale}};
+      }
     }
   }
   std::printf("(cell area from yosys stat -liberty %s)\n", liberty.c_str());

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "sim/estimate.h"
 #include "model/hw/hw_config.h"
+#include "sim/clock.h"
 #include "sim/tech.h"
 
 #include "sim/estimate_simulated.h"
@@ -78,7 +79,9 @@ int run_estimate(const std::vector<std::string>& args) {
     return 2;
   }
   const sim::TechTable tech = sim::load_tech_table(tech_path);
-  const hw::HwConfig hw = hw::load_hw_config(hw_path);
+  hw::HwConfig hw = hw::load_hw_config(hw_path);
+  // clock_mhz: auto becomes the clock the unit meets at the tech node; the check is printed below.
+  sim::apply_clock(hw, tech);
   sim::Design design = sim::design_from_hw(hw, 0);
   if (!entry_format.empty()) design.entry_format = sim::parse_entry_format(entry_format);
   design.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : sim::design_from_hw(hw, 0).lut_sram_bytes;
@@ -113,6 +116,13 @@ int run_estimate(const std::vector<std::string>& args) {
   }
   const sim::Estimate e = sim::estimate(counts, design, tech);
   print_estimate(design, workload, e, std::cout);
+  {
+    sim::ClockCheck c = sim::check_clock(design.clock_mhz, design.lanes, design.entries_per_table,
+                                         sim::entry_format_info(design.entry_format).name, design.pipeline_stages, tech);
+    c.from_auto = hw.clock_auto;
+    std::cout << c.describe(tech.name) << "\n";
+    if (c.over_limit) std::cerr << "sop estimate: " << c.describe(tech.name) << "\n";
+  }
   if (!json_path.empty()) {
     nlohmann::json j = {{"model", workload.name},
                         {"pack", pack},

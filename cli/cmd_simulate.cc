@@ -15,7 +15,9 @@
 #include "base/error.h"
 #include "model/hw/hw_config.h"
 #include "model/tlm/system.h"
+#include "sim/clock.h"
 #include "sim/estimate_simulated.h"
+#include "sim/tech.h"
 
 namespace sop::cli {
 
@@ -80,6 +82,9 @@ int run_simulate(const std::vector<std::string>& args) {
     ("engine", po::value<std::string>()->default_value("tlm"), "tlm, rtl, or both (side by side, compared)")
     ("counts-only", "TLM engine: timing without decoding values (scoreboard checks order only)")
     ("dram-gbps", po::value<double>(), "override dram.bandwidth_gb_s")
+    ("tech", po::value<std::string>(),
+     "technology table whose scaled timing checks the clock (and sets clock_mhz: auto); default "
+     "configs/tech/45nm.yaml when it exists")
     ("json", po::value<std::string>(), "write the results as JSON to this file")
     ("trace", po::value<std::string>(), "RTL engine: write a VCD waveform of every cycle")
     ("inject-fault", "TLM engine: flip one product bit, to see the scoreboard catch it (exits 1)");
@@ -100,6 +105,23 @@ int run_simulate(const std::vector<std::string>& args) {
   if (engine != "tlm" && engine != "rtl" && engine != "both") {
     std::fprintf(stderr, "sop simulate: --engine must be tlm, rtl or both\n");
     return 2;
+  }
+  // The clock against the unit's timing at the tech node: auto takes it, a clock above it is flagged.
+  const std::string default_tech = "configs/tech/45nm.yaml";
+  const bool have_tech = vm.count("tech") || std::ifstream(default_tech).good() || hw.clock_auto;
+  std::string clock_line = "clock " + std::to_string(static_cast<long>(hw.clock_mhz)) +
+                           " MHz: not checked (no technology table: pass --tech)";
+  nlohmann::json clock_json = {{"clock_mhz", hw.clock_mhz}, {"checked", false}};
+  bool clock_over = false;
+  if (have_tech) {
+    const std::string tech_path = vm.count("tech") ? vm["tech"].as<std::string>() : default_tech;
+    const sim::TechTable tech = sim::load_tech_table(tech_path);
+    const sim::ClockCheck c = sim::apply_clock(hw, tech);
+    clock_line = c.describe(tech.name);
+    clock_over = c.over_limit;
+    clock_json = {{"clock_mhz", hw.clock_mhz}, {"checked", c.known},      {"auto", c.from_auto},
+                  {"tech", tech_path},         {"limit_mhz", c.known ? c.limit.fmax_mhz : 0},
+                  {"over_limit", c.over_limit}, {"basis", c.known ? c.limit.basis : c.unknown_reason}};
   }
   const bool counts_only = vm.count("counts-only") != 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -134,10 +156,12 @@ int run_simulate(const std::vector<std::string>& args) {
               workload.layers().size(), static_cast<unsigned long long>(workload.weights()), hw.units,
               hw.decode_unit.lanes, hw.clock_mhz, hw.dram.bandwidth_gb_s, hw.dram.channels,
               hw.dram.preset.empty() ? "" : ", preset ", hw.dram.preset.c_str());
+  std::printf("%s\n", clock_line.c_str());
+  if (clock_over) std::fprintf(stderr, "sop simulate: %s\n", clock_line.c_str());
   const std::vector<sysc::SimulateResult> results = sysc::simulate(hw, workload, runs);
   const double total_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  nlohmann::json out = {{"config", vm["hw"].as<std::string>()}, {"runs", nlohmann::json::array()}};
+  nlohmann::json out = {{"config", vm["hw"].as<std::string>()}, {"clock", clock_json}, {"runs", nlohmann::json::array()}};
   bool ok = true;
   for (const auto& r : results) {
     print(r);

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sim/clock.h"
+
 #include "base/error.h"
 #include "model/golden/formats.h"
 #include "quantizer/pack/pack_file.h"
@@ -113,6 +115,7 @@ Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   d.scale_significand_bits = u.scale.man_bits + 1;
   d.scale_exponent_bits = u.scale.exp_bits;
   d.index_bits = u.index_bits;
+  d.pipeline_stages = hw.pipeline_stages();
   if (hw.dram.bandwidth_gb_s > 0) d.dram_gb_s = hw.dram.bandwidth_gb_s;
   if (hw.dram.latency_ns > 0) d.dram_latency_ns = hw.dram.latency_ns;
   d.dram_burst_bytes = hw.dram.burst_bytes;
@@ -318,6 +321,10 @@ Estimate estimate(const ActionCounts& c, const Design& d, const TechTable& t) {
   e.tokens_per_s = c.seconds > 0 ? 1.0 / c.seconds : 0;
   e.weights_per_s = c.decoded_weights * e.tokens_per_s;
   e.power_mw = e.energy_per_token_pj * 1e-9 * e.tokens_per_s;
+  const ClockCheck clock = check_clock(d.clock_mhz, d.lanes, d.entries_per_table, fmt.name, d.pipeline_stages, t);
+  e.clock_limit_mhz = clock.known ? clock.limit.fmax_mhz : 0;
+  e.clock_over_limit = clock.over_limit;
+  e.clock_basis = clock.known ? clock.limit.basis : clock.unknown_reason;
   return e;
 }
 
@@ -332,6 +339,7 @@ nlohmann::json design_to_json(const Design& d) {
           {"scale_significand_bits", d.scale_significand_bits},
           {"scale_exponent_bits", d.scale_exponent_bits},
           {"index_bits", d.index_bits},
+          {"pipeline_stages", d.pipeline_stages},
           {"dram_gb_s", d.dram_gb_s},
           {"dram_latency_ns", d.dram_latency_ns},
           {"dram_burst_bytes", d.dram_burst_bytes},
@@ -378,6 +386,9 @@ nlohmann::json estimate_to_json(const Estimate& e) {
           {"lut_storage", e.storage_kind},
           {"dram_pj_per_bit", e.dram_pj_per_bit},
           {"dram_energy_source", e.dram_energy_source},
+          {"clock_limit_mhz", e.clock_limit_mhz},
+          {"clock_over_limit", e.clock_over_limit},
+          {"clock_basis", e.clock_basis},
           {"energy_pj_per_token", energy},
           {"area_um2", area},
           {"counts_per_token", counts}};
@@ -410,6 +421,7 @@ Design design_from_json(const nlohmann::json& j) {
   d.scale_significand_bits = j.at("scale_significand_bits").get<int>();
   d.scale_exponent_bits = j.at("scale_exponent_bits").get<int>();
   d.index_bits = j.at("index_bits").get<int>();
+  d.pipeline_stages = j.value("pipeline_stages", 1);
   d.dram_gb_s = number_at(j, "dram_gb_s");
   d.dram_latency_ns = number_at(j, "dram_latency_ns");
   d.dram_burst_bytes = j.at("dram_burst_bytes").get<int>();
@@ -464,6 +476,10 @@ Estimate estimate_from_json(const nlohmann::json& j) {
   e.storage_kind = j.at("lut_storage").get<std::string>();
   e.dram_pj_per_bit = j.contains("dram_pj_per_bit") ? number_at(j, "dram_pj_per_bit") : 0;
   e.dram_energy_source = j.value("dram_energy_source", std::string());
+  // Records written before the clock check carry none (limit 0: not checked).
+  e.clock_limit_mhz = j.contains("clock_limit_mhz") ? number_at(j, "clock_limit_mhz") : 0;
+  e.clock_over_limit = j.value("clock_over_limit", false);
+  e.clock_basis = j.value("clock_basis", std::string());
   return e;
 }
 

@@ -77,6 +77,7 @@ struct Design {
   int scale_significand_bits = 4; // mantissa bits + the implicit one
   int scale_exponent_bits = 4;
   int index_bits = 32;
+  int pipeline_stages = 1;        // register stages after the LUT read (the clock check's timing row)
   // System around the unit; a hardware config's 0 ("not modelled") takes these defaults.
   double dram_gb_s = 25.6;
   double dram_latency_ns = 100;
@@ -160,6 +161,11 @@ struct Estimate {
   std::string storage_kind;          // "flops" or "sram" (by the crossover in the tech table)
   double dram_pj_per_bit = 0;        // the DRAM read energy used, and where it comes from
   std::string dram_energy_source;
+  // The design's clock against what its unit meets at the tech table's node (sim/clock.h): the limit
+  // (0 when the table has no timing for this unit), whether the clock is above it, and on what basis.
+  double clock_limit_mhz = 0;
+  bool clock_over_limit = false;
+  std::string clock_basis;
 };
 
 Estimate estimate(const ActionCounts& counts, const Design& design, const TechTable& tech);

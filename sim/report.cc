@@ -219,10 +219,22 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
                 "SystemC model.",
                 check.checked, 100 * check.max_abs_tokens_per_s_error, 100 * check.mean_abs_tokens_per_s_error, check.refused);
   std::vector<std::pair<int, std::string>> failures;
+  // Points whose clock is above what their unit meets at the tech node (sim/clock.h): flagged here,
+  // since their tokens/s and power are not reachable at that clock.
+  std::vector<std::string> clock_warnings;
+  int clock_unchecked = 0;
   for (const PointRecord& p : results.points) {
     if (!p.ok()) {
       failures.emplace_back(p.index, p.key + ": " + p.error);
       continue;
+    }
+    if (p.estimate.clock_over_limit) {
+      char line[600];
+      std::snprintf(line, sizeof line, "point %d (%s): clock %.0f MHz above the %.0f MHz its unit meets (%s)", p.index,
+                    p.key.c_str(), p.design.clock_mhz, p.estimate.clock_limit_mhz, p.estimate.clock_basis.c_str());
+      clock_warnings.push_back(line);
+    } else if (!(p.estimate.clock_limit_mhz > 0)) {
+      ++clock_unchecked;
     }
     Row r;
     const Design& d = p.design;
@@ -457,6 +469,16 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     for (const std::string& line : check.lines) h << "<li>" << xml_escape(line) << "</li>\n";
     h << "</ul>\n";
   }
+  const std::string clock_head =
+      std::to_string(clock_warnings.size()) + " point(s) run a clock above what their unit meets at the tech node (" +
+      "its measured critical path scaled by the Stillmaker-Baas delay equations, docs/estimate.md); their tokens/s "
+      "and power are not reachable at that clock." +
+      (clock_unchecked ? " " + std::to_string(clock_unchecked) + " point(s) have no timing measured for their unit." : "");
+  if (!clock_warnings.empty() || clock_unchecked) {
+    h << "<h2 id=\"clock\">Clock</h2>\n<p class=\"warning\">Warning: " << xml_escape(clock_head) << "</p>\n<ul>\n";
+    for (const std::string& line : clock_warnings) h << "<li>" << xml_escape(line) << "</li>\n";
+    h << "</ul>\n";
+  }
   if (!comparisons.empty()) h << "<h2 id=\"hif-vs-fp16\">HIF vs FP16 LUT entries</h2>\n";
   for (const Comparison& c : comparisons) {
     h << "<h3>" << xml_escape(c.model) << "</h3>\n<table class=\"comparison\">\n<tr>";
@@ -493,6 +515,11 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
   if (check.checked > 0) {
     m << "## Analytic counts against the SystemC model\n\n" << check_head << "\n\n";
     for (const std::string& line : check.lines) m << "- " << line << "\n";
+    m << "\n";
+  }
+  if (!clock_warnings.empty() || clock_unchecked) {
+    m << "## Clock\n\nWarning: " << clock_head << "\n\n";
+    for (const std::string& line : clock_warnings) m << "- " << line << "\n";
     m << "\n";
   }
   if (!comparisons.empty()) m << "## HIF vs FP16 LUT entries\n\n";

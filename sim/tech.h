@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/node_scaling.h"
+
 namespace sop::sim {
 
 // One measured point of a size-dependent quantity, with where the number came from.
@@ -43,11 +45,50 @@ struct LogicAreaRow {
   double control_um2 = 0;    // residual merge, output registers, control
 };
 
+// The critical path of one unit configuration, measured with `sop area --timing` at the synthesis
+// library's node (configs/tech/measure-timing.sh writes the table).
+struct TimingRow {
+  int lanes = 0;
+  int entries_per_table = 0;
+  std::string entry_format;  // "hif" or "fp16"
+  int pipeline_stages = 1;
+  double critical_path_ns = 0;
+  std::string startpoint;
+  std::string endpoint;
+};
+
+// How this node relates to the synthesis library and to the node scaling equations
+// (sim/node_scaling.h, docs/estimate.md "Node scaling").
+struct TechScaling {
+  std::string model;             // this node's Stillmaker-Baas device model, at voltage_v
+  std::string model_source;
+  std::string synthesis_model;   // the synthesis library's node ("180" for OSU 0.18 um)
+  double synthesis_voltage_v = 0;
+  std::string synthesis_source;
+};
+
+// The clock a unit configuration meets at this node: its measured critical path scaled by the delay
+// equations. `basis` says which measurement and which factor, for the reports.
+struct ClockLimit {
+  double synthesis_critical_path_ns = 0;  // at the synthesis library's node
+  double synthesis_fmax_mhz = 0;
+  double delay_scale = 1;                 // synthesis node -> this node
+  double fmax_mhz = 0;                    // at this node and voltage
+  std::string basis;
+  bool exceeded_by(double clock_mhz) const { return clock_mhz > fmax_mhz * (1 + 1e-9); }
+};
+
 struct TechTable {
   std::string source;  // the YAML file
   std::string name;
   double node_nm = 0;
   double voltage_v = 0;
+  // Empty for a table of its own numbers; else the table this one scales (`derived_from`): every
+  // energy, area and leakage number is the base's times the node scaling factors, its source says so.
+  std::string derived_from;
+  TechScaling scaling;
+  std::string timing_table_path;
+  std::vector<TimingRow> timing_rows;
 
   // Energies in pJ.
   TechCurve storage_read_pj_per_bit;     // by capacity in bits (flop LUT, register file, SRAM)
@@ -78,6 +119,14 @@ struct TechTable {
   LogicAreaRow logic_area(int lanes, int entries_per_table, const std::string& entry_format) const;
   // Die cost of a die of `area_mm2`, relative to reference_die_mm2.
   double relative_die_cost(double area_mm2) const;
+  // Delay, energy, power and area factors from the synthesis library's node to this one.
+  NodeScale from_synthesis() const;
+  // The clock limit of a unit: the timing table's critical path for its entry format, table size and
+  // pipeline stages, interpolated linearly in log2(lanes) between measured lane counts (the end
+  // segments extended: the read-mux and select trees deepen with log2 of the lanes), scaled to this
+  // node. bf16 entries have no RTL and take the hif rows (both multiply an 8-bit significand). Throws
+  // sop::Error naming the timing table when no row matches.
+  ClockLimit clock_limit(int lanes, int entries_per_table, const std::string& entry_format, int pipeline_stages) const;
 };
 
 TechTable load_tech_table(const std::string& path);

@@ -108,7 +108,15 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
   r.only_keys(root, "", {"schema_version", "name", "clock_mhz", "units", "decode_unit", "dram", "consumer", "policy"});
   r.check_schema_version(root);
   c.name = r.string(root, "", "name", "");
-  c.clock_mhz = r.number(root, "", "clock_mhz", c.clock_mhz, 1e-3, kMaxClockMhz);
+  // `auto`: the clock the unit meets at the technology's node, set by the command from its tech table
+  // (sim/clock.h); until then clock_mhz is 0, which every consumer of the clock refuses.
+  const YAML::Node clock = root["clock_mhz"];
+  if (clock && clock.IsScalar() && clock.Scalar() == "auto") {
+    c.clock_auto = true;
+    c.clock_mhz = 0;
+  } else {
+    c.clock_mhz = r.number(root, "", "clock_mhz", c.clock_mhz, 1e-3, kMaxClockMhz);
+  }
   c.units = r.int32(root, "", "units", c.units, 1, 256);
   const YAML::Node du = root["decode_unit"];
   if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");

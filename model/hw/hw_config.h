@@ -93,6 +93,8 @@ struct HwConfig {
   std::string source;          // the file it came from
   std::string name;
   double clock_mhz = 1000;
+  // clock_mhz: auto in the file: the clock comes from the tech table's scaled timing (sim/clock.h).
+  bool clock_auto = false;
   // Decode units, each as decode_unit describes, sharing the memory system. They split every layer's
   // fetch requests (chunks of whole rows) into contiguous ranges and stream the same layer at once.
   int units = 1;
@@ -102,6 +104,8 @@ struct HwConfig {
   PolicyConfig policy;
 
   int code_bits() const { return decode_unit.lut.entries_per_table == 64 ? 6 : 4; }
+  // Register stages between the LUT read and the products (rtl PipeStages).
+  int pipeline_stages() const { return 1; }
   golden::DecodeConfig decode_config() const;
   // LUT storage in bits: resident_layers x tables x entries x entry bits.
   long lut_bits() const;

@@ -48,6 +48,11 @@ std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& wor
   layers.reserve(workload.layers().size());
   for (const auto& l : workload.layers()) layers.emplace_back(*l, unit, hw.decode_unit.fetch.request_bytes);
 
+  if (!(hw.clock_mhz > 0)) {
+    throw Error(hw.source, "clock_mhz",
+                hw.clock_auto ? "auto: the clock comes from a technology table's scaled timing (--tech), none was applied"
+                              : "must be > 0");
+  }
   const Clock clock(hw.clock_mhz);
   std::vector<Bench> benches;
   for (std::size_t i = 0; i < runs.size(); ++i) {

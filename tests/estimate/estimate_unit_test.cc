@@ -147,6 +147,8 @@ TEST(TechTable, LogicAreaIntegersAreCheckedBeforeConversion) {
   ASSERT_NE(table.find(lanes), std::string::npos);
   sop::testing::ScratchDir dir;
   const std::string bad_table = dir.file("logic_area_osu018.json");
+  std::ofstream(dir.file("timing_osu018.json"))
+      << read_text_file(kSource + "/configs/tech/timing_osu018.json", "timing table");
   for (const std::string value : {"1e+300", "-4", "4.5", "\"4\"", "2147483648"}) {
     std::string damaged = table;
     damaged.replace(damaged.find(lanes), lanes.size(), "\"Lanes\": " + value + ",");
