@@ -21,6 +21,7 @@
 #include "model/hw/hw_config.h"
 #include "sim/report.h"
 #include "sim/sweep.h"
+#include "sim/clock.h"
 #include "sim/tech.h"
 #include "sim/estimate_simulated.h"
 #include "model/tlm/system.h"
@@ -111,8 +112,10 @@ int run_demo(const std::vector<std::string>& args) {
             << packed.pack_bytes << " bytes\n";
   clock.done(request.out_path);
 
-  const hw::HwConfig hw = hw::load_hw_config(hw_path);
+  hw::HwConfig hw = hw::load_hw_config(hw_path);
   const sim::TechTable tech = sim::load_tech_table(tech_path);
+  // The clock against the unit's static timing, scaled to the tech node (docs/estimate.md).
+  std::cout << "   " << sim::apply_clock(hw, tech).describe(tech.name) << "\n";
   const sim::Design design = sim::design_from_hw(hw, 0);
   const sim::Workload workload = sim::workload_from_pack(request.out_path, "demo");
   sim::ActionCounts counts = sim::count_actions(workload, design);

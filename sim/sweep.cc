@@ -22,6 +22,7 @@
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/pack/quantize_model.h"
 #include "quantizer/recipe.h"
+#include "sim/clock.h"
 #include "sim/tech.h"
 
 namespace sop::sim {
@@ -332,7 +333,14 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   };
   const std::vector<SweepPoint> points = spec.points();
   const TechTable tech = load_tech_table(spec.tech);
-  const hw::HwConfig hw = hw::load_hw_config(spec.hw);
+  // clock_mhz: auto in the base config: the clock its unit meets at the sweep's tech node. Every
+  // point's own clock is checked against its own unit in estimate() (Estimate::clock_over_limit).
+  const hw::HwConfig hw = [&] {
+    hw::HwConfig h = hw::load_hw_config(spec.hw);
+    const ClockCheck c = apply_clock(h, tech);
+    if (c.from_auto) log("base " + c.describe(tech.name));
+    return h;
+  }();
   fs::create_directories(fs::path(options.out_dir) / "points");
 
   // The sweep's record: created once, and a rerun into the same folder must be the same sweep.
