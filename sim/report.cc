@@ -54,6 +54,7 @@ struct Row {
   double lanes = 0, lut_bytes = 0, energy_uj = 0, pj_weight = 0, pj_weight_chip = 0, area_mm2 = 0, tokens_s = 0;
   double pair_bits = 0, resident = 0, pairs = 0, cost = 0, bpw = 0;
   double sqnr = std::numeric_limits<double>::quiet_NaN();
+  bool clock_over_limit = false;  // its clock is above what its unit meets at the tech node
 };
 
 }  // namespace
@@ -255,6 +256,7 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     r.resident = e.counts.resident_slots;
     r.pairs = e.counts.table_pairs;
     r.bpw = p.quality.bpw;
+    r.clock_over_limit = e.clock_over_limit;
     if (p.quality.sqnr_db) r.sqnr = *p.quality.sqnr_db;
     // A series is everything but the model and the LUT size: the entry format, then the other axes
     // that vary in this sweep, in the axis table's order and words.
@@ -439,12 +441,13 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
       if (!t || r.tokens_s > t->tokens_s) t = &r;
     }
     std::vector<std::string> out;
+    const auto flag = [](const Row* r) { return r->clock_over_limit ? " (warning: clock above its limit)" : ""; };
     if (e) out.push_back("least energy: " + e->series + ", LUT SRAM " + format_bytes(e->lut_bytes) + ": " + num(e->energy_uj) +
-                         " uJ/token, " + num(e->pj_weight) + " pJ/weight, " + num(e->area_mm2) + " mm^2");
+                         " uJ/token, " + num(e->pj_weight) + " pJ/weight, " + num(e->area_mm2) + " mm^2" + flag(e));
     if (a) out.push_back("least area: " + a->series + ", LUT SRAM " + format_bytes(a->lut_bytes) + ": " + num(a->area_mm2) +
-                         " mm^2, " + num(a->energy_uj) + " uJ/token");
+                         " mm^2, " + num(a->energy_uj) + " uJ/token" + flag(a));
     if (t) out.push_back("most tokens/s: " + t->series + ", LUT SRAM " + format_bytes(t->lut_bytes) + ": " + num(t->tokens_s) +
-                         " tokens/s");
+                         " tokens/s" + flag(t));
     return out;
   };
 
