@@ -79,6 +79,8 @@ int run_eval(const std::vector<std::string>& args) {
   desc.add_options()
       ("model,m", po::value(&model_path)->required(), "checkpoint: .safetensors, index.json, .gguf, or synthetic:<spec>")
       ("format,f", po::value(&formats)->default_value("E2M3sUE4M4,E4M3-POT"), "comma-separated weight formats (sop formats)")
+      ("reference", po::value<std::string>(), "instead of quantizing: measure --model (a llama.cpp-quantized GGUF, say) "
+                                              "against this checkpoint it was made from, tensor by tensor")
       ("json", po::value(&json_path), "also write the results as JSON to this file")
       ("tensors", po::value(&tensors), "only matrices whose name matches this regular expression")
       ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
@@ -92,7 +94,7 @@ int run_eval(const std::vector<std::string>& args) {
       ("downstream-seed", po::value<uint64_t>()->default_value(1000),
        "sampling seed for --downstream (differs from sop calibrate's default, so the text is held out)");
   po::variables_map vm;
-  if (auto code = parse_options("eval", "--model PATH [--format NAME[,NAME...]] [--json OUT]", desc, args, vm, {"model"})) {
+  if (auto code = parse_options("eval", "--model PATH [--format NAME[,NAME...] | --reference PATH] [--json OUT]", desc, args, vm, {"model"})) {
     return *code;
   }
   const auto model = open_model(model_path);
@@ -109,6 +111,35 @@ int run_eval(const std::vector<std::string>& args) {
     std::fprintf(stderr, "\r[%zu/%zu] %-40.40s %-16.16s", done, total, tensor.c_str(), format.c_str());
     if (done == total) std::fprintf(stderr, "\n");
   };
+  if (vm.count("reference")) {
+    if (!vm["format"].defaulted()) throw std::invalid_argument("--format and --reference exclude each other");
+    const auto reference = open_model(vm["reference"].as<std::string>());
+    const EvalReport report = compare_with_reference(*model, *reference, opts);
+    std::cout << model_path << " against " << reference->path() << " (format = stored type):\n";
+    print_eval_report(report, vm.count("summary-only") == 0, std::cout);
+    nlohmann::json j = report_to_json(report);
+    j["reference"] = reference->path();
+    if (vm.count("downstream")) {
+      TextSampling sampling;
+      sampling.sequences = vm["downstream-sequences"].as<int>();
+      sampling.tokens = vm["downstream-tokens"].as<int>();
+      sampling.seed = vm["downstream-seed"].as<uint64_t>();
+      if (sampling.sequences <= 0 || sampling.tokens <= 0) throw std::invalid_argument("--downstream-* must be positive");
+      const LlamaModel original(*reference);
+      const LlamaModel quantized(*model);
+      const DownstreamMetrics d = compare_models(original, quantized, sample_sequences(original, sampling));
+      std::cout << "\ndownstream, " << sampling.sequences << " x " << sampling.tokens
+                << " tokens sampled from the reference: KL " << std::scientific << std::setprecision(3)
+                << d.kl_divergence << " nats, ppl reference " << std::fixed << std::setprecision(4) << d.reference_ppl
+                << ", ppl model " << d.quantized_ppl << ", top-1 agreement " << std::setprecision(3)
+                << d.top1_agreement << "\n";
+      j["downstream"] = {{"kl_divergence", d.kl_divergence}, {"reference_ppl", d.reference_ppl},
+                         {"quantized_ppl", d.quantized_ppl}, {"top1_agreement", d.top1_agreement},
+                         {"positions", d.positions}};
+    }
+    if (!json_path.empty()) write_json_report(json_path, j);
+    return 0;
+  }
   const EvalReport report = evaluate_model(*model, split_list(formats), opts);
   print_eval_report(report, vm.count("summary-only") == 0, std::cout);
   nlohmann::json j = report_to_json(report);
