@@ -79,6 +79,38 @@ TEST(EvalCli, QuantizedGgufAgainstItsReference) {
   EXPECT_NE(both.err.find("--reference"), std::string::npos) << both.err;
 }
 
+// --downstream --text: the shipped held-out story, cut into llama-perplexity's chunks; llama.cpp's
+// Q4_0 file against its original, and sop's own formats against the original.
+TEST(EvalCli, DownstreamOnAGivenText) {
+  SOP_REQUIRE_MODEL(q4, "stories260K-Q4_0.gguf");
+  SOP_REQUIRE_MODEL(f32, "stories260K.gguf");
+  ScratchDir dir;
+  const std::string text = std::string(SOP_SOURCE_DIR) + "/tests/data/heldout-story.txt";
+  const std::string json_path = dir.file("d.json");
+  CommandResult r = run_sop("eval --model '" + q4 + "' --reference '" + f32 + "' --summary-only --downstream --text '" + text +
+                                "' --ctx 128 --json '" + json_path + "'", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(read_text(json_path));
+  // 1514 tokens: 11 chunks of 128, positions 64..126 (63) of each scored.
+  EXPECT_EQ(j["downstream"]["positions"], 11 * 63);
+  EXPECT_GT(j["downstream"]["kl_divergence"].get<double>(), 0.01);
+  EXPECT_LT(j["downstream"]["kl_divergence"].get<double>(), 0.3);
+  EXPECT_GT(j["downstream"]["kl_standard_error"].get<double>(), 0);
+  EXPECT_GT(j["downstream"]["quantized_ppl"].get<double>(), j["downstream"]["reference_ppl"].get<double>());
+  r = run_sop("eval --model '" + f32 + "' --format Q4_0,E2M3sUE4M4 --summary-only --downstream --text '" + text +
+                  "' --ctx 64 --chunks 3 --json '" + json_path + "'", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(read_text(json_path));
+  ASSERT_EQ(j["downstream"].size(), 2u);
+  EXPECT_EQ(j["downstream"][0]["positions"], 3 * 31);  // positions 32..62 of 3 chunks of 64
+  EXPECT_EQ(j["downstream"][1]["format"], "E2M3sUE4M4");
+  // FP6 moves the predictions less than 4-bit Q4_0.
+  EXPECT_LT(j["downstream"][1]["kl_divergence"].get<double>(), j["downstream"][0]["kl_divergence"].get<double>());
+  r = run_sop("eval --model '" + f32 + "' --format Q4_0 --downstream --text '" + text + "' --ctx 100000", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("heldout-story.txt: --ctx"), std::string::npos) << r.err;
+}
+
 TEST(EvalCli, UnknownFormatFailsWithoutOutput) {
   ScratchDir dir;
   const std::string json_path = dir.file("eval.json");
