@@ -70,6 +70,10 @@ TEST(EvalCli, QuantizedGgufAgainstItsReference) {
     }
     EXPECT_NE(r.out.find("blk.0.attn_q.weight"), std::string::npos);
   }
+  // sop info lists every tensor's stored type.
+  const CommandResult info = run_sop("info '" + q4 + "'", dir);
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  for (const char* type : {"Q4_0", "Q8_0", "F16", "F32"}) EXPECT_NE(info.out.find(type), std::string::npos) << type;
   // A reference without the tensor, or of another shape, is an error naming both.
   const CommandResult r = run_sop("eval --model '" + q4 + "' --reference 'synthetic:gaussian?rows=64&cols=64'", dir);
   EXPECT_EQ(r.exit_code, 1);

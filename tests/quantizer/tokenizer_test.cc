@@ -77,5 +77,19 @@ TEST(Tokenizer, DecodeOfEncodeIsTheText) {
   }
 }
 
+// llama2.c's tokenizer files hold spaces where SentencePiece has U+2581; the same encoder works on
+// them. aidreams260K.tok512.bin: 0 <unk>, 1 <s>, 2 </s>, 3..258 bytes, then "in" (259, score 0),
+// "es" (-1), "er" (-2), " a" (262, -3), " t" (263, -4).
+TEST(Tokenizer, Llama2cVocabulary) {
+  SOP_REQUIRE_MODEL(path, "aidreams260K.tok512.bin");
+  const Vocabulary vocab = Vocabulary::from_llama2c_file(path);
+  // "a" -> " a": the prefix space and a merge (262).
+  EXPECT_EQ(vocab.encode("a", true), (std::vector<int>{1, 262}));
+  for (const std::string text : {"I dreamed of a tall tower in the sea.", "  spaces  and \t tabs\n",
+                                 "caf\xC3\xA9 \xE6\x97\xA5 \xFF"}) {
+    EXPECT_EQ(vocab.decode(vocab.encode(text, true)), text);
+  }
+}
+
 }  // namespace
 }  // namespace sop
