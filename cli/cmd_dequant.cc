@@ -1,6 +1,7 @@
 // sop dequant: a pack file back to weights (through the golden decode), as a safetensors checkpoint
 // with the original tensor names, or as a GGUF llama.cpp can load (metadata and tokenizer from a
 // source GGUF, tensor names mapped to llama.cpp's), for evaluation in other frameworks.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -50,6 +51,32 @@ std::string metadata_source(const std::string& like, const std::string& pack_pat
                   "' is not a GGUF file here, so pass --like SRC.gguf (the model's GGUF, e.g. from llama.cpp's converter)");
 }
 
+bool is_hf_q_or_k(const std::string& name) {
+  return ends_with(name, ".self_attn.q_proj.weight") || ends_with(name, ".self_attn.k_proj.weight");
+}
+
+// A model whose Hugging Face q and k matrices come out in llama.cpp's rotary row order
+// (llama_cpp_rotary_rows); everything else as the underlying model gives it.
+class RotaryReordered : public ModelReader {
+ public:
+  RotaryReordered(const ModelReader& inner, int64_t heads, int64_t kv_heads)
+      : inner_(inner), heads_(heads), kv_heads_(kv_heads) {}
+  const std::string& path() const override { return inner_.path(); }
+  const std::vector<TensorInfo>& tensors() const override { return inner_.tensors(); }
+  Tensor read(const std::string& name) const override {
+    Tensor t = inner_.read(name);
+    if (is_hf_q_or_k(name)) {
+      const int64_t heads = ends_with(name, ".q_proj.weight") ? heads_ : kv_heads_;
+      t.values = llama_cpp_rotary_rows(t.values, t.rows(), heads, inner_.path() + ": " + name);
+    }
+    return t;
+  }
+
+ private:
+  const ModelReader& inner_;
+  int64_t heads_, kv_heads_;
+};
+
 }  // namespace
 
 int run_dequant(const std::vector<std::string>& args) {
@@ -66,9 +93,11 @@ int run_dequant(const std::vector<std::string>& args) {
        "stored type: F32 (exact), F16 or BF16 (rounded to nearest even); GGUF: F32 or F16 (1-D tensors stay F32)")
       ("like", po::value<std::string>(&like),
        "GGUF output: copy metadata and tokenizer from this GGUF (default: the pack's source, if a GGUF)")
+      ("permute-qk", "GGUF output from a Hugging Face checkpoint in transformers' rotary order: reorder the rows "
+                     "of q_proj and k_proj within each head as llama.cpp's converter does (heads from the source GGUF)")
       ("quiet,q", "no progress lines");
   po::variables_map vm;
-  if (auto code = parse_options("dequant", "FILE.sop --out W.safetensors|W.gguf [--dtype F32|F16|BF16] [--like SRC.gguf]",
+  if (auto code = parse_options("dequant", "FILE.sop --out W.safetensors|W.gguf [--dtype F32|F16|BF16] [--like SRC.gguf] [--permute-qk]",
                                 desc, args, vm, {"pack"})) {
     return *code;
   }
@@ -82,8 +111,8 @@ int run_dequant(const std::vector<std::string>& args) {
               << dtype_text << "'\n";
     return 2;
   }
-  if (!gguf && !like.empty()) {
-    std::cerr << "sop dequant: --like applies to GGUF output (--out ending in .gguf)\n";
+  if (!gguf && (!like.empty() || vm.count("permute-qk"))) {
+    std::cerr << "sop dequant: --like and --permute-qk apply to GGUF output (--out ending in .gguf)\n";
     return 2;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -123,7 +152,21 @@ int run_dequant(const std::vector<std::string>& args) {
                         shape_text(t.shape) + ": --like must be this model's GGUF");
       }
     }
-    bytes = write_gguf(*pack, out_path, options);
+    if (vm.count("permute-qk")) {
+      const bool any = std::any_of(pack->tensors().begin(), pack->tensors().end(),
+                                   [](const TensorInfo& t) { return is_hf_q_or_k(t.name); });
+      if (!any) {
+        throw Error(pack_path, "--permute-qk",
+                    "the pack holds no Hugging Face q_proj/k_proj tensors (names from a GGUF are in llama.cpp's order already)");
+      }
+      const int64_t heads = static_cast<int64_t>(source.get_uint("llama.attention.head_count"));
+      const int64_t kv_heads = source.has("llama.attention.head_count_kv")
+                                   ? static_cast<int64_t>(source.get_uint("llama.attention.head_count_kv"))
+                                   : heads;
+      bytes = write_gguf(RotaryReordered(*pack, heads, kv_heads), out_path, options);
+    } else {
+      bytes = write_gguf(*pack, out_path, options);
+    }
     std::cout << "metadata (" << options.metadata.size() << " keys) from " << source_path << "\n";
   } else {
     bytes = write_safetensors(*pack, out_path, dtype,

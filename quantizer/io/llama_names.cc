@@ -1,7 +1,10 @@
 #include "quantizer/io/llama_names.h"
 
 #include <cctype>
+#include <algorithm>
 #include <cstddef>
+
+#include "base/error.h"
 
 namespace sop {
 
@@ -65,5 +68,28 @@ std::string map_name(const std::string& name, bool to_llama_cpp) {
 std::string llama_cpp_tensor_name(const std::string& hugging_face_name) { return map_name(hugging_face_name, true); }
 
 std::string hugging_face_tensor_name(const std::string& llama_cpp_name) { return map_name(llama_cpp_name, false); }
+
+std::vector<float> llama_cpp_rotary_rows(const std::vector<float>& values, int64_t rows, int64_t heads,
+                                         const std::string& tensor) {
+  if (heads <= 0 || rows <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0 ||
+      values.size() % static_cast<std::size_t>(rows) != 0) {
+    throw Error(tensor, "rows", std::to_string(rows) + " rows do not split into " + std::to_string(heads) +
+                                    " heads of an even size");
+  }
+  const int64_t cols = static_cast<int64_t>(values.size()) / rows;
+  const int64_t head_dim = rows / heads;
+  const int64_t half = head_dim / 2;
+  std::vector<float> out(values.size());
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t j = 0; j < 2; ++j) {
+      for (int64_t i = 0; i < half; ++i) {
+        const int64_t from = h * head_dim + j * half + i;
+        const int64_t to = h * head_dim + 2 * i + j;
+        std::copy_n(values.begin() + from * cols, cols, out.begin() + to * cols);
+      }
+    }
+  }
+  return out;
+}
 
 }  // namespace sop

@@ -126,6 +126,22 @@ TEST(PackCliGguf, DequantToGgufEqualsTheSafetensorsDequant) {
   const std::vector<float> h = half.read("blk.0.attn_q.weight").values;
   for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(h[i], fp16_to_fp32(fp32_to_fp16(q[i]))) << i;
 
+  // --permute-qk: q and k rows in llama.cpp's rotary order (8 heads, 4 KV heads from the metadata),
+  // everything else unchanged.
+  ASSERT_EQ(run_sop("dequant '" + pack_path + "' --out '" + dir.file("p.gguf") + "' --like '" + gguf_path + "' --permute-qk -q", dir)
+                .exit_code, 0);
+  const GgufReader permuted(dir.file("p.gguf"));
+  for (const TensorInfo& t : out.tensors()) {
+    const std::vector<float> plain = out.read(t.name).values;
+    const std::vector<float> p = permuted.read(t.name).values;
+    const bool q = t.name.find("attn_q") != std::string::npos, k = t.name.find("attn_k") != std::string::npos;
+    if (q || k) {
+      EXPECT_TRUE(same_bits(p, llama_cpp_rotary_rows(plain, t.shape[0], q ? 8 : 4, t.name))) << t.name;
+      EXPECT_FALSE(same_bits(p, plain)) << t.name;
+    } else {
+      EXPECT_TRUE(same_bits(p, plain)) << t.name;
+    }
+  }
   // Without --like, a pack from safetensors has no GGUF to take metadata from: an error, no file.
   const auto refused = run_sop("dequant '" + pack_path + "' --out '" + dir.file("none.gguf") + "'", dir);
   EXPECT_EQ(refused.exit_code, 1);
@@ -156,6 +172,11 @@ TEST(PackCliGguf, GgufSourceNeedsNoLike) {
   const auto st = open_model(dir.file("w.safetensors"));
   EXPECT_EQ(out.metadata().size(), source.metadata().size());
   ASSERT_EQ(out.tensors().size(), 48u);
+  // Its q and k are in llama.cpp's order already: --permute-qk is refused.
+  const auto refused = run_sop("dequant '" + pack_path + "' --out '" + dir.file("p.gguf") + "' --permute-qk", dir);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("--permute-qk"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("p.gguf")));
   for (std::size_t i = 0; i < out.tensors().size(); ++i) {
     EXPECT_EQ(out.tensors()[i].name, source.tensors()[i].name);
     EXPECT_TRUE(same_bits(out.read(out.tensors()[i].name).values, st->read(out.tensors()[i].name).values));

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "quantizer/io/gguf_reader.h"
+#include "quantizer/io/llama_names.h"
 #include "quantizer/model_reader.h"
 #include "tests/io/io_test_util.h"
 #include "tests/test_support.h"
@@ -111,6 +112,9 @@ TEST(GgufReal, StoriesGgufAndSafetensorsHoldIdenticalWeights) {
   EXPECT_NE(rotary_permute_rows(q, 8), gguf->read("blk.0.attn_q.weight").values);
   const Tensor k = st->read("model.layers.0.self_attn.k_proj.weight");
   EXPECT_NE(rotary_permute_rows(k, 4), gguf->read("blk.0.attn_k.weight").values);
+  // The library's reordering (sop dequant --permute-qk) is the same as this one.
+  EXPECT_EQ(llama_cpp_rotary_rows(q.values, q.rows(), 8, q.name), rotary_permute_rows(q, 8));
+  EXPECT_EQ(llama_cpp_rotary_rows(k.values, k.rows(), 4, k.name), rotary_permute_rows(k, 4));
 }
 
 TEST(GgufReal, QuantizedFileListsTensorTypes) {
