@@ -57,6 +57,14 @@ std::vector<std::string> matrix_names(const ModelReader& model, const std::strin
 
 EvalReport evaluate_model(const ModelReader& model, const std::vector<std::string>& formats, const EvalOptions& opts);
 
+// Measures a checkpoint against the one it was made from (a llama.cpp-quantized GGUF against its F32
+// original): every 2-D tensor of `model` matching the regex is read and compared with the reference
+// tensor of the same name, or of its Hugging Face / llama.cpp counterpart (quantizer/io/llama_names.h;
+// output.weight falls back to the embedding for checkpoints that tie them). A row's format is the
+// stored type ("Q4_0", "F16"), its bpw that type's storage; the summary has one row per stored type.
+// Throws sop::Error naming the file and tensor when the reference lacks a tensor or its shape differs.
+EvalReport compare_with_reference(const ModelReader& model, const ModelReader& reference, const EvalOptions& opts);
+
 nlohmann::json report_to_json(const EvalReport& report);
 
 }  // namespace sop

@@ -1,8 +1,11 @@
 #include "quantizer/calibrate/downstream.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
+
+#include "base/error.h"
 
 namespace sop {
 namespace {
@@ -63,19 +66,24 @@ ActivationStats collect_activation_stats(const LlamaModel& model, const std::vec
 }
 
 DownstreamMetrics compare_models(const LlamaModel& reference, const LlamaModel& quantized,
-                                 const std::vector<std::vector<int>>& sequences) {
+                                 const std::vector<std::vector<int>>& sequences, int first_scored) {
   DownstreamMetrics m;
-  double kl = 0, ref_nll = 0, q_nll = 0;
+  double kl = 0, kl_squares = 0, ref_nll = 0, q_nll = 0;
   int64_t agree = 0;
   for (const auto& seq : sequences) {
     LlamaModel::Session ref_session(reference), q_session(quantized);
     for (std::size_t t = 0; t + 1 < seq.size(); ++t) {
       const std::vector<double> p = softmax(ref_session.forward(seq[t]));
       const std::vector<float>& q_logits = q_session.forward(seq[t]);
+      // Every position runs through both models (the KV caches need it); only later ones are scored.
+      if (static_cast<int64_t>(t) < first_scored) continue;
       const std::vector<double> q = softmax(q_logits);
+      double kl_here = 0;
       for (std::size_t i = 0; i < p.size(); ++i) {
-        if (p[i] > 0) kl += p[i] * (std::log(p[i]) - std::log(std::max(q[i], 1e-300)));
+        if (p[i] > 0) kl_here += p[i] * (std::log(p[i]) - std::log(std::max(q[i], 1e-300)));
       }
+      kl += kl_here;
+      kl_squares += kl_here * kl_here;
       const std::size_t next = static_cast<std::size_t>(seq[t + 1]);
       ref_nll -= std::log(std::max(p[next], 1e-300));
       q_nll -= std::log(std::max(q[next], 1e-300));
@@ -91,6 +99,11 @@ DownstreamMetrics compare_models(const LlamaModel& reference, const LlamaModel& 
   if (m.positions > 0) {
     const double n = static_cast<double>(m.positions);
     m.kl_divergence = kl / n;
+    // As llama-perplexity reports it: the sample standard deviation over positions, / sqrt(n).
+    if (m.positions > 1) {
+      const double variance = std::max(0.0, (kl_squares / n - m.kl_divergence * m.kl_divergence) * n / (n - 1));
+      m.kl_standard_error = std::sqrt(variance / n);
+    }
     m.reference_ppl = std::exp(ref_nll / n);
     m.quantized_ppl = std::exp(q_nll / n);
     m.top1_agreement = static_cast<double>(agree) / n;
@@ -102,10 +115,34 @@ DownstreamMetrics compare_models(const LlamaModel& reference, const LlamaModel& 
 
 namespace sop {
 
+std::vector<std::vector<int>> text_chunks(const std::vector<int>& tokens, int ctx, int max_chunks, int bos,
+                                          const std::string& source) {
+  if (ctx < 2) throw Error(source, "--ctx", "must be at least 2, not " + std::to_string(ctx));
+  std::size_t count = tokens.size() / static_cast<std::size_t>(ctx);
+  if (count == 0) {
+    throw Error(source, "--ctx", "the text is " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " +
+                                     std::to_string(ctx));
+  }
+  if (max_chunks > 0) count = std::min(count, static_cast<std::size_t>(max_chunks));
+  std::vector<std::vector<int>> chunks;
+  for (std::size_t c = 0; c < count; ++c) {
+    const auto begin = tokens.begin() + static_cast<std::ptrdiff_t>(c * static_cast<std::size_t>(ctx));
+    chunks.emplace_back(begin, begin + ctx);
+    chunks.back()[0] = bos;  // llama-perplexity puts BOS first in every chunk, replacing a text token
+  }
+  return chunks;
+}
+
 std::vector<FormatDownstream> evaluate_downstream(const ModelReader& reader, const std::vector<std::string>& formats,
                                                   const TextSampling& sampling, const QuantOptions& options) {
   const LlamaModel reference(reader);
-  const auto sequences = sample_sequences(reference, sampling);
+  return evaluate_downstream(reader, formats, sample_sequences(reference, sampling), 0, options);
+}
+
+std::vector<FormatDownstream> evaluate_downstream(const ModelReader& reader, const std::vector<std::string>& formats,
+                                                  const std::vector<std::vector<int>>& sequences, int first_scored,
+                                                  const QuantOptions& options) {
+  const LlamaModel reference(reader);
   const std::vector<std::string> matrices = reference.matmul_names();
   std::vector<FormatDownstream> out;
   for (const std::string& name : formats) {
@@ -116,7 +153,7 @@ std::vector<FormatDownstream> evaluate_downstream(const ModelReader& reader, con
       const Tensor w = reader.read(m);
       quantized.set_matrix(m, format->quantize(w, options_for_tensor(options, m, w.cols())).dequant);
     }
-    out.push_back({name, compare_models(reference, quantized, sequences)});
+    out.push_back({name, compare_models(reference, quantized, sequences, first_scored)});
   }
   return out;
 }

@@ -7,64 +7,15 @@
 
 #include "base/error.h"
 #include "base/checked_math.h"
+#include "quantizer/io/ggml_types.h"
 #include "quantizer/io/tensor_decode.h"
 
 namespace sop {
 
 namespace {
 
-// ggml's tensor types: number, name, elements per block, bytes per block. The numbers are part of
-// the file format; gaps are types llama.cpp removed. Quantized types are listed so their byte
-// ranges can be checked and their names shown, not decoded.
-struct GgmlType {
-  uint32_t id;
-  const char* name;
-  uint64_t block_elements;
-  uint64_t block_bytes;
-  DType dtype;
-};
-
-constexpr GgmlType kGgmlTypes[] = {
-    {0, "F32", 1, 4, DType::F32},
-    {1, "F16", 1, 2, DType::F16},
-    {2, "Q4_0", 32, 18, DType::Quantized},
-    {3, "Q4_1", 32, 20, DType::Quantized},
-    {6, "Q5_0", 32, 22, DType::Quantized},
-    {7, "Q5_1", 32, 24, DType::Quantized},
-    {8, "Q8_0", 32, 34, DType::Quantized},
-    {9, "Q8_1", 32, 36, DType::Quantized},
-    {10, "Q2_K", 256, 84, DType::Quantized},
-    {11, "Q3_K", 256, 110, DType::Quantized},
-    {12, "Q4_K", 256, 144, DType::Quantized},
-    {13, "Q5_K", 256, 176, DType::Quantized},
-    {14, "Q6_K", 256, 210, DType::Quantized},
-    {15, "Q8_K", 256, 292, DType::Quantized},
-    {16, "IQ2_XXS", 256, 66, DType::Quantized},
-    {17, "IQ2_XS", 256, 74, DType::Quantized},
-    {18, "IQ3_XXS", 256, 98, DType::Quantized},
-    {19, "IQ1_S", 256, 50, DType::Quantized},
-    {20, "IQ4_NL", 32, 18, DType::Quantized},
-    {21, "IQ3_S", 256, 110, DType::Quantized},
-    {22, "IQ2_S", 256, 82, DType::Quantized},
-    {23, "IQ4_XS", 256, 136, DType::Quantized},
-    {24, "I8", 1, 1, DType::I8},
-    {25, "I16", 1, 2, DType::I16},
-    {26, "I32", 1, 4, DType::I32},
-    {27, "I64", 1, 8, DType::I64},
-    {28, "F64", 1, 8, DType::F64},
-    {29, "IQ1_M", 256, 56, DType::Quantized},
-    {30, "BF16", 1, 2, DType::BF16},
-    {34, "TQ1_0", 256, 54, DType::Quantized},
-    {35, "TQ2_0", 256, 66, DType::Quantized},
-    {39, "MXFP4", 32, 17, DType::Quantized},
-};
-
-const GgmlType* find_ggml_type(uint32_t id) {
-  for (const auto& t : kGgmlTypes) {
-    if (t.id == id) return &t;
-  }
-  return nullptr;
-}
+using detail::GgmlType;
+using detail::find_ggml_type;
 
 constexpr uint32_t kMaxRank = 4;          // GGML_MAX_DIMS
 constexpr int kMaxArrayNesting = 8;       // arrays of arrays are legal; bound the recursion
@@ -513,6 +464,25 @@ GgufReader::GgufReader(const std::string& path) : file_(path) {
     }
     where.offset = begin;
   }
+  // GGUF stores no byte sizes: a tensor's size follows from its type and shape. A size that does not
+  // match the data (a wrong type or shape, or a tensor cut short) shows as one tensor running into the
+  // next, or (checked above) past the end of the file.
+  std::vector<std::size_t> by_offset(tensors_.size());
+  for (std::size_t i = 0; i < by_offset.size(); ++i) by_offset[i] = i;
+  std::sort(by_offset.begin(), by_offset.end(),
+            [&](std::size_t a, std::size_t b) { return locations_[a].offset < locations_[b].offset; });
+  for (std::size_t k = 0; k + 1 < by_offset.size(); ++k) {
+    const Location& here = locations_[by_offset[k]];
+    const Location& next = locations_[by_offset[k + 1]];
+    if (here.bytes != 0 && here.offset + here.bytes > next.offset) {
+      const TensorInfo& info = tensors_[by_offset[k]];
+      throw Error(path, info.name,
+                  info.dtype_label + " " + shape_text(info.shape) + " needs " + std::to_string(here.bytes) +
+                      " bytes from file offset " + std::to_string(here.offset) + ", but tensor '" +
+                      tensors_[by_offset[k + 1]].name + "' starts at " + std::to_string(next.offset) +
+                      ": the type or shape does not match the data");
+    }
+  }
 }
 
 const GgufValue& GgufReader::get(const std::string& key) const {
@@ -578,12 +548,22 @@ Tensor GgufReader::read(const std::string& name) const {
   if (found == tensor_index_.end()) throw Error(path(), name, "no such tensor");
   const TensorInfo& info = tensors_[found->second];
   const Location& where = locations_[found->second];
-  if (!detail::is_convertible_float(info.dtype)) detail::throw_unreadable_dtype(path(), info);
+  const GgmlType* type = find_ggml_type(where.ggml_type);  // known: the constructor checked it
+  const bool block_type = type->dequantize != nullptr;
+  if (!block_type && !detail::is_convertible_float(info.dtype)) detail::throw_unreadable_dtype(path(), info);
   Tensor tensor;
   tensor.name = info.name;
   tensor.shape = info.shape;
   file_.will_read(where.offset, where.bytes);
-  detail::decode_to_fp32(file_.data() + where.offset, info, path(), tensor.values);
+  if (block_type) {
+    // The constructor checked that the element count is a whole number of blocks and that their
+    // bytes lie inside the file.
+    detail::allocate_fp32(info, path(), tensor.values);
+    type->dequantize(file_.data() + where.offset, where.bytes / type->block_bytes, tensor.values.data());
+    detail::reject_non_finite(tensor.values, info, path());  // an FP16 scale can be Inf or NaN
+  } else {
+    detail::decode_to_fp32(file_.data() + where.offset, info, path(), tensor.values);
+  }
   file_.release(where.offset, where.bytes);
   return tensor;
 }

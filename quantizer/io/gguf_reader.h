@@ -6,8 +6,10 @@
 // Strings are a u64 length and UTF-8 bytes.
 //
 // Tensors are listed with shapes outermost first (a GGUF [in, out] "ne" becomes [out, in], the same
-// as safetensors). F32, F16, BF16 and F64 tensors are read; quantized types (Q4_0, Q8_0, Q4_K, ...)
-// are listed with DType::Quantized and their ggml type name, and read() refuses them.
+// as safetensors). F32, F16, BF16 and F64 tensors are read, and the block types Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_NL are dequantized to FP32 by ggml's block definitions
+// (quantizer/io/ggml_types.h). Other quantized types (Q2_K, IQ2_XXS, MXFP4, ...) are listed with
+// DType::Quantized and their ggml type name, and read() refuses them.
 #pragma once
 
 #include <cstdint>

@@ -57,8 +57,7 @@ std::string element_coordinates(const std::vector<int64_t>& shape, uint64_t flat
   return text + "]";
 }
 
-void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
-                    std::vector<float>& out) {
+void allocate_fp32(const TensorInfo& info, const std::string& file, std::vector<float>& out) {
   const uint64_t count = static_cast<uint64_t>(info.element_count());
   // A well-formed but huge tensor (100 GB) must name itself, not end as a bare "std::bad_alloc".
   try {
@@ -68,6 +67,21 @@ void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::str
                 "needs " + std::to_string(count) + " FP32 values (" + std::to_string(count / (uint64_t{1} << 20) * 4) +
                     " MiB) in memory, more than could be allocated");
   }
+}
+
+void reject_non_finite(const std::vector<float>& values, const TensorInfo& info, const std::string& file) {
+  // One pass over the exponent bits: cheap, and independent of -ffast-math assumptions about isfinite.
+  for (uint64_t i = 0; i < values.size(); ++i) {
+    if ((float_to_bits(values[i]) & 0x7F800000u) == 0x7F800000u) {
+      throw_non_finite(file, info, i, static_cast<double>(values[i]), "non-finite value");
+    }
+  }
+}
+
+void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
+                    std::vector<float>& out) {
+  allocate_fp32(info, file, out);
+  const uint64_t count = out.size();
   switch (info.dtype) {
     case DType::F32:
       if (count) std::memcpy(out.data(), bytes, count * sizeof(float));
@@ -90,12 +104,7 @@ void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::str
     default:
       throw_unreadable_dtype(file, info);
   }
-  // One pass over the exponent bits: cheap, and independent of -ffast-math assumptions about isfinite.
-  for (uint64_t i = 0; i < count; ++i) {
-    if ((float_to_bits(out[i]) & 0x7F800000u) == 0x7F800000u) {
-      throw_non_finite(file, info, i, static_cast<double>(out[i]), "non-finite value");
-    }
-  }
+  reject_non_finite(out, info, file);
 }
 
 void throw_unreadable_dtype(const std::string& file, const TensorInfo& info) {
@@ -103,7 +112,8 @@ void throw_unreadable_dtype(const std::string& file, const TensorInfo& info) {
   if (info.dtype == DType::Quantized) {
     throw Error(file, info.name,
                 "stored as quantized type " + label +
-                    ", which this reader lists but does not decode (only F32, F16, BF16 and F64 tensors are read)");
+                    ", which this reader lists but does not decode (F32, F16, BF16 and F64 are read, and in GGUF "
+                "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_NL)");
   }
   throw Error(file, info.name,
               "stored as " + label + ", which is not a floating-point weight type (only F32, F16, BF16 and F64 "

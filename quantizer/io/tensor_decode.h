@@ -20,6 +20,12 @@ std::size_t convertible_element_size(DType dtype);
 void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
                     std::vector<float>& out);
 
+// The two halves of decode_to_fp32, for readers that decode other stored types (GGUF's block types):
+// sizes `out` to info.element_count() (an error naming the tensor if that cannot be allocated), and
+// rejects the first NaN or infinity in `values`.
+void allocate_fp32(const TensorInfo& info, const std::string& file, std::vector<float>& out);
+void reject_non_finite(const std::vector<float>& values, const TensorInfo& info, const std::string& file);
+
 // "[3, 17]" for flat index 209 of a [.., 64] tensor: where a bad value sits, for messages.
 std::string element_coordinates(const std::vector<int64_t>& shape, uint64_t flat_index);
 

@@ -42,7 +42,10 @@ std::vector<PackTensorEntry> classify(const ModelReader& model, const Recipe& re
     if (!is_float_type(t.dtype)) {
       e.stored = PackedAs::Omitted;
       e.note = "stored type " + (t.dtype_label.empty() ? std::string(dtype_name(t.dtype)) : t.dtype_label) +
-               " is not a float type this tool reads";
+               (t.dtype == DType::Quantized
+                    ? " is already quantized and is not quantized again (`sop eval --reference` measures a "
+                      "quantized checkpoint against its original)"
+                    : " is not a float type this tool reads");
     } else if (!t.is_matrix() || keep_by_recipe(recipe, t.name) || t.element_count() == 0) {
       e.stored = PackedAs::FullPrecision;
       if (t.shape.size() > 2) e.note = "more than two dimensions";

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "quantizer/io/gguf_reader.h"
+#include "quantizer/io/llama_names.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
 #include "base/half.h"
@@ -54,6 +56,131 @@ double sqnr_db(const std::vector<float>& w, const std::vector<float>& q) {
     noise += (static_cast<double>(w[i]) - q[i]) * (static_cast<double>(w[i]) - q[i]);
   }
   return 10 * std::log10(signal / noise);
+}
+
+// Metadata values equal: type, element type, value (floats by their bits), recursively.
+bool same_value(const GgufValue& a, const GgufValue& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_array()) {
+    if (a.element_type() != b.element_type() || a.items().size() != b.items().size()) return false;
+    for (std::size_t i = 0; i < a.items().size(); ++i) {
+      if (!same_value(a.items()[i], b.items()[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_string()) return a.as_string() == b.as_string();
+  if (a.type() == GgufType::Bool) return a.as_bool() == b.as_bool();
+  if (a.is_float()) {
+    const double x = a.as_float(), y = b.as_float();
+    return std::memcmp(&x, &y, sizeof x) == 0;
+  }
+  return a.to_display() == b.to_display();
+}
+
+// GGUF out: a pack quantized from the safetensors copy (Hugging Face names), written as GGUF with
+// stories260K.gguf's metadata, holds exactly the safetensors dequant's weights under llama.cpp's names.
+TEST(PackCliGguf, DequantToGgufEqualsTheSafetensorsDequant) {
+  SOP_REQUIRE_MODEL(model_path, "stories260K.safetensors");
+  SOP_REQUIRE_MODEL(gguf_path, "stories260K.gguf");
+  ScratchDir dir;
+  const std::string pack_path = dir.file("model.sop");
+  ASSERT_EQ(run_sop("quantize --model '" + model_path + "' --recipe '" + recipe("sop-4.5") + "' --out '" + pack_path + "'", dir)
+                .exit_code, 0);
+  ASSERT_EQ(run_sop("dequant '" + pack_path + "' --out '" + dir.file("w.safetensors") + "' -q", dir).exit_code, 0);
+  const auto written = run_sop("dequant '" + pack_path + "' --out '" + dir.file("w.gguf") + "' --like '" + gguf_path + "' -q", dir);
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  const auto st = open_model(dir.file("w.safetensors"));
+  const GgufReader out(dir.file("w.gguf"));
+  const GgufReader source(gguf_path);
+  // Metadata: the source's, key by key, in order.
+  ASSERT_EQ(out.metadata().size(), source.metadata().size());
+  for (std::size_t i = 0; i < source.metadata().size(); ++i) {
+    EXPECT_EQ(out.metadata()[i].first, source.metadata()[i].first);
+    EXPECT_TRUE(same_value(out.metadata()[i].second, source.metadata()[i].second)) << source.metadata()[i].first;
+  }
+  // Tensors: every safetensors tensor, renamed, bit for bit (the safetensors copy ties the output to
+  // the embedding, so there is no output.weight: llama.cpp then uses token_embd).
+  ASSERT_EQ(out.tensors().size(), st->tensors().size());
+  ASSERT_EQ(st->tensors().size(), 47u);
+  for (std::size_t i = 0; i < st->tensors().size(); ++i) {
+    const std::string hf = st->tensors()[i].name;
+    const std::string name = out.tensors()[i].name;
+    EXPECT_EQ(name, llama_cpp_tensor_name(hf));
+    EXPECT_EQ(out.tensors()[i].dtype_label, "F32");
+    EXPECT_TRUE(same_bits(out.read(name).values, st->read(hf).values)) << name;
+  }
+  EXPECT_EQ(out.tensors()[0].name, "token_embd.weight");
+  // The llama.cpp names are the source GGUF's, with its shapes.
+  for (const TensorInfo& t : out.tensors()) {
+    bool found = false;
+    for (const TensorInfo& s : source.tensors()) found = found || (s.name == t.name && s.shape == t.shape);
+    EXPECT_TRUE(found) << t.name;
+  }
+  // F16: matrices F16 (the F32 weights rounded), norms F32.
+  ASSERT_EQ(run_sop("dequant '" + pack_path + "' --out '" + dir.file("h.gguf") + "' --like '" + gguf_path + "' --dtype F16 -q", dir)
+                .exit_code, 0);
+  const GgufReader half(dir.file("h.gguf"));
+  EXPECT_EQ(half.ggml_type("blk.0.attn_q.weight"), 1u);
+  EXPECT_EQ(half.ggml_type("blk.0.attn_norm.weight"), 0u);
+  const std::vector<float> q = out.read("blk.0.attn_q.weight").values;
+  const std::vector<float> h = half.read("blk.0.attn_q.weight").values;
+  for (std::size_t i = 0; i < q.size(); ++i) ASSERT_EQ(h[i], fp16_to_fp32(fp32_to_fp16(q[i]))) << i;
+
+  // --permute-qk: q and k rows in llama.cpp's rotary order (8 heads, 4 KV heads from the metadata),
+  // everything else unchanged.
+  ASSERT_EQ(run_sop("dequant '" + pack_path + "' --out '" + dir.file("p.gguf") + "' --like '" + gguf_path + "' --permute-qk -q", dir)
+                .exit_code, 0);
+  const GgufReader permuted(dir.file("p.gguf"));
+  for (const TensorInfo& t : out.tensors()) {
+    const std::vector<float> plain = out.read(t.name).values;
+    const std::vector<float> p = permuted.read(t.name).values;
+    const bool q = t.name.find("attn_q") != std::string::npos, k = t.name.find("attn_k") != std::string::npos;
+    if (q || k) {
+      EXPECT_TRUE(same_bits(p, llama_cpp_rotary_rows(plain, t.shape[0], q ? 8 : 4, t.name))) << t.name;
+      EXPECT_FALSE(same_bits(p, plain)) << t.name;
+    } else {
+      EXPECT_TRUE(same_bits(p, plain)) << t.name;
+    }
+  }
+  // Without --like, a pack from safetensors has no GGUF to take metadata from: an error, no file.
+  const auto refused = run_sop("dequant '" + pack_path + "' --out '" + dir.file("none.gguf") + "'", dir);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("--like"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("none.gguf")));
+  // A --like of another model is refused, naming the tensor whose shape differs.
+  const std::string other = dir.file("other.gguf");
+  ASSERT_EQ(run_sop("quantize --model 'synthetic:llm?dim=32&hidden=64&layers=1' --recipe '" + recipe("e2m3-ue4m4") +
+                        "' --out '" + dir.file("small.sop") + "'", dir).exit_code, 0);
+  const auto mismatched = run_sop("dequant '" + dir.file("small.sop") + "' --out '" + other + "' --like '" + gguf_path + "'", dir);
+  EXPECT_EQ(mismatched.exit_code, 1);
+  EXPECT_NE(mismatched.err.find("blk.0.attn_q.weight"), std::string::npos) << mismatched.err;
+  EXPECT_FALSE(std::filesystem::exists(other));
+}
+
+// A pack quantized from a GGUF takes that GGUF's metadata without --like, and keeps its names.
+TEST(PackCliGguf, GgufSourceNeedsNoLike) {
+  SOP_REQUIRE_MODEL(gguf_path, "stories260K.gguf");
+  ScratchDir dir;
+  const std::string pack_path = dir.file("model.sop");
+  ASSERT_EQ(run_sop("quantize --model '" + gguf_path + "' --recipe '" + recipe("sop-4.5") + "' --out '" + pack_path + "'", dir)
+                .exit_code, 0);
+  ASSERT_EQ(run_sop("dequant '" + pack_path + "' --out '" + dir.file("w.safetensors") + "' -q", dir).exit_code, 0);
+  const auto r = run_sop("dequant '" + pack_path + "' --out '" + dir.file("w.gguf") + "' -q", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const GgufReader out(dir.file("w.gguf"));
+  const GgufReader source(gguf_path);
+  const auto st = open_model(dir.file("w.safetensors"));
+  EXPECT_EQ(out.metadata().size(), source.metadata().size());
+  ASSERT_EQ(out.tensors().size(), 48u);
+  // Its q and k are in llama.cpp's order already: --permute-qk is refused.
+  const auto refused = run_sop("dequant '" + pack_path + "' --out '" + dir.file("p.gguf") + "' --permute-qk", dir);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("--permute-qk"), std::string::npos) << refused.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("p.gguf")));
+  for (std::size_t i = 0; i < out.tensors().size(); ++i) {
+    EXPECT_EQ(out.tensors()[i].name, source.tensors()[i].name);
+    EXPECT_TRUE(same_bits(out.read(out.tensors()[i].name).values, st->read(out.tensors()[i].name).values));
+  }
 }
 
 class PackCli : public ::testing::TestWithParam<const char*> {};

@@ -1,5 +1,5 @@
 // A GGUF file: header, metadata, tensor descriptions; then every listing and typed getter the CLI
-// uses, and every tensor read (quantized types are refused by read()).
+// uses, and every tensor read (the block types sop decodes are dequantized, the rest refused by read()).
 #include "quantizer/io/gguf_reader.h"
 #include "tests/fuzz/fuzz_support.h"
 

@@ -1,4 +1,4 @@
-// GGUF: the real stories260K files (metadata, tensors identical to the safetensors copy, Q4_0 refusal)
+// GGUF: the real stories260K files (metadata, tensors identical to the safetensors copy, tensor types)
 // and hand-built files for every header field that can lie.
 #include <cmath>
 #include <cstring>
@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "quantizer/io/gguf_reader.h"
+#include "quantizer/io/llama_names.h"
 #include "quantizer/model_reader.h"
 #include "tests/io/io_test_util.h"
 #include "tests/test_support.h"
@@ -111,9 +112,12 @@ TEST(GgufReal, StoriesGgufAndSafetensorsHoldIdenticalWeights) {
   EXPECT_NE(rotary_permute_rows(q, 8), gguf->read("blk.0.attn_q.weight").values);
   const Tensor k = st->read("model.layers.0.self_attn.k_proj.weight");
   EXPECT_NE(rotary_permute_rows(k, 4), gguf->read("blk.0.attn_k.weight").values);
+  // The library's reordering (sop dequant --permute-qk) is the same as this one.
+  EXPECT_EQ(llama_cpp_rotary_rows(q.values, q.rows(), 8, q.name), rotary_permute_rows(q, 8));
+  EXPECT_EQ(llama_cpp_rotary_rows(k.values, k.rows(), 4, k.name), rotary_permute_rows(k, 4));
 }
 
-TEST(GgufReal, QuantizedFileListsTensorsAndRefusesQ4_0) {
+TEST(GgufReal, QuantizedFileListsTensorTypes) {
   SOP_REQUIRE_MODEL(path, "stories260K-Q4_0.gguf");
   SOP_REQUIRE_MODEL(f32_path, "stories260K.gguf");
   const GgufReader gguf(path);
@@ -131,8 +135,9 @@ TEST(GgufReal, QuantizedFileListsTensorsAndRefusesQ4_0) {
       EXPECT_EQ(t.shape, (std::vector<int64_t>{64, 64}));
     }
   }
-  expect_error([&] { gguf.read("blk.0.attn_q.weight"); }, {path, "blk.0.attn_q.weight", "Q4_0", "quantized"});
-  expect_error([&] { gguf.read("output.weight"); }, {"output.weight", "Q8_0"});
+  // The quantized tensors read, dequantized (their values: tests/io/ggml_blocks_test.cc).
+  EXPECT_EQ(gguf.read("blk.0.attn_q.weight").values.size(), 64u * 64u);
+  EXPECT_EQ(gguf.read("output.weight").values.size(), 512u * 64u);
   // The F16 tensor it kept reads, and equals the F32 original to FP16 precision.
   const GgufReader original(f32_path);
   const Tensor half = gguf.read("blk.2.ffn_down.weight");
@@ -310,13 +315,13 @@ TEST_F(GgufCorrupt, AlignmentKey) {
 TEST_F(GgufCorrupt, NonFiniteAndQuantizedTensors) {
   std::vector<float> values = {1, 2, std::numeric_limits<float>::infinity(), 4};
   GgufBuilder b;
-  b.header(3, 2, 0).tensor("w", {2, 2}, 0, 0).tensor("q8", {32}, 8, 32);
-  write_file(path_, b.finish(raw_bytes(values) + std::string(16, '\0') + std::string(34, '\0')));
+  b.header(3, 2, 0).tensor("w", {2, 2}, 0, 0).tensor("q2", {256}, 10, 32);
+  write_file(path_, b.finish(raw_bytes(values) + std::string(16, '\0') + std::string(84, '\0')));
   const GgufReader gguf(path_);
   expect_error([&] { gguf.read("w"); }, {path_, "w", "element 2", "[1, 0]", "+Inf"});
   EXPECT_EQ(gguf.tensors()[1].dtype, DType::Quantized);
-  EXPECT_EQ(gguf.tensors()[1].dtype_label, "Q8_0");
-  expect_error([&] { gguf.read("q8"); }, {path_, "q8", "Q8_0"});
+  EXPECT_EQ(gguf.tensors()[1].dtype_label, "Q2_K");
+  expect_error([&] { gguf.read("q2"); }, {path_, "q2", "Q2_K", "does not decode"});
 }
 
 TEST_F(GgufCorrupt, EveryMetadataValueType) {
