@@ -49,6 +49,7 @@ struct DecodeUnitConfig {
   // part of the product's exponent offset, which the RTL does not apply).
   golden::ScaleFormat scale = golden::kScaleE4M3;
   int index_bits = 32;         // IndexBits: residual index width
+  int pipeline_stages = 1;     // PipeStages: register stages from a beat's issue to its products (1..3)
   FetchConfig fetch;           // the unit's DMA (system model only)
 };
 
