@@ -9,24 +9,32 @@
 // multi-dimensional arrays).
 //
 // Sparse residuals arrive as (index, entry), sorted by index within a tensor; index counts weights from
-// the tensor's first beat. Before a beat issues, every residual falling in it is taken (one per cycle)
-// and replaces that lane's LUT entry. The port must always present either the next residual of the
-// current tensor or the sentinel index all-ones ("none left"), so a beat knows when it is complete;
-// residuals behind the beat (index < beat start) are dropped, as the golden decode skips them.
+// the tensor's first beat. They pass through a one-entry holding register: every residual falling in a
+// beat is merged (one per cycle) before the beat issues and replaces that lane's LUT entry. The port must
+// show the current tensor's residuals in order and then the sentinel index all-ones ("none left"),
+// which it keeps showing (a take of the sentinel does not consume it), so a beat knows when it is
+// complete; residuals behind the beat (index < beat start) are dropped, as the golden decode skips them.
 //
 // Table loads write one entry per cycle and are always accepted; a beat issued in the same cycle as a
 // load reads the old entry.
 //
 // Timing (what tests/rtl checks, cycle for cycle; docs/rtl.md "Timing" gives the cycle counts):
 //  - load_ready_o is always 1: a load entry is written in every cycle load_valid_i is high.
-//  - While a beat is offered (in_valid_i), a cycle with res_valid_i and res_index_i before the beat's end
-//    (beat start + Lanes) takes that residual (res_ready_o): merged if it falls in the beat, dropped if it
-//    lies behind it. One residual per cycle, whether or not the output stage is free. No beat, no take.
-//  - The beat issues (in_ready_o) in the first cycle with res_valid_i and res_index_i at or past its end
-//    (the next residual or the sentinel) in which the output stage is free: empty, or its beat accepted
-//    (out_ready_i) in that same cycle. So a beat with k residuals takes k + 1 cycles at full rate.
-//  - The output stage holds one beat: out_valid_o rises the cycle after the beat issues and stays, with
-//    its products unchanged, until the cycle out_ready_i is high.
+//  - res_ready_o is high while a beat is offered (in_valid_i) and the holding register is empty, frees
+//    (its residual merged or dropped in this cycle), or is refilled: the first cycle a tensor's first beat
+//    (in_first_i) is offered drops what the register held (the last tensor's sentinel) and takes the
+//    port. A taken entry is used from the next cycle. No beat, no take.
+//  - While a beat is offered, a held residual before the beat's end (beat start + Lanes) is consumed in
+//    one cycle: merged if it falls in the beat, dropped if it lies behind it; one per cycle, whatever the
+//    pipeline holds.
+//  - The beat issues (in_ready_o) in the first cycle the register holds an entry at or past its end (the
+//    next residual or the sentinel) and the first pipeline stage is free: empty, or its beat moving on in
+//    that same cycle. So a tensor of B beats and R residuals takes 1 + B + R cycles at full rate (the 1:
+//    the register's refill). in_ready_o depends on registered state, in_valid_i, in_first_i and the
+//    stages' ready chain (out_ready_i), never on res_index_i.
+//  - PipeStages one-entry stages follow the issue, the last the output stage: a beat moves on when the
+//    next stage is empty or moving, so out_valid_o rises PipeStages cycles after the issue at the
+//    earliest and stays, with its products unchanged, until the cycle out_ready_i is high.
 module sop_decode_unit #(
   parameter int unsigned   Lanes           = 8,
   parameter int unsigned   CodeBits        = 4,

@@ -154,7 +154,8 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
         out_beat = 0;
       }
     }
-    if (took_residual) {
+    // The sentinel is taken into the unit's holding register too, but stays on the port.
+    if (took_residual && in_v != nullptr && res < in_v->beat_residuals.size()) {
       ++res;
       ++k.residuals;
     }
@@ -171,8 +172,9 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     } else if (have_chunk) {
       (job.tables_ready > cycle_ ? k.stalls.lut_reload : k.stalls.dram) += 1;
     } else {
-      // Everything issued: the remaining cycles drain the output register.
-      (ready_out ? k.stalls.pipeline : k.stalls.consumer) += 1;
+      // Everything issued: the remaining cycles drain the pipeline; one with the output valid and not
+      // accepted is backpressure.
+      (core_->out_valid() && !ready_out ? k.stalls.consumer : k.stalls.pipeline) += 1;
     }
     clock_cycle();
   }
