@@ -217,13 +217,16 @@ module sop_decode_unit #(
   // hence on stg_ready[0]) in another.
   always_comb begin
     stg_ready[PipeStages] = out_ready_i;
-    for (int s = int'(PipeStages) - 1; s >= 0; s--) begin
-      stg_ready[s] = !stg_valid_q[s] || stg_ready[s+1];
+    for (int unsigned i = 1; i <= PipeStages; i++) begin
+      stg_ready[PipeStages-i] = !stg_valid_q[PipeStages-i] || stg_ready[PipeStages-i+1];
     end
   end
   always_comb begin
+    stg_load[0] = fire;
+    for (int unsigned s = 1; s < PipeStages; s++) begin
+      stg_load[s] = stg_valid_q[s-1] && stg_ready[s];
+    end
     for (int unsigned s = 0; s < PipeStages; s++) begin
-      stg_load[s]    = (s == 0) ? fire : (stg_valid_q[s-1] && stg_ready[s]);
       stg_valid_d[s] = stg_load[s] || (stg_valid_q[s] && !stg_ready[s+1]);
     end
   end
