@@ -55,6 +55,12 @@ module sop_decode_unit #(
   localparam int unsigned ScaleBits   = (ScaleHasSign ? 1 : 0) + ScaleExpBits + ScaleManBits,
   localparam int unsigned LayerBits   = (ResidentLayers > 1) ? $clog2(ResidentLayers) : 1,
   localparam int unsigned LaneBits    = (Lanes > 1) ? $clog2(Lanes) : 1,
+  localparam int unsigned LoBits      = IndexBits / 2,  // the residual subtract's halves
+  localparam int unsigned HiBits      = IndexBits - LoBits,
+  // Offsets are compared with Lanes and 2 x Lanes on their low CmpBits bits, the rest tested for zero,
+  // so that no compare becomes an IndexBits-wide borrow chain.
+  // IndexLegal keeps them within the low half.
+  localparam int unsigned CmpBits     = LaneBits + 2,
   localparam int unsigned EManBits    = Fp16Entries ? sop_decode_pkg::Fp16ManBits : sop_decode_pkg::HifManBits,
   localparam int unsigned EExpBits    = Fp16Entries ? sop_decode_pkg::Fp16ExpBits : sop_decode_pkg::HifExpBits,
   localparam int unsigned ProdManBits = EManBits + ScaleManBits + 1,
@@ -130,7 +136,9 @@ module sop_decode_unit #(
   logic                 filled_d, filled_q;          // the offered first beat has refilled the register
   logic                 fill, use_hold, res_hit, res_stale, take;
   logic [IndexBits-1:0] load_off;
-  logic                 load_sent, load_stale;
+  logic [LoBits:0]      sub_lo;
+  logic [HiBits:0]      sub_hi0, sub_hi1, sub_hi;
+  logic                 load_sent, load_stale, load_hit;
   logic [LaneBits-1:0]  res_lane;
   logic                 stage_free;
   logic                 fire;
@@ -148,11 +156,24 @@ module sop_decode_unit #(
   assign res_lane  = hold_off_q[LaneBits-1:0];
 
   // The offered beat's first weight; a take is relative to it (the register takes only while a beat is
-  // offered, and never in a cycle a beat issues).
+  // offered, and never in a cycle a beat issues). A tensor's first beat starts at 0: the index is the
+  // offset. Otherwise index - count_q, as a carry-select subtract of two halves (each half's borrow chain
+  // in parallel, the high half for both borrows in), so the input-to-register path is half a 32-bit
+  // chain; its borrow out is the stale test.
   assign beat_base  = in_first_i ? '0 : count_q;
-  assign load_off   = res_index_i - beat_base;
+  assign sub_lo  = {1'b0, res_index_i[LoBits-1:0]} - {1'b0, count_q[LoBits-1:0]};
+  assign sub_hi0 = {1'b0, res_index_i[IndexBits-1:LoBits]} - {1'b0, count_q[IndexBits-1:LoBits]};
+  assign sub_hi1 = {1'b0, res_index_i[IndexBits-1:LoBits]} + {1'b1, ~count_q[IndexBits-1:LoBits]};  // - 1
+  assign sub_hi  = sub_lo[LoBits] ? sub_hi1 : sub_hi0;
+  assign load_off   = in_first_i ? res_index_i : {sub_hi[HiBits-1:0], sub_lo[LoBits-1:0]};
   assign load_sent  = (res_index_i == '1);
-  assign load_stale = !load_sent && (res_index_i < beat_base);
+  assign load_stale = !load_sent && !in_first_i && sub_hi[HiBits];
+  // In the beat: the high half zero (tested on both candidates, in parallel with the low half's borrow
+  // chain) and the low half below Lanes.
+  assign load_hit   = !load_sent && (in_first_i ? ((res_index_i >> CmpBits) == '0 && res_index_i[CmpBits-1:0] < CmpBits'(Lanes))
+                                                : ((sub_lo[LoBits] ? (sub_hi1 == '0) : (sub_hi0 == '0))
+                                                   && (sub_lo[LoBits-1:0] >> CmpBits) == '0
+                                                   && sub_lo[CmpBits-1:0] < CmpBits'(Lanes)));
 
   // A beat issues once the register holds an entry past it and the first pipeline stage has room.
   assign fire        = use_hold && !hold_hit_q && !hold_stale_q && stage_free;
@@ -173,14 +194,15 @@ module sop_decode_unit #(
       hold_valid_d = 1'b1;
       hold_sent_d  = load_sent;
       hold_stale_d = load_stale;
-      hold_hit_d   = !load_sent && !load_stale && (load_off < IndexBits'(Lanes));
+      hold_hit_d   = load_hit;
       hold_off_d   = load_off;
       hold_entry_d = res_entry_i;
     end else if (fill || res_hit || res_stale) begin
       hold_valid_d = 1'b0;
     end else if (fire) begin
       hold_off_d   = hold_off_q - IndexBits'(Lanes);
-      hold_hit_d   = !hold_sent_q && (hold_off_q < IndexBits'(2 * Lanes));
+      hold_hit_d   = !hold_sent_q && ((hold_off_q >> CmpBits) == '0)
+                     && (hold_off_q[CmpBits-1:0] < CmpBits'(2 * Lanes));
     end
     if (fill && take) begin
       filled_d = 1'b1;
@@ -371,6 +393,8 @@ module sop_decode_unit #(
     LanesLegal : assert (Lanes >= 1 && Lanes <= 256) else $fatal(1, "Lanes must be 1..256");
     CodeBitsLegal : assert (CodeBits == 4 || CodeBits == 6) else $fatal(1, "CodeBits must be 4 or 6");
     LayersLegal : assert (ResidentLayers >= 1) else $fatal(1, "ResidentLayers must be >= 1");
+    IndexLegal : assert (IndexBits <= 32 && IndexBits >= 2 * CmpBits)
+      else $fatal(1, "IndexBits must be 2 x (clog2(Lanes) + 2) .. 32");
     PipeStagesLegal : assert (PipeStages >= 1 && PipeStages <= 3) else $fatal(1, "PipeStages must be 1..3");
     ScaleLegal : assert (ScaleExpBits >= 1 && ScaleExpBits <= 8 && ScaleManBits <= 7)
       else $fatal(1, "scale format out of range");

@@ -88,6 +88,7 @@ TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
       {"decode_unit: {scale: {signed: maybe}}\n", "decode_unit.scale.signed: expected true or false"},
       {"decode_unit: {scale: {exp_bits: 9}}\n", "decode_unit.scale.exp_bits"},
       {"decode_unit: {index_bits: 40}\n", "decode_unit.index_bits: 40 is out of range"},
+      {"decode_unit: {lanes: 8, index_bits: 8}\n", "test.yaml: decode_unit.index_bits: 8 is too narrow for 8 lanes (at least 10)"},
       {"decode_unit: {pipeline_stages: 0}\n", "test.yaml: decode_unit.pipeline_stages: 0 is out of range"},
       {"decode_unit: {pipeline_stages: 4}\n", "test.yaml: decode_unit.pipeline_stages: 4 is out of range"},
       {"decode_unit: {pipeline_stages: two}\n", "test.yaml: decode_unit.pipeline_stages: expected an integer"},
