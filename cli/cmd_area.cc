@@ -32,7 +32,9 @@ int run_area(const std::vector<std::string>& args) {
     ("sta", po::value<std::string>()->default_value("sta"), "OpenSTA executable")
     ("tech", po::value<std::string>(),
      "with --timing: also scale the critical path to this technology table's node (configs/tech/*.yaml) by the "
-     "Stillmaker-Baas delay equations");
+     "Stillmaker-Baas delay equations")
+    ("pipeline-stages", po::value<int>()->default_value(0),
+     "synthesize with this many pipeline stages (1..3) instead of each config's decode_unit.pipeline_stages");
   po::variables_map vm;
   if (auto code = parse_options("area", "--hw CONFIG.yaml [--hw ...] [--json OUT]", desc, args, vm, {"hw"})) {
     return *code;
@@ -54,19 +56,24 @@ int run_area(const std::vector<std::string>& args) {
     }
     tech = sim::load_tech_table(vm["tech"].as<std::string>());
   }
+  const int stages = vm["pipeline-stages"].as<int>();
+  if (stages != 0 && (stages < 1 || stages > 3)) {
+    throw Error("", "--pipeline-stages", "must be 1..3 (decode_unit.pipeline_stages), not " + std::to_string(stages));
+  }
 
   nlohmann::json out = nlohmann::json::array();
-  std::printf("%-28s %5s %7s %5s %7s %9s %12s %12s %12s %12s %7s\n", "config", "lanes", "entries", "slots", "entry",
-              "LUT bits", "total um2", "LUT um2", "lanes um2", "ctrl um2", "flops");
+  std::printf("%-28s %5s %6s %7s %5s %7s %9s %12s %12s %12s %12s %7s\n", "config", "lanes", "stages", "entries", "slots",
+              "entry", "LUT bits", "total um2", "LUT um2", "lanes um2", "ctrl um2", "flops");
   std::string liberty;
   for (const std::string& path : vm["hw"].as<std::vector<std::string>>()) {
-    const hw::HwConfig hw = hw::load_hw_config(path);
+    hw::HwConfig hw = hw::load_hw_config(path);
+    if (stages != 0) hw.decode_unit.pipeline_stages = stages;
     const sim::AreaReport r = sim::synthesize_area(hw, opt);
     liberty = r.liberty;
     const auto& u = hw.decode_unit;
     const char* fmt = u.lut.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
-    std::printf("%-28s %5d %7d %5d %7s %9ld %12.0f %12.0f %12.0f %12.0f %7ld\n",
-                (hw.name.empty() ? path : hw.name).c_str(), u.lanes, u.lut.entries_per_table, u.lut.resident_layers,
+    std::printf("%-28s %5d %6d %7d %5d %7s %9ld %12.0f %12.0f %12.0f %12.0f %7ld\n",
+                (hw.name.empty() ? path : hw.name).c_str(), u.lanes, u.pipeline_stages, u.lut.entries_per_table, u.lut.resident_layers,
                 fmt, hw.lut_bits(), r.total_um2, r.lut_um2, r.lanes_um2, r.control_um2, r.flops);
     nlohmann::json params = nlohmann::json::object();
     for (const auto& [k, v] : hw.rtl_parameters()) params[k] = std::stoi(v);

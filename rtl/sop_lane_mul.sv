@@ -1,5 +1,7 @@
 // One lane's product: LUT entry x block scale, formed exactly as an integer multiply of the two
-// mantissas plus an add of the two exponent fields (model/golden/decode.cc, multiply()).
+// mantissas plus an add of the two exponent fields (model/golden/decode.cc, multiply()). The scale's
+// sign is returned apart (neg_o) and applied by the caller (sop_decode_unit), so that a pipeline
+// register may sit between the multiply and the negate (PipeStages = 3).
 module sop_lane_mul #(
   parameter sop_decode_pkg::entry_format_e EntryFormat     = sop_decode_pkg::EntryHif,
   parameter bit            ScaleHasSign    = 1'b1,
@@ -18,7 +20,8 @@ module sop_lane_mul #(
 ) (
   input  logic [EntryBits-1:0]          entry_i,
   input  logic [ScaleBits-1:0]          scale_i,
-  output logic signed [ProdManBits-1:0] mant_o,
+  output logic signed [ProdManBits-1:0] prod_o,  // entry mantissa x scale mantissa, before the scale's sign
+  output logic                          neg_o,   // the scale is negative: the caller negates prod_o
   output logic [ProdExpBits-1:0]        exp_o
 );
 
@@ -60,19 +63,18 @@ module sop_lane_mul #(
     assign s_neg = 1'b0;
   end
 
-  // ---- the small multiply, then the scale's sign ----
+  // ---- the small multiply; the scale's sign goes out beside it ----
   logic signed [ProdManBits-1:0] prod;
-  logic signed [ProdManBits-1:0] prod_signed;
 
-  assign prod = ProdManBits'(e_man) * $signed({1'b0, s_man});
 `ifdef SOP_BREAK_MULTIPLY
   // Deliberately wrong: one partial-product bit flipped, for the regression's negative test.
-  assign prod_signed = (s_neg ? -prod : prod) ^ ProdManBits'({e_man[0] & s_man[0], 2'b00});
+  assign prod = (ProdManBits'(e_man) * $signed({1'b0, s_man})) ^ ProdManBits'({e_man[0] & s_man[0], 2'b00});
 `else
-  assign prod_signed = s_neg ? -prod : prod;
+  assign prod = ProdManBits'(e_man) * $signed({1'b0, s_man});
 `endif
 
-  assign mant_o = prod_signed;
+  assign prod_o = prod;
+  assign neg_o  = s_neg;
   assign exp_o  = ProdExpBits'(e_exp) + ProdExpBits'(s_exp);
 
 endmodule

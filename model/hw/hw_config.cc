@@ -120,9 +120,21 @@ HwConfig parse_hw_config(const std::string& yaml_text, const std::string& source
   c.units = r.int32(root, "", "units", c.units, 1, 256);
   const YAML::Node du = root["decode_unit"];
   if (!du) r.fail("decode_unit", "missing (the decode unit's parameters)");
-  r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "fetch"});
+  r.only_keys(du, "decode_unit", {"lanes", "lut", "scale", "index_bits", "pipeline_stages", "fetch"});
   c.decode_unit.lanes = r.int32(du, "decode_unit", "lanes", c.decode_unit.lanes, 1, kMaxLanes);
   c.decode_unit.index_bits = r.int32(du, "decode_unit", "index_bits", c.decode_unit.index_bits, 8, 32);
+  c.decode_unit.pipeline_stages = r.int32(du, "decode_unit", "pipeline_stages", c.decode_unit.pipeline_stages, 1, 3);
+  {
+    // The RTL compares a residual's offset on its low clog2(lanes) + 2 bits, within the index's low half.
+    int lane_bits = 1;
+    while ((1 << lane_bits) < c.decode_unit.lanes) ++lane_bits;
+    const int need = 2 * (lane_bits + 2);
+    if (c.decode_unit.index_bits < need) {
+      r.fail("decode_unit.index_bits", std::to_string(c.decode_unit.index_bits) + " is too narrow for " +
+                                           std::to_string(c.decode_unit.lanes) + " lanes (at least " +
+                                           std::to_string(need) + ")");
+    }
+  }
   if (du["lut"]) read_lut(r, du["lut"], c.decode_unit.lut);
   if (du["scale"]) read_scale(r, du["scale"], c.decode_unit.scale);
   if (du["fetch"]) read_fetch(r, du["fetch"], c.decode_unit.fetch);
@@ -199,7 +211,8 @@ std::vector<std::pair<std::string, std::string>> HwConfig::rtl_parameters() cons
           {"ScaleExpBits", std::to_string(u.scale.exp_bits)},
           {"ScaleManBits", std::to_string(u.scale.man_bits)},
           {"ScaleSubnormals", bit(u.scale.subnormals)},
-          {"IndexBits", std::to_string(u.index_bits)}};
+          {"IndexBits", std::to_string(u.index_bits)},
+          {"PipeStages", std::to_string(u.pipeline_stages)}};
 }
 
 UnitFormats unit_formats(const HwConfig& hw) {

@@ -49,6 +49,7 @@ struct DecodeUnitConfig {
   // part of the product's exponent offset, which the RTL does not apply).
   golden::ScaleFormat scale = golden::kScaleE4M3;
   int index_bits = 32;         // IndexBits: residual index width
+  int pipeline_stages = 1;     // PipeStages: register stages from a beat's issue to its products (1..3)
   FetchConfig fetch;           // the unit's DMA (system model only)
 };
 
@@ -105,7 +106,7 @@ struct HwConfig {
 
   int code_bits() const { return decode_unit.lut.entries_per_table == 64 ? 6 : 4; }
   // Register stages between the LUT read and the products (rtl PipeStages).
-  int pipeline_stages() const { return 1; }
+  int pipeline_stages() const { return decode_unit.pipeline_stages; }
   golden::DecodeConfig decode_config() const;
   // LUT storage in bits: resident_layers x tables x entries x entry bits.
   long lut_bits() const;

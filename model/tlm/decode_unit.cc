@@ -227,41 +227,53 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
   const golden::DecodeConfig& cfg = setup().unit.decode;
   ConsumerTimingIf& consumer = *out_ready_port.operator->();
   const bool throttled = consumer.throttles();
+  const auto P = static_cast<std::size_t>(setup().hw->decode_unit.pipeline_stages);
   // Waiting for the tables first, then for the first chunk's data.
   const uint64_t tables_ok = std::max(job.unit_free, job.tables_ready);
   k.stalls.lut_reload += tables_ok - job.unit_free;
   uint64_t offer_floor = tables_ok;  // the earliest cycle the next chunk can be offered
-  uint64_t stage_free = 0;           // the last beat's acceptance: the output stage frees then
+  // The last beat's M(0..P): its issue, the cycles it left stages 1..P-1, its acceptance (the stream
+  // starts on an empty pipeline: the previous stream ended after its last acceptance).
+  std::vector<uint64_t> prev(P + 1, 0), m(P + 1, 0);
+  // The last P beats' (arrival at the output stage, acceptance): the beats still in flight when the
+  // last one issues, for the drain's stall causes.
+  std::vector<std::pair<uint64_t, uint64_t>> at_output;
   uint64_t last_fire = 0;
   for (int64_t i = job.first_chunk; i < job.end_chunk; ++i) {
     const Chunk c = job.layer->chunk(i);
     const uint64_t offer = std::max(offer_floor, job.chunk_ready[static_cast<std::size_t>(i)]);
     k.stalls.dram += offer - offer_floor;
     chunk_started(job, i, offer);
-    k.stalls.residual += c.residuals;
+    // One cycle per residual, and the chunk's first cycle refills the residual holding register.
+    k.stalls.residual += c.residuals + 1;
     k.residuals += c.residuals;
     const auto it = job.values.find(i);
     const ChunkValues* v = it != job.values.end() ? it->second.get() : nullptr;
 
     uint64_t accepted = 0;
     if (!throttled) {
-      // Every beat accepted the cycle after it fires: beats + residuals cycles, back to back.
-      last_fire = offer + c.beats + c.residuals - 1;
-      accepted = last_fire + 1;
+      // Every beat moves a stage a cycle: 1 + beats + residuals cycles from the offer, back to back.
+      last_fire = offer + c.beats + c.residuals;
+      accepted = last_fire + P;
+      prev[P] = accepted;
     } else {
       BeatResiduals residuals(c, v, setup().unit.lanes);
-      uint64_t t = offer;
+      uint64_t t = offer + 1;  // after the fill
       for (uint64_t b = 0; b < c.beats; ++b) {
         const uint64_t merged = t + residuals.of(b);
-        const uint64_t fire = std::max(merged, stage_free);
+        const uint64_t fire = std::max(merged, prev[1]);  // stage 1 frees as its beat moves on
         k.stalls.consumer += fire - merged;
-        stage_free = consumer.accept(fire + 1);
+        m[0] = fire;
+        for (std::size_t s = 1; s < P; ++s) m[s] = std::max(m[s - 1] + 1, prev[s + 1]);
+        m[P] = consumer.accept(m[P - 1] + 1);
+        if (at_output.size() == P) at_output.erase(at_output.begin());
+        at_output.emplace_back(m[P - 1] + 1, m[P]);
+        prev.swap(m);
         t = fire + 1;
         last_fire = fire;
       }
-      accepted = stage_free;
+      accepted = prev[P];
     }
-    stage_free = accepted;
     offer_floor = last_fire + 1;
 
     OutputChunk out;
@@ -279,11 +291,17 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
     deliver(out);
     if (v != nullptr) job.values.erase(it);
   }
-  // After the last beat fires: its cycles in the output register, the last one (its acceptance) counted
-  // as pipeline drain, any before it as backpressure.
-  k.stalls.consumer += stage_free - last_fire - 1;
-  k.stalls.pipeline += 1;
-  return stage_free + 1;
+  // After the last beat issues, its cycles through the stages and the output: a cycle in which the output
+  // holds a beat not accepted counts as backpressure, the others as the pipeline's drain.
+  const uint64_t drain = prev[P] - last_fire;
+  uint64_t held = 0;
+  for (const auto& [arrive, accept] : at_output) {
+    const uint64_t from = std::max(arrive, last_fire + 1);
+    if (accept > from) held += accept - from;
+  }
+  k.stalls.consumer += held;
+  k.stalls.pipeline += drain - held;
+  return prev[P] + 1;
 }
 
 }  // namespace sop::sysc

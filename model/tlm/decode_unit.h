@@ -13,18 +13,25 @@
 // only how the lanes spend cycles on a stream (run_stream) and replays table loads (schedule_load).
 //
 // DecodeUnitTlm's timing is the RTL's pipeline (rtl/sop_decode_unit.sv), beat by beat, in closed form
-// (cycles; docs/simulate.md derives it):
+// (cycles; docs/simulate.md derives it). P = decode_unit.pipeline_stages, the one-entry stages from a
+// beat's issue to the output (the last one the output stage):
 //   a table load        takes 2 x entries cycles from the table's arrival, on its own port;
 //   chunk i is offered  at o_i = max(fire of chunk i-1's last beat + 1, data_ready_i, tables_ready),
-//                       the first chunk of a stream from the stream's start;
-//   beat b of a chunk   takes its r_b residuals one per cycle from t_b (t_0 = o_i, t_b = I_{b-1} + 1), then
-//                       fires at I_b = max(t_b + r_b, A_{b-1}), A_{b-1} the previous beat's acceptance
-//                       (the one-entry output stage frees in the cycle it is accepted);
-//   beat b is accepted  at A_b = the consumer's first ready cycle >= I_b + 1 (ConsumerBuffer);
+//                       the first chunk of a stream from the stream's start; its first cycle refills the
+//                       residual holding register (the chunk is a tensor: in_first_i);
+//   beat b of a chunk   takes its r_b residuals one per cycle from t_b (t_0 = o_i + 1, t_b = I_{b-1} + 1),
+//                       then fires at I_b = max(t_b + r_b, M_{b-1}(1)): stage 1 frees in the cycle its
+//                       beat moves on;
+//   beat b moves        out of stage s = 1..P-1 at M_b(s) = max(M_b(s-1) + 1, M_{b-1}(s+1)), M_b(0) = I_b,
+//                       and is accepted at A_b = M_b(P) = the consumer's first ready cycle >= M_b(P-1) + 1
+//                       (ConsumerBuffer);
 //   a stream ends       one cycle after its last acceptance.
-// Without backpressure A_b = I_b + 1, and a chunk takes beats + residuals cycles: that case is summed per
-// chunk; under backpressure the engine walks the beats (with values, each beat's own residual count;
-// counts-only, the chunk's residuals spread evenly over its beats).
+// Without backpressure every beat moves a stage a cycle (A_b = I_b + P), and a chunk takes 1 + beats +
+// residuals cycles: that case is summed per chunk; under backpressure the engine walks the beats (with
+// values, each beat's own residual count; counts-only, the chunk's residuals spread evenly over its beats).
+// Stall causes: the refill and each residual count as `residual`; after the last issue, a cycle in which
+// the output holds a beat not accepted as `consumer`, the others as `pipeline` (the RTL engine counts the
+// same cycle by cycle).
 #pragma once
 
 #include <cstdint>
@@ -50,7 +57,7 @@ struct StallCycles {
   uint64_t lut_reload = 0;  // the layer's tables were being fetched or loaded
   uint64_t consumer = 0;    // the output stage was full (backpressure)
   uint64_t residual = 0;    // a sparse residual was being taken
-  uint64_t pipeline = 0;    // the output register's fill and drain
+  uint64_t pipeline = 0;    // the pipeline's drain after a stream's last beat
   uint64_t total() const { return dram + lut_reload + consumer + residual + pipeline; }
 };
 

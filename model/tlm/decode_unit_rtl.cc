@@ -73,7 +73,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
   // The RTL may be behind the command (never ahead): catch up, writing any scheduled loads.
   while (cycle_ < job.unit_free) {
     const bool loading = drive_load(cycle_);
-    if (!loading && !core_->out_valid()) {
+    if (!loading && in_flight_ == 0) {
       skip(std::min(job.unit_free, next_load_start()) - cycle_);
       continue;
     }
@@ -95,7 +95,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     const uint64_t ready = have_chunk ? job.chunk_ready[static_cast<std::size_t>(in_chunk)] : kNotFetched;
     const bool offerable = have_chunk && ready <= cycle_ && job.tables_ready <= cycle_;
     const bool loading = drive_load(cycle_);
-    if (!offerable && !loading && !core_->out_valid()) {
+    if (!offerable && !loading && in_flight_ == 0) {
       // Nothing moves until data, tables or a load arrive: skip the idle cycles at once.
       const uint64_t until = std::min({std::max(ready, job.tables_ready), next_load_start()});
       if (until > cycle_ && until != kNotFetched) {
@@ -130,6 +130,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     const bool fire = core_->in_ready();
     const bool took_residual = core_->res_ready();
     if (core_->out_valid() && ready_out) {
+      --in_flight_;
       core_->read_out(beat_products_.data());
       std::copy(beat_products_.begin(), beat_products_.end(),
                 out_products.begin() + static_cast<std::ptrdiff_t>(out_beat * L));
@@ -154,11 +155,13 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
         out_beat = 0;
       }
     }
-    if (took_residual) {
+    // The sentinel is taken into the unit's holding register too, but stays on the port.
+    if (took_residual && in_v != nullptr && res < in_v->beat_residuals.size()) {
       ++res;
       ++k.residuals;
     }
     if (fire) {
+      ++in_flight_;
       if (++in_beat == in_c.beats) {
         if (res != in_v->beat_residuals.size()) SC_REPORT_ERROR(kReportProtocol, "residuals left behind by a chunk");
         in_beat = 0;
@@ -171,8 +174,9 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     } else if (have_chunk) {
       (job.tables_ready > cycle_ ? k.stalls.lut_reload : k.stalls.dram) += 1;
     } else {
-      // Everything issued: the remaining cycles drain the output register.
-      (ready_out ? k.stalls.pipeline : k.stalls.consumer) += 1;
+      // Everything issued: the remaining cycles drain the pipeline; one with the output valid and not
+      // accepted is backpressure.
+      (core_->out_valid() && !ready_out ? k.stalls.consumer : k.stalls.pipeline) += 1;
     }
     clock_cycle();
   }

@@ -49,6 +49,9 @@ class DecodeUnitRtl final : public DecodeUnit {
   std::deque<LoadJob> loads_;
   uint64_t cycle_ = 0;     // the next cycle to simulate
   uint64_t clocked_ = 0;
+  // Beats issued and not yet accepted: with PipeStages > 1 a beat may sit in a stage before the output
+  // while out_valid_o is low, and such cycles must be clocked, not skipped.
+  uint64_t in_flight_ = 0;
   uint32_t sentinel_ = 0;  // residual index "none left"
   std::vector<golden::Product> beat_products_;
 };

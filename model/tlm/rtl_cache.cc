@@ -447,7 +447,7 @@ std::string entry_source(const std::string& prefix, const ParamMap& p, bool trac
   return s.str();
 }
 
-// A readable name for the parameter set (the digest tells sets apart): l16_c4_r4_hif_s4m3_i32[_trace].
+// A readable name for the parameter set (the digest tells sets apart): l16_c4_r4_hif_s4m3_i32_p1[_trace].
 std::string short_name(const ParamMap& p, bool traced) {
   auto get = [&](const char* n) {
     const auto it = p.find(n);
@@ -456,7 +456,7 @@ std::string short_name(const ParamMap& p, bool traced) {
   return "l" + get("Lanes") + "_c" + get("CodeBits") + "_r" + get("ResidentLayers") + "_" +
          (get("Fp16Entries") == "1" ? "fp16" : "hif") + "_" + (get("ScaleHasSign") == "1" ? "s" : "u") +
          get("ScaleExpBits") + "m" + get("ScaleManBits") + (get("ScaleSubnormals") == "1" ? "" : "n") + "_i" +
-         get("IndexBits") + (traced ? "_trace" : "");
+         get("IndexBits") + "_p" + get("PipeStages") + (traced ? "_trace" : "");
 }
 
 struct Loaded {

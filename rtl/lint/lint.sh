@@ -17,7 +17,11 @@ sets=(
   "-GLanes=16 -GResidentLayers=1 -GScaleHasSign=1'b0 -GScaleExpBits=8 -GScaleManBits=0 -GScaleSubnormals=1'b0"
   "-GLanes=256 -GResidentLayers=4"
   "-GLanes=1 -GFp16Entries=1'b1 -GCodeBits=6"
+  "-GPipeStages=2"
+  "-GPipeStages=3 -GLanes=1 -GFp16Entries=1'b1 -GCodeBits=6"
+  "-GPipeStages=3 -GLanes=64"
   "-DSOP_BREAK_MULTIPLY"
+  "-DSOP_BREAK_MULTIPLY -GPipeStages=3"
 )
 for s in "${sets[@]}"; do
   # shellcheck disable=SC2086  # the parameter set is a word list on purpose

@@ -14,6 +14,8 @@ sets=(
   ""
   "-chparam Fp16Entries 1 -chparam CodeBits 6 -chparam Lanes 4 -chparam ResidentLayers 3 -chparam ScaleHasSign 0 -chparam ScaleManBits 4"
   "-chparam Lanes 16 -chparam ResidentLayers 1 -chparam ScaleExpBits 8 -chparam ScaleManBits 0 -chparam ScaleSubnormals 0"
+  "-chparam PipeStages 2"
+  "-chparam PipeStages 3 -chparam Fp16Entries 1"
 )
 for s in "${sets[@]}"; do
   yosys -q -p "read_verilog -sv $srcs; hierarchy -check -top sop_decode_unit $s; synth -top sop_decode_unit -flatten;

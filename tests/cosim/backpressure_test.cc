@@ -1,6 +1,6 @@
 // Backpressure: the consumer's buffer rule against hand-worked handshakes, and the matrix of
 // docs/simulate.md ("TLM and RTL under backpressure"): consumer rate x buffer x memory regime x residual
-// density, each case simulated on both engines, which must agree on every cycle count exactly, the
+// density x pipeline stages (1..3), each case simulated on both engines, which must agree on every cycle count exactly, the
 // stalls by cause included, with every weight checked against the golden decode.
 #include <cstdint>
 #include <fstream>
@@ -66,10 +66,12 @@ struct MatrixCase {
   int buffer;       // consumer buffer weights
   Regime memory;
   double sparse;    // residuals per weight
+  int stages;       // decode_unit.pipeline_stages
 };
 
 std::string hw_yaml(const MatrixCase& c) {
   return std::string("schema_version: 1\nname: backpressure\nclock_mhz: 1000\ndecode_unit:\n  lanes: 8\n") +
+         "  pipeline_stages: " + std::to_string(c.stages) + "\n" +
          "  lut:\n    entries_per_table: 16\n    tables_per_layer: 2\n    resident_layers: 2\n    entry_format: hif\n" +
          "    banks: 1\n  scale:\n    signed: true\n    exp_bits: 4\n    man_bits: 3\n    bias: 7\n    subnormals: true\n" +
          "  index_bits: 32\n  fetch:\n    request_bytes: " + std::to_string(c.memory.request_bytes) +
@@ -109,7 +111,7 @@ TEST_P(BackpressureMatrix, EnginesAgreeExactly) {
   const uint64_t consumer_stalls = tlm["stall_cycles"]["consumer"].get<uint64_t>();
   if (c.rate == 0) EXPECT_EQ(consumer_stalls, 0u);
   if (c.rate == 3 && c.memory.bandwidth_gb_s > 100 && c.memory.outstanding > 1) EXPECT_GT(consumer_stalls, 0u);
-  std::printf("rate %g buffer %d %s sparse %g: tlm %llu rtl %llu cycles\n", c.rate, c.buffer, c.memory.name, c.sparse,
+  std::printf("rate %g buffer %d %s sparse %g stages %d: tlm %llu rtl %llu cycles\n", c.rate, c.buffer, c.memory.name, c.sparse, c.stages,
               tlm["cycles"].get<unsigned long long>(), rtl["cycles"].get<unsigned long long>());
 }
 
@@ -121,7 +123,9 @@ std::vector<MatrixCase> matrix() {
   for (double rate : {0.0, 7.5, 3.0}) {
     for (int buffer : {8, 64}) {
       for (const Regime& m : regimes) {
-        for (double sparse : {0.0, 0.05}) cases.push_back(MatrixCase{rate, buffer, m, sparse});
+        for (double sparse : {0.0, 0.05}) {
+          for (int stages : {1, 2, 3}) cases.push_back(MatrixCase{rate, buffer, m, sparse, stages});
+        }
       }
     }
   }
@@ -133,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, BackpressureMatrix, ::testing::ValuesIn(matrix()
                            const MatrixCase& c = info.param;
                            std::string name = std::string("rate") + (c.rate == 0 ? std::string("Unlimited") : c.rate == 7.5 ? std::string("7p5") : std::to_string(static_cast<int>(c.rate))) +
                                               "_buffer" + std::to_string(c.buffer) + "_" + c.memory.name + "_sparse" +
-                                              (c.sparse > 0 ? "5pct" : "0");
+                                              (c.sparse > 0 ? "5pct" : "0") + "_p" + std::to_string(c.stages);
                            std::string clean;
                            for (char ch : name) {
                              if (ch == '-' || ch == '.') continue;

@@ -1,9 +1,11 @@
 // Beats of several blocks: a 64-lane unit takes 4 g16 blocks per beat, and block sizes that are not a
 // multiple of the lanes (g12, g20, g24, and a g100 block spanning beats) pack back to back on both
 // engines: every weight checked bit for bit against the golden decode, TLM and RTL cycles equal, on two
-// units sharing one memory system (the "2 units x 64 lanes, g16, residuals" case among them).
+// units sharing one memory system (the "2 units x 64 lanes, g16, residuals" case among them), with
+// 1, 2 and 3 pipeline stages (decode_unit.pipeline_stages; 2 and 3 come from the RTL cache).
 #include <fstream>
 #include <string>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -13,13 +15,14 @@
 namespace sop::testing {
 namespace {
 
-class MultiBlockBeats : public ::testing::TestWithParam<int> {};
+class MultiBlockBeats : public ::testing::TestWithParam<std::tuple<int, int>> {};
 
 TEST_P(MultiBlockBeats, EnginesAgreeBitForBitOnTwoUnitsOf64Lanes) {
-  const int block = GetParam();
+  const auto [block, stages] = GetParam();
   ScratchDir dir;
   const std::string hw = dir.file("hw.yaml");
-  std::ofstream(hw) << "schema_version: 1\nname: u2x64\nunits: 2\ndecode_unit: {lanes: 64}\n"
+  std::ofstream(hw) << "schema_version: 1\nname: u2x64\nunits: 2\ndecode_unit: {lanes: 64, pipeline_stages: "
+                    << stages << "}\n"
                        "consumer: {buffer_weights: 128}\ndram: {bandwidth_gb_s: 1000, latency_ns: 100}\n"
                        "policy: {fetch_across_layers: true}\n";
   const std::string json_path = dir.file("sim.json");
@@ -43,8 +46,12 @@ TEST_P(MultiBlockBeats, EnginesAgreeBitForBitOnTwoUnitsOf64Lanes) {
   EXPECT_LT(beats, 790528u / 64 + 116);
 }
 
-INSTANTIATE_TEST_SUITE_P(Blocks, MultiBlockBeats, ::testing::Values(12, 16, 20, 24, 100),
-                         [](const ::testing::TestParamInfo<int>& info) { return "g" + std::to_string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Blocks, MultiBlockBeats,
+                         ::testing::Combine(::testing::Values(12, 16, 20, 24, 100), ::testing::Values(1, 2, 3)),
+                         [](const ::testing::TestParamInfo<std::tuple<int, int>>& info) {
+                           return "g" + std::to_string(std::get<0>(info.param)) + "_p" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace sop::testing

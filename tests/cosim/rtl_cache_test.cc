@@ -154,7 +154,7 @@ TEST(RtlCache, FreshCacheVerilatesOnFirstUseReusesThenRunsEveryShippedConfig) {
   // One entry for the model, one for Verilator's runtime, and no temporary build folder left.
   std::vector<std::string> folders = cache_folders(cache);
   ASSERT_EQ(folders.size(), 2u) << ::testing::PrintToString(folders);
-  EXPECT_TRUE(contains(folders[0], "l16_c4_r4_hif_s4m3_i32-")) << folders[0];
+  EXPECT_TRUE(contains(folders[0], "l16_c4_r4_hif_s4m3_i32_p1-")) << folders[0];
   EXPECT_TRUE(contains(folders[1], "verilated-runtime-")) << folders[1];
   const fs::path wide_entry = cache / folders[0];
   EXPECT_TRUE(fs::exists(wide_entry / "libsop_rtl.so"));
@@ -247,7 +247,7 @@ TEST(RtlCache, FreshCacheVerilatesOnFirstUseReusesThenRunsEveryShippedConfig) {
     EXPECT_TRUE(contains(wave, "$enddefinitions")) << wave.substr(0, 500);
     EXPECT_TRUE(contains(wave, "clk_i"));
     bool traced_entry = false;
-    for (const auto& f : cache_folders(cache)) traced_entry |= contains(f, "l16_c4_r4_hif_s4m3_i32_trace-");
+    for (const auto& f : cache_folders(cache)) traced_entry |= contains(f, "l16_c4_r4_hif_s4m3_i32_p1_trace-");
     EXPECT_TRUE(traced_entry) << ::testing::PrintToString(cache_folders(cache));
   }
   for (const auto& f : cache_folders(cache)) EXPECT_FALSE(contains(f, ".build-")) << f;

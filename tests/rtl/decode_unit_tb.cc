@@ -54,6 +54,7 @@ using golden::Residual;
 struct Hw {
   int lanes = SOP_TB_LANES;
   int layers = SOP_TB_LAYERS;
+  int stages = SOP_TB_STAGES;  // PipeStages
   DecodeConfig cfg;
 };
 
@@ -238,14 +239,21 @@ class Bench {
   Counts run(std::vector<Job>& jobs, const Traffic& t) {
     Counts c;
     const TrafficPattern pat(t, rng_());
-    const ExpectedTiming want = expected_timing(timing_jobs(jobs), hw_.lanes, pat);
+    const ExpectedTiming want = expected_timing(timing_jobs(jobs), hw_.lanes, pat, hw_.stages);
     std::vector<std::vector<uint64_t>> fired(jobs.size()), taken(jobs.size());
     std::size_t load_job = next_of(jobs, 0, true), stream_job = next_of(jobs, 0, false);
     std::size_t load_pos = 0, beat_pos = 0, res_pos = 0;
     std::size_t out_job = next_of(jobs, 0, false), out_beat = 0;
     bool beat_offered = false;
-    // Last cycle's output stage: valid, accepted, and whether a beat issued into it.
-    bool was_valid = false, was_accepted = false, was_fire = false;
+    // Last cycle's output stage: valid, accepted.
+    bool was_valid = false, was_accepted = false;
+    // The issue cycles of the beats not yet accepted, oldest first: the output shows the oldest, no
+    // earlier than `stages` cycles after its issue.
+    std::deque<uint64_t> in_flight;
+    // The residual holding register as the unit documents it (rtl/sop_decode_unit.sv): what it holds
+    // (an index, or the sentinel) and whether the offered first beat has refilled it.
+    bool held_valid = false, filled = false;
+    uint32_t held_index = 0;
     uint64_t idle = 0;
     auto protocol = [&](const char* what) {
       if (++c.protocol_errors <= 5) {
@@ -294,7 +302,9 @@ class Bench {
       const bool took = res_valid && core_.res_ready();
       if (load_valid && !core_.load_ready()) protocol("load_ready_o low while a load is driven (the load port is always ready)");
       if (was_valid && !was_accepted && !out_valid) protocol("out_valid_o dropped without a handshake");
-      if (out_valid && !was_fire && !(was_valid && !was_accepted)) protocol("out_valid_o without an issued beat");
+      if (out_valid && (in_flight.empty() || in_flight.front() + static_cast<uint64_t>(hw_.stages) > cyc)) {
+        protocol("out_valid_o without a beat issued at least PipeStages cycles before");
+      }
       if (was_valid && !was_accepted && out_valid) {
         core_.read_out(lane_products_.data());
         if (!same_products(lane_products_, held_products_)) protocol("output beat changed while waiting for out_ready_i");
@@ -302,17 +312,33 @@ class Bench {
       if (beat_offered) {
         // The beat's end: its first weight index + Lanes (the first beat of a tensor starts at 0).
         const uint64_t end = (static_cast<uint64_t>(beat_pos) + 1) * static_cast<uint64_t>(hw_.lanes);
-        const bool port_past = res_valid && res_index >= end;  // the next residual or the sentinel: beat complete
-        const bool stage_free = !out_valid || out_ready;
-        if (fire && !port_past) protocol("beat issued before the residual port showed an index past it");
-        if (fire && !stage_free) protocol("beat issued while the output stage holds an unaccepted beat");
-        if (!fire && port_past && stage_free) protocol("beat not issued in the first cycle it may");
-        const bool may_take = res_valid && res_index < end;  // in the beat, or behind it (stale: dropped)
-        if (may_take && !took) protocol(res_index < end - static_cast<uint64_t>(hw_.lanes) ? "stale residual not taken"
-                                                                                          : "residual of the beat not taken");
-        if (took && !may_take) protocol("residual taken that is not before the beat's end");
-      } else if (took) {
-        protocol("residual taken while no beat is offered");
+        const bool fill = jobs[stream_job].beats[beat_pos].first && !filled;
+        const bool usable = !fill && held_valid;
+        const bool consume = usable && held_index < end;  // in the beat, or behind it (stale: dropped)
+        const bool past = usable && held_index >= end;    // the next residual or the sentinel: beat complete
+        const bool may_take = fill || !held_valid || consume;
+        if (fire && !past) protocol("beat issued before the holding register showed an index past it");
+        if (hw_.stages == 1) {
+          const bool stage_free = !out_valid || out_ready;
+          if (fire && !stage_free) protocol("beat issued while the output stage holds an unaccepted beat");
+          if (!fire && past && stage_free) protocol("beat not issued in the first cycle it may");
+        }
+        if (core_.res_ready() != may_take) {
+          protocol(may_take ? (consume && held_index + static_cast<uint64_t>(hw_.lanes) < end ? "stale residual not dropped"
+                                                                                              : "residual port not taken while the register frees")
+                            : "residual port taken while the register holds an entry past the beat");
+        }
+        // The register after this cycle.
+        if (took) {
+          held_valid = true;
+          held_index = res_index;
+          if (fill) filled = true;
+        } else if (fill || consume) {
+          held_valid = false;
+        }
+        if (fire) filled = false;
+      } else if (core_.res_ready()) {
+        protocol("residual port ready while no beat is offered");
       }
       if (out_valid && !out_ready) {
         core_.read_out(held_products_.data());
@@ -322,6 +348,7 @@ class Bench {
       bool progress = false;
       if (out_valid && out_ready) {
         check_beat(jobs[out_job], out_beat, c);
+        if (!in_flight.empty()) in_flight.pop_front();
         progress = true;
         if (++out_beat == jobs[out_job].beats.size()) {
           out_beat = 0;
@@ -330,7 +357,7 @@ class Bench {
       } else if (out_valid) {
         ++c.out_stalls;
       }
-      if (took) {
+      if (took && stream_job < jobs.size() && res_pos < jobs[stream_job].residuals.size()) {  // the sentinel stays on the port
         taken[stream_job].push_back(cyc);
         ++res_pos;
         ++c.residuals;
@@ -338,6 +365,7 @@ class Bench {
       }
       if (fire) {
         fired[stream_job].push_back(cyc);
+        in_flight.push_back(cyc);
         beat_offered = false;
         ++c.beats;
         progress = true;
@@ -358,7 +386,6 @@ class Bench {
       }
       was_valid = out_valid;
       was_accepted = out_valid && out_ready;
-      was_fire = fire;
       core_.rise();
       ++c.cycles;
       idle = progress ? 0 : idle + 1;

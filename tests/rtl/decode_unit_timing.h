@@ -64,28 +64,43 @@ struct ExpectedTiming {
 // The unit's rules (cycle c counts from 0 after reset; a cycle's inputs are applied before its edge):
 //  - a beat is offered from the first cycle it may be (previous beat issued, the stream's loads written)
 //    that draws no bubble, and stays offered until it issues;
-//  - while a beat is offered, each cycle with the residual port valid and showing an index before the
-//    beat's end (first weight index + Lanes) takes that residual: into its lane if it falls in the beat,
-//    dropped if it lies behind the beat (stale or repeated); one per cycle, whatever the output stage holds;
-//  - the beat issues in the first cycle with the port valid and showing an index at or past its end (the
-//    next residual, or the sentinel all-ones), in which the one-entry output stage is free: empty, or its
-//    beat accepted in that same cycle;
-//  - an issued beat is valid at the output from the next cycle until the first cycle with out_ready;
+//  - the residual port feeds a one-entry holding register, taken (res_ready_o) only while a beat is
+//    offered: the port shows the tensor's residuals in order, then the sentinel all-ones (repeated, not
+//    consumed by a take). A tensor's first beat spends its first cycle with the port valid taking the
+//    tensor's first entry (residual or sentinel) in place of what the register held: the fill;
+//  - while a beat is offered, a held residual before the beat's end (first weight index + Lanes) is
+//    consumed in one cycle: merged into its lane if it falls in the beat, dropped if behind it (stale or
+//    repeated). The register takes the next entry in that same cycle if the port is valid, else in the
+//    first later cycle it is; an entry is usable from the cycle after its take. One residual per cycle,
+//    whatever the pipeline holds;
+//  - the beat issues in the first cycle in which the register holds an entry at or past its end (the next
+//    residual, or the sentinel) and the first of the `stages` one-entry pipeline stages can take it: empty,
+//    or its beat moving on in that same cycle. Beat b leaves stage s (1..stages-1) in
+//    M_b(s) = max(M_b(s-1) + 1, M_{b-1}(s+1)), M_b(0) its issue (a cycle in each stage at least, and
+//    stage s+1 free or freeing); it is valid at the output (stage `stages`) from M_b(stages-1) + 1 until the first
+//    cycle with out_ready, its acceptance M_b(stages);
 //  - a load writes one entry in each cycle it is offered (load_ready_o is always 1).
 // The harness's own dependencies: a load starts after the last beat of every earlier stream of its slot
 // has issued, a stream after every earlier load into its slot has written its last entry; loads run one
 // after another, streams too, and a load runs beneath a stream of another slot.
 // Pattern: TrafficPattern, or any class with its four per-cycle predicates (the model's own tests script them).
 template <class Pattern>
-ExpectedTiming expected_timing(const std::vector<TimingJob>& jobs, int lanes, const Pattern& p) {
+ExpectedTiming expected_timing(const std::vector<TimingJob>& jobs, int lanes, const Pattern& p, int stages = 1) {
   ExpectedTiming e;
   e.fire.resize(jobs.size());
   e.take.resize(jobs.size());
   e.done.assign(jobs.size(), 0);
+  const auto P = static_cast<std::size_t>(stages);
   uint64_t load_free = 0, beat_free = 0;  // first cycle the next load / the next stream may start
-  uint64_t stage_free = 0;                // first cycle the output stage can take a beat
+  std::vector<uint64_t> prev(P + 1, 0);   // the previous beat's M(0..stages): issue, stage moves, acceptance
+  std::vector<uint64_t> m(P + 1, 0);
   uint64_t last_accept = 0;
   bool any_beat = false;
+  // The first cycle >= c with the residual port valid.
+  auto port_valid = [&p](uint64_t c) {
+    while (p.res_stall(c)) ++c;
+    return c;
+  };
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     const TimingJob& job = jobs[j];
     uint64_t c = job.is_load ? load_free : beat_free;
@@ -99,21 +114,34 @@ ExpectedTiming expected_timing(const std::vector<TimingJob>& jobs, int lanes, co
       e.done[j] = load_free = c;
       continue;
     }
+    const std::size_t n_res = job.residual_index.size();
     std::size_t r = 0;
+    uint64_t usable = 0;  // the cycle from which the register holds the next entry
     const auto L = static_cast<uint64_t>(lanes);
     for (std::size_t k = 0; k < job.beats; ++k) {
       while (p.in_bubble(c)) ++c;  // offered from c on
-      const uint64_t end = (k + 1) * L;
-      for (; r < job.residual_index.size() && job.residual_index[r] < end; ++r, ++c) {
-        while (p.res_stall(c)) ++c;
-        e.take[j].push_back(c);
+      if (k == 0) {
+        c = port_valid(c);  // the fill: the tensor's first entry
+        if (n_res > 0) e.take[j].push_back(c);
+        usable = ++c;
       }
-      c = std::max(c, stage_free);
-      while (p.res_stall(c)) ++c;
+      const uint64_t end = (k + 1) * L;
+      for (; r < n_res && job.residual_index[r] < end; ++r) {
+        c = std::max(c, usable);  // consumed
+        const uint64_t t = port_valid(c);
+        if (r + 1 < n_res) e.take[j].push_back(t);
+        usable = t + 1;
+        ++c;
+      }
+      c = std::max({c, usable, prev[1]});
       e.fire[j].push_back(c);
-      uint64_t a = c + 1;
+      m[0] = c;
+      for (std::size_t s = 1; s < P; ++s) m[s] = std::max(m[s - 1] + 1, prev[s + 1]);
+      uint64_t a = m[P - 1] + 1;
       while (p.out_stall(a)) ++a;
-      stage_free = last_accept = a;
+      m[P] = a;
+      prev = m;
+      last_accept = a;
       any_beat = true;
       ++c;
     }

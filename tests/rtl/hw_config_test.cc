@@ -54,6 +54,21 @@ TEST(HwConfig, DefaultsFillMissingKeys) {
   EXPECT_EQ(c.decode_unit.lanes, 4);
   EXPECT_EQ(c.decode_unit.lut.entries_per_table, 16);
   EXPECT_EQ(c.decode_unit.lut.resident_layers, 2);
+  EXPECT_EQ(c.decode_unit.pipeline_stages, 1);
+}
+
+TEST(HwConfig, PipelineStagesReachTheRtlParameters) {
+  // The key becomes PipeStages, for verilator -G (the RTL engine and its cache) and yosys chparam alike.
+  auto stages_of = [](const HwConfig& c) {
+    for (const auto& [k, v] : c.rtl_parameters()) {
+      if (k == "PipeStages") return v;
+    }
+    return std::string("(none)");
+  };
+  EXPECT_EQ(stages_of(parse_hw_config("decode_unit: {}\n", "x.yaml")), "1");
+  const HwConfig c = parse_hw_config("decode_unit: {lanes: 64, pipeline_stages: 3}\n", "x.yaml");
+  EXPECT_EQ(c.decode_unit.pipeline_stages, 3);
+  EXPECT_EQ(stages_of(c), "3");
 }
 
 TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
@@ -73,6 +88,10 @@ TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
       {"decode_unit: {scale: {signed: maybe}}\n", "decode_unit.scale.signed: expected true or false"},
       {"decode_unit: {scale: {exp_bits: 9}}\n", "decode_unit.scale.exp_bits"},
       {"decode_unit: {index_bits: 40}\n", "decode_unit.index_bits: 40 is out of range"},
+      {"decode_unit: {lanes: 8, index_bits: 8}\n", "test.yaml: decode_unit.index_bits: 8 is too narrow for 8 lanes (at least 10)"},
+      {"decode_unit: {pipeline_stages: 0}\n", "test.yaml: decode_unit.pipeline_stages: 0 is out of range"},
+      {"decode_unit: {pipeline_stages: 4}\n", "test.yaml: decode_unit.pipeline_stages: 4 is out of range"},
+      {"decode_unit: {pipeline_stages: two}\n", "test.yaml: decode_unit.pipeline_stages: expected an integer"},
       {"clock_mhz: fast\ndecode_unit: {}\n", "test.yaml: clock_mhz: expected a number"},
       {"clock_mhz: 0\ndecode_unit: {}\n", "test.yaml: clock_mhz: 0 is out of range [0.001, 1e+06] (line 1)"},
       {"clock_mhz: .inf\ndecode_unit: {}\n", "test.yaml: clock_mhz: must be a finite number, got '.inf' (line 1)"},
@@ -129,9 +148,11 @@ TEST(HwConfig, MissingFileIsNamed) {
 }
 
 TEST(HwConfig, AreaScriptCarriesTheRtlParameters) {
-  const HwConfig c = parse_hw_config("decode_unit: {lanes: 4, lut: {entries_per_table: 64, entry_format: fp16}}\n", "x.yaml");
+  const HwConfig c = parse_hw_config(
+      "decode_unit: {lanes: 4, pipeline_stages: 2, lut: {entries_per_table: 64, entry_format: fp16}}\n", "x.yaml");
   const std::string s = area_script(c, default_rtl_dir(), "/lib.lib", "/stat.txt");
-  for (const char* p : {"-chparam Lanes 4", "-chparam CodeBits 6", "-chparam Fp16Entries 1", "stat -liberty /lib.lib",
+  for (const char* p : {"-chparam Lanes 4", "-chparam CodeBits 6", "-chparam Fp16Entries 1", "-chparam PipeStages 2",
+                        "stat -liberty /lib.lib",
                         "select -assert-none t:$dlatch"}) {
     EXPECT_NE(s.find(p), std::string::npos) << p;
   }

@@ -1,8 +1,9 @@
 # ctest rtl_timing_small_unit: `sop area --timing` on configs/hw/small.yaml, and the critical path must stay
 # within a stated bound, so an RTL change that adds a long path fails here. The bound is the measured
-# 3.74 ns (OSU 0.18 um, typical corner; docs/rtl.md "Static timing") plus 20 %.
+# 3.51 ns (OSU 0.18 um, typical corner, 1 pipeline stage; docs/rtl.md "Static timing") plus 20 %; it was
+# 4.5 ns (3.74 + 20 %) before the residual holding register took the index compare off the beat path.
 #   cmake -DSOP=<sop> -DSRC=<source dir> -DRTL=<the build's SOP_RTL_DIR> -DOUT=<scratch json> -P timing_check.cmake
-set(bound_ns 4.5)
+set(bound_ns 4.2)
 execute_process(COMMAND ${SOP} area --hw ${SRC}/configs/hw/small.yaml --rtl-dir ${RTL} --timing --json ${OUT}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)

@@ -10,9 +10,10 @@ UNIT = "sop_decode_unit.sv"
 MUL = "sop_lane_mul.sv"
 LUT = "sop_lut.sv"
 
-STAGE_FREE = "assign stage_free  = !out_valid_o || out_ready_i;"
-FIRE = "assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free;"
-RES_READY = "assign res_ready_o = in_valid_i && (res_hit || res_stale);"
+STAGE_FREE = "assign stage_free  = stg_ready[0];"
+FIRE_EXPR = "use_hold && !hold_hit_q && !hold_stale_q && stage_free"
+FIRE = "assign fire        = " + FIRE_EXPR + ";"
+RES_READY = "assign res_ready_o = in_valid_i && (fill || !hold_valid_q || res_hit || res_stale);"
 
 MUTANTS = [
     # ---- datapath ----
@@ -27,10 +28,10 @@ MUTANTS = [
          find="assign s_man = {!s_sub, scale_i[ScaleManBits-1:0]};",
          replace="assign s_man = {1'b1, scale_i[ScaleManBits-1:0]};"),
     # ---- sign ----
-    dict(id="sign-scale-ignored", kind="sign", file=MUL,
+    dict(id="sign-scale-ignored", kind="sign", file=UNIT,
          what="the scale's sign is not applied",
-         find="`else\n  assign prod_signed = s_neg ? -prod : prod;",
-         replace="`else\n  assign prod_signed = prod;"),
+         find="= sgn_neg[l] ? -prod : prod;",
+         replace="= prod;"),
     dict(id="sign-hif-entry-unsigned", kind="sign", file=MUL,
          what="HIF entry mantissa read as unsigned (sign bit cleared)",
          find="assign e_man = $signed(entry_i[sop_decode_pkg::HifManBits-1:0]);",
@@ -76,9 +77,21 @@ MUTANTS = [
          replace=".rtable_i(~in_sel_i),"),
     # ---- residual merge ----
     dict(id="res-hit-boundary", kind="residual merge", file=UNIT,
-         what="a residual at the next beat's first weight counts as this beat's (offset <= Lanes)",
-         find="(res_offset < IndexBits'(Lanes))",
-         replace="(res_offset <= IndexBits'(Lanes))"),
+         what="a residual taken at the next beat's first weight counts as this beat's (offset <= Lanes)",
+         find="&& sub_lo[CmpBits-1:0] < CmpBits'(Lanes)));",
+         replace="&& sub_lo[CmpBits-1:0] <= CmpBits'(Lanes)));"),
+    dict(id="res-hit-boundary-next", kind="residual merge", file=UNIT,
+         what="after a beat issues, a held residual at the following beat's end counts as the next beat's",
+         find="&& (hold_off_q[CmpBits-1:0] < CmpBits'(2 * Lanes));",
+         replace="&& (hold_off_q[CmpBits-1:0] <= CmpBits'(2 * Lanes));"),
+    dict(id="res-offset-not-lowered", kind="residual merge", file=UNIT,
+         what="a held residual's offset is not lowered by Lanes when a beat issues",
+         find="hold_off_d   = hold_off_q - IndexBits'(Lanes);",
+         replace="hold_off_d   = hold_off_q;"),
+    dict(id="res-fill-ignored", kind="residual merge", file=UNIT,
+         what="a tensor's first beat does not refill the holding register (the last tensor's sentinel stays)",
+         find="assign fill      = in_valid_i && in_first_i && !filled_q;",
+         replace="assign fill      = 1'b0;"),
     dict(id="res-mask-kept", kind="residual merge", file=UNIT,
          what="merged residuals are not cleared when the beat issues",
          find="ovr_mask_d = '0;",
@@ -93,30 +106,30 @@ MUTANTS = [
          replace="count_d    = count_q + IndexBits'(Lanes);"),
     # ---- reset values ----
     dict(id="reset-out-valid", kind="reset value", file=UNIT,
-         what="out_valid_q resets to 1",
-         find="out_valid_q <= 1'b0;",
-         replace="out_valid_q <= 1'b1;"),
+         what="the stages' valid bits (out_valid_o among them) reset to 1",
+         find="stg_valid_q  <= '0;",
+         replace="stg_valid_q  <= '1;"),
     dict(id="reset-ovr-mask", kind="reset value", file=UNIT,
          what="override mask resets to all ones",
-         find="ovr_mask_q  <= '0;",
-         replace="ovr_mask_q  <= '1;"),
+         find="ovr_mask_q   <= '0;",
+         replace="ovr_mask_q   <= '1;"),
     # ---- valid/ready handshakes ----
     dict(id="hs-res-ready-no-stale", kind="handshake", file=UNIT,
          what="res_ready_o ignores the stale-residual condition",
          find=RES_READY,
-         replace="assign res_ready_o = in_valid_i && res_hit;"),
+         replace="assign res_ready_o = in_valid_i && (fill || !hold_valid_q || res_hit);"),
     dict(id="hs-load-ready-0", kind="handshake", file=UNIT,
          what="load_ready_o stuck at 0",
          find="assign load_ready_o = 1'b1;",
          replace="assign load_ready_o = 1'b0;"),
     dict(id="hs-fire-ignores-res-valid", kind="handshake", file=UNIT,
-         what="a beat issues without a valid residual port",
+         what="a beat issues with nothing in the residual holding register",
          find=FIRE,
-         replace="assign fire        = in_valid_i && !res_hit && !res_stale && stage_free;"),
+         replace="assign fire        = in_valid_i && !fill && !hold_hit_q && !hold_stale_q && stage_free;"),
     dict(id="hs-out-valid-drops", kind="handshake", file=UNIT,
-         what="out_valid_o drops after one cycle without out_ready_i",
-         find="end else if (out_ready_i) begin\n      out_valid_d = 1'b0;",
-         replace="end else begin\n      out_valid_d = 1'b0;"),
+         what="a stage's valid bit (out_valid_o among them) drops after one cycle without the next stage ready",
+         find="stg_valid_d[s] = stg_load[s] || (stg_valid_q[s] && !stg_ready[s+1]);",
+         replace="stg_valid_d[s] = stg_load[s];"),
     dict(id="hs-stage-ignored", kind="handshake", file=UNIT,
          what="a beat issues over an unaccepted one",
          find=STAGE_FREE,
@@ -124,12 +137,12 @@ MUTANTS = [
     dict(id="hs-res-waits-for-stage", kind="handshake", file=UNIT,
          what="residuals are taken only while the output stage is free",
          find=RES_READY,
-         replace="assign res_ready_o = in_valid_i && stage_free && (res_hit || res_stale);"),
+         replace="assign res_ready_o = in_valid_i && stage_free && (fill || !hold_valid_q || res_hit || res_stale);"),
     # ---- extra cycles ----
     dict(id="cycle-per-beat", kind="extra cycle per beat", file=UNIT,
          what="a bubble after every beat: the stage must be empty to issue",
          find=STAGE_FREE,
-         replace="assign stage_free  = !out_valid_o;"),
+         replace="assign stage_free  = !stg_valid_q[0];"),
     dict(id="cycle-per-beat-offered", kind="extra cycle per beat", file=UNIT,
          what="a beat must have been offered for a cycle before it issues",
          find=FIRE,
@@ -138,11 +151,11 @@ MUTANTS = [
                  "    if (!rst_ni) offered_q <= 1'b0;\n"
                  "    else         offered_q <= in_valid_i && !fire;\n"
                  "  end\n"
-                 "  assign fire        = in_valid_i && offered_q && res_valid_i && !res_hit && !res_stale && stage_free;"),
+                 "  assign fire        = offered_q && " + FIRE_EXPR + ";"),
     dict(id="cycle-per-chunk", kind="extra cycle per chunk", file=UNIT,
          what="the first beat of a chunk (in_first_i) waits for the output to drain",
          find=STAGE_FREE,
-         replace="assign stage_free  = !out_valid_o || (out_ready_i && !in_first_i);"),
+         replace="assign stage_free  = stg_ready[0] && (!in_first_i || stg_valid_q == '0);"),
     dict(id="cycle-after-load", kind="extra cycle per layer", file=UNIT,
          what="no beat issues in the cycle after a table load",
          find=FIRE,
@@ -151,7 +164,7 @@ MUTANTS = [
                  "    if (!rst_ni) loaded_q <= 1'b0;\n"
                  "    else         loaded_q <= load_valid_i;\n"
                  "  end\n"
-                 "  assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free\n"
+                 "  assign fire        = " + FIRE_EXPR + "\n"
                  "                       && !(loaded_q && !load_valid_i);"),
     dict(id="cycle-per-layer-switch", kind="extra cycle per layer", file=UNIT,
          what="a beat from another layer slot than the last waits one cycle",
@@ -161,15 +174,24 @@ MUTANTS = [
                  "    if (!rst_ni)         last_layer_q <= '0;\n"
                  "    else if (in_valid_i) last_layer_q <= in_layer_i;\n"
                  "  end\n"
-                 "  assign fire        = in_valid_i && res_valid_i && !res_hit && !res_stale && stage_free\n"
+                 "  assign fire        = " + FIRE_EXPR + "\n"
                  "                       && (in_layer_i == last_layer_q);"),
     # Beats of several blocks (issue 10): each lane must take its own block's scale and select bit.
     dict(id="lane-scale-from-lane0", kind="datapath (multi-block beat)", file=UNIT,
          what="every lane multiplies by lane 0's scale",
-         find=".scale_i(in_scale_i[l*ScaleBits +: ScaleBits]),",
-         replace=".scale_i(in_scale_i[0 +: ScaleBits]),"),
+         find=".scale_i(mul_scale[l*ScaleBits +: ScaleBits]),",
+         replace=".scale_i(mul_scale[0 +: ScaleBits]),"),
     dict(id="lane-select-from-lane0", kind="select bit (multi-block beat)", file=LUT,
          what="every lane reads the table lane 0's block selects",
          find="assign raddr = AddrBits'({rlayer_i, rtable_i[l], rcodes_i[l*CodeBits +: CodeBits]});",
          replace="assign raddr = AddrBits'({rlayer_i, rtable_i[0], rcodes_i[l*CodeBits +: CodeBits]});"),
+    # The pipeline stages (issue 12): caught only by the configurations with PipeStages > 1.
+    dict(id="pipe-stage-overwrite", kind="pipeline (PipeStages > 1)", file=UNIT,
+         what="a stage before the output takes a beat while it holds one the next stage cannot take",
+         find="stg_ready[PipeStages-i] = !stg_valid_q[PipeStages-i] || stg_ready[PipeStages-i+1];",
+         replace="stg_ready[PipeStages-i] = (i == 1) ? (!stg_valid_q[PipeStages-i] || stg_ready[PipeStages-i+1]) : 1'b1;"),
+    dict(id="pipe-mul-reg-enable", kind="pipeline (PipeStages = 3)", file=UNIT,
+         what="the register after the multiply loads when a beat issues, not when stage 1's beat moves on",
+         find="if (stg_load[1]) begin",
+         replace="if (stg_load[0]) begin"),
 ]
