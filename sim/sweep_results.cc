@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "base/error.h"
 #include "base/text_file.h"
 #include "quantizer/io/untrusted_json.h"
+#include "sim/sweep_spec.h"
 
 namespace sop::sim {
 namespace fs = std::filesystem;
@@ -24,6 +26,111 @@ constexpr uint64_t kSweepOutputMaxBytes = uint64_t{1} << 30;
 std::optional<double> optional_number(const nlohmann::json& j, const char* key) {
   if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
   return j[key].get<double>();
+}
+
+// ---- Fields of records read back from files (point files, results.json) ---------------------------
+// These files may come from another machine or a hand edit: nlohmann's get<std::string>() and value()
+// throw a type_error that names neither the file nor the field, and get<int>() on a float such as 1e300
+// is a float-to-int overflow (undefined behaviour). So every field is checked before conversion.
+
+std::string field_name(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
+}
+
+const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& file, const std::string& prefix) {
+  if (!j.contains(key)) throw Error(file, field_name(prefix, key), "missing");
+  return j.at(key);
+}
+
+std::string string_value(const nlohmann::json& v, const std::string& file, const std::string& field) {
+  if (!v.is_string()) throw Error(file, field, "must be a string, not " + json_excerpt(v));
+  return v.get<std::string>();
+}
+
+std::string string_at(const nlohmann::json& j, const char* key, const std::string& file, const std::string& prefix) {
+  return string_value(member(j, key, file, prefix), file, field_name(prefix, key));
+}
+
+// An optional string field: `fallback` when absent (older records), refused when of another type.
+std::string string_or(const nlohmann::json& j, const char* key, const std::string& fallback, const std::string& file,
+                      const std::string& prefix) {
+  return j.contains(key) ? string_at(j, key, file, prefix) : fallback;
+}
+
+int64_t integer_at(const nlohmann::json& j, const char* key, int64_t min, int64_t max, const std::string& file,
+                   const std::string& prefix) {
+  return json_integer(member(j, key, file, prefix), min, max, file, field_name(prefix, key));
+}
+
+double number_value(const nlohmann::json& v, const std::string& file, const std::string& field) {
+  if (!v.is_number()) throw Error(file, field, "must be a number, not " + json_excerpt(v));
+  return v.get<double>();
+}
+
+const nlohmann::json& object_at(const nlohmann::json& j, const char* key, const std::string& file, const std::string& prefix) {
+  const nlohmann::json& v = member(j, key, file, prefix);
+  if (!v.is_object()) throw Error(file, field_name(prefix, key), "must be an object, not " + json_excerpt(v));
+  return v;
+}
+
+// design_from_json and estimate_from_json (sim/estimate.cc) convert their integer fields with get<int>().
+// Which fields those are is read off the writer's own output for a default value (`written`), so a
+// field added to the writer is checked here too: in `record` each must hold a JSON integer (a float
+// such as 1e300 would overflow the conversion). Nested objects of the writer's output are walked too.
+void check_integer_fields(const nlohmann::json& record, const nlohmann::json& written, const std::string& file,
+                          const std::string& prefix) {
+  if (!record.is_object()) throw Error(file, prefix, "must be an object, not " + json_excerpt(record));
+  for (const auto& [key, value] : written.items()) {
+    if (!record.contains(key)) continue;  // the reader says whether it may be absent
+    const std::string field = field_name(prefix, key);
+    if (value.is_number_integer()) {
+      (void)json_integer(record.at(key), std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), file,
+                         field);
+    } else if (value.is_object()) {
+      check_integer_fields(record.at(key), value, file, field);
+    }
+  }
+}
+
+// After conversion: an integer beyond int's range must read back unchanged, since an int field of the
+// C++ record would have wrapped it (a value within int's range never wraps, and derived fields such as
+// pair_bits are not compared).
+void check_no_wrap(const nlohmann::json& record, const nlohmann::json& again, const std::string& file,
+                   const std::string& prefix) {
+  for (const auto& [key, value] : again.items()) {
+    if (!record.contains(key)) continue;
+    const std::string field = field_name(prefix, key);
+    const nlohmann::json& given = record.at(key);
+    if (value.is_object() && given.is_object()) {
+      check_no_wrap(given, value, file, field);
+    } else if (value.is_number_integer() && given.is_number_integer() && given != value) {
+      const bool beyond_int = given.is_number_unsigned()
+                                  ? given.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int>::max())
+                                  : given.get<int64_t>() > std::numeric_limits<int>::max() ||
+                                        given.get<int64_t>() < std::numeric_limits<int>::min();
+      if (beyond_int) {
+        throw Error(file, field,
+                    "must be an integer in [" + std::to_string(std::numeric_limits<int>::min()) + ", " +
+                        std::to_string(std::numeric_limits<int>::max()) + "], not " + json_excerpt(given));
+      }
+    }
+  }
+}
+
+// The estimator's reader on a checked record; its own refusals (a key missing, an unknown entry
+// format) get the file and field.
+template <class T>
+T checked_record(const nlohmann::json& j, T (*from_json)(const nlohmann::json&), nlohmann::json (*to_json)(const T&),
+                 const std::string& file, const std::string& field) {
+  check_integer_fields(j, to_json(T{}), file, field);
+  T value;
+  try {
+    value = from_json(j);
+  } catch (const std::exception& e) {
+    throw Error(file, field, std::string("unreadable point record: ") + quoted_excerpt(e.what()));
+  }
+  check_no_wrap(j, to_json(value), file, field);
+  return value;
 }
 
 // ---- CSV: one row per point, fixed columns first, then every energy and area component ----------
@@ -122,14 +229,23 @@ nlohmann::json results_to_json(const SweepResults& r) {
   return j;
 }
 
-SweepResults results_from_json(const nlohmann::json& j) {
+SweepResults results_from_json(const nlohmann::json& j, const std::string& file) {
+  if (!j.is_object()) throw Error(file, "", "not a results file: expected an object, not " + json_excerpt(j));
   SweepResults r;
-  r.sweep = j.value("sweep", std::string("sweep"));
-  r.description = j.value("description", std::string());
-  r.counts = j.value("counts", std::string("analytic"));
-  r.axes = j.at("axes").get<std::vector<std::string>>();
-  r.total_points = j.value("total_points", 0);
-  for (const auto& p : j.at("points")) r.points.push_back(point_from_json(p));
+  r.sweep = string_or(j, "sweep", "sweep", file, "");
+  r.description = string_or(j, "description", "", file, "");
+  r.counts = string_or(j, "counts", "analytic", file, "");
+  const nlohmann::json& axes = member(j, "axes", file, "");
+  if (!axes.is_array()) throw Error(file, "axes", "must be a list of axis names, not " + json_excerpt(axes));
+  for (std::size_t i = 0; i < axes.size(); ++i) r.axes.push_back(string_value(axes[i], file, "axes[" + std::to_string(i) + "]"));
+  r.total_points = j.contains("total_points")
+                       ? static_cast<int>(integer_at(j, "total_points", 0, static_cast<int64_t>(kMaxSweepPoints), file, ""))
+                       : 0;
+  const nlohmann::json& points = member(j, "points", file, "");
+  if (!points.is_array()) throw Error(file, "points", "must be a list of point records, not " + json_excerpt(points));
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    r.points.push_back(point_from_json(points[i], file, "points[" + std::to_string(i) + "]"));
+  }
   return r;
 }
 
@@ -200,41 +316,58 @@ nlohmann::json point_to_json(const PointRecord& p) {
   return j;
 }
 
-PointRecord point_from_json(const nlohmann::json& j) {
-  PointRecord p;
-  p.index = j.at("index").get<int>();
-  p.key = j.at("key").get<std::string>();
-  p.axes = j.at("axes").get<std::map<std::string, std::string>>();
-  p.model = j.at("model").get<std::string>();
-  p.recipe = j.at("recipe").get<std::string>();
-  p.status = j.at("status").get<std::string>();
-  p.counts = j.value("counts", std::string("analytic"));
-  if (!p.ok()) {
-    p.error = j.value("error", std::string());
-    return p;
-  }
-  p.weights = j.at("weights").get<int64_t>();
-  p.layers = j.at("layers").get<int64_t>();
-  const nlohmann::json& q = j.at("quality");
-  p.quality.bpw = q.at("bpw").get<double>();
-  p.quality.sqnr_db = optional_number(q, "sqnr_db");
-  p.quality.mean_layer_sqnr_db = optional_number(q, "mean_layer_sqnr_db");
-  p.design = design_from_json(j.at("design"));
-  p.estimate = estimate_from_json(j.at("estimate"));
-  if (j.contains("check")) {
-    const nlohmann::json& c = j.at("check");
-    CountsCheck check;
-    if (c.contains("refused")) {
-      check.error = c.at("refused").get<std::string>();
-    } else {
-      const nlohmann::json& sim = c.at("simulated");
-      check.simulated_cycles = sim.at("cycles").get<double>();
-      check.simulated_tokens_per_s = sim.at("tokens_per_s").get<double>();
-      check.simulated_energy_per_token_pj = sim.at("energy_per_token_pj").get<double>();
+PointRecord point_from_json(const nlohmann::json& j, const std::string& file, const std::string& field) {
+  if (!j.is_object()) throw Error(file, field, "not a point record: expected an object, not " + json_excerpt(j));
+  // Everything below converts only after checking the type; what is left to nlohmann (a number of
+  // the wrong type inside a breakdown, say) and the estimator's own refusals are wrapped with the file.
+  try {
+    PointRecord p;
+    p.index = static_cast<int>(integer_at(j, "index", 0, std::numeric_limits<int>::max(), file, field));
+    p.key = string_at(j, "key", file, field);
+    for (const auto& [axis, value] : object_at(j, "axes", file, field).items()) {
+      p.axes[axis] = string_value(value, file, field_name(field_name(field, "axes"), axis));
     }
-    p.check = check;
+    p.model = string_at(j, "model", file, field);
+    p.recipe = string_at(j, "recipe", file, field);
+    p.status = string_at(j, "status", file, field);
+    p.counts = string_or(j, "counts", "analytic", file, field);
+    if (!p.ok()) {
+      p.error = string_or(j, "error", "", file, field);
+      return p;
+    }
+    p.weights = integer_at(j, "weights", 0, std::numeric_limits<int64_t>::max(), file, field);
+    p.layers = integer_at(j, "layers", 0, std::numeric_limits<int64_t>::max(), file, field);
+    const nlohmann::json& q = object_at(j, "quality", file, field);
+    p.quality.bpw = number_value(member(q, "bpw", file, field_name(field, "quality")), file, field_name(field, "quality.bpw"));
+    p.quality.sqnr_db = optional_number(q, "sqnr_db");
+    p.quality.mean_layer_sqnr_db = optional_number(q, "mean_layer_sqnr_db");
+    p.design = checked_record(object_at(j, "design", file, field), &design_from_json, &design_to_json, file,
+                              field_name(field, "design"));
+    p.estimate = checked_record(object_at(j, "estimate", file, field), &estimate_from_json, &estimate_to_json, file,
+                                field_name(field, "estimate"));
+    if (j.contains("check")) {
+      const nlohmann::json& c = object_at(j, "check", file, field);
+      const std::string at = field_name(field, "check");
+      CountsCheck check;
+      if (c.contains("refused")) {
+        check.error = string_at(c, "refused", file, at);
+      } else {
+        const nlohmann::json& sim = object_at(c, "simulated", file, at);
+        const std::string in = field_name(at, "simulated");
+        check.simulated_cycles = number_value(member(sim, "cycles", file, in), file, field_name(in, "cycles"));
+        check.simulated_tokens_per_s = number_value(member(sim, "tokens_per_s", file, in), file, field_name(in, "tokens_per_s"));
+        check.simulated_energy_per_token_pj =
+            number_value(member(sim, "energy_per_token_pj", file, in), file, field_name(in, "energy_per_token_pj"));
+      }
+      p.check = check;
+    }
+    return p;
+  } catch (const Error& e) {
+    if (e.where() == file) throw;
+    throw Error(file, field, std::string("unreadable point record: ") + quoted_excerpt(e.what()));
+  } catch (const std::exception& e) {
+    throw Error(file, field, std::string("unreadable point record: ") + quoted_excerpt(e.what()));
   }
-  return p;
 }
 
 std::string point_file(const std::string& out_dir, int index) {
@@ -285,17 +418,10 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
     for (const auto& entry : fs::directory_iterator(pdir)) {
       if (entry.path().extension() != ".json") continue;
       const std::string path = entry.path().string();
-      const nlohmann::json j = read_sweep_output(path, "point file");
-      if (!j.is_object()) throw Error(path, "", "not a point record: expected an object");
-      const int index = j.value("index", -1);
-      if (index < 0 || index >= static_cast<int>(keys.size()) || j.value("key", "") != keys[index]) {
+      const PointRecord p = point_from_json(read_sweep_output(path, "point file"), path);
+      const int index = p.index;
+      if (index >= static_cast<int>(keys.size()) || p.key != keys[index]) {
         throw Error(path, "", "does not belong to this sweep");
-      }
-      PointRecord p;
-      try {
-        p = point_from_json(j);
-      } catch (const std::exception& e) {
-        throw Error(path, "", std::string("unreadable point file: ") + e.what());
       }
       // A finished point wins over a failed record of the same point from another shard folder.
       if (!have[index] || (!rows[index].ok() && p.ok())) {
@@ -336,12 +462,7 @@ int merge_sweep(const std::vector<std::string>& dirs, const std::string& out_dir
 SweepResults read_results(const std::string& dir) {
   const std::string path = (fs::path(dir) / "results.json").string();
   if (!fs::exists(path)) throw Error(dir, "results.json", "missing: run `sop sweep` (or `sop sweep merge`) first");
-  const nlohmann::json j = read_sweep_output(path, "results file");
-  try {
-    return results_from_json(j);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path, "", std::string("unreadable results file: ") + e.what());
-  }
+  return results_from_json(read_sweep_output(path, "results file"), path);
 }
 
 }  // namespace sop::sim

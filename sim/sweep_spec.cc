@@ -154,10 +154,6 @@ std::vector<SweepPoint> SweepSpec::points() const {
   }
 }
 
-// More points than any sweep worth running (each point quantizes or estimates a model); also keeps
-// the point index well inside an int.
-constexpr uint64_t kMaxSweepPoints = 100000;
-
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
   const YamlReader r(source);
   const YAML::Node root = r.parse(yaml_text);

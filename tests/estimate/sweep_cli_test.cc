@@ -192,6 +192,83 @@ TEST_F(SweepCli, CorruptSweepRecordsAndPointFilesNameTheFile) {
   EXPECT_FALSE(fs::exists(folder + "/results.json"));
 }
 
+// Issue 16: a point file {"index": "1"} let nlohmann's type_error escape `sop sweep merge` naming no
+// file, and {"index": 1e300} (or a design's lanes of 1e300, results.json's total_points of 1e300)
+// converted a double to int out of range (undefined behaviour). Each is refused now naming the file
+// and the field, by the library and by the program, and nothing is written.
+TEST_F(SweepCli, PointFilesAndResultsWithFieldsOfTheWrongTypeNameTheFileAndField) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string folder = dir_->file("bad-fields");
+  const std::string out = dir_->file("bad-fields-merged");
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  fs::copy(dir_->file("a/points"), folder + "/points");
+  fs::copy(dir_->file("a/sweep.json"), folder + "/sweep.json");
+  const std::string point = sim::point_file(folder, 7);
+  const nlohmann::json good = nlohmann::json::parse(read_text(point));
+  const auto with = [&](const std::string& pointer, const nlohmann::json& value) {
+    nlohmann::json j = good;
+    j[nlohmann::json::json_pointer(pointer)] = value;
+    return j.dump();
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"index": "1"})", point + ": index: must be an integer in [0, 2147483647], not \"1\""},
+      {R"({"index": 1e300})", point + ": index: must be an integer in [0, 2147483647], not 1e+300"},
+      {R"({"index": -1})", point + ": index: must be an integer"},
+      {R"({"key": "x"})", point + ": index: missing"},
+      {with("/key", 7), point + ": key: must be a string, not 7"},
+      {with("/status", nullptr), point + ": status: must be a string, not null"},
+      {with("/axes/lut_sram_bytes", 1024), point + ": axes.lut_sram_bytes: must be a string, not 1024"},
+      {with("/weights", 1e300), point + ": weights: must be an integer"},
+      {with("/design/lanes", 1e300), point + ": design.lanes: must be an integer"},
+      {with("/design/lanes", int64_t{1} << 40), point + ": design.lanes: must be an integer in [-2147483648, 2147483647]"},
+      {with("/estimate/counts_per_token/resident_slots", 1e300),
+       point + ": estimate.counts_per_token.resident_slots: must be an integer"},
+      {with("/design/entry_format", "fp8"), point + ": design: unreadable point record: unknown LUT entry format 'fp8'"},
+      {with("/quality/bpw", "4.5"), point + ": quality.bpw: must be a number"},
+  };
+  for (const auto& [text, needle] : cases) {
+    write_text(point, text);
+    const std::string merged = error_of([&] { sim::merge_sweep({folder}, out); });
+    EXPECT_NE(merged.find(needle), std::string::npos) << text << "\n" << merged;
+    const CommandResult run = run_sop("sweep merge " + quote(folder) + " --out " + quote(out), *dir_);
+    EXPECT_EQ(run.exit_code, 1) << text;
+    EXPECT_NE(run.err.find(needle), std::string::npos) << text << "\n" << run.err;
+    EXPECT_FALSE(fs::exists(out)) << text;
+  }
+
+  // results.json, as `sop report` reads it.
+  const std::string results_dir = dir_->file("bad-results");
+  fs::remove_all(results_dir);
+  fs::create_directories(results_dir);
+  const std::string results = results_dir + "/results.json";
+  const nlohmann::json good_results = nlohmann::json::parse(read_text(dir_->file("a/results.json")));
+  const auto results_with = [&](const std::string& pointer, const nlohmann::json& value) {
+    nlohmann::json j = good_results;
+    j[nlohmann::json::json_pointer(pointer)] = value;
+    return j.dump();
+  };
+  const std::pair<std::string, std::string> results_cases[] = {
+      {R"({"axes": [], "points": [], "total_points": 1e300})", results + ": total_points: must be an integer in [0, 100000], not 1e+300"},
+      {R"({"axes": [], "points": [], "total_points": "8"})", results + ": total_points: must be an integer"},
+      {R"({"axes": [1], "points": []})", results + ": axes[0]: must be a string, not 1"},
+      {R"({"axes": [], "points": [], "sweep": 5})", results + ": sweep: must be a string, not 5"},
+      {R"({"axes": [], "points": {}})", results + ": points: must be a list of point records"},
+      {results_with("/points/7/index", 1e300), results + ": points[7].index: must be an integer"},
+      {results_with("/points/7/design/lanes", "8"), results + ": points[7].design.lanes: must be an integer"},
+  };
+  for (const auto& [text, needle] : results_cases) {
+    write_text(results, text);
+    const std::string read = error_of([&] { sim::read_results(results_dir); });
+    EXPECT_NE(read.find(needle), std::string::npos) << text << "\n" << read;
+    const CommandResult run = run_sop("report " + quote(results_dir), *dir_);
+    EXPECT_EQ(run.exit_code, 1) << text;
+    EXPECT_NE(run.err.find(needle), std::string::npos) << text << "\n" << run.err;
+    EXPECT_FALSE(fs::exists(results_dir + "/report.html")) << text;
+    EXPECT_FALSE(fs::exists(results_dir + "/report.md")) << text;
+  }
+}
+
 // ---- The SystemC model's counts: a sweep point agrees with `sop simulate` on the same design -------
 
 // The hardware config of a point's design, written by hand from configs/hw/default.yaml (not through
