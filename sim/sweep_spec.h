@@ -54,7 +54,11 @@ struct SweepSpec {
   double dram_bandwidth_gb_s = 0;
   double dram_latency_ns = 0;
 
+  // Every point, in index order (the whole grid in memory: a runner needs it; --list does not).
   std::vector<SweepPoint> points() const;
+  std::size_t point_count() const;
+  // Point `index` (< point_count()), computed from the axes without expanding the grid.
+  SweepPoint point(std::size_t index) const;
 };
 
 // What a point's axis values choose. The runner fills it with the sweep's defaults (its only model

@@ -269,6 +269,77 @@ TEST_F(SweepCli, PointFilesAndResultsWithFieldsOfTheWrongTypeNameTheFileAndField
   }
 }
 
+// Issue 16: the merge held every record (and all of results.json) in memory, 4.2 GB for 150 k points.
+// It streams the point files now: a merge of many generated point files writes exactly what
+// nlohmann's dump of the whole results object gives (what the in-memory merge wrote), and a
+// malformed point file in the middle is refused naming it, with no results written.
+TEST_F(SweepCli, AMergeStreamsManyPointFilesToTheSameResultsAndRefusesABadOneInTheMiddle) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  constexpr int kPoints = 3000;
+  const std::string folder = dir_->file("many");
+  fs::remove_all(folder);
+  fs::create_directories(folder + "/points");
+  nlohmann::json record = nlohmann::json::parse(read_text(dir_->file("a/sweep.json")));
+  const nlohmann::json finished = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 7)));
+  const nlohmann::json failed = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 0)));
+  ASSERT_EQ(finished["status"], "ok");
+  ASSERT_EQ(failed["status"], "failed");
+  record["points"] = nlohmann::json::array();
+  nlohmann::json expected_points = nlohmann::json::array();
+  for (int i = 0; i < kPoints; ++i) {
+    const std::string bytes = std::to_string(32 + i);
+    const std::string key = "entry_format=fp16,lut_sram_bytes=" + bytes;
+    record["points"].push_back(key);
+    nlohmann::json p = i % 10 == 3 ? failed : finished;  // every tenth point failed
+    p["index"] = i;
+    p["key"] = key;
+    p["axes"]["lut_sram_bytes"] = bytes;
+    if (p["status"] == "ok") p["estimate"]["tokens_per_s"] = 1000.0 + i;
+    write_text(sim::point_file(folder, i), p.dump(1));
+    expected_points.push_back(sim::point_to_json(sim::point_from_json(p)));
+  }
+  write_text(folder + "/sweep.json", record.dump(2));
+
+  const std::string out = dir_->file("many-merged");
+  fs::remove_all(out);
+  EXPECT_EQ(sim::merge_sweep({folder}, out), kPoints);
+  const nlohmann::json expected = {{"sweep", record["name"]}, {"description", record["description"]},
+                                   {"counts", record["counts"]}, {"axes", record["axes"]},
+                                   {"total_points", kPoints},   {"points", expected_points}};
+  const std::string results = read_text(out + "/results.json");
+  EXPECT_EQ(results, expected.dump(1) + "\n");  // byte for byte
+  const std::string csv = read_text(out + "/results.csv");
+  EXPECT_EQ(count_of(csv, "\n"), kPoints + 1);
+  EXPECT_EQ(count_of(csv, ",failed,"), kPoints / 10);
+  const std::string header = read_text(dir_->file("a/results.csv")).substr(0, read_text(dir_->file("a/results.csv")).find('\n'));
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), header);
+  EXPECT_NE(csv.find("\n2999,ok,"), std::string::npos);
+  EXPECT_EQ(sim::read_results(out).points.size(), static_cast<std::size_t>(kPoints));
+
+  // A malformed file in the middle: refused naming it; no results in a new folder, and an earlier
+  // merge's results stay as they were.
+  const std::string bad = sim::point_file(folder, kPoints / 2);
+  const std::string good = read_text(bad);
+  write_text(bad, "{\"index\": 1500, \"trunc");
+  const std::string fresh = dir_->file("many-merged-again");
+  const CommandResult run = run_sop("sweep merge " + quote(folder) + " --out " + quote(fresh), *dir_);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find(bad + ": point file is not valid JSON"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_NE(error_of([&] { sim::merge_sweep({folder}, out); }).find(bad), std::string::npos);
+  EXPECT_EQ(read_text(out + "/results.json"), results);
+
+  // A record stored under another point's name is refused too (the merge finds files by index).
+  write_text(bad, read_text(sim::point_file(folder, 7)));
+  EXPECT_NE(error_of([&] { sim::merge_sweep({folder}, fresh); })
+                .find(bad + ": index: holds point 7, whose file is 000007.json"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(fresh));
+  write_text(bad, good);
+  EXPECT_EQ(sim::merge_sweep({folder}, fresh), kPoints);
+  EXPECT_EQ(read_text(fresh + "/results.json"), results);
+}
+
 // ---- The SystemC model's counts: a sweep point agrees with `sop simulate` on the same design -------
 
 // The hardware config of a point's design, written by hand from configs/hw/default.yaml (not through
