@@ -252,5 +252,32 @@ TEST(PackCliHelp, EveryCommandHasHelp) {
   EXPECT_EQ(missing.exit_code, 2);
 }
 
+
+// sop codebook-gen writes its C++ source through base/atomic_file (issue 16: it wrote in place, so a
+// killed or failed run left a truncated generated_codebooks.cc for the next build). The target is
+// replaced by a rename: a hard link to the old file keeps the old text, which a write in place would
+// have overwritten; no temporary is left; an unwritable folder is an error naming the file.
+TEST(CodebookGenCli, TheSourceIsReplacedByARenameNotWrittenInPlace) {
+  ScratchDir dir;
+  const std::string out = dir.file("generated_codebooks.cc"), link = dir.file("old.cc");
+  std::ofstream(out) << "// the old source\n";
+  std::filesystem::create_hard_link(out, link);
+  const auto r = run_sop("codebook-gen --sample-blocks 2000 --out " + out, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(testing::read_text(out).find("sop codebook-gen"), std::string::npos);
+  EXPECT_EQ(testing::read_text(link), "// the old source\n");
+  std::size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+    ++entries;
+  }
+  EXPECT_GE(entries, 2u);
+  const std::string missing = dir.file("no/such/folder/generated_codebooks.cc");
+  const auto bad = run_sop("codebook-gen --sample-blocks 2000 --out " + missing, dir);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find(missing), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
 }  // namespace
 }  // namespace sop

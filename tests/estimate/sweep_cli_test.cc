@@ -4,6 +4,9 @@
 #include <fstream>
 #include <string>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -360,6 +363,38 @@ TEST_F(SweepCli, AMergeStreamsManyPointFilesToTheSameResultsAndRefusesABadOneInT
   write_text(bad, good);
   EXPECT_EQ(sim::merge_sweep({folder}, fresh), kPoints);
   EXPECT_EQ(read_text(fresh + "/results.json"), results);
+}
+
+// Issue 16: the sweep quantized each pack into PACK.q<PID> and renamed it itself (no folder sync), and
+// a killed sweep's PACK.q<PID> or its writer's PACK.q<PID>.tmp.HOST.PID.N stayed forever: a later run
+// (another PID) never wrote that name. The pack writer now writes PACK itself, and the leftovers of a
+// dead process are removed when the pack is written.
+TEST_F(SweepCli, AKilledEarlierSweepsPackTemporariesAreRemoved) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string folder = dir_->file("stale-packs");
+  fs::remove_all(folder);
+  fs::create_directories(folder + "/packs");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a PID that is not alive any more
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  std::string label = host;
+  for (char& c : label) {
+    if (c == '.' || c == '/') c = '-';
+  }
+  const std::string dead = std::to_string(child);
+  const std::string pack = folder + "/packs/tiny-llm_tiny_hif.sop";
+  const std::string stale[] = {pack + ".q" + dead, pack + ".q" + dead + ".tmp." + label + "." + dead + ".0"};
+  for (const std::string& f : stale) write_text(f, "partial");
+  const CommandResult r = run_sop("sweep " + sweep() + " --out " + quote(folder) + " -j 2", *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string& f : stale) EXPECT_FALSE(fs::exists(f)) << f;
+  for (const auto& e : fs::directory_iterator(folder + "/packs")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.size() > 4 && (name.substr(name.size() - 4) == ".sop" || name.find(".quality.json") != std::string::npos))
+        << name;
+  }
 }
 
 // ---- The SystemC model's counts: a sweep point agrees with `sop simulate` on the same design -------
