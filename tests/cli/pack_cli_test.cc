@@ -279,5 +279,36 @@ TEST(CodebookGenCli, TheSourceIsReplacedByARenameNotWrittenInPlace) {
   EXPECT_FALSE(std::filesystem::exists(missing));
 }
 
+// Issue 16: --max-memory, a budget for one tensor's FP32 copy, on the commands that read checkpoints:
+// over it, sop quantize and sop eval exit 1 naming the checkpoint, the tensor and the limit, and write
+// nothing; a malformed size is a usage error.
+TEST(MaxMemoryCli, ATensorOverTheBudgetIsRefusedNamingItAndNothingIsWritten) {
+  ScratchDir dir;
+  const std::string model = "'synthetic:llm?layers=1&dim=64&hidden=128'";
+  const std::string out = dir.file("m.sop"), json = dir.file("eval.json");
+  const auto q = run_sop("quantize --model " + model + " --recipe " + recipe("e2m3-ue4m4") + " --out " + out +
+                             " --max-memory 16K",
+                         dir);
+  EXPECT_EQ(q.exit_code, 1) << q.err;
+  EXPECT_NE(q.err.find("synthetic:llm?layers=1&dim=64&hidden=128: "), std::string::npos) << q.err;
+  EXPECT_NE(q.err.find("more than the memory budget of 16384 bytes (--max-memory)"), std::string::npos) << q.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  const auto e = run_sop("eval --model " + model + " --json " + json + " --max-memory 16K", dir);
+  EXPECT_EQ(e.exit_code, 1) << e.err;
+  EXPECT_NE(e.err.find("more than the memory budget of 16384 bytes"), std::string::npos) << e.err;
+  EXPECT_FALSE(std::filesystem::exists(json));
+  const auto bad = run_sop("quantize --model " + model + " --recipe " + recipe("e2m3-ue4m4") + " --out " + out +
+                               " --max-memory 16Q",
+                           dir);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--max-memory: '16Q' is not a memory size"), std::string::npos) << bad.err;
+  // A budget that holds every tensor changes nothing.
+  const auto fits = run_sop("quantize --model " + model + " --recipe " + recipe("e2m3-ue4m4") + " --out " + out +
+                                " --max-memory 1G",
+                            dir);
+  EXPECT_EQ(fits.exit_code, 0) << fits.err;
+  EXPECT_TRUE(std::filesystem::exists(out));
+}
+
 }  // namespace
 }  // namespace sop
