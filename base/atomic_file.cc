@@ -78,6 +78,23 @@ bool is_stale(const std::string& suffix, const std::string& entry_path) {
     if (pid < 0 || rest.substr(0, before) != host_label()) return false;
     return pid != ::getpid() && !process_alive(pid);
   }
+  // The earlier `sop sweep` quantized into TARGET.q<PID> and renamed that itself: the name, and the
+  // pack writer's temporaries of it (TARGET.q<PID>.tmp.HOST.PID.N, TARGET.q<PID>.tmp.PID), are stale
+  // once that PID is not alive. TARGET.q<PID> names no host, so it is taken as this host's (as
+  // TARGET.tmp.PID is); a temporary inside it that names another host is kept.
+  static const std::string q = ".q";
+  if (suffix.compare(0, q.size(), q) == 0) {
+    const std::size_t dot = suffix.find('.', q.size());
+    const long pid = parse_pid(suffix.substr(q.size(), dot == std::string::npos ? std::string::npos : dot - q.size()));
+    if (pid < 0) return false;
+    if (dot != std::string::npos) {
+      const std::string inner = suffix.substr(dot);
+      if (inner.compare(0, tmp.size(), tmp) != 0) return false;
+      const std::string rest = inner.substr(tmp.size());
+      if (parse_pid(rest) < 0 && rest.compare(0, host_label().size() + 1, host_label() + ".") != 0) return false;
+    }
+    return pid != ::getpid() && !process_alive(pid);
+  }
   // The earlier writers' names: TARGET.partial (safetensors) and TARGET.partial-XXXXXX (packs).
   const bool unowned = suffix == ".partial" || (suffix.size() == 15 && suffix.compare(0, 9, ".partial-") == 0);
   if (!unowned) return false;

@@ -13,6 +13,8 @@
 //     temporaries of other hosts are left alone (a shard on another node of a shared folder may be
 //     writing it);
 //   - TARGET.tmp.PID, the earlier form of this mechanism's names, whose PID is not alive;
+//   - TARGET.q<PID> and TARGET.q<PID>.tmp..., what an earlier `sop sweep` quantized its packs into,
+//     whose PID is not alive (a temporary inside it naming another host is kept);
 //   - TARGET.partial and TARGET.partial-XXXXXX, the earlier safetensors and pack writers' names, which
 //     carry no PID, when not modified for kUnownedTemporaryStaleSeconds.
 // A PID reused by an unrelated live process keeps its temporary until that process ends: the removal

@@ -1,11 +1,11 @@
 // sop codebook-gen: regenerates the fitted fixed codebooks (BOF4 / BOF4-S per block size, the SH4
 // shape) and writes them as C++ data (quantizer/codebooks/generated_codebooks.cc).
-#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "cli/commands.h"
 #include "quantizer/codebooks/codebook_gen.h"
+#include "base/atomic_file.h"
 #include "base/error.h"
 
 namespace sop::cli {
@@ -37,9 +37,9 @@ int run_codebook_gen(const std::vector<std::string>& args) {
     std::cout << text;
     return 0;
   }
-  std::ofstream out(out_path);
-  if (!out) throw Error(out_path, "", "cannot write");
-  out << text;
+  // Through a synced temporary and a rename (base/atomic_file.h): a failed or killed run never leaves a
+  // truncated generated_codebooks.cc that the next build compiles.
+  write_file_atomically(out_path, [&](std::ostream& out) { out << text; });
   return 0;
 }
 

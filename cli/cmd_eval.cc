@@ -163,11 +163,14 @@ int run_eval(const std::vector<std::string>& args) {
       ("downstream-tokens", po::value<int>()->default_value(128), "tokens per sequence for --downstream")
       ("downstream-seed", po::value<uint64_t>()->default_value(1000),
        "sampling seed for --downstream (differs from sop calibrate's default, so the text is held out)");
+  add_max_memory_option(desc);
   po::variables_map vm;
   if (auto code = parse_options("eval", "--model PATH [--format NAME[,NAME...] | --reference PATH] [--json OUT]", desc, args, vm, {"model"})) {
     return *code;
   }
-  const auto model = open_model(model_path);
+  int usage_error = 0;
+  const auto model = open_model_with_budget("eval", model_path, vm, &usage_error);
+  if (!model) return usage_error;
   EvalOptions opts;
   opts.tensor_regex = tensors;
   opts.threads = threads;

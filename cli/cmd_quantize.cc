@@ -28,6 +28,7 @@ int run_quantize(const std::vector<std::string>& args) {
       ("threads", po::value<int>(&threads)->default_value(-1), "worker threads (-1: the recipe's, 0: all cores)")
       ("bpw", po::value<double>(), "override the recipe's budget.target_bpw (recipes with a menu of options)")
       ("quiet,q", "no progress lines");
+  add_max_memory_option(desc);
   po::variables_map vm;
   if (auto code = parse_options("quantize", "--model PATH --recipe FILE.yaml --out FILE.sop", desc, args, vm)) {
     return *code;
@@ -49,7 +50,9 @@ int run_quantize(const std::vector<std::string>& args) {
     }
     recipe.target_bpw = bpw;
   }
-  const auto model = open_model(model_path);
+  int usage_error = 0;
+  const auto model = open_model_with_budget("quantize", model_path, vm, &usage_error);
+  if (!model) return usage_error;
   const bool quiet = vm.count("quiet") != 0;
   const auto start = std::chrono::steady_clock::now();
 

@@ -88,9 +88,12 @@ int run_sweep(const std::vector<std::string>& args) {
     return 2;
   }
   const sim::SweepSpec spec = sim::load_sweep(sweep_path);
-  const std::vector<sim::SweepPoint> points = spec.points();
   if (vm.count("list")) {
-    for (const auto& p : points) std::cout << p.index << "  " << p.key() << "\n";
+    // One point at a time: the list of a large grid never sits in memory.
+    for (std::size_t i = 0; i < spec.point_count(); ++i) {
+      const sim::SweepPoint p = spec.point(i);
+      std::cout << p.index << "  " << p.key() << "\n";
+    }
     return 0;
   }
   if (vm.count("slurm")) {
@@ -105,7 +108,7 @@ int run_sweep(const std::vector<std::string>& args) {
     o.time_limit = time_limit;
     const sim::SlurmScripts s = sim::write_slurm_scripts(o);
     std::cout << "wrote " << s.prepare_script << " (quantizes every pack once)\n"
-              << "wrote " << s.array_script << " (" << shards << " array tasks over " << points.size() << " points)\n"
+              << "wrote " << s.array_script << " (" << shards << " array tasks over " << spec.point_count() << " points)\n"
               << "wrote " << s.merge_script << " (runs after every task succeeded)\n"
               << "wrote " << s.submit_script << "\n";
     if (vm.count("submit")) {

@@ -2,12 +2,16 @@
 // option errors into a usage message and exit code 2.
 #pragma once
 
+#include <cstdint>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
+
+#include "quantizer/model_reader.h"
 
 namespace sop::cli {
 
@@ -50,6 +54,31 @@ inline std::vector<std::string> split_list(const std::string& s) {
   }
   if (!cur.empty()) out.push_back(cur);
   return out;
+}
+
+// --max-memory, for the commands that read checkpoints: a tensor whose FP32 copy needs more than the
+// budget is refused naming the file and tensor, before it is allocated (quantizer/model_reader.h).
+inline void add_max_memory_option(po::options_description& desc) {
+  desc.add_options()("max-memory", po::value<std::string>(),
+                     "refuse any tensor whose FP32 copy needs more memory than this (bytes, or K/M/G/T: 8G, 512M)");
+}
+
+// The checkpoint at `path`, behind the --max-memory budget when one was given. A malformed size is a
+// usage error: *usage_error is set to 2 and nullptr returned.
+inline std::unique_ptr<ModelReader> open_model_with_budget(const std::string& command, const std::string& path,
+                                                           const po::variables_map& vm, int* usage_error) {
+  uint64_t budget = 0;
+  if (vm.count("max-memory")) {
+    try {
+      budget = parse_memory_size(vm["max-memory"].as<std::string>());
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "sop " << command << ": --max-memory: " << e.what() << "\n";
+      *usage_error = 2;
+      return nullptr;
+    }
+  }
+  auto model = open_model(path);
+  return budget > 0 ? with_memory_budget(std::move(model), budget) : std::move(model);
 }
 
 }  // namespace sop::cli

@@ -1,6 +1,7 @@
 // Reading checkpoints one tensor at a time: safetensors (single or sharded) and GGUF v3.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,5 +26,14 @@ class ModelReader {
 // a directory holding either, or a .gguf file. "synthetic:<spec>" opens the built-in generator
 // (see quantizer/synthetic.h). Throws sop::Error on anything it cannot read.
 std::unique_ptr<ModelReader> open_model(const std::string& path);
+
+// A memory budget for tensor data (`--max-memory`): read() of a tensor whose FP32 copy needs more
+// than `max_bytes` throws sop::Error naming the file, the tensor and the limit, before the inner
+// reader allocates anything. Everything else is the inner reader's.
+std::unique_ptr<ModelReader> with_memory_budget(std::unique_ptr<ModelReader> reader, uint64_t max_bytes);
+
+// A size as --max-memory takes it: bytes, or a number with K, M, G or T (binary: K = 1024), e.g.
+// "8G", "512M". Throws std::invalid_argument when it is not one (or is 0, or overflows 64 bits).
+uint64_t parse_memory_size(const std::string& text);
 
 }  // namespace sop

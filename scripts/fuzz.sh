@@ -6,8 +6,7 @@
 #
 #   scripts/fuzz.sh [--seeds] [SECONDS] [TARGET...]
 #
-# TARGET is a name such as `pack` or `hw_yaml` (the default list below when none is given; the sweep
-# folder targets sweep_point and sweep_results only by name). --seeds rewrites the
+# TARGET is a name such as `pack` or `hw_yaml` (every target when none is given). --seeds rewrites the
 # seed corpora in tests/fuzz/corpus/ (synthetic files from sop_fuzz_make_corpus, and the repository's
 # configs) and exits. Inputs the fuzzers find go to build-fuzz/corpus/TARGET (kept between runs), a
 # failing input to build-fuzz/artifacts/TARGET/. Environment: SOP_FUZZ_RSS_MB (2048),
@@ -29,11 +28,8 @@ seed_option=()
 [ -z "${SOP_FUZZ_SEED:-}" ] || seed_option=(-seed="$SOP_FUZZ_SEED")
 
 default_targets=(safetensors safetensors_index gguf pack activation_json imatrix
-                 hw_yaml tech_yaml tech_logic_json recipe_yaml sweep_yaml synthetic_spec)
-# Built and runnable by name, not run by default: the sweep folder's readers (sim/sweep_results.cc)
-# have open findings (docs/robustness.md) that would fail every run until they are fixed.
-extra_targets=(sweep_point sweep_results)
-all_targets=("${default_targets[@]}" "${extra_targets[@]}")
+                 hw_yaml tech_yaml tech_logic_json recipe_yaml sweep_yaml synthetic_spec sweep_point sweep_results)
+all_targets=("${default_targets[@]}")
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${default_targets[@]}")
 for t in "${targets[@]}"; do
@@ -42,11 +38,19 @@ done
 
 command -v "$cxx" >/dev/null || { echo "fuzz: $cxx not found: run scripts/install-deps.sh (clang, libclang-rt-dev)" >&2; exit 1; }
 
+# One run per build folder at a time: two would build the same targets at once and share the logs,
+# corpora and scratch folders below. Another checkout (or SOP_FUZZ_BUILD) runs beside this one freely.
+mkdir -p "$build"
+exec 9>"$build/.fuzz.lock"
+if ! flock -n 9; then
+  echo "fuzz: another scripts/fuzz.sh is using $build: wait for it, or set SOP_FUZZ_BUILD to another folder" >&2
+  exit 1
+fi
+
 # ---- build ------------------------------------------------------------------------------------------
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  mkdir -p "$build"
   cmake -S . -B "$build" -G Ninja -DSOP_FUZZ=ON -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "${launcher[@]}" >"$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
 fi
@@ -89,20 +93,29 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$artifacts" "$(dirname "$log")"
   seed_dir="tests/fuzz/corpus/$t"
   [ -d "$seed_dir" ] || seed_dir=""
+  # The harness's scratch files (tests/fuzz/fuzz_support.h) go to a folder of this build folder, not
+  # to the shared /tmp, where a cleanup of other runs' leftovers removed them under a running target.
+  # A target that aborts (a finding) cannot remove its own, so the folder is emptied here, before and after.
+  scratch="$(cd "$build" && pwd)/tmp/$t"
+  rm -rf "$scratch"
+  mkdir -p "$scratch"
   start=$(date +%s)
   set +e
-  "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "${seed_option[@]}" "$work" $seed_dir >"$log" 2>&1
+  TMPDIR="$scratch" "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb="$rss_mb" \
+    -timeout="$timeout_s" -print_final_stats=1 -artifact_prefix="$artifacts/" "${seed_option[@]}" "$work" $seed_dir \
+    >"$log" 2>&1
   rc=$?
   set -e
+  rm -rf "$scratch"
   elapsed=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  [ -n "$execs" ] || execs=$(grep -o '#[0-9]*' "$log" | tail -1 | tr -d '#')
+  [ -n "$execs" ] || execs=$( (grep -o '#[0-9]*' "$log" || true) | tail -1 | tr -d '#')
   if [ "$rc" -eq 0 ]; then
     result="ok"
   else
     status=1
     result="FAILED (exit $rc)"
+    grep -q "HARNESS ERROR" "$log" && result="FAILED (exit $rc): the harness itself, not a finding of the reader"
     echo "fuzz: $t: FAILED, log $log, input:" >&2
     ls "$artifacts" >&2 || true
     grep -E "ERROR|FINDING|SUMMARY|runtime error|Test unit written" "$log" | head -20 >&2 || true

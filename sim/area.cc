@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 
 namespace sop::sim {
@@ -173,8 +174,10 @@ TimingReport analyze_timing(const hw::HwConfig& hw, const AreaOptions& options, 
   const std::string constr = dir.file("abc.constr"), netlist = dir.file("netlist.v"), stat = dir.file("stat.txt");
   const std::string ys = dir.file("timing.ys"), ylog = dir.file("yosys.log"), tcl = dir.file("sta.tcl");
   const std::string sdc_path = dir.file("unit.sdc"), slog = dir.file("sta.log");
-  std::ofstream(constr) << "set_driving_cell INVX1\nset_load " << timing.output_load_pf << "\n";
-  std::ofstream(ys) << timing_script(hw, sources, liberty, r.period_ns * 1000, constr, netlist, stat);
+  // The inputs of yosys and OpenSTA go through base/atomic_file too: a write that fails (disk full) is
+  // an error here, not a truncated script the tool then runs, and a kept --work-dir holds whole files.
+  write_file_atomically(constr, [&](std::ostream& f) { f << "set_driving_cell INVX1\nset_load " << timing.output_load_pf << "\n"; });
+  write_file_atomically(ys, [&](std::ostream& f) { f << timing_script(hw, sources, liberty, r.period_ns * 1000, constr, netlist, stat); });
   int rc = std::system((shell_quote(options.yosys) + " -q -l " + shell_quote(ylog) + " -s " + shell_quote(ys) +
                         " >/dev/null 2>&1").c_str());
   if (rc != 0 || !exists(netlist)) {
@@ -188,9 +191,11 @@ TimingReport analyze_timing(const hw::HwConfig& hw, const AreaOptions& options, 
       << "set_driving_cell -lib_cell INVX1 [all_inputs]\n"
       << "set_false_path -from [get_ports rst_ni]\n";
   r.sdc = sdc.str();
-  std::ofstream(sdc_path) << r.sdc;
-  std::ofstream(tcl) << "read_liberty " << liberty << "\nread_verilog " << netlist << "\nlink_design sop_decode_unit\n"
-                     << "read_sdc " << sdc_path << "\nreport_checks -path_delay max -digits 4\nexit\n";
+  write_file_atomically(sdc_path, [&](std::ostream& f) { f << r.sdc; });
+  write_file_atomically(tcl, [&](std::ostream& f) {
+    f << "read_liberty " << liberty << "\nread_verilog " << netlist << "\nlink_design sop_decode_unit\n"
+      << "read_sdc " << sdc_path << "\nreport_checks -path_delay max -digits 4\nexit\n";
+  });
   rc = std::system((shell_quote(options.sta) + " -no_splash -exit " + shell_quote(tcl) + " >" + shell_quote(slog) +
                     " 2>&1").c_str());
   const std::string report = read_text(slog);
@@ -253,7 +258,7 @@ AreaReport synthesize_area(const hw::HwConfig& hw, const AreaOptions& options) {
   }
   const std::string script_path = dir + "/area.ys", stat_path = dir + "/stat.txt", log_path = dir + "/yosys.log";
   r.script = script_for(hw, sources, r.liberty, stat_path);
-  std::ofstream(script_path) << r.script;
+  write_file_atomically(script_path, [&](std::ostream& f) { f << r.script; });  // whole, or an error
   const std::string cmd = shell_quote(options.yosys) + " -q -l " + shell_quote(log_path) + " -s " +
                           shell_quote(script_path) + " >/dev/null 2>&1";
   const int rc = std::system(cmd.c_str());

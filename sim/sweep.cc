@@ -8,7 +8,6 @@
 #include <memory>
 #include <stdexcept>
 #include <tuple>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -167,16 +166,16 @@ class QuantCache {
     recipe.lut_format = key.lut_format == "fp16" ? "FP16" : "HIF";
     if (log_) log_("  quantizing " + m.model + " with " + key.recipe + " -> packs/" + key.slug() + ".sop");
     const auto model = open_model(m.model);
-    // Write under a name of this process, then rename: shards running at once on a shared folder
-    // never see a partial pack.
-    const std::string temp = pack + ".q" + std::to_string(::getpid());
+    // The pack writer is atomic (base/atomic_file.h): it writes this process's temporary beside the
+    // pack, syncs it, renames it and syncs the folder, so shards running at once on a shared folder
+    // never see a partial pack, and it removes the temporaries of killed runs (those of this name, and
+    // the PACK.q<PID> names an earlier sweep quantized into and renamed without a folder sync).
     QuantizeRequest request;
     request.model_path = m.model;
-    request.out_path = temp;
+    request.out_path = pack;
     request.threads = 0;
     request.created_by = "sop sweep";
     quantize_model_to_pack(*model, recipe, request);
-    fs::rename(temp, pack);
   }
 
   void add_quality(const QuantKey& key, QuantResult& r, bool bf16) {

@@ -72,8 +72,10 @@ struct CountsCheckSummary {
 CountsCheckSummary summarize_counts_checks(const std::vector<PointRecord>& points);
 
 nlohmann::json point_to_json(const PointRecord& p);
-// Throws (nlohmann::json's errors, sop::Error) when a key is missing or of the wrong type.
-PointRecord point_from_json(const nlohmann::json& j);
+// Reads a point record back, checking every field's type (and integers' range) before converting it:
+// throws sop::Error naming `file` and the field (under `field`, e.g. "points[3]") when a key is
+// missing or of the wrong type, or the estimator refuses a value.
+PointRecord point_from_json(const nlohmann::json& j, const std::string& file = "", const std::string& field = "");
 
 // results.json: the sweep's name, description and axes, and every point that has a result.
 struct SweepResults {

@@ -121,42 +121,40 @@ std::string SweepPoint::key() const {
   return s;
 }
 
-std::vector<SweepPoint> SweepSpec::points() const {
-  std::vector<SweepPoint> out;
-  if (axes.empty()) {
-    out.push_back(SweepPoint{});
-    return out;
-  }
-  if (combine == "zip") {
-    const std::size_t n = axes.front().second.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      SweepPoint p;
-      p.index = static_cast<int>(i);
-      for (const auto& [axis, values] : axes) p.axes[axis] = values[i];
-      out.push_back(p);
-    }
-    return out;
-  }
-  // Grid: the last axis varies fastest.
-  std::vector<std::size_t> at(axes.size(), 0);
-  for (int index = 0;; ++index) {
-    SweepPoint p;
-    p.index = index;
-    for (std::size_t a = 0; a < axes.size(); ++a) p.axes[axes[a].first] = axes[a].second[at[a]];
-    out.push_back(p);
-    std::size_t a = axes.size();
-    while (a > 0) {
-      --a;
-      if (++at[a] < axes[a].second.size()) break;
-      at[a] = 0;
-      if (a == 0) return out;
-    }
-  }
+std::size_t SweepSpec::point_count() const {
+  if (axes.empty()) return 1;
+  if (combine == "zip") return axes.front().second.size();
+  std::size_t n = 1;
+  for (const auto& [axis, values] : axes) n *= values.size();  // parse_sweep bounds it by kMaxSweepPoints
+  return n;
 }
 
-// More points than any sweep worth running (each point quantizes or estimates a model); also keeps
-// the point index well inside an int.
-constexpr uint64_t kMaxSweepPoints = 100000;
+SweepPoint SweepSpec::point(std::size_t index) const {
+  if (index >= point_count()) {
+    throw std::out_of_range("sweep " + name + ": point " + std::to_string(index) + " of " + std::to_string(point_count()));
+  }
+  SweepPoint p;
+  p.index = static_cast<int>(index);
+  if (combine == "zip") {
+    for (const auto& [axis, values] : axes) p.axes[axis] = values[index];
+    return p;
+  }
+  // Grid: the last axis varies fastest, so the index is a mixed-radix number with it as the last digit.
+  std::size_t rest = index;
+  for (auto a = axes.rbegin(); a != axes.rend(); ++a) {
+    p.axes[a->first] = a->second[rest % a->second.size()];
+    rest /= a->second.size();
+  }
+  return p;
+}
+
+std::vector<SweepPoint> SweepSpec::points() const {
+  std::vector<SweepPoint> out;
+  const std::size_t n = point_count();
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(point(i));
+  return out;
+}
 
 SweepSpec parse_sweep(const std::string& yaml_text, const std::string& source, const std::string& base_dir) {
   const YamlReader r(source);

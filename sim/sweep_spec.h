@@ -6,6 +6,7 @@
 // runner (sim/sweep.h) and the report (sim/report.h) all read that table, so a new axis is one row.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -24,6 +25,11 @@ struct SweepModel {
   int repeat = 1;      // decode the layers this many times per token (one quantized layer of N alike)
   bool quality = true; // measure SQNR against the checkpoint
 };
+
+// More points than any sweep worth running (each point quantizes or estimates a model, one process
+// per point); also keeps the point index well inside an int. parse_sweep refuses larger grids before
+// expanding them, and results.json's total_points is read against it.
+constexpr uint64_t kMaxSweepPoints = 100000;
 
 // One combination of axis values.
 struct SweepPoint {
@@ -48,7 +54,11 @@ struct SweepSpec {
   double dram_bandwidth_gb_s = 0;
   double dram_latency_ns = 0;
 
+  // Every point, in index order (the whole grid in memory: a runner needs it; --list does not).
   std::vector<SweepPoint> points() const;
+  std::size_t point_count() const;
+  // Point `index` (< point_count()), computed from the axes without expanding the grid.
+  SweepPoint point(std::size_t index) const;
 };
 
 // What a point's axis values choose. The runner fills it with the sweep's defaults (its only model

@@ -12,7 +12,18 @@ src="$(cd "$(dirname "$0")/../.." && pwd)"
 sop="${1:-$src/build/cli/sop}"
 out="${2:-$src/configs/tech/logic_area_osu018.json}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# The table is written as base/atomic_file.h writes the project's outputs: a temporary beside it named
+# OUT.tmp.HOST.PID.N, synced, renamed over OUT, and the folder synced; a killed run leaves at most its
+# temporary, which the next run removes (a dead PID of this host).
+host="$(hostname | tr './' '--')"
+tmp="$out.tmp.$host.$$.0"
+trap 'rm -rf "$work"; rm -f "$tmp"' EXIT
+for stale in "$out.tmp.$host".*; do
+  [ -e "$stale" ] || continue
+  pid="${stale#"$out.tmp.$host."}"
+  pid="${pid%.*}"
+  [[ "$pid" =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null && rm -f "$stale"
+done
 points=()
 for lanes in 4 8 16; do points+=("$lanes 16 hif" "$lanes 16 fp16"); done
 for lanes in 4 8; do points+=("$lanes 64 hif" "$lanes 64 fp16"); done
@@ -43,6 +54,8 @@ done
       -e 's|"config": "[^"]*/(L[0-9]+-E[0-9]+-R2-[a-z0-9]+)\.yaml"|"config": "measure-logic-area.sh \1"|' "$f"
   done
   echo "]"
-} >"$out.tmp"
-mv "$out.tmp" "$out"
+} >"$tmp"
+sync -- "$tmp"
+mv -f -- "$tmp" "$out"
+sync -- "$(dirname "$out")"
 echo "wrote $out"

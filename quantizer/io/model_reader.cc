@@ -2,9 +2,12 @@
 #include "quantizer/model_reader.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
+#include <utility>
 
 #include "base/error.h"
 #include "quantizer/io/gguf_reader.h"
@@ -60,7 +63,64 @@ std::unique_ptr<ModelReader> open_directory(const std::string& path) {
                   "checkpoint: name the file instead");
 }
 
+// The budget in front of a reader: one multiplication and a comparison per read, before the inner
+// reader's allocation of element_count() floats.
+class BudgetedReader : public ModelReader {
+ public:
+  BudgetedReader(std::unique_ptr<ModelReader> inner, uint64_t max_bytes) : inner_(std::move(inner)), max_bytes_(max_bytes) {}
+  const std::string& path() const override { return inner_->path(); }
+  const std::vector<TensorInfo>& tensors() const override { return inner_->tensors(); }
+  Tensor read(const std::string& name) const override {
+    for (const TensorInfo& t : inner_->tensors()) {
+      if (t.name != name) continue;
+      // Compared as elements against max_bytes / 4, so a huge element count cannot overflow the bytes.
+      const uint64_t elements = static_cast<uint64_t>(t.element_count());
+      if (elements > max_bytes_ / sizeof(float)) {
+        throw Error(path(), name,
+                    "needs " + std::to_string(elements) + " FP32 values (" + size_text(static_cast<double>(elements) * sizeof(float)) +
+                        ") in memory, more than the memory budget of " + size_text(static_cast<double>(max_bytes_)) + " (--max-memory)");
+      }
+      break;
+    }
+    return inner_->read(name);
+  }
+
+ private:
+  static std::string size_text(double bytes) {
+    char text[64];
+    if (bytes < (1 << 20)) std::snprintf(text, sizeof text, "%.0f bytes", bytes);
+    else std::snprintf(text, sizeof text, "%.1f MiB", bytes / (1 << 20));
+    return text;
+  }
+  std::unique_ptr<ModelReader> inner_;
+  uint64_t max_bytes_;
+};
+
 }  // namespace
+
+std::unique_ptr<ModelReader> with_memory_budget(std::unique_ptr<ModelReader> reader, uint64_t max_bytes) {
+  return std::make_unique<BudgetedReader>(std::move(reader), max_bytes);
+}
+
+uint64_t parse_memory_size(const std::string& text) {
+  const auto refuse = [&]() -> uint64_t {
+    throw std::invalid_argument("'" + text + "' is not a memory size: bytes, or a number with K, M, G or T (e.g. 8G)");
+  };
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 19) return refuse();
+  const uint64_t number = std::stoull(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  int shift = 0;
+  if (unit.empty() || unit == "B") shift = 0;
+  else if (unit == "K" || unit == "KiB") shift = 10;
+  else if (unit == "M" || unit == "MiB") shift = 20;
+  else if (unit == "G" || unit == "GiB") shift = 30;
+  else if (unit == "T" || unit == "TiB") shift = 40;
+  else return refuse();
+  if (number == 0 || number > (UINT64_MAX >> shift)) return refuse();
+  return number << shift;
+}
 
 std::unique_ptr<ModelReader> open_model(const std::string& path) {
   if (path.rfind(kSyntheticPrefix, 0) == 0) return open_synthetic(path);

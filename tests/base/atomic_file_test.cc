@@ -116,6 +116,33 @@ TEST_F(AtomicFile, StaleTemporariesOfDeadProcessesAreRemoved) {
   EXPECT_EQ(entries(), std::set<std::string>{"out.json"});
 }
 
+// An earlier `sop sweep` quantized each pack into PACK.q<PID> and renamed it itself; a killed one left
+// that file or the pack writer's temporary of it, which nothing removed (issue 16). Now a dead PID's
+// are removed with the pack's own temporaries, and a live one's, or another host's, are kept.
+TEST_F(AtomicFile, AnEarlierSweepsPackTemporariesAreRemovedWhenTheirProcessIsGone) {
+  const long dead = dead_pid();
+  const std::string q_dead = target_ + ".q" + std::to_string(dead);
+  const std::string host = own_prefix().substr(target_.size() + 5);  // "HOST."
+  const std::string stale[] = {
+      q_dead,                                                  // PACK.q<PID>, renamed never
+      q_dead + ".tmp." + host + std::to_string(dead) + ".0",  // the pack writer's temporary of it
+      q_dead + ".tmp." + std::to_string(dead),                 // same, earlier form
+  };
+  const std::string kept[] = {
+      target_ + ".q" + std::to_string(::getppid()),                              // a live process's
+      q_dead + ".tmp.some-other-node." + std::to_string(dead) + ".0",            // another host's
+      target_ + ".q" + std::to_string(::getpid()),                               // this process's
+      target_ + ".qx1",                                                          // not a PID
+      q_dead + ".bak",                                                           // not a temporary
+  };
+  for (const std::string& f : stale) write_raw(f, "partial");
+  for (const std::string& f : kept) write_raw(f, "partial");
+  const std::vector<std::string> removed = remove_stale_temporaries(target_);
+  EXPECT_EQ(std::set<std::string>(removed.begin(), removed.end()), std::set<std::string>(std::begin(stale), std::end(stale)));
+  for (const std::string& f : stale) EXPECT_FALSE(fs::exists(f)) << f;
+  for (const std::string& f : kept) EXPECT_TRUE(fs::exists(f)) << f;
+}
+
 TEST_F(AtomicFile, TemporariesOfLiveProcessesOtherHostsAndOtherTargetsAreKept) {
   const long dead = dead_pid();
   const std::string prefix = own_prefix();

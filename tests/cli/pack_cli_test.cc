@@ -379,5 +379,63 @@ TEST(PackCliHelp, EveryCommandHasHelp) {
   EXPECT_EQ(missing.exit_code, 2);
 }
 
+
+// sop codebook-gen writes its C++ source through base/atomic_file (issue 16: it wrote in place, so a
+// killed or failed run left a truncated generated_codebooks.cc for the next build). The target is
+// replaced by a rename: a hard link to the old file keeps the old text, which a write in place would
+// have overwritten; no temporary is left; an unwritable folder is an error naming the file.
+TEST(CodebookGenCli, TheSourceIsReplacedByARenameNotWrittenInPlace) {
+  ScratchDir dir;
+  const std::string out = dir.file("generated_codebooks.cc"), link = dir.file("old.cc");
+  std::ofstream(out) << "// the old source\n";
+  std::filesystem::create_hard_link(out, link);
+  const auto r = run_sop("codebook-gen --sample-blocks 2000 --out " + out, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(testing::read_text(out).find("sop codebook-gen"), std::string::npos);
+  EXPECT_EQ(testing::read_text(link), "// the old source\n");
+  std::size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+    ++entries;
+  }
+  EXPECT_GE(entries, 2u);
+  const std::string missing = dir.file("no/such/folder/generated_codebooks.cc");
+  const auto bad = run_sop("codebook-gen --sample-blocks 2000 --out " + missing, dir);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find(missing), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(missing));
+}
+
+// Issue 16: --max-memory, a budget for one tensor's FP32 copy, on the commands that read checkpoints:
+// over it, sop quantize and sop eval exit 1 naming the checkpoint, the tensor and the limit, and write
+// nothing; a malformed size is a usage error.
+TEST(MaxMemoryCli, ATensorOverTheBudgetIsRefusedNamingItAndNothingIsWritten) {
+  ScratchDir dir;
+  const std::string model = "'synthetic:llm?layers=1&dim=64&hidden=128'";
+  const std::string out = dir.file("m.sop"), json = dir.file("eval.json");
+  const auto q = run_sop("quantize --model " + model + " --recipe " + recipe("e2m3-ue4m4") + " --out " + out +
+                             " --max-memory 16K",
+                         dir);
+  EXPECT_EQ(q.exit_code, 1) << q.err;
+  EXPECT_NE(q.err.find("synthetic:llm?layers=1&dim=64&hidden=128: "), std::string::npos) << q.err;
+  EXPECT_NE(q.err.find("more than the memory budget of 16384 bytes (--max-memory)"), std::string::npos) << q.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  const auto e = run_sop("eval --model " + model + " --json " + json + " --max-memory 16K", dir);
+  EXPECT_EQ(e.exit_code, 1) << e.err;
+  EXPECT_NE(e.err.find("more than the memory budget of 16384 bytes"), std::string::npos) << e.err;
+  EXPECT_FALSE(std::filesystem::exists(json));
+  const auto bad = run_sop("quantize --model " + model + " --recipe " + recipe("e2m3-ue4m4") + " --out " + out +
+                               " --max-memory 16Q",
+                           dir);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--max-memory: '16Q' is not a memory size"), std::string::npos) << bad.err;
+  // A budget that holds every tensor changes nothing.
+  const auto fits = run_sop("quantize --model " + model + " --recipe " + recipe("e2m3-ue4m4") + " --out " + out +
+                                " --max-memory 1G",
+                            dir);
+  EXPECT_EQ(fits.exit_code, 0) << fits.err;
+  EXPECT_TRUE(std::filesystem::exists(out));
+}
+
 }  // namespace
 }  // namespace sop

@@ -416,6 +416,31 @@ TEST(SweepSpec, GridAndZipExpand) {
   EXPECT_EQ(z.points()[1].key(), "lanes=8,model=b");
 }
 
+// `sop sweep --list` computes each point from its index (SweepSpec::point) instead of expanding the
+// grid: the same points in the same order as the expansion, the last axis varying fastest.
+TEST(SweepSpec, EachPointIsComputedFromItsIndexInTheExpansionsOrder) {
+  const SweepSpec g = parse_sweep(std::string(kSweepHead) +
+                                      "axes:\n  model: [a, b]\n  lanes: [4, 8, 16]\n  entry_format: [HIF, fp16]\n",
+                                  "s.yaml", "/tmp");
+  ASSERT_EQ(g.point_count(), 12u);
+  EXPECT_EQ(g.point(1).key(), "entry_format=fp16,lanes=4,model=a");
+  EXPECT_EQ(g.point(2).key(), "entry_format=hif,lanes=8,model=a");
+  EXPECT_EQ(g.point(6).key(), "entry_format=hif,lanes=4,model=b");
+  const SweepSpec z = parse_sweep(std::string(kSweepHead) + "combine: zip\naxes:\n  model: [a, b]\n  lanes: [4, 8]\n",
+                                  "s.yaml", "/tmp");
+  const SweepSpec none{};  // no axes: the one point of the base design
+  for (const SweepSpec* spec : {&g, &z, &none}) {
+    const auto points = spec->points();
+    ASSERT_EQ(points.size(), spec->point_count());
+    for (std::size_t i = 0; i < points.size(); ++i) {
+      EXPECT_EQ(spec->point(i).index, points[i].index);
+      EXPECT_EQ(spec->point(i).key(), points[i].key());
+    }
+    EXPECT_THROW(spec->point(spec->point_count()), std::out_of_range);
+  }
+  EXPECT_EQ(none.point_count(), 1u);
+}
+
 TEST(SweepSpec, BadFilesNameTheKey) {
   EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lut_size: [1]\n").find("axes.lut_size: unknown axis"), std::string::npos);
   EXPECT_NE(sweep_error("axes:\n  model: [a]\n  lanes: []\n").find("axes.lanes: empty axis"), std::string::npos);

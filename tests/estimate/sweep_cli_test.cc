@@ -4,6 +4,9 @@
 #include <fstream>
 #include <string>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -25,6 +28,15 @@ int count_of(const std::string& text, const std::string& what) {
 }
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+// A "Name:   N kB" line of /proc/self/status, in kB (-1 when absent).
+int64_t status_kb(const std::string& name) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind(name, 0) == 0) return std::stoll(line.substr(name.size()));
+  }
+  return -1;
+}
 
 // One tiny quantized model and one finished sweep, shared by the tests of this file.
 class SweepCli : public ::testing::Test {
@@ -190,6 +202,199 @@ TEST_F(SweepCli, CorruptSweepRecordsAndPointFilesNameTheFile) {
   const std::string merged = error_of([&] { sim::merge_sweep({folder}, folder); });
   EXPECT_NE(merged.find(point + ": point file is not valid JSON"), std::string::npos) << merged;
   EXPECT_FALSE(fs::exists(folder + "/results.json"));
+}
+
+// Issue 16: a point file {"index": "1"} let nlohmann's type_error escape `sop sweep merge` naming no
+// file, and {"index": 1e300} (or a design's lanes of 1e300, results.json's total_points of 1e300)
+// converted a double to int out of range (undefined behaviour). Each is refused now naming the file
+// and the field, by the library and by the program, and nothing is written.
+TEST_F(SweepCli, PointFilesAndResultsWithFieldsOfTheWrongTypeNameTheFileAndField) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string folder = dir_->file("bad-fields");
+  const std::string out = dir_->file("bad-fields-merged");
+  fs::remove_all(folder);
+  fs::create_directories(folder);
+  fs::copy(dir_->file("a/points"), folder + "/points");
+  fs::copy(dir_->file("a/sweep.json"), folder + "/sweep.json");
+  const std::string point = sim::point_file(folder, 7);
+  const nlohmann::json good = nlohmann::json::parse(read_text(point));
+  const auto with = [&](const std::string& pointer, const nlohmann::json& value) {
+    nlohmann::json j = good;
+    j[nlohmann::json::json_pointer(pointer)] = value;
+    return j.dump();
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"index": "1"})", point + ": index: must be an integer in [0, 2147483647], not \"1\""},
+      {R"({"index": 1e300})", point + ": index: must be an integer in [0, 2147483647], not 1e+300"},
+      {R"({"index": -1})", point + ": index: must be an integer"},
+      {R"({"key": "x"})", point + ": index: missing"},
+      {with("/key", 7), point + ": key: must be a string, not 7"},
+      {with("/status", nullptr), point + ": status: must be a string, not null"},
+      {with("/axes/lut_sram_bytes", 1024), point + ": axes.lut_sram_bytes: must be a string, not 1024"},
+      {with("/weights", 1e300), point + ": weights: must be an integer"},
+      {with("/design/lanes", 1e300), point + ": design.lanes: must be an integer"},
+      {with("/design/lanes", int64_t{1} << 40), point + ": design.lanes: must be an integer in [-2147483648, 2147483647]"},
+      {with("/estimate/counts_per_token/resident_slots", 1e300),
+       point + ": estimate.counts_per_token.resident_slots: must be an integer"},
+      {with("/design/entry_format", "fp8"), point + ": design: unreadable point record: unknown LUT entry format 'fp8'"},
+      {with("/quality/bpw", "4.5"), point + ": quality.bpw: must be a number"},
+  };
+  for (const auto& [text, needle] : cases) {
+    write_text(point, text);
+    const std::string merged = error_of([&] { sim::merge_sweep({folder}, out); });
+    EXPECT_NE(merged.find(needle), std::string::npos) << text << "\n" << merged;
+    const CommandResult run = run_sop("sweep merge " + quote(folder) + " --out " + quote(out), *dir_);
+    EXPECT_EQ(run.exit_code, 1) << text;
+    EXPECT_NE(run.err.find(needle), std::string::npos) << text << "\n" << run.err;
+    EXPECT_FALSE(fs::exists(out)) << text;
+  }
+
+  // results.json, as `sop report` reads it.
+  const std::string results_dir = dir_->file("bad-results");
+  fs::remove_all(results_dir);
+  fs::create_directories(results_dir);
+  const std::string results = results_dir + "/results.json";
+  const nlohmann::json good_results = nlohmann::json::parse(read_text(dir_->file("a/results.json")));
+  const auto results_with = [&](const std::string& pointer, const nlohmann::json& value) {
+    nlohmann::json j = good_results;
+    j[nlohmann::json::json_pointer(pointer)] = value;
+    return j.dump();
+  };
+  const std::pair<std::string, std::string> results_cases[] = {
+      {R"({"axes": [], "points": [], "total_points": 1e300})", results + ": total_points: must be an integer in [0, 100000], not 1e+300"},
+      {R"({"axes": [], "points": [], "total_points": "8"})", results + ": total_points: must be an integer"},
+      {R"({"axes": [1], "points": []})", results + ": axes[0]: must be a string, not 1"},
+      {R"({"axes": [], "points": [], "sweep": 5})", results + ": sweep: must be a string, not 5"},
+      {R"({"axes": [], "points": {}})", results + ": points: must be a list of point records"},
+      {results_with("/points/7/index", 1e300), results + ": points[7].index: must be an integer"},
+      {results_with("/points/7/design/lanes", "8"), results + ": points[7].design.lanes: must be an integer"},
+  };
+  for (const auto& [text, needle] : results_cases) {
+    write_text(results, text);
+    const std::string read = error_of([&] { sim::read_results(results_dir); });
+    EXPECT_NE(read.find(needle), std::string::npos) << text << "\n" << read;
+    const CommandResult run = run_sop("report " + quote(results_dir), *dir_);
+    EXPECT_EQ(run.exit_code, 1) << text;
+    EXPECT_NE(run.err.find(needle), std::string::npos) << text << "\n" << run.err;
+    EXPECT_FALSE(fs::exists(results_dir + "/report.html")) << text;
+    EXPECT_FALSE(fs::exists(results_dir + "/report.md")) << text;
+  }
+}
+
+// Issue 16: the merge held every record (and all of results.json) in memory, 4.2 GB for 150 k points.
+// It streams the point files now: a merge of many generated point files writes exactly what
+// nlohmann's dump of the whole results object gives (what the in-memory merge wrote), and a
+// malformed point file in the middle is refused naming it, with no results written.
+TEST_F(SweepCli, AMergeStreamsManyPointFilesToTheSameResultsAndRefusesABadOneInTheMiddle) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  constexpr int kPoints = 3000;
+  const std::string folder = dir_->file("many");
+  fs::remove_all(folder);
+  fs::create_directories(folder + "/points");
+  nlohmann::json record = nlohmann::json::parse(read_text(dir_->file("a/sweep.json")));
+  const nlohmann::json finished = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 7)));
+  const nlohmann::json failed = nlohmann::json::parse(read_text(sim::point_file(dir_->file("a"), 0)));
+  ASSERT_EQ(finished["status"], "ok");
+  ASSERT_EQ(failed["status"], "failed");
+  record["points"] = nlohmann::json::array();
+  nlohmann::json expected_points = nlohmann::json::array();
+  for (int i = 0; i < kPoints; ++i) {
+    const std::string bytes = std::to_string(32 + i);
+    const std::string key = "entry_format=fp16,lut_sram_bytes=" + bytes;
+    record["points"].push_back(key);
+    nlohmann::json p = i % 10 == 3 ? failed : finished;  // every tenth point failed
+    p["index"] = i;
+    p["key"] = key;
+    p["axes"]["lut_sram_bytes"] = bytes;
+    if (p["status"] == "ok") p["estimate"]["tokens_per_s"] = 1000.0 + i;
+    write_text(sim::point_file(folder, i), p.dump(1));
+    expected_points.push_back(sim::point_to_json(sim::point_from_json(p)));
+  }
+  write_text(folder + "/sweep.json", record.dump(2));
+
+  const std::string out = dir_->file("many-merged");
+  fs::remove_all(out);
+  // The merge's own peak memory: the kernel's high-water mark of this process, reset just before it
+  // (Linux's clear_refs "5"). Holding the records took about 23 KB per point (70 MB here); streaming
+  // keeps a few bytes per point (measured: 0.6 MB for the 3000 points; the limit is 4 MB).
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  clear_refs << "5";
+  clear_refs.close();
+  const bool peak_reset = !clear_refs.fail();
+  const int64_t rss_before_kb = status_kb("VmRSS:");
+  EXPECT_EQ(sim::merge_sweep({folder}, out), kPoints);
+  if (peak_reset && rss_before_kb > 0) {
+    const int64_t peak_kb = status_kb("VmHWM:");
+    EXPECT_LT(peak_kb - rss_before_kb, 4 * 1024) << "the merge of " << kPoints << " points took " << peak_kb - rss_before_kb
+                                                  << " KB more than before it";
+  }
+  const nlohmann::json expected = {{"sweep", record["name"]}, {"description", record["description"]},
+                                   {"counts", record["counts"]}, {"axes", record["axes"]},
+                                   {"total_points", kPoints},   {"points", expected_points}};
+  const std::string results = read_text(out + "/results.json");
+  EXPECT_EQ(results, expected.dump(1) + "\n");  // byte for byte
+  const std::string csv = read_text(out + "/results.csv");
+  EXPECT_EQ(count_of(csv, "\n"), kPoints + 1);
+  EXPECT_EQ(count_of(csv, ",failed,"), kPoints / 10);
+  const std::string header = read_text(dir_->file("a/results.csv")).substr(0, read_text(dir_->file("a/results.csv")).find('\n'));
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), header);
+  EXPECT_NE(csv.find("\n2999,ok,"), std::string::npos);
+  EXPECT_EQ(sim::read_results(out).points.size(), static_cast<std::size_t>(kPoints));
+
+  // A malformed file in the middle: refused naming it; no results in a new folder, and an earlier
+  // merge's results stay as they were.
+  const std::string bad = sim::point_file(folder, kPoints / 2);
+  const std::string good = read_text(bad);
+  write_text(bad, "{\"index\": 1500, \"trunc");
+  const std::string fresh = dir_->file("many-merged-again");
+  const CommandResult run = run_sop("sweep merge " + quote(folder) + " --out " + quote(fresh), *dir_);
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find(bad + ": point file is not valid JSON"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(fresh));
+  EXPECT_NE(error_of([&] { sim::merge_sweep({folder}, out); }).find(bad), std::string::npos);
+  EXPECT_EQ(read_text(out + "/results.json"), results);
+
+  // A record stored under another point's name is refused too (the merge finds files by index).
+  write_text(bad, read_text(sim::point_file(folder, 7)));
+  EXPECT_NE(error_of([&] { sim::merge_sweep({folder}, fresh); })
+                .find(bad + ": index: holds point 7, whose file is 000007.json"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(fresh));
+  write_text(bad, good);
+  EXPECT_EQ(sim::merge_sweep({folder}, fresh), kPoints);
+  EXPECT_EQ(read_text(fresh + "/results.json"), results);
+}
+
+// Issue 16: the sweep quantized each pack into PACK.q<PID> and renamed it itself (no folder sync), and
+// a killed sweep's PACK.q<PID> or its writer's PACK.q<PID>.tmp.HOST.PID.N stayed forever: a later run
+// (another PID) never wrote that name. The pack writer now writes PACK itself, and the leftovers of a
+// dead process are removed when the pack is written.
+TEST_F(SweepCli, AKilledEarlierSweepsPackTemporariesAreRemoved) {
+  ASSERT_EQ(first_->exit_code, 0) << first_->err;
+  const std::string folder = dir_->file("stale-packs");
+  fs::remove_all(folder);
+  fs::create_directories(folder + "/packs");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a PID that is not alive any more
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  std::string label = host;
+  for (char& c : label) {
+    if (c == '.' || c == '/') c = '-';
+  }
+  const std::string dead = std::to_string(child);
+  const std::string pack = folder + "/packs/tiny-llm_tiny_hif.sop";
+  const std::string stale[] = {pack + ".q" + dead, pack + ".q" + dead + ".tmp." + label + "." + dead + ".0"};
+  for (const std::string& f : stale) write_text(f, "partial");
+  const CommandResult r = run_sop("sweep " + sweep() + " --out " + quote(folder) + " -j 2", *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string& f : stale) EXPECT_FALSE(fs::exists(f)) << f;
+  for (const auto& e : fs::directory_iterator(folder + "/packs")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.size() > 4 && (name.substr(name.size() - 4) == ".sop" || name.find(".quality.json") != std::string::npos))
+        << name;
+  }
 }
 
 // ---- The SystemC model's counts: a sweep point agrees with `sop simulate` on the same design -------

@@ -4,10 +4,12 @@
 // input as crash-*). Sanitizer reports, timeouts and out-of-memory are findings by libFuzzer itself.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -21,7 +23,20 @@
 
 namespace sop::fuzz {
 
+// A failure of the harness itself, not of the reader: reported as such and the process ends with
+// _Exit, so libFuzzer neither runs its exit hook nor saves the input as a crash-* "finding" (an
+// abort here used to look like one). scripts/fuzz.sh prints the line and fails the run.
+[[noreturn]] inline void harness_error(const std::string& what) {
+  std::fprintf(stderr, "\n==sop-fuzz== HARNESS ERROR (not a finding of the reader): %s\n", what.c_str());
+  std::fflush(stderr);
+  std::_Exit(70);
+}
+
 // A folder of this process's own under TMPDIR (or /tmp), made on first use and removed at exit.
+// scripts/fuzz.sh points TMPDIR at a folder of its build folder per target (build-fuzz/tmp/TARGET),
+// which no other program cleans up: a scratch folder in a shared /tmp was removed under a running
+// fuzzer by someone clearing the leftovers of earlier runs (a finding aborts the process, so its
+// atexit never runs), and the next write failed.
 inline const std::string& scratch_dir() {
   static const std::string dir = [] {
     const char* base = std::getenv("TMPDIR");
@@ -29,8 +44,7 @@ inline const std::string& scratch_dir() {
     std::vector<char> buffer(pattern.begin(), pattern.end());
     buffer.push_back('\0');
     if (::mkdtemp(buffer.data()) == nullptr) {
-      std::perror("sop fuzz: mkdtemp");
-      std::abort();
+      harness_error("cannot make a scratch folder " + pattern + ": " + std::strerror(errno));
     }
     std::string made = buffer.data();
     static std::string to_remove;
@@ -45,14 +59,22 @@ inline const std::string& scratch_dir() {
 }
 
 // Writes `bytes` to `name` inside the scratch folder (replacing the last input) and returns its path.
+// A failure says why (errno), and whether the scratch folder is gone.
 inline std::string write_scratch(const std::string& name, const uint8_t* data, std::size_t size) {
   const std::string path = scratch_dir() + "/" + name;
+  errno = 0;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   out.close();
   if (!out) {
-    std::fprintf(stderr, "sop fuzz: cannot write %s\n", path.c_str());
-    std::abort();
+    const int error = errno;
+    std::error_code ignored;
+    const bool folder_gone = !std::filesystem::is_directory(scratch_dir(), ignored);
+    harness_error("cannot write " + path + " (" + std::to_string(size) + " bytes): " +
+                  (error != 0 ? std::strerror(error) : "unknown error") +
+                  (folder_gone ? "; the scratch folder " + scratch_dir() +
+                                     " no longer exists (removed by another process while this one ran)"
+                               : ""));
   }
   return path;
 }
