@@ -6,7 +6,9 @@
 # estimate and sweeps read it instead of running yosys per point (sim/tech.h, docs/estimate.md).
 # Rerun after an RTL change:
 #   configs/tech/measure-timing.sh [SOP_BINARY] [OUT_JSON]
-# Points run in parallel, one per core; a 64-lane point takes a few minutes.
+# Points run in parallel, one per core; a 64-lane point takes 5-10 minutes. SOP_TIMING_STAGES="1 2"
+# limits the default points to those stage counts; SOP_TIMING_POINTS="8:16:hif:1 64:16:fp16:2" measures
+# exactly those (lanes:entries:format:stages) points.
 set -euo pipefail
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 sop="${1:-$src/build/cli/sop}"
@@ -15,10 +17,14 @@ stages="${SOP_TIMING_STAGES:-1 2 3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 points=()
-for s in $stages; do
-  for lanes in 8 16 64; do points+=("$lanes 16 hif $s" "$lanes 16 fp16 $s"); done
-  points+=("8 64 hif $s")
-done
+if [ -n "${SOP_TIMING_POINTS:-}" ]; then
+  for p in $SOP_TIMING_POINTS; do points+=("${p//:/ }"); done
+else
+  for s in $stages; do
+    for lanes in 8 16 64; do points+=("$lanes 16 hif $s" "$lanes 16 fp16 $s"); done
+    points+=("8 64 hif $s")
+  done
+fi
 for p in "${points[@]}"; do
   read -r lanes entries fmt s <<<"$p"
   name="L${lanes}-E${entries}-$fmt-S$s"
