@@ -110,7 +110,7 @@ int run_area(const std::vector<std::string>& args) {
         // The measured path, scaled: the same number `clock_mhz: auto` takes from the timing table.
         const sim::NodeScale f = tech->from_synthesis();
         const double scaled_ns = t.critical_path_ns * f.delay;
-        const double area_scale = tech->nand2_um2.value / tech->logic_table_nand2_um2.value;
+        const double area_scale = tech->logic_area_scale();
         std::printf("  at %s (%s, %.2f V): critical path %.3f ns (x %.4f, Stillmaker-Baas 2017 from %s at %.2f V), "
                     "fmax %.0f MHz; the config's %.0f MHz %s; area %.0f um2 (NAND2 equivalents x %.4g um2)\n",
                     tech->name.c_str(), tech->scaling.model.c_str(), tech->voltage_v, scaled_ns, f.delay,

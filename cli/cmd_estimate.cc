@@ -117,8 +117,7 @@ int run_estimate(const std::vector<std::string>& args) {
   const sim::Estimate e = sim::estimate(counts, design, tech);
   print_estimate(design, workload, e, std::cout);
   {
-    sim::ClockCheck c = sim::check_clock(design.clock_mhz, design.lanes, design.entries_per_table,
-                                         sim::entry_format_info(design.entry_format).name, design.pipeline_stages, tech);
+    sim::ClockCheck c = sim::check_clock(design, tech);
     c.from_auto = hw.clock_auto;
     std::cout << c.describe(tech.name) << "\n";
     if (c.over_limit) std::cerr << "sop estimate: " << c.describe(tech.name) << "\n";

@@ -45,10 +45,13 @@ ClockCheck check_clock(double clock_mhz, int lanes, int entries_per_table, const
   return c;
 }
 
+ClockCheck check_clock(const Design& d, const TechTable& tech) {
+  return check_clock(d.clock_mhz, d.lanes, d.entries_per_table, entry_format_info(d.entry_format).name,
+                     d.pipeline_stages, tech);
+}
+
 ClockCheck apply_clock(hw::HwConfig& hw, const TechTable& tech) {
-  const auto& u = hw.decode_unit;
-  const std::string fmt = u.lut.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
-  ClockCheck c = check_clock(hw.clock_mhz, u.lanes, u.lut.entries_per_table, fmt, hw.pipeline_stages(), tech);
+  ClockCheck c = check_clock(design_from_hw(hw, 0), tech);
   if (!hw.clock_auto) return c;
   if (!c.known) throw Error(hw.source, "clock_mhz", "auto: " + c.unknown_reason + " in " + tech.source);
   hw.clock_mhz = std::floor(c.limit.fmax_mhz);

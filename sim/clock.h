@@ -7,6 +7,7 @@
 #include <string>
 
 #include "model/hw/hw_config.h"
+#include "sim/estimate.h"
 #include "sim/tech.h"
 
 namespace sop::sim {
@@ -24,6 +25,8 @@ struct ClockCheck {
 
 ClockCheck check_clock(double clock_mhz, int lanes, int entries_per_table, const std::string& entry_format,
                        int pipeline_stages, const TechTable& tech);
+// The same for a design: its clock, lanes, table size, entry format and stages.
+ClockCheck check_clock(const Design& design, const TechTable& tech);
 // For a hardware config: resolves clock_mhz: auto to the limit, rounded down to a whole MHz (throws
 // sop::Error naming the config and clock_mhz when the tech table has no timing for its unit).
 ClockCheck apply_clock(hw::HwConfig& hw, const TechTable& tech);

@@ -321,7 +321,7 @@ Estimate estimate(const ActionCounts& c, const Design& d, const TechTable& t) {
   e.tokens_per_s = c.seconds > 0 ? 1.0 / c.seconds : 0;
   e.weights_per_s = c.decoded_weights * e.tokens_per_s;
   e.power_mw = e.energy_per_token_pj * 1e-9 * e.tokens_per_s;
-  const ClockCheck clock = check_clock(d.clock_mhz, d.lanes, d.entries_per_table, fmt.name, d.pipeline_stages, t);
+  const ClockCheck clock = check_clock(d, t);
   e.clock_limit_mhz = clock.known ? clock.limit.fmax_mhz : 0;
   e.clock_over_limit = clock.over_limit;
   e.clock_basis = clock.known ? clock.limit.basis : clock.unknown_reason;

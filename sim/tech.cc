@@ -189,7 +189,7 @@ LogicAreaRow TechTable::logic_area(int lanes, int entries_per_table, const std::
     out.control_um2 = std::max(0.0, lerp(a.lanes, a.control_um2, b.lanes, b.control_um2, lanes));
   }
   // Library um^2 -> gate equivalents -> this node's um^2.
-  const double to_node = nand2_um2.value / logic_table_nand2_um2.value;
+  const double to_node = logic_area_scale();
   out.lut_um2 *= to_node;
   out.lanes_um2 *= to_node;
   out.control_um2 *= to_node;

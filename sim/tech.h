@@ -119,6 +119,8 @@ struct TechTable {
   LogicAreaRow logic_area(int lanes, int entries_per_table, const std::string& entry_format) const;
   // Die cost of a die of `area_mm2`, relative to reference_die_mm2.
   double relative_die_cost(double area_mm2) const;
+  // Logic area of the synthesis library's um^2 in this node's um^2: by NAND2 equivalents.
+  double logic_area_scale() const { return nand2_um2.value / logic_table_nand2_um2.value; }
   // Delay, energy, power and area factors from the synthesis library's node to this one.
   NodeScale from_synthesis() const;
   // The clock limit of a unit: the timing table's critical path for its entry format, table size and
