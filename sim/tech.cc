@@ -250,8 +250,10 @@ ClockLimit TechTable::clock_limit(int lanes, int entries_per_table, const std::s
         lerp(std::log2(a.lanes), a.critical_path_ns, std::log2(b.lanes), b.critical_path_ns, std::log2(std::max(1, lanes)));
     // A falling extrapolation below the smallest measurement would promise a clock nothing measured.
     c.synthesis_critical_path_ns = std::max(c.synthesis_critical_path_ns, rows.front().critical_path_ns);
-    measured = lanes == a.lanes ? std::to_string(a.lanes) + " lanes"
+    measured = lanes < rows.front().lanes ? "the smallest measured unit's, " + std::to_string(rows.front().lanes) + " lanes"
+               : lanes == a.lanes ? std::to_string(a.lanes) + " lanes"
                : lanes == b.lanes ? std::to_string(b.lanes) + " lanes"
+               : lanes > b.lanes  ? "extended from " + std::to_string(a.lanes) + " and " + std::to_string(b.lanes) + " lanes"
                                   : "interpolated from " + std::to_string(a.lanes) + " and " + std::to_string(b.lanes) + " lanes";
   }
   c.synthesis_fmax_mhz = 1000.0 / c.synthesis_critical_path_ns;

@@ -143,6 +143,8 @@ TEST(ClockLimit, InterpolatesInLog2LanesAndScalesByTheDelayFactor) {
   // Beyond the ends the segment is extended (256 lanes: 4 + 5/3 ns), never below the smallest measured.
   EXPECT_NEAR(h.tech.clock_limit(256, 16, "hif", 1).synthesis_critical_path_ns, 4.0 + 5.0 / 3, 1e-9);
   EXPECT_NEAR(h.tech.clock_limit(2, 16, "hif", 1).synthesis_critical_path_ns, 4.0, 1e-9);
+  EXPECT_NE(h.tech.clock_limit(2, 16, "hif", 1).basis.find("the smallest measured unit's, 8 lanes"), std::string::npos);
+  EXPECT_NE(h.tech.clock_limit(256, 16, "hif", 1).basis.find("extended from 8 and 64 lanes"), std::string::npos);
   // bf16 has no RTL: the hif rows; an unmeasured stage count or format is refused naming the table.
   EXPECT_NEAR(h.tech.clock_limit(8, 16, "bf16", 1).synthesis_critical_path_ns, 4.0, 1e-9);
   EXPECT_NE(error_of([&] { h.tech.clock_limit(8, 16, "fp16", 1); }).find("timing_osu018.json: no critical path measured"),
