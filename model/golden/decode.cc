@@ -174,6 +174,18 @@ LayerTables make_tables(const DecodeConfig& cfg, Span<const double> table0, Span
   return t;
 }
 
+LayerTables make_tables(const DecodeConfig& cfg, const std::vector<std::vector<double>>& tables) {
+  const auto n = static_cast<std::size_t>(cfg.entries_per_table());
+  if (tables.empty()) throw std::invalid_argument("make_tables: a layer needs at least one table");
+  LayerTables t;
+  t.entries.reserve(tables.size() * n);
+  for (const auto& table : tables) {
+    if (table.size() != n) throw std::invalid_argument("make_tables: each table needs " + std::to_string(n) + " entries");
+    for (double v : table) t.entries.push_back(encode_entry(cfg, v));
+  }
+  return t;
+}
+
 // ---- Products --------------------------------------------------------------------------------------
 
 namespace {
@@ -216,11 +228,15 @@ void decode_block(const DecodeConfig& cfg, const LayerTables& tables, const Bloc
                   Span<const Residual> residuals, Span<Product> out) {
   const auto n = static_cast<uint32_t>(cfg.entries_per_table());
   if (out.size() != block.codes.size()) throw std::invalid_argument("decode_block: output size mismatch");
-  if (tables.entries.size() != 2 * static_cast<std::size_t>(n)) {
+  if (tables.entries.empty() || tables.entries.size() % n != 0) {
     throw std::invalid_argument("decode_block: tables hold " + std::to_string(tables.entries.size()) +
-                                " entries, expected " + std::to_string(2 * n));
+                                " entries, not a whole number of " + std::to_string(n) + "-entry tables");
   }
-  const std::size_t base = block.select ? n : 0;
+  if (block.table >= tables.entries.size() / n) {
+    throw std::out_of_range("decode_block: table " + std::to_string(block.table) + " of a layer with " +
+                            std::to_string(tables.entries.size() / n) + " tables");
+  }
+  const std::size_t base = static_cast<std::size_t>(block.table) * n;
   std::size_t r = 0;
   for (std::size_t i = 0; i < block.codes.size(); ++i) {
     const uint32_t code = block.codes[i];

@@ -113,13 +113,19 @@ struct DecodeConfig {
 uint32_t encode_entry(const DecodeConfig& cfg, double x);
 IntFloat entry_unpack(const DecodeConfig& cfg, uint32_t code);
 
-// A layer's pair of tables: entries[sel * entries_per_table + code], in the entry format.
+// A layer's tables: entries[table * entries_per_table + code], in the entry format. The method's pair
+// is two tables; a layer may hold any number T >= 1 (a block's selector, or its row group, picks one).
 struct LayerTables {
   std::vector<uint32_t> entries;
+  std::size_t table_count(const DecodeConfig& cfg) const {
+    return entries.size() / static_cast<std::size_t>(cfg.entries_per_table());
+  }
 };
 
 // Builds a layer's tables from two codebooks (each entries_per_table real values).
 LayerTables make_tables(const DecodeConfig& cfg, Span<const double> table0, Span<const double> table1);
+// Builds a layer's tables from any number of codebooks (each entries_per_table real values).
+LayerTables make_tables(const DecodeConfig& cfg, const std::vector<std::vector<double>>& tables);
 
 // ---- Products ----------------------------------------------------------------------------------
 
@@ -143,20 +149,20 @@ float to_float(const Product& p);    // exact whenever the value is a normal FP3
 
 struct Block {
   uint32_t scale_code = 0;
-  bool select = false;     // which of the layer's two tables
+  uint32_t table = 0;      // which of the layer's tables (its selector, or its row group's table)
   Span<const uint8_t> codes;  // one code per weight, unpacked (see unpack_codes)
 };
 
 // Sparse residual, merged as a replacement entry: the weight at `index` (counted from the tensor's first
-// weight) decodes as s_block * entry instead of s_block * LUT[sel][code]. It carries the additive
-// residual R = s_block * (entry - LUT[sel][code]) with no adder in the datapath.
+// weight) decodes as s_block * entry instead of s_block * LUT[table][code]. It carries the additive
+// residual R = s_block * (entry - LUT[table][code]) with no adder in the datapath.
 struct Residual {
   uint32_t index = 0;
   uint32_t entry = 0;  // in the layer's entry format
 };
 
 // Decodes one block; residuals (sorted by index, indices relative to this block's first weight) replace
-// entries. out.size() must equal block.codes.size().
+// entries. out.size() must equal block.codes.size(); block.table must name one of tables' tables.
 void decode_block(const DecodeConfig& cfg, const LayerTables& tables, const Block& block,
                   Span<const Residual> residuals, Span<Product> out);
 

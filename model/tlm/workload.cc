@@ -336,12 +336,12 @@ ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64
       const uint64_t len = std::min(g, cols - b * g);
       const uint32_t layer_scale = v.rows.scale_codes[block];
       const uint32_t unit_scale = layer.unit_scale(layer_scale);
-      const bool sel = v.rows.select[block] != 0;
+      const uint32_t sel = v.rows.select[block];
       v.layer_blocks[block] = {layer_scale, sel, Span<const uint8_t>(v.rows.codes.data() + first, len)};
       v.unit_blocks[block] = {unit_scale, sel, Span<const uint8_t>(v.beat_codes.data() + first, len)};
       v.block_offset[block] = first;
       std::fill_n(v.lane_scale.begin() + static_cast<std::ptrdiff_t>(first), len, unit_scale);
-      std::fill_n(v.lane_select.begin() + static_cast<std::ptrdiff_t>(first), len, sel ? 1 : 0);
+      std::fill_n(v.lane_select.begin() + static_cast<std::ptrdiff_t>(first), len, static_cast<uint8_t>(sel));
     }
   }
   v.beat_residuals.reserve(v.rows.residuals.size());

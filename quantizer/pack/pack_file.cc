@@ -486,7 +486,7 @@ std::vector<float> dequantize_layer(const PackedLayerView& layer) {
         const std::size_t length = std::min(block, cols - start);
         golden::Block b;
         b.scale_code = layer.scale_code(block_index);
-        b.select = layer.select(block_index);
+        b.table = layer.select(block_index) ? 1 : 0;
         b.codes = Span<const uint8_t>(row_codes.data() + start, length);
         // Residuals are stored by index over the tensor; decode_block wants them relative to the block.
         const uint64_t block_begin = r * cols + start;

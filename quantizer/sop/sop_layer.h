@@ -4,10 +4,13 @@
 //   What[i, j] = c[j] * (tensor_scale * to_float(golden::multiply(decode, entry, scale_code(b))))
 //
 // with b the block of g consecutive weights along row i that holds column j, entry =
-// LUT[select(b)][code(i, j)] or, for a weight with a sparse residual, that residual's replacement entry.
+// LUT[table(b)][code(i, j)] or, for a weight with a sparse residual, that residual's replacement entry.
+// table(b) is the block's selector (select[b], select_bits wide, T = 2^select_bits tables per layer) or,
+// for a layer with one table per group of rows_per_table rows, row(b) / rows_per_table (no selector).
 // The multiplications are FP32, in that order. dequant holds exactly this (the search measured it).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,11 +31,12 @@ struct SopCodebook {
 struct SopScaleLayout {
   std::string name;               // "sE4M3", "sE4M2+sel", ... (s: signed)
   golden::ScaleFormat format = golden::kScaleE4M3;  // sign (when signed) + exponent + mantissa
-  SelectBitPlacement select = SelectBitPlacement::None;  // Stolen: the format already has one bit less
+  SelectBitPlacement select = SelectBitPlacement::None;  // Stolen: the format already has those bits less
+  int select_bits = 1;            // selector width when select != None: 2^select_bits tables (1..4)
   bool per_tensor_fp32 = true;    // tensor_scale places the largest block scale at the format's top
 
-  // Bits one block spends on its scale and selection bit.
-  int bits_per_block() const { return format.bits() + (select == SelectBitPlacement::None ? 0 : 1); }
+  // Bits one block spends on its scale and selector.
+  int bits_per_block() const { return format.bits() + (select == SelectBitPlacement::None ? 0 : select_bits); }
 };
 
 // A sparse residual as the golden decode merges it: the weight at `index` decodes as
@@ -57,14 +61,17 @@ struct SopLayerResult {
   int block_size = 16;            // g, along a row; the last block of a row may be shorter
   golden::DecodeConfig decode;    // LUT entry format (HIF), scale format, code bits (4 or 6)
 
-  // The pair: codebooks[select bit]. Always two; a layer without a selection bit repeats table 0.
+  // The layer's tables, codebooks[table(b)]. With a selector: 2^select_bits of them. With one table per
+  // group of rows: ceil(rows / rows_per_table). A layer with a single table (no selector, no groups)
+  // still holds two, the second repeating the first (the golden pair).
   std::vector<SopCodebook> codebooks;
+  int64_t rows_per_table = 0;     // > 0: table(b) = row(b) / rows_per_table and select is all 0
 
   SopScaleLayout scale_layout;
   float tensor_scale = 1.0f;      // FP32 per-tensor scale (1 when the layout has none)
   // Per block, row-major over (row, block-in-row): the scale code in the golden layout (sign on top).
   std::vector<uint32_t> scale_codes;
-  std::vector<uint8_t> select;    // per block: which codebook (0 or 1); all 0 without a pair
+  std::vector<uint8_t> select;    // per block: the selector (< 2^select_bits); all 0 without one
   std::vector<uint8_t> codes;     // one per weight, row-major
   std::vector<SopSparseEntry> sparse;  // sorted by index
   int sparse_index_bits = 0;      // bits counted per sparse entry for the index (+ entry_bits for the value)
@@ -75,6 +82,13 @@ struct SopLayerResult {
 
   SopChoice choice;
   std::vector<float> dequant;     // [rows, cols] row-major
+
+  int64_t blocks_per_row() const { return (cols + block_size - 1) / block_size; }
+  // Which of codebooks block b (row-major over (row, block-in-row)) reads.
+  std::size_t table_of_block(int64_t b) const {
+    return rows_per_table > 0 ? static_cast<std::size_t>(b / blocks_per_row() / rows_per_table)
+                              : static_cast<std::size_t>(select[static_cast<std::size_t>(b)]);
+  }
 };
 
 }  // namespace sop

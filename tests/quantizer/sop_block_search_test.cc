@@ -131,7 +131,7 @@ TEST(SopBlockSearch, EveryMenuBlockSizeDecodesBitForBit) {
     for (std::size_t b = 0; b < r.scale_codes.size(); ++b) {
       const int64_t row = static_cast<int64_t>(b) / per_row, first = static_cast<int64_t>(b) % per_row * r.block_size;
       const int64_t length = std::min<int64_t>(r.block_size, r.cols - first);
-      blocks.push_back({r.scale_codes[b], r.select[b] != 0,
+      blocks.push_back({r.scale_codes[b], r.select[b],
                         Span<const uint8_t>(r.codes.data() + row * r.cols + first, static_cast<std::size_t>(length))});
     }
     std::vector<golden::Residual> residuals;

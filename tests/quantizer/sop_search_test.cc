@@ -117,7 +117,7 @@ TEST(SopSearch, DequantIsTheGoldenDecodeBitForBit) {
   for (const auto& cb : r.codebooks) tables.entries.insert(tables.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
   std::vector<golden::Block> blocks;
   for (std::size_t b = 0; b < r.scale_codes.size(); ++b) {
-    blocks.push_back({r.scale_codes[b], r.select[b] != 0, Span<const uint8_t>(r.codes.data() + b * 16, 16)});
+    blocks.push_back({r.scale_codes[b], r.select[b], Span<const uint8_t>(r.codes.data() + b * 16, 16)});
   }
   std::vector<golden::Residual> residuals;
   for (const auto& s : r.sparse) residuals.push_back({static_cast<uint32_t>(s.index), s.entry});

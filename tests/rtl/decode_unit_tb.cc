@@ -102,7 +102,7 @@ Job make_stream(const Hw& hw, uint32_t layer, const LayerTables& tables, const s
       Beat beat;
       beat.first = first;
       first = false;
-      beat.sel = b.select;
+      beat.sel = b.table != 0;  // the regression unit has two tables per layer
       beat.scale = b.scale_code;
       beat.codes.assign(b.codes.begin() + static_cast<std::ptrdiff_t>(at),
                         b.codes.begin() + static_cast<std::ptrdiff_t>(at) + hw.lanes);
@@ -589,7 +589,7 @@ std::vector<Scenario> directed(const Hw& hw, Gen& g, std::vector<std::vector<uin
         store.back()[static_cast<std::size_t>(i)] = static_cast<uint8_t>(code_of(b, i));
         if (g.uniform() < res_density) res.push_back({index, g.bits(hw.cfg.entry_bits())});
       }
-      bl.push_back({scale_of(b), sel_of(b), Span<const uint8_t>(store.back().data(), store.back().size())});
+      bl.push_back({scale_of(b), sel_of(b) ? 1u : 0u, Span<const uint8_t>(store.back().data(), store.back().size())});
     }
     return make_stream(hw, layer, t, bl, res);
   };
@@ -776,7 +776,7 @@ std::vector<Scenario> real_model_scenarios(const Hw& hw, const std::string& mode
       for (int64_t b = 0; b < v.block_count(); ++b) {
         store.emplace_back(static_cast<std::size_t>(v.block_size));
         golden::unpack_codes(v.codes, d.code_bits, static_cast<std::size_t>(b * v.block_size), store.back());
-        blocks.push_back({v.scale_code(b), v.select(b), Span<const uint8_t>(store.back().data(), store.back().size())});
+        blocks.push_back({v.scale_code(b), v.select(b) ? 1u : 0u, Span<const uint8_t>(store.back().data(), store.back().size())});
       }
       std::vector<Residual> res;
       for (const auto& e : v.sparse) res.push_back({static_cast<uint32_t>(e.index), e.entry});
