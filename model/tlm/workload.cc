@@ -53,11 +53,7 @@ struct PackLayerIndex {
 class PackLayerSource final : public LayerSource {
  public:
   PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index)
-      : view_(view), index_(std::move(index)) {
-    for (const SopCodebook& cb : view.codebooks) {
-      tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
-    }
-  }
+      : view_(view), index_(std::move(index)), tables_(pair_tables(view, "TLM decode unit")) {}
   const std::string& name() const override { return view_.name; }
   int64_t rows() const override { return view_.rows; }
   int64_t cols() const override { return view_.cols; }
@@ -83,7 +79,7 @@ class PackLayerSource final : public LayerSource {
     out.select.clear();
     for (int64_t b = row0 * bpr; b < row1 * bpr; ++b) {
       out.scale_codes.push_back(view_.scale_code(b));
-      out.select.push_back(view_.select(b) ? 1 : 0);
+      out.select.push_back(static_cast<uint8_t>(view_.table_of(b)));  // < 2: pair_tables refused more
     }
     out.residuals.clear();
     const uint64_t first = static_cast<uint64_t>(row0 * cols);
