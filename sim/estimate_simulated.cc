@@ -42,6 +42,7 @@ nlohmann::json simulate_result_to_json(const sysc::SimulateResult& r) {
           {"lut",
            {{"table_loads", r.table_loads},
             {"table_fetches", r.table_fetches},
+            {"streamed_tables", r.streamed_tables},
             {"misses", r.lut_misses},
             {"prefetches", r.lut_prefetches}}},
           {"dram", {{"bytes", r.dram_bytes}, {"requests", r.dram_requests}, {"utilization", r.dram_utilization}}},
@@ -87,6 +88,7 @@ sysc::SimulateResult simulate_result_from_json(const nlohmann::json& j) {
   r.unit_cycles = j.at("unit_cycles").get<std::vector<uint64_t>>();
   r.table_loads = count(lut, "table_loads");
   r.table_fetches = count(lut, "table_fetches");
+  r.streamed_tables = lut.value("streamed_tables", uint64_t{0});  // absent in records written before it
   r.lut_misses = count(lut, "misses");
   r.lut_prefetches = count(lut, "prefetches");
   const nlohmann::json& dram = j.at("dram");
