@@ -360,7 +360,7 @@ PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit,
   lanes_ = lanes;
   const uint64_t blocks_per_row = ceil_div(cols, g);
   row_bits_ = cols * static_cast<uint64_t>(lc.code_bits) + blocks_per_row * static_cast<uint64_t>(source.scale_bits_per_block());
-  rows_per_chunk_ = std::max<int64_t>(1, static_cast<int64_t>(static_cast<uint64_t>(request_bytes) * 8 / row_bits_));
+  rows_per_chunk_ = rows_per_request(request_bytes, row_bits_);
 
   // A layer whose scales do not fit is refused before the run, not in the middle of it.
   if (!same_scale && source.has_values()) {

@@ -94,6 +94,14 @@ struct Chunk {
   uint64_t bytes = 0;       // codes + scales + select bits + residuals of these rows (+ streamed tables)
 };
 
+// Rows per fetch request: as many whole rows of `row_bits` (codes, scales, select bits; residuals and
+// streamed tables counted apart) as request_bytes hold, at least one. The one chunking rule: the system
+// model's and the analytic estimator's (sim/estimate.cc).
+inline int64_t rows_per_request(int request_bytes, uint64_t row_bits) {
+  const auto rows = static_cast<int64_t>(static_cast<uint64_t>(request_bytes) * 8 / row_bits);
+  return rows > 1 ? rows : 1;
+}
+
 // A layer made ready for a given unit: converted tables, scale-code map, beats per row.
 class PreparedLayer {
  public:
