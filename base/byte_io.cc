@@ -68,10 +68,13 @@ std::string ByteCursor::short_string(const char* field) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-std::vector<uint8_t> pack_bits(Span<const uint32_t> values, int bits) {
+namespace {
+
+template <typename T>
+std::vector<uint8_t> pack_bits_of(Span<const T> values, int bits) {
   std::vector<uint8_t> out(static_cast<std::size_t>(packed_byte_count(values.size(), bits)), 0);
   uint64_t bit = 0;
-  for (uint32_t v : values) {
+  for (T v : values) {
     for (int k = 0; k < bits; ++k, ++bit) {
       if ((v >> k) & 1u) out[static_cast<std::size_t>(bit / 8)] |= static_cast<uint8_t>(1u << (bit % 8));
     }
@@ -79,13 +82,22 @@ std::vector<uint8_t> pack_bits(Span<const uint32_t> values, int bits) {
   return out;
 }
 
-uint32_t read_packed_bits(Span<const uint8_t> bytes, int bits, uint64_t index) {
-  uint32_t v = 0;
+}  // namespace
+
+std::vector<uint8_t> pack_bits(Span<const uint32_t> values, int bits) { return pack_bits_of(values, bits); }
+std::vector<uint8_t> pack_bits64(Span<const uint64_t> values, int bits) { return pack_bits_of(values, bits); }
+
+uint64_t read_packed_bits64(Span<const uint8_t> bytes, int bits, uint64_t index) {
+  uint64_t v = 0;
   uint64_t bit = index * static_cast<uint64_t>(bits);
   for (int k = 0; k < bits; ++k, ++bit) {
-    v |= static_cast<uint32_t>((bytes[static_cast<std::size_t>(bit / 8)] >> (bit % 8)) & 1u) << k;
+    v |= static_cast<uint64_t>((bytes[static_cast<std::size_t>(bit / 8)] >> (bit % 8)) & 1u) << k;
   }
   return v;
+}
+
+uint32_t read_packed_bits(Span<const uint8_t> bytes, int bits, uint64_t index) {
+  return static_cast<uint32_t>(read_packed_bits64(bytes, bits, index));
 }
 
 }  // namespace sop::detail

@@ -93,6 +93,9 @@ class ByteCursor {
 // convention golden::pack_codes uses for codes, here for scale codes and select bits.
 std::vector<uint8_t> pack_bits(Span<const uint32_t> values, int bits);
 uint32_t read_packed_bits(Span<const uint8_t> bytes, int bits, uint64_t index);
+// The same for fields up to 64 bits wide (a pack's sparse indices: ceil(log2(rows x cols)) bits).
+std::vector<uint8_t> pack_bits64(Span<const uint64_t> values, int bits);
+uint64_t read_packed_bits64(Span<const uint8_t> bytes, int bits, uint64_t index);
 inline uint64_t packed_byte_count(uint64_t count, int bits) { return (count * static_cast<uint64_t>(bits) + 7) / 8; }
 
 }  // namespace sop::detail

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "quantizer/recipe.h"
 #include "cli/options.h"
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -149,6 +150,10 @@ int run_eval(const std::vector<std::string>& args) {
       ("json", po::value(&json_path), "also write the results as JSON to this file")
       ("tensors", po::value(&tensors), "only matrices whose name matches this regular expression")
       ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
+      ("lut-sram-bytes", po::value<long long>()->default_value(-1),
+       "SOP formats: the decode unit's LUT SRAM their tables must fit or stream through (-1: the format's or "
+       "recipe's own, 0: no limit); --format recipe:FILE.yaml evaluates a recipe's menu")
+      ("lut-lanes", po::value<int>()->default_value(0), "lanes, for reload stalls of streamed row-group tables (0: 8)")
       ("activations", po::value<std::string>(), "per-input-channel E[x^2] (sop calibrate JSON or llama.cpp imatrix): "
                                                   "weights the search's errors and gives ACos")
       ("summary-only", "print only the per-format summary")
@@ -174,6 +179,12 @@ int run_eval(const std::vector<std::string>& args) {
   EvalOptions opts;
   opts.tensor_regex = tensors;
   opts.threads = threads;
+  opts.lut_sram_bytes = vm["lut-sram-bytes"].as<long long>();
+  opts.lut_lanes = vm["lut-lanes"].as<int>();
+  if (opts.lut_sram_bytes < -1 || opts.lut_sram_bytes > RecipeLimits::kMaxLutSramBytes) {
+    throw Error("--lut-sram-bytes", std::to_string(opts.lut_sram_bytes), "out of range (-1, 0 for no limit, or up to 2^32 bytes)");
+  }
+  if (opts.lut_lanes < 0 || opts.lut_lanes > 4096) throw Error("--lut-lanes", std::to_string(opts.lut_lanes), "out of range (0 to 4096)");
   if (vm.count("activations")) {
     const std::string stats_path = vm["activations"].as<std::string>();
     ActivationStats stats = load_activation_stats(stats_path);
@@ -211,6 +222,8 @@ int run_eval(const std::vector<std::string>& args) {
   if (vm.count("downstream")) {
     QuantOptions qopts;
     qopts.threads = threads;
+    qopts.lut_sram_bytes = opts.lut_sram_bytes;
+    qopts.lut_lanes = opts.lut_lanes;
     qopts.tensor_importance = opts.tensor_importance;
     const LlamaModel original(*model);
     const DownstreamText text = downstream_text(vm, *model, original);

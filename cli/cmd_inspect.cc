@@ -19,6 +19,21 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 const char* entry_format_name(golden::EntryFormat f) { return f == golden::EntryFormat::Hif ? "HIF" : "FP16"; }
 
+// How a layer picks its table: one, the pair, T by selector, or one per group of rows.
+std::string table_mode(const PackedLayerView& l) {
+  const std::size_t t = l.table_count();
+  if (l.rows_per_table > 0) return "per-" + std::to_string(l.rows_per_table) + "-rows T=" + std::to_string(t);
+  if (t == 1) return "single " + l.codebooks[0].name;
+  if (t == 2) return "pair " + l.codebooks[0].name + "," + l.codebooks[1].name;
+  return "T=" + std::to_string(t) + " selector";
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
 }  // namespace
 
 int run_inspect(const std::vector<std::string>& args) {
@@ -43,39 +58,43 @@ int run_inspect(const std::vector<std::string>& args) {
   std::cout << "  tensors: " << pack.layers().size() << " quantized, " << pack.tensors().size() << " kept in FP32, "
             << omitted << " omitted\n";
 
+  // Three stored figures, each over the quantized weights, so none hides another's cost: the layers'
+  // counted data (what the search's bpw counts: tables, tensor scales, block scales, selectors, codes,
+  // residuals; channel factors too), whole LAYR sections (plus per-layer headers, names and the 24-byte
+  // section framing: a fixed cost per layer, large only on toy models), and the whole file (plus MODL,
+  // i.e. recipe text and tensor list, and the FP32 tensors).
   int64_t weights = 0;
   double bits = 0;
   uint64_t layer_bytes = 0;
+  uint64_t data_bytes = 0;
   for (const auto& l : pack.layers()) {
     weights += l.rows * l.cols;
     bits += l.choice.bits;
     layer_bytes += l.section_bytes;
+    data_bytes += l.data_bytes;
   }
   if (weights > 0) {
-    std::cout << "  quantized weights: " << weights << ", " << std::fixed << std::setprecision(4)
-              << bits / static_cast<double>(weights) << " bpw as the search counts them, "
-              << 8.0 * static_cast<double>(layer_bytes) / static_cast<double>(weights)
-              << " bpw as stored (layer sections incl. FP32 tables and headers)\n";
-    std::cout.unsetf(std::ios::fixed);
+    const auto per_weight = [&](double b) { return fixed(b / static_cast<double>(weights), 4); };
+    std::cout << "  quantized weights: " << weights << "; bpw counted by the search " << per_weight(bits)
+              << "; stored: layer data " << per_weight(8.0 * static_cast<double>(data_bytes)) << ", LAYR sections "
+              << per_weight(8.0 * static_cast<double>(layer_bytes)) << " (+ headers, names, framing: "
+              << (pack.layers().empty() ? 0 : (layer_bytes - data_bytes) / pack.layers().size())
+              << " bytes per layer), whole file " << per_weight(8.0 * static_cast<double>(pack.file_size()))
+              << " (+ MODL and FP32 tensors)\n";
   }
 
   if (!vm.count("brief") && !pack.layers().empty()) {
     std::cout << "\n  " << std::left << std::setw(44) << "layer" << std::setw(9) << "shape" << std::setw(5) << "g"
-              << std::setw(5) << "bits" << std::setw(13) << "scale" << std::setw(6) << "LUT" << std::setw(24)
-              << "tables" << std::right << std::setw(7) << "sparse" << std::setw(3) << "c" << std::setw(8) << "bpw"
-              << "  choice\n";
+              << std::setw(5) << "bits" << std::setw(13) << "scale" << std::setw(6) << "LUT" << std::setw(28)
+              << "tables" << std::right << std::setw(7) << "sparse" << std::setw(3) << "c" << std::setw(9)
+              << "counted" << std::setw(8) << "stored" << std::setw(8) << "bpw" << "  choice\n";
     for (const auto& l : pack.layers()) {
-      const std::string tables = l.scale_layout.select == SelectBitPlacement::None
-                                     ? l.codebooks[0].name
-                                     : l.codebooks[0].name + "," + l.codebooks[1].name;
-      std::ostringstream bpw;
-      bpw << std::fixed << std::setprecision(3) << l.choice.bpw;
       std::cout << "  " << std::left << std::setw(44) << l.name << std::setw(9) << shape_text({l.rows, l.cols})
                 << std::setw(5) << l.block_size << std::setw(5) << l.decode.code_bits << std::setw(13)
-                << l.scale_layout.name << std::setw(6) << entry_format_name(l.decode.entry_format) << std::setw(24)
-                << tables << std::right << std::setw(7) << l.sparse.size() << std::setw(3)
-                << (l.channel_factors.empty() ? "-" : "y") << std::setw(8) << bpw.str() << "  " << l.choice.option
-                << "\n";
+                << l.scale_layout.name << std::setw(6) << entry_format_name(l.decode.entry_format) << std::setw(28)
+                << table_mode(l) << std::right << std::setw(7) << l.sparse.size() << std::setw(3)
+                << (l.channel_factors.empty() ? "-" : "y") << std::setw(9) << fixed(l.choice.bits, 0) << std::setw(8)
+                << 8 * l.data_bytes << std::setw(8) << fixed(l.choice.bpw, 3) << "  " << l.choice.option << "\n";
     }
   }
   if (!pack.tensors().empty()) {

@@ -20,6 +20,8 @@ int run_quantize(const std::vector<std::string>& args) {
   std::string recipe_path;
   std::string out_path;
   int threads = -1;
+  long long lut_sram_bytes = -1;
+  int lut_lanes = 0;
   desc.add_options()
       ("model", po::value<std::string>(&model_path)->required(),
        "checkpoint: .safetensors, sharded index.json, .gguf, directory, or synthetic:<spec>")
@@ -27,6 +29,11 @@ int run_quantize(const std::vector<std::string>& args) {
       ("out", po::value<std::string>(&out_path)->required(), "output pack file (.sop)")
       ("threads", po::value<int>(&threads)->default_value(-1), "worker threads (-1: the recipe's, 0: all cores)")
       ("bpw", po::value<double>(), "override the recipe's budget.target_bpw (recipes with a menu of options)")
+      ("lut-sram-bytes", po::value<long long>(&lut_sram_bytes)->default_value(-1),
+       "the decode unit's LUT SRAM: only options whose tables fit (or stream through) it are offered "
+       "(-1: the recipe's lut_sram_bytes, 0: no limit)")
+      ("lut-lanes", po::value<int>(&lut_lanes)->default_value(0),
+       "lanes of the decode unit, for the reload stalls of streamed row-group tables (0: 8)")
       ("quiet,q", "no progress lines");
   add_max_memory_option(desc);
   po::variables_map vm;
@@ -50,6 +57,10 @@ int run_quantize(const std::vector<std::string>& args) {
     }
     recipe.target_bpw = bpw;
   }
+  if (lut_sram_bytes < -1 || lut_sram_bytes > RecipeLimits::kMaxLutSramBytes) {
+    throw Error("--lut-sram-bytes", std::to_string(lut_sram_bytes), "out of range (-1, 0 for no limit, or up to 2^32 bytes)");
+  }
+  if (lut_lanes < 0 || lut_lanes > 4096) throw Error("--lut-lanes", std::to_string(lut_lanes), "out of range (0 to 4096)");
   int usage_error = 0;
   const auto model = open_model_with_budget("quantize", model_path, vm, &usage_error);
   if (!model) return usage_error;
@@ -60,6 +71,8 @@ int run_quantize(const std::vector<std::string>& args) {
   request.model_path = model_path;
   request.out_path = out_path;
   request.threads = threads;
+  request.lut_sram_bytes = lut_sram_bytes;
+  request.lut_lanes = lut_lanes;
   request.created_by = "sop quantize";
   const QuantizeSummary s = quantize_model_to_pack(
       *model, recipe, request, [&](const char* stage, std::size_t done, std::size_t total, const std::string& name) {
@@ -79,7 +92,7 @@ int run_quantize(const std::vector<std::string>& args) {
     std::cout << " (budget " << recipe.target_bpw << ", knapsack gap " << std::setprecision(3)
               << 100 * s.knapsack_gap << "%)";
   }
-  std::cout << "\n";
+  std::cout << "\n  SQNR " << std::setprecision(2) << s.sqnr_db() << " dB over the quantized weights\n";
   std::cout.unsetf(std::ios::fixed);
   std::cout << "  kept in FP32: " << s.kept.size() << " tensors; omitted: " << s.omitted.size() << "\n";
   for (const auto& o : s.omitted) std::cout << "    omitted " << o << "\n";

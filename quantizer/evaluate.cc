@@ -144,6 +144,8 @@ EvalReport evaluate_model(const ModelReader& model, const std::vector<std::strin
 
   QuantOptions qopts;
   qopts.threads = opts.threads;
+  qopts.lut_sram_bytes = opts.lut_sram_bytes;
+  qopts.lut_lanes = opts.lut_lanes;
   qopts.tensor_importance = opts.tensor_importance;
   std::vector<std::unique_ptr<WeightFormat>> made;
   for (const std::string& f : formats) {

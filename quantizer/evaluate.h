@@ -18,6 +18,8 @@ namespace sop {
 struct EvalOptions {
   std::string tensor_regex;  // only matrices whose name matches (ECMAScript regex, search); "" = all
   int threads = 0;
+  int64_t lut_sram_bytes = -1;  // SOP formats: the LUT their tables must fit (QuantOptions)
+  int lut_lanes = 0;
   // Per-input-channel E[x^2] by tensor name (ACos and weighted errors); null for uniform importance.
   std::shared_ptr<const std::map<std::string, std::vector<float>>> tensor_importance;
   // Called after each (tensor, format) with done/total counts, for progress output.

@@ -53,9 +53,15 @@ int RecipeOption::scale_bits() const {
   return (is_signed ? 1 : 0) + e + m;
 }
 
+int RecipeOption::select_bits() const {
+  if (select_bit == SelectBitPlacement::None) return 0;
+  int bits = 0;
+  while ((1 << bits) < tables) ++bits;
+  return bits;
+}
+
 double RecipeOption::nominal_bpw() const {
-  const int select = select_bit == SelectBitPlacement::None ? 0 : 1;
-  return code_bits() + static_cast<double>(scale_bits() + select) / block;
+  return code_bits() + static_cast<double>(scale_bits() + select_bits()) / block;
 }
 
 std::string RecipeOption::layout_name() const {
@@ -67,6 +73,8 @@ std::string RecipeOption::layout_name() const {
   name += scale_format;
   if (select_bit == SelectBitPlacement::Stolen) name += "|sel";
   if (select_bit == SelectBitPlacement::Beside) name += "+sel";
+  if (select_bits() > 1) name += std::to_string(select_bits());
+  if (rows_per_table > 0) name += " rows" + std::to_string(rows_per_table);
   return name;
 }
 
@@ -102,7 +110,7 @@ std::string directory_of(const std::string& path) {
 bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
 void read_option(const YamlReader& in, const YAML::Node& node, const std::string& key, RecipeOption& o) {
-  in.only_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted"});
+  in.only_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted", "tables", "rows_per_table"});
   const std::string block_key = key + ".block";
   if (!node["block"]) in.fail(block_key, node, "missing (the block size, e.g. 16)");
   o.block = int_value(in, node["block"], block_key);
@@ -171,6 +179,28 @@ void read_option(const YamlReader& in, const YAML::Node& node, const std::string
       in.fail(select_key, node, "a selection bit needs two codebooks to choose between; set select_bit: none or offer more");
     }
   }
+  if (o.select_bit == SelectBitPlacement::None) o.tables = 1;
+  if (node["tables"]) {
+    const std::string tables_key = key + ".tables";
+    o.tables = int_value(in, node["tables"], tables_key);
+    if (o.select_bit == SelectBitPlacement::None) {
+      if (o.tables != 1) in.fail(tables_key, node["tables"], "more than one table needs a selector (select_bit: stolen or beside)");
+    } else if (o.tables < 2 || o.tables > RecipeLimits::kMaxTables || !is_power_of_two(o.tables)) {
+      in.fail(tables_key, node["tables"], "expected 2, 4, 8 or 16 tables per layer (a 1- to 4-bit selector), got " +
+                                              std::to_string(o.tables));
+    }
+    if (o.tables > 2 && !o.fitted) {
+      in.fail(tables_key, node["tables"], "more than two tables are fitted per layer: a 4-bit option with fitted: true");
+    }
+  }
+  if (node["rows_per_table"]) {
+    const std::string rows_key = key + ".rows_per_table";
+    o.rows_per_table = in.integer_value(node["rows_per_table"], rows_key, 1, int64_t{1} << 30);
+    if (o.select_bit != SelectBitPlacement::None) {
+      in.fail(rows_key, node["rows_per_table"], "row-group tables take no selector: set select_bit: none");
+    }
+    if (!o.fitted) in.fail(rows_key, node["rows_per_table"], "row-group tables are fitted: a 4-bit option with fitted: true");
+  }
 }
 
 }  // namespace
@@ -179,8 +209,8 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
   const YamlReader in(source_name);
   const YAML::Node root = in.parse(yaml_text);
   if (root.IsMap() && root.size() == 0) throw Error(source_name, "", "empty recipe");
-  in.only_keys(root, "", {"schema_version", "recipe", "name", "description", "budget", "options", "lut_format", "sparse_residual",
-                           "activation_stats", "keep_full_precision", "scale_steps", "threads"});
+  in.only_keys(root, "", {"schema_version", "recipe", "name", "description", "budget", "options", "lut_format", "lut_sram_bytes",
+                           "sparse_residual", "activation_stats", "keep_full_precision", "scale_steps", "threads"});
   in.check_schema_version(root);
 
   Recipe r;
@@ -235,6 +265,10 @@ Recipe parse_recipe(const std::string& yaml_text, const std::string& source_name
     std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
     if (upper != "HIF" && upper != "FP16") in.fail("lut_format", root["lut_format"], "expected HIF or FP16, got '" + f + "'");
     r.lut_format = upper;
+  }
+
+  if (root["lut_sram_bytes"] && !root["lut_sram_bytes"].IsNull()) {
+    r.lut_sram_bytes = in.integer_value(root["lut_sram_bytes"], "lut_sram_bytes", 0, RecipeLimits::kMaxLutSramBytes);
   }
 
   if (root["sparse_residual"]) {

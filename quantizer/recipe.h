@@ -27,12 +27,19 @@ struct RecipeOption {
   // 16-entry (4-bit codes) or all 64-entry atoms (6-bit codes).
   std::vector<std::string> codebooks;
   bool fitted = true;  // per-layer DD4 tables join the pair search (4-bit, signed scales)
+  // Tables a block's selector chooses among: 2 (the method's pair), 4, 8 or 16 (fitted 4-bit options;
+  // log2 of it selector bits per block). Without a select bit: 1.
+  int tables = 2;
+  // > 0: one fitted table per group of this many rows instead of a selector (select_bit: none).
+  int64_t rows_per_table = 0;
 
+  int select_bits() const;  // selector bits per block: 0 without a select bit, else log2(tables)
   int code_bits() const;
   int scale_bits() const;  // sign + exponent + mantissa
-  // Bits per weight of codes, scale and selection bit (tables, residuals, per-tensor scale excluded).
+  // Bits per weight of codes, scale and selector (tables, residuals, per-tensor scale excluded).
   double nominal_bpw() const;
-  // The layout string the SOP search parses, e.g. "g16 sE3M3|sel" or "g16 E2M3 UE4M4".
+  // The layout string the SOP search parses, e.g. "g16 sE3M3|sel", "g32 sE4M3+sel3", "g32 sE4M3 rows128"
+  // or "g16 E2M3 UE4M4".
   std::string layout_name() const;
 };
 
@@ -48,6 +55,9 @@ struct Recipe {
   double target_bpw = 0;
   std::vector<RecipeOption> options;
   std::string lut_format = "HIF";  // how LUT entries are stored: HIF or FP16
+  // The decode unit's LUT SRAM: a layer's tables must fit in it (or, for row-group tables, stream
+  // through it). 0: no limit. `sop quantize --lut-sram-bytes` overrides it.
+  int64_t lut_sram_bytes = 0;
 
   // Sparse residual budgets offered per layer, as fractions of its weights (none is always offered
   // under a budget; without a budget at most one fraction, applied to every layer).
@@ -79,6 +89,8 @@ struct RecipeLimits {
   static constexpr double kMaxSparseFraction = 0.05;
   static constexpr int kMaxThreads = 1024;
   static constexpr int kMaxScaleSteps = 8;
+  static constexpr int kMaxTables = 16;              // a 4-bit selector
+  static constexpr int64_t kMaxLutSramBytes = int64_t{1} << 32;
 };
 
 }  // namespace sop

@@ -26,6 +26,10 @@ struct QuantOptions {
   // channel_importance (see importance_for_tensor).
   std::shared_ptr<const std::map<std::string, std::vector<float>>> tensor_importance;
   int threads = 0;  // 0: all hardware threads
+  // SOP formats: the decode unit's LUT SRAM the tables must fit (-1: the format's or recipe's own,
+  // 0: no limit) and its lanes, for reload stalls (0: the default, 8). quantizer/sop/lut_capacity.h.
+  int64_t lut_sram_bytes = -1;
+  int lut_lanes = 0;
 };
 
 // The options for quantizing one named matrix: channel_importance set from tensor_importance when

@@ -97,6 +97,7 @@ Workload workload_from_pack(const std::string& pack_path, const std::string& nam
     l.sparse_index_bits = v.sparse_index_bits;
     l.pack_entry_bits = v.decode.entry_bits();
     l.tables = static_cast<int>(v.codebooks.size());
+    l.rows_per_table = v.rows_per_table;
     w.pack_entry_format = v.decode.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
     one.push_back(l);
   }

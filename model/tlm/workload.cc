@@ -44,6 +44,8 @@ class StoredLayerSource : public LayerSource {
   };
   StoredLayerSource(Fields f, const std::vector<SopCodebook>& codebooks) : f_(std::move(f)) {
     for (const SopCodebook& cb : codebooks) tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+    // A single table is the golden pair with the table repeated (every block reads table 0).
+    if (codebooks.size() == 1) tables_.entries.insert(tables_.entries.end(), codebooks[0].lut_codes.begin(), codebooks[0].lut_codes.end());
   }
   const std::string& name() const override { return f_.name; }
   int64_t rows() const override { return f_.rows; }
@@ -84,7 +86,7 @@ struct PackLayerIndex {
 class PackLayerSource final : public StoredLayerSource {
  public:
   PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index)
-      : StoredLayerSource({view.name, view.rows, view.cols, view.block_size, view.decode, 0,
+      : StoredLayerSource({view.name, view.rows, view.cols, view.block_size, view.decode, view.rows_per_table,
                            view.scale_layout.bits_per_block(), view.sparse_index_bits},
                           view.codebooks),
         view_(view), index_(std::move(index)) {}
@@ -104,7 +106,7 @@ class PackLayerSource final : public StoredLayerSource {
     out.table.clear();
     for (int64_t b = row0 * bpr; b < row1 * bpr; ++b) {
       out.scale_codes.push_back(view_.scale_code(b));
-      out.table.push_back(view_.select(b) ? 1 : 0);
+      out.table.push_back(view_.table_of(b));
     }
     out.residuals.clear();
     const uint64_t first = static_cast<uint64_t>(row0 * cols);

@@ -43,7 +43,8 @@ constexpr char kTagTensor[4] = {'T', 'E', 'N', 'S'};
 // later minor version set it; the three tags above never do.
 constexpr uint32_t kSectionOptional = 1u;
 
-constexpr int kTablesPerLayer = 2;  // the pair; a layer without a select bit repeats table 0
+constexpr int kTablesPerLayerV1 = 2;  // 1.x: always the pair; a layer without a select bit repeats table 0
+constexpr int kMaxSelectBits = 4;     // T = 2^select_bits <= 16 tables picked per block
 constexpr int kMaxRank = 8;
 
 uint32_t read_le32(const uint8_t* p) {
@@ -135,6 +136,29 @@ PackModelInfo parse_model_info(Span<const uint8_t> payload, const std::string& f
 
 // ---- Layer sections ---------------------------------------------------------------------------------
 
+// How many tables a layer holds, from its selector width or its row groups, with codebooks checked
+// against it. A single-table layer may carry the golden pair (the second repeating the first).
+template <typename Fail>
+uint64_t table_count_of(const SopLayerResult& layer, Fail&& fail) {
+  const SopScaleLayout& s = layer.scale_layout;
+  uint64_t tables = 1;
+  if (layer.rows_per_table < 0) fail("rows_per_table", "must not be negative");
+  if (layer.rows_per_table > 0) {
+    if (s.select != SelectBitPlacement::None) fail("rows_per_table", "row groups pick the table: the layout must have no selector");
+    tables = static_cast<uint64_t>((layer.rows + layer.rows_per_table - 1) / layer.rows_per_table);
+  } else if (s.select != SelectBitPlacement::None) {
+    if (s.select_bits < 1 || s.select_bits > kMaxSelectBits) fail("scale_layout.select_bits", "must be 1..4");
+    tables = uint64_t{1} << s.select_bits;
+  }
+  const bool single_as_pair = tables == 1 && layer.codebooks.size() == 2;
+  if (layer.codebooks.size() != tables && !single_as_pair) {
+    fail("codebooks", std::to_string(layer.codebooks.size()) + " tables, the layer's " +
+                          (layer.rows_per_table > 0 ? "row groups need " : s.select != SelectBitPlacement::None ? "selector needs " : "layout needs ") +
+                          std::to_string(tables));
+  }
+  return tables;
+}
+
 // Checks a layer before it is written, so a bug upstream is reported at quantize time, by field,
 // rather than as a pack file that decodes to something else.
 void check_layer(const SopLayerResult& layer, const std::string& where) {
@@ -143,7 +167,8 @@ void check_layer(const SopLayerResult& layer, const std::string& where) {
     throw Error(where, "layer '" + layer.tensor_name + "': " + field, message);
   };
   if (layer.rows <= 0 || layer.cols <= 0) fail("shape", "rows and cols must be positive");
-  if (layer.block_size <= 0) fail("block_size", "must be positive");
+  if (layer.block_size <= 0 || layer.block_size > 4096) fail("block_size", "must be 1..4096");
+  if (std::abs(cfg.hif.bias) > 64 || std::abs(cfg.scale.bias) > 255) fail("decode", "exponent bias out of the stored range");
   if (cfg.code_bits != 4 && cfg.code_bits != 6) fail("decode.code_bits", "must be 4 or 6");
   if (cfg.entry_bits() > 16) fail("decode", "LUT entries wider than 16 bits");
   if (cfg.scale.bits() > 16) fail("decode.scale", "scale codes wider than 16 bits");
@@ -156,7 +181,7 @@ void check_layer(const SopLayerResult& layer, const std::string& where) {
   const auto weights = static_cast<uint64_t>(layer.rows) * static_cast<uint64_t>(layer.cols);
   const auto blocks = static_cast<uint64_t>(layer.rows) *
                       static_cast<uint64_t>((layer.cols + layer.block_size - 1) / layer.block_size);
-  if (layer.codebooks.size() != kTablesPerLayer) fail("codebooks", "a layer holds exactly 2 tables");
+  const uint64_t tables = table_count_of(layer, fail);
   const auto entries = static_cast<std::size_t>(cfg.entries_per_table());
   for (std::size_t t = 0; t < layer.codebooks.size(); ++t) {
     const auto& cb = layer.codebooks[t];
@@ -173,6 +198,11 @@ void check_layer(const SopLayerResult& layer, const std::string& where) {
                         std::to_string(entry_value(cfg, cb.lut_codes[k])) + ")");
       }
     }
+    if (cb.name.size() > 0xFFFF) fail(field, "name longer than 65535 bytes");
+  }
+  if (tables == 1 && layer.codebooks.size() == 2 && layer.codebooks[1].lut_codes != layer.codebooks[0].lut_codes) {
+    // The pack stores one table for such a layer; a differing second one would be silently lost.
+    fail("codebooks[1]", "a layer without selector or row groups reads table 0 only, but table 1 differs from it");
   }
   if (layer.scale_codes.size() != blocks) fail("scale_codes", "expected one per block (" + std::to_string(blocks) + ")");
   for (uint32_t code : layer.scale_codes) {
@@ -182,8 +212,12 @@ void check_layer(const SopLayerResult& layer, const std::string& where) {
   if (layer.select.size() != blocks && !(layer.select.empty() && !has_select)) {
     fail("select", "expected one per block (" + std::to_string(blocks) + ")");
   }
-  for (uint8_t bit : layer.select) {
-    if (bit > (has_select ? 1 : 0)) fail("select", has_select ? "select bits must be 0 or 1" : "a layer without a select bit uses table 0 only");
+  const uint32_t select_limit = has_select ? 1u << layer.scale_layout.select_bits : 1u;
+  for (uint8_t sel : layer.select) {
+    if (sel >= select_limit) {
+      fail("select", has_select ? "a selector is not below 2^select_bits = " + std::to_string(select_limit)
+                                : "a layer without a selector has every select 0");
+    }
   }
   if (layer.codes.size() != weights) fail("codes", "expected one per weight (" + std::to_string(weights) + ")");
   const uint32_t code_limit = 1u << cfg.code_bits;
@@ -201,77 +235,122 @@ void check_layer(const SopLayerResult& layer, const std::string& where) {
   if (!std::isfinite(layer.tensor_scale) || layer.tensor_scale == 0.0f) fail("tensor_scale", "must be finite and nonzero");
 }
 
+// Table names the pack stores as one byte (docs/pack-format.md, "Table names"). Append only: a
+// file's name codes must keep their meaning. Code 0 means the name follows as a str16.
+constexpr const char* kTableNames[] = {
+    "",           "DD4",        "DD4a",       "DD4b",       "NF4",        "Split87",    "SH4",
+    "IQ4_NL",     "E2M1",       "E2M3",       "E3M2",       "BOF4@g16",   "BOF4@g32",   "BOF4@g64",
+    "BOF4-S@g16", "BOF4-S@g32", "BOF4-S@g64",
+};
+constexpr uint32_t kTableNameCount = sizeof kTableNames / sizeof kTableNames[0];
+
+uint32_t table_name_code(const std::string& name) {
+  for (uint32_t i = 1; i < kTableNameCount; ++i) {
+    if (name == kTableNames[i]) return i;
+  }
+  return 0;
+}
+
+// Bits a flat sparse index is stored with: enough for rows x cols positions (the width the search
+// counts, sop_search.h sparse_index_bits).
+int stored_index_bits(uint64_t weights) {
+  int bits = 1;
+  while (bits < 64 && (uint64_t{1} << bits) < weights) ++bits;
+  return bits;
+}
+
+constexpr uint32_t kScaleSigned = 1u;      // scale_flags bits (docs/pack-format.md)
+constexpr uint32_t kScaleSubnormals = 2u;
+constexpr uint32_t kScalePerTensor = 4u;
+
+// The 2.0 LAYR payload: a fixed binary header, then the counted data, each array packed at the width
+// the search counts it with.
 std::vector<uint8_t> layer_payload(const SopLayerResult& layer) {
   const golden::DecodeConfig& cfg = layer.decode;
+  const SopScaleLayout& s = layer.scale_layout;
+  const bool has_select = s.select != SelectBitPlacement::None && layer.rows_per_table == 0;
+  const std::size_t tables = layer.rows_per_table > 0
+                                 ? static_cast<std::size_t>((layer.rows + layer.rows_per_table - 1) / layer.rows_per_table)
+                                 : has_select ? std::size_t{1} << s.select_bits : 1;
+  const uint64_t weights = static_cast<uint64_t>(layer.rows) * static_cast<uint64_t>(layer.cols);
   ByteWriter w;
   w.short_string(layer.tensor_name);
   w.u64(static_cast<uint64_t>(layer.rows));
   w.u64(static_cast<uint64_t>(layer.cols));
-  w.u32(static_cast<uint32_t>(layer.block_size));
+  w.u16(static_cast<uint32_t>(layer.block_size));
   w.u8(static_cast<uint32_t>(cfg.code_bits));
   w.u8(cfg.entry_format == golden::EntryFormat::Hif ? 0u : 1u);
   w.u8(static_cast<uint32_t>(cfg.hif.man_bits));
   w.u8(static_cast<uint32_t>(cfg.hif.exp_bits));
-  w.i32(cfg.hif.bias);
-
-  const SopScaleLayout& s = layer.scale_layout;
-  w.short_string(s.name);
+  w.u8(static_cast<uint32_t>(static_cast<uint8_t>(static_cast<int8_t>(cfg.hif.bias))));
   w.u8(static_cast<uint32_t>(cfg.scale.exp_bits));
   w.u8(static_cast<uint32_t>(cfg.scale.man_bits));
-  w.i32(cfg.scale.bias);
-  w.u8(cfg.scale.has_sign ? 1u : 0u);
-  w.u8(cfg.scale.subnormals ? 1u : 0u);
+  w.u16(static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(cfg.scale.bias))));
+  w.u8((cfg.scale.has_sign ? kScaleSigned : 0u) | (cfg.scale.subnormals ? kScaleSubnormals : 0u) |
+       (s.per_tensor_fp32 ? kScalePerTensor : 0u));
   w.u8(select_code(s.select));
-  w.u8(s.per_tensor_fp32 ? 1u : 0u);
+  w.u8(has_select ? static_cast<uint32_t>(s.select_bits) : 0u);
+  w.u64(static_cast<uint64_t>(layer.rows_per_table));
+  w.u32(static_cast<uint32_t>(tables));
+  w.u64(layer.sparse.size());
+  w.u8(static_cast<uint32_t>(layer.sparse_index_bits));
+  w.u8(layer.channel_factors.empty() ? 0u : 1u);
+  w.short_string(s.name);
+  w.short_string(layer.choice.option);
+  w.f64(layer.choice.bits);
+  w.f64(layer.choice.weighted_error);
+
+  // The counted data.
   w.f32(layer.tensor_scale);
-
-  for (const auto& cb : layer.codebooks) {
-    w.short_string(cb.name);
-    for (uint32_t code : cb.lut_codes) w.u16(code);
-    for (float v : cb.values) w.f32(v);
+  std::vector<uint32_t> entries;
+  for (std::size_t t = 0; t < tables; ++t) {
+    const SopCodebook& cb = layer.codebooks[t];
+    const uint32_t code = table_name_code(cb.name);
+    w.u8(code);
+    if (code == 0) w.short_string(cb.name);
+    entries.insert(entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
   }
-
-  const uint64_t blocks = layer.scale_codes.size();
-  w.u64(blocks);
+  w.raw(detail::pack_bits(entries, cfg.entry_bits()));
   w.raw(detail::pack_bits(layer.scale_codes, cfg.scale.bits()));
-  if (s.select != SelectBitPlacement::None) {
+  if (has_select) {
     const std::vector<uint32_t> select(layer.select.begin(), layer.select.end());
-    w.raw(detail::pack_bits(select, 1));
+    w.raw(detail::pack_bits(select, s.select_bits));
   }
-
-  w.u64(layer.codes.size());
   std::vector<uint8_t> packed_codes;
   golden::pack_codes(layer.codes, cfg.code_bits, packed_codes);
   w.raw(packed_codes);
-
-  const bool wide_index = static_cast<uint64_t>(layer.rows) * static_cast<uint64_t>(layer.cols) > 0xFFFFFFFFull;
-  w.u64(layer.sparse.size());
-  w.u8(static_cast<uint32_t>(layer.sparse_index_bits));
-  w.u8(wide_index ? 8u : 4u);
+  std::vector<uint64_t> indices;
+  std::vector<uint32_t> sparse_entries;
   for (const auto& e : layer.sparse) {
-    if (wide_index) w.u64(e.index);
-    else w.u32(static_cast<uint32_t>(e.index));
+    indices.push_back(e.index);
+    sparse_entries.push_back(e.entry);
   }
-  for (const auto& e : layer.sparse) w.u16(e.entry);
-
-  w.u64(layer.channel_factors.size());
+  w.raw(detail::pack_bits64(indices, stored_index_bits(weights)));
+  w.raw(detail::pack_bits(sparse_entries, cfg.entry_bits()));
   for (float c : layer.channel_factors) w.f32(c);
-
-  w.short_string(layer.choice.option);
-  w.f64(layer.choice.bits);
-  w.f64(layer.choice.bpw);
-  w.f64(layer.choice.weighted_error);
   return std::move(w.bytes());
 }
 
-// Parses and validates one LAYR payload. Every count is checked against the bytes that remain before
-// anything is allocated or indexed.
-PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file, const std::string& section) {
-  ByteCursor in(payload, file, section);
-  PackedLayerView v;
-  v.name = in.short_string("name");
-  in.set_context(section + " (layer '" + v.name + "')");
-
+// The decode format fields common to both versions, checked the same way.
+void check_hif(ByteCursor& in, const golden::HifFormat& hif) {
+  if (hif.man_bits < 2 || hif.man_bits > 12 || hif.exp_bits < 1 || hif.exp_bits > 4 || hif.bits() > 16 ||
+      std::abs(hif.bias) > 64) {
+    in.fail("hif format", "implausible HIF parameters");
+  }
+}
+void check_scale(ByteCursor& in, const golden::ScaleFormat& scale) {
+  if (scale.exp_bits < 1 || scale.exp_bits > 8 || scale.man_bits < 0 || scale.man_bits > 10 || scale.bits() > 16 ||
+      std::abs(scale.bias) > 255) {
+    in.fail("scale format", "implausible scale format parameters");
+  }
+}
+SelectBitPlacement read_placement(ByteCursor& in) {
+  const uint32_t placement = in.u8("select_placement");
+  if (placement > 2) in.fail("select_placement", "unknown value " + std::to_string(placement));
+  return placement == 0 ? SelectBitPlacement::None : placement == 1 ? SelectBitPlacement::Stolen : SelectBitPlacement::Beside;
+}
+// rows and cols, checked against the 2^48 weights a layer may have; returns rows x cols.
+uint64_t read_shape(ByteCursor& in, PackedLayerView& v) {
   const uint64_t rows = in.u64("rows");
   const uint64_t cols = in.u64("cols");
   uint64_t weights = 0;
@@ -280,23 +359,157 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
   }
   v.rows = static_cast<int64_t>(rows);
   v.cols = static_cast<int64_t>(cols);
-  const uint32_t block = in.u32("block_size");
+  return weights;
+}
+void set_block_size(ByteCursor& in, PackedLayerView& v, uint32_t block) {
   if (block == 0 || block > 4096) in.fail("block_size", "out of range: " + std::to_string(block));
   v.block_size = static_cast<int>(block);
-
-  const uint32_t code_bits = in.u8("code_bits");
+}
+void set_code_bits(ByteCursor& in, PackedLayerView& v, uint32_t code_bits) {
   if (code_bits != 4 && code_bits != 6) in.fail("code_bits", "must be 4 or 6, is " + std::to_string(code_bits));
   v.decode.code_bits = static_cast<int>(code_bits);
-  const uint32_t entry_format = in.u8("entry_format");
+}
+void set_entry_format(ByteCursor& in, PackedLayerView& v, uint32_t entry_format) {
   if (entry_format > 1) in.fail("entry_format", "unknown LUT entry format " + std::to_string(entry_format));
   v.decode.entry_format = entry_format == 0 ? golden::EntryFormat::Hif : golden::EntryFormat::Fp16;
+}
+// A table whose values are the decode of its LUT codes (the only source of values in 2.0).
+SopCodebook table_from_codes(const golden::DecodeConfig& cfg, std::string name, std::vector<uint32_t> codes) {
+  SopCodebook cb;
+  cb.name = std::move(name);
+  for (uint32_t code : codes) cb.values.push_back(entry_value(cfg, code));
+  cb.lut_codes = std::move(codes);
+  return cb;
+}
+// Sparse indices must increase and stay inside the matrix.
+void check_sparse_indices(ByteCursor& in, const std::vector<SopSparseEntry>& sparse, uint64_t weights) {
+  for (std::size_t i = 0; i < sparse.size(); ++i) {
+    if (sparse[i].index >= weights) in.fail("sparse index", "entry " + std::to_string(i) + " points past the matrix");
+    if (i > 0 && sparse[i].index <= sparse[i - 1].index) in.fail("sparse index", "indices must increase");
+  }
+}
+
+// Parses and validates one 2.0 LAYR payload. Every count is checked against the bytes that remain
+// before anything is allocated or indexed.
+PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file, const std::string& section) {
+  ByteCursor in(payload, file, section);
+  PackedLayerView v;
+  v.name = in.short_string("name");
+  in.set_context(section + " (layer '" + v.name + "')");
+  const uint64_t weights = read_shape(in, v);
+  set_block_size(in, v, in.u16("block_size"));
+  set_code_bits(in, v, in.u8("code_bits"));
+  set_entry_format(in, v, in.u8("entry_format"));
+  v.decode.hif.man_bits = static_cast<int>(in.u8("hif_man_bits"));
+  v.decode.hif.exp_bits = static_cast<int>(in.u8("hif_exp_bits"));
+  v.decode.hif.bias = static_cast<int8_t>(static_cast<uint8_t>(in.u8("hif_bias")));
+  check_hif(in, v.decode.hif);
+  golden::ScaleFormat& scale = v.decode.scale;
+  scale.exp_bits = static_cast<int>(in.u8("scale_exp_bits"));
+  scale.man_bits = static_cast<int>(in.u8("scale_man_bits"));
+  scale.bias = static_cast<int16_t>(static_cast<uint16_t>(in.u16("scale_bias")));
+  const uint32_t flags = in.u8("scale_flags");
+  if (flags & ~(kScaleSigned | kScaleSubnormals | kScalePerTensor)) in.fail("scale_flags", "unknown flag bits");
+  scale.has_sign = (flags & kScaleSigned) != 0;
+  scale.subnormals = (flags & kScaleSubnormals) != 0;
+  check_scale(in, scale);
+  v.scale_layout.format = scale;
+  v.scale_layout.per_tensor_fp32 = (flags & kScalePerTensor) != 0;
+  v.scale_layout.select = read_placement(in);
+  const uint32_t select_bits = in.u8("select_bits");
+  const bool has_select = v.scale_layout.select != SelectBitPlacement::None;
+  if (has_select ? (select_bits < 1 || select_bits > kMaxSelectBits) : select_bits != 0) {
+    in.fail("select_bits", std::to_string(select_bits) + (has_select ? " is not 1..4" : " without a selector placement"));
+  }
+  v.select_bits = static_cast<int>(select_bits);
+  if (has_select) v.scale_layout.select_bits = v.select_bits;
+  const uint64_t rows_per_table = in.u64("rows_per_table");
+  if (rows_per_table > static_cast<uint64_t>(v.rows)) in.fail("rows_per_table", "more than the layer's rows");
+  if (rows_per_table > 0 && has_select) in.fail("rows_per_table", "row groups and a selector both pick the table");
+  v.rows_per_table = static_cast<int64_t>(rows_per_table);
+  const uint64_t expected_tables = rows_per_table > 0 ? (static_cast<uint64_t>(v.rows) + rows_per_table - 1) / rows_per_table
+                                   : has_select ? uint64_t{1} << select_bits : 1;
+  const uint32_t table_count = in.u32("table_count");
+  if (table_count != expected_tables) {
+    in.fail("table_count", std::to_string(table_count) + " tables, the layout needs " + std::to_string(expected_tables));
+  }
+  const uint64_t sparse_count = in.u64("sparse_count");
+  if (sparse_count > weights) in.fail("sparse_count", std::to_string(sparse_count) + " residuals for " + std::to_string(weights) + " weights");
+  v.sparse_index_bits = static_cast<int>(in.u8("sparse_index_bits"));
+  const uint32_t has_factors = in.u8("channel_factors");
+  if (has_factors > 1) in.fail("channel_factors", "flag must be 0 or 1");
+  v.scale_layout.name = in.short_string("scale_layout_name");
+  v.choice.option = in.short_string("choice_option");
+  v.choice.bits = in.f64("choice_bits");
+  v.choice.bpw = v.choice.bits / static_cast<double>(weights);
+  v.choice.weighted_error = in.f64("choice_weighted_error");
+
+  // The counted data; its size is what `sop inspect` compares with the search's count.
+  const std::size_t data_begin = in.position();
+  v.tensor_scale = in.f32("tensor_scale");
+  if (!std::isfinite(v.tensor_scale) || v.tensor_scale == 0.0f) in.fail("tensor_scale", "must be finite and nonzero");
+  const auto entries = static_cast<uint64_t>(v.decode.entries_per_table());
+  // At least one byte per table name: bounds the table count by the section before allocating.
+  if (table_count > in.remaining()) in.fail("table_count", "tables do not fit the section");
+  std::vector<std::string> names(table_count);
+  for (auto& name : names) {
+    const uint32_t code = in.u8("table name");
+    if (code >= kTableNameCount) in.fail("table name", "unknown name code " + std::to_string(code));
+    name = code == 0 ? in.short_string("table name") : kTableNames[code];
+  }
+  const int ebits = v.decode.entry_bits();
+  const Span<const uint8_t> table_bits = in.bytes(detail::packed_byte_count(table_count * entries, ebits), "tables");
+  v.codebooks.reserve(table_count);
+  for (uint32_t t = 0; t < table_count; ++t) {
+    std::vector<uint32_t> codes(static_cast<std::size_t>(entries));
+    for (uint64_t k = 0; k < entries; ++k) codes[k] = detail::read_packed_bits(table_bits, ebits, t * entries + k);
+    v.codebooks.push_back(table_from_codes(v.decode, std::move(names[t]), std::move(codes)));
+  }
+  const uint64_t blocks = static_cast<uint64_t>(v.block_count());
+  v.scale_codes = in.bytes(detail::packed_byte_count(blocks, scale.bits()), "scale_codes");
+  if (has_select) v.selectors = in.bytes(detail::packed_byte_count(blocks, v.select_bits), "selectors");
+  v.codes = in.bytes(detail::packed_byte_count(weights, v.decode.code_bits), "codes");
+  const int index_bits = stored_index_bits(weights);
+  const Span<const uint8_t> index_bytes = in.bytes(detail::packed_byte_count(sparse_count, index_bits), "sparse_indices");
+  const Span<const uint8_t> entry_bytes = in.bytes(detail::packed_byte_count(sparse_count, ebits), "sparse_entries");
+  v.sparse.resize(static_cast<std::size_t>(sparse_count));
+  for (std::size_t i = 0; i < v.sparse.size(); ++i) {
+    v.sparse[i].index = detail::read_packed_bits64(index_bytes, index_bits, i);
+    v.sparse[i].entry = detail::read_packed_bits(entry_bytes, ebits, i);
+  }
+  check_sparse_indices(in, v.sparse, weights);
+  if (has_factors) {
+    if (static_cast<uint64_t>(v.cols) * 4 > in.remaining()) in.fail("channel_factors", "truncated");
+    v.channel_factors.resize(static_cast<std::size_t>(v.cols));
+    for (auto& c : v.channel_factors) {
+      c = in.f32("channel_factors");
+      if (!std::isfinite(c)) in.fail("channel_factors", "not finite");
+    }
+  }
+  if (in.remaining() != 0) in.fail("end", std::to_string(in.remaining()) + " unexplained bytes after the last field");
+  v.data_bytes = payload.size() - data_begin;
+  return v;
+}
+
+// Parses and validates one 1.x LAYR payload (docs/pack-format.md, "Reading version 1.0"): two tables
+// stored as codes and FP32 values, 1-bit selects, u32/u64 sparse indices.
+PackedLayerView parse_layer_v1(Span<const uint8_t> payload, const std::string& file, const std::string& section) {
+  ByteCursor in(payload, file, section);
+  PackedLayerView v;
+  v.name = in.short_string("name");
+  in.set_context(section + " (layer '" + v.name + "')");
+
+  const uint64_t weights = read_shape(in, v);
+  const auto rows = static_cast<uint64_t>(v.rows);
+  const auto cols = static_cast<uint64_t>(v.cols);
+  set_block_size(in, v, in.u32("block_size"));
+  const uint64_t block = static_cast<uint64_t>(v.block_size);
+  set_code_bits(in, v, in.u8("code_bits"));
+  set_entry_format(in, v, in.u8("entry_format"));
   v.decode.hif.man_bits = static_cast<int>(in.u8("hif_man_bits"));
   v.decode.hif.exp_bits = static_cast<int>(in.u8("hif_exp_bits"));
   v.decode.hif.bias = in.i32("hif_bias");
-  if (v.decode.hif.man_bits < 2 || v.decode.hif.man_bits > 12 || v.decode.hif.exp_bits < 1 ||
-      v.decode.hif.exp_bits > 4 || v.decode.hif.bits() > 16 || std::abs(v.decode.hif.bias) > 64) {
-    in.fail("hif format", "implausible HIF parameters");
-  }
+  check_hif(in, v.decode.hif);
 
   v.scale_layout.name = in.short_string("scale_layout_name");
   golden::ScaleFormat& scale = v.decode.scale;
@@ -308,41 +521,36 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
   if (scale_signed > 1 || scale_subnormals > 1) in.fail("scale flags", "flags must be 0 or 1");
   scale.has_sign = scale_signed == 1;
   scale.subnormals = scale_subnormals == 1;
-  if (scale.exp_bits < 1 || scale.exp_bits > 8 || scale.man_bits < 0 || scale.man_bits > 10 ||
-      scale.bits() > 16 || std::abs(scale.bias) > 255) {
-    in.fail("scale format", "implausible scale format parameters");
-  }
+  check_scale(in, scale);
   v.scale_layout.format = scale;
-  const uint32_t placement = in.u8("select_placement");
-  if (placement > 2) in.fail("select_placement", "unknown value " + std::to_string(placement));
-  v.scale_layout.select = placement == 0 ? SelectBitPlacement::None
-                          : placement == 1 ? SelectBitPlacement::Stolen
-                                           : SelectBitPlacement::Beside;
+  v.scale_layout.select = read_placement(in);
+  const bool has_select = v.scale_layout.select != SelectBitPlacement::None;
+  v.select_bits = has_select ? 1 : 0;  // 1.x has the pair's one select bit
+  v.scale_layout.select_bits = 1;
   const uint32_t per_tensor = in.u8("per_tensor_fp32");
   if (per_tensor > 1) in.fail("per_tensor_fp32", "flag must be 0 or 1");
   v.scale_layout.per_tensor_fp32 = per_tensor == 1;
+  const std::size_t data_begin = in.position();
   v.tensor_scale = in.f32("tensor_scale");
   if (!std::isfinite(v.tensor_scale) || v.tensor_scale == 0.0f) in.fail("tensor_scale", "must be finite and nonzero");
 
   const auto entries = static_cast<std::size_t>(v.decode.entries_per_table());
-  for (int t = 0; t < kTablesPerLayer; ++t) {
-    SopCodebook cb;
-    cb.name = in.short_string("codebook name");
+  for (int t = 0; t < kTablesPerLayerV1; ++t) {
+    const std::string name = in.short_string("codebook name");
     const std::string field = "codebooks[" + std::to_string(t) + "]";
     if (in.remaining() < entries * 6) in.fail(field, "table truncated");
+    std::vector<uint32_t> codes;
     for (std::size_t k = 0; k < entries; ++k) {
       const uint32_t code = in.u16("lut_codes");
       if (code >> v.decode.entry_bits()) in.fail(field, "LUT code " + std::to_string(k) + " wider than the entry format");
-      cb.lut_codes.push_back(code);
+      codes.push_back(code);
     }
+    SopCodebook cb = table_from_codes(v.decode, name, std::move(codes));
     for (std::size_t k = 0; k < entries; ++k) {
-      const float value = in.f32("values");
-      if (value != entry_value(v.decode, cb.lut_codes[k])) {
-        in.fail(field, "value " + std::to_string(k) + " does not match its LUT code");
-      }
-      cb.values.push_back(value);
+      if (in.f32("values") != cb.values[k]) in.fail(field, "value " + std::to_string(k) + " does not match its LUT code");
     }
-    v.codebooks.push_back(std::move(cb));
+    // Without a select bit only table 0 is read: the view holds T = 1 table, as a 2.0 file would.
+    if (t == 0 || has_select) v.codebooks.push_back(std::move(cb));
   }
 
   const uint64_t blocks = in.u64("block_count");
@@ -351,11 +559,11 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
     in.fail("block_count", std::to_string(blocks) + " blocks, the shape needs " + std::to_string(rows * blocks_per_row));
   }
   v.scale_codes = in.bytes(detail::packed_byte_count(blocks, scale.bits()), "scale_codes");
-  if (v.scale_layout.select != SelectBitPlacement::None) v.select_bits = in.bytes(detail::packed_byte_count(blocks, 1), "select_bits");
+  if (has_select) v.selectors = in.bytes(detail::packed_byte_count(blocks, 1), "select_bits");
 
   const uint64_t code_count = in.u64("code_count");
   if (code_count != weights) in.fail("code_count", std::to_string(code_count) + " codes for " + std::to_string(weights) + " weights");
-  v.codes = in.bytes(detail::packed_byte_count(weights, static_cast<int>(code_bits)), "codes");
+  v.codes = in.bytes(detail::packed_byte_count(weights, v.decode.code_bits), "codes");
 
   const uint64_t sparse_count = in.u64("sparse_count");
   v.sparse_index_bits = static_cast<int>(in.u8("sparse_index_bits"));
@@ -366,10 +574,7 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
   }
   v.sparse.resize(static_cast<std::size_t>(sparse_count));
   for (auto& e : v.sparse) e.index = index_width == 4 ? in.u32("sparse index") : in.u64("sparse index");
-  for (std::size_t i = 0; i < v.sparse.size(); ++i) {
-    if (v.sparse[i].index >= weights) in.fail("sparse index", "entry " + std::to_string(i) + " points past the matrix");
-    if (i > 0 && v.sparse[i].index <= v.sparse[i - 1].index) in.fail("sparse index", "indices must increase");
-  }
+  check_sparse_indices(in, v.sparse, weights);
   for (auto& e : v.sparse) {
     e.entry = in.u16("sparse entry");
     if (e.entry >> v.decode.entry_bits()) in.fail("sparse entry", "wider than the LUT entry format");
@@ -384,11 +589,13 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
     if (!std::isfinite(c)) in.fail("channel_factors", "not finite");
   }
 
+  const std::size_t data_end = in.position();
   v.choice.option = in.short_string("choice option");
   v.choice.bits = in.f64("choice bits");
   v.choice.bpw = in.f64("choice bpw");
   v.choice.weighted_error = in.f64("choice weighted_error");
   if (in.remaining() != 0) in.fail("end", std::to_string(in.remaining()) + " unexplained bytes after the last field");
+  v.data_bytes = data_end - data_begin;
   return v;
 }
 
@@ -442,9 +649,26 @@ uint32_t PackedLayerView::scale_code(int64_t block) const {
   return detail::read_packed_bits(scale_codes, decode.scale.bits(), static_cast<uint64_t>(block));
 }
 
-bool PackedLayerView::select(int64_t block) const {
-  if (select_bits.empty()) return false;
-  return detail::read_packed_bits(select_bits, 1, static_cast<uint64_t>(block)) != 0;
+uint32_t PackedLayerView::table_of(int64_t block) const {
+  if (rows_per_table > 0) return static_cast<uint32_t>(block / blocks_per_row() / rows_per_table);
+  if (select_bits == 0) return 0;
+  return detail::read_packed_bits(selectors, select_bits, static_cast<uint64_t>(block));
+}
+
+golden::LayerTables pair_tables(const PackedLayerView& layer, const std::string& consumer) {
+  if (layer.codebooks.size() > 2) {
+    throw Error(consumer, "layer '" + layer.name + "'",
+                std::to_string(layer.codebooks.size()) + " tables (" +
+                    (layer.rows_per_table > 0 ? "one per " + std::to_string(layer.rows_per_table) + " rows"
+                                              : std::to_string(layer.select_bits) + "-bit selector") +
+                    "): this consumer holds only the pair of 2 tables per layer");
+  }
+  golden::LayerTables tables;
+  for (std::size_t t = 0; t < 2; ++t) {
+    const auto& codes = layer.codebooks[std::min(t, layer.codebooks.size() - 1)].lut_codes;
+    tables.entries.insert(tables.entries.end(), codes.begin(), codes.end());
+  }
+  return tables;
 }
 
 int64_t PackedTensorView::element_count() const {
@@ -464,10 +688,7 @@ std::vector<float> tensor_values(const PackedTensorView& tensor) {
 std::vector<float> dequantize_layer(const PackedLayerView& layer) {
   const golden::DecodeConfig& cfg = layer.decode;
   golden::LayerTables tables;
-  const auto& first = layer.codebooks[0].lut_codes;
-  const auto& second = layer.codebooks[1].lut_codes;
-  tables.entries.insert(tables.entries.end(), first.begin(), first.end());
-  tables.entries.insert(tables.entries.end(), second.begin(), second.end());
+  for (const SopCodebook& cb : layer.codebooks) tables.entries.insert(tables.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
 
   const auto rows = static_cast<std::size_t>(layer.rows);
   const auto cols = static_cast<std::size_t>(layer.cols);
@@ -486,7 +707,7 @@ std::vector<float> dequantize_layer(const PackedLayerView& layer) {
         const std::size_t length = std::min(block, cols - start);
         golden::Block b;
         b.scale_code = layer.scale_code(block_index);
-        b.table = layer.select(block_index) ? 1 : 0;
+        b.table = layer.table_of(block_index);
         b.codes = Span<const uint8_t>(row_codes.data() + start, length);
         // Residuals are stored by index over the tensor; decode_block wants them relative to the block.
         const uint64_t block_begin = r * cols + start;
@@ -583,9 +804,10 @@ PackFile PackFile::open(const std::string& path) {
   if (std::memcmp(data, kFileMagic, sizeof kFileMagic) != 0) throw Error(path, "file header", "not a sop pack file (bad magic)");
   pack.version_major_ = static_cast<uint16_t>(data[8] | data[9] << 8);
   pack.version_minor_ = static_cast<uint16_t>(data[10] | data[11] << 8);
-  if (pack.version_major_ != kPackVersionMajor) {
+  if (pack.version_major_ < kPackOldestReadMajor || pack.version_major_ > kPackVersionMajor) {
     throw Error(path, "file header", "pack format version " + std::to_string(pack.version_major_) + "." +
-                                         std::to_string(pack.version_minor_) + ", this build reads version " +
+                                         std::to_string(pack.version_minor_) + ", this build reads versions " +
+                                         std::to_string(kPackOldestReadMajor) + ".x to " +
                                          std::to_string(kPackVersionMajor) + ".x");
   }
 
@@ -664,7 +886,8 @@ PackFile PackFile::open(const std::string& path) {
       if (i != 0) throw Error(path, section, "a second MODL section");
       pack.info_ = parse_model_info(payload, path);
     } else if (tag == "LAYR") {
-      PackedLayerView layer = parse_layer(payload, path, section);
+      PackedLayerView layer = pack.version_major_ == 1 ? parse_layer_v1(payload, path, section)
+                                                       : parse_layer(payload, path, section);
       layer.section_offset = payload_offsets[i];
       layer.section_bytes = kSectionHeaderBytes + payload.size();
       if (!names.insert(layer.name).second) throw Error(path, section, "tensor '" + layer.name + "' stored twice");

@@ -23,8 +23,9 @@
 
 namespace sop {
 
-inline constexpr uint16_t kPackVersionMajor = 1;  // readers refuse other majors
+inline constexpr uint16_t kPackVersionMajor = 2;  // what the writer writes; readers refuse newer majors
 inline constexpr uint16_t kPackVersionMinor = 0;  // added optional content; readers accept any minor
+inline constexpr uint16_t kPackOldestReadMajor = 1;  // 1.x files (two tables, FP32 copies) are still read
 
 // How a tensor of the source checkpoint is represented in the pack.
 enum class PackedAs {
@@ -53,6 +54,8 @@ struct PackModelInfo {
 
 // The decode-relevant description of a quantized layer, and views of its packed arrays inside the
 // (memory-mapped) pack file. Small tables are decoded into vectors; the big arrays stay packed.
+// A layer has T tables: one, the pair or 2^select_bits picked by each block's selector, or one per
+// group of rows_per_table rows (table_of says which one a block reads).
 struct PackedLayerView {
   std::string name;
   int64_t rows = 0;
@@ -61,9 +64,11 @@ struct PackedLayerView {
   golden::DecodeConfig decode;            // entry format, HIF parameters, scale format, code bits
   SopScaleLayout scale_layout;            // name, select placement (its format equals decode.scale)
   float tensor_scale = 1.0f;
-  std::vector<SopCodebook> codebooks;     // always 2 tables of decode.entries_per_table() entries
+  std::vector<SopCodebook> codebooks;     // the T tables, decode.entries_per_table() entries each
+  int select_bits = 0;                    // selector width per block; 0: no selector
+  int64_t rows_per_table = 0;             // > 0: table(b) = row(b) / rows_per_table, no selector
   Span<const uint8_t> scale_codes;        // packed, decode.scale.bits() bits per block
-  Span<const uint8_t> select_bits;        // packed, 1 bit per block; empty when the layout has no select bit
+  Span<const uint8_t> selectors;          // packed, select_bits per block; empty without a selector
   Span<const uint8_t> codes;              // packed, decode.code_bits per weight (golden::pack_codes order)
   std::vector<SopSparseEntry> sparse;     // sorted by index, all < rows * cols
   int sparse_index_bits = 0;
@@ -72,12 +77,21 @@ struct PackedLayerView {
 
   uint64_t section_offset = 0;            // where the LAYR section starts in the file
   uint64_t section_bytes = 0;             // header + payload
+  // The payload bytes of what the search counts (tensor scale, tables, scales, selectors, codes,
+  // residuals; channel factors too): the section without its framing, name and descriptive fields.
+  uint64_t data_bytes = 0;
 
   int64_t blocks_per_row() const { return (cols + block_size - 1) / block_size; }
   int64_t block_count() const { return rows * blocks_per_row(); }
+  std::size_t table_count() const { return codebooks.size(); }
   uint32_t scale_code(int64_t block) const;
-  bool select(int64_t block) const;
+  uint32_t table_of(int64_t block) const;  // < table_count()
 };
+
+// What a consumer that holds only the method's pair (today's TLM lanes and RTL regression) needs:
+// the layer's tables as exactly two (a single table repeated). Throws sop::Error naming the layer and
+// `consumer` for a layer with more than two tables, rather than misdecoding it.
+golden::LayerTables pair_tables(const PackedLayerView& layer, const std::string& consumer);
 
 struct PackedTensorView {
   std::string name;

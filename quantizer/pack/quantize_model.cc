@@ -9,21 +9,9 @@
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/sop/activation_stats.h"
 #include "quantizer/sop/knapsack.h"
+#include "quantizer/sop/sop_plan.h"
 
 namespace sop {
-
-SopLayout layout_of(const RecipeOption& option) {
-  SopLayout layout = parse_sop_layout(option.layout_name());
-  if (layout.code_bits == 4) {
-    layout.fixed_codebooks.clear();
-    for (const auto& c : option.codebooks) {
-      // Generated tables exist per block size; the name carries the block the option uses.
-      layout.fixed_codebooks.push_back(c.rfind("BOF4", 0) == 0 ? c + "@g" + std::to_string(option.block) : c);
-    }
-    layout.fitted_codebooks = option.fitted;
-  }
-  return layout;
-}
 
 namespace {
 
@@ -75,6 +63,12 @@ double awq_alpha_of(const Tensor& w, Span<const float> importance, const SopLayo
   return choose_awq_alpha(w, importance, layout, default_awq_alphas(), opts);
 }
 
+int entry_bits_of(const SopSearchOptions& opts) {
+  golden::DecodeConfig cfg;
+  cfg.entry_format = opts.entry_format;
+  return cfg.entry_bits();
+}
+
 int64_t sparse_count_of(double fraction, int64_t weights) {
   return static_cast<int64_t>(std::llround(fraction * static_cast<double>(weights)));
 }
@@ -104,10 +98,18 @@ LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const
     const double error_unit = signal > 0 ? static_cast<double>(w.values.size()) / signal : 1.0;
     std::vector<KnapsackOption> options;
     std::vector<SopLayerRecipe> menu;
+    std::string refused;
     for (const SopLayout& layout : layouts) {
+      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), entry_bits_of(opts), opts.lut);
+      if (!lut.fits) {
+        refused += (refused.empty() ? "" : "; ") + layout.name + ": " + lut.reason;
+        continue;
+      }
       const SopLayerRecipe base = search_layer_pair(w, imp, layout, alpha, opts);
       const SopLayerResult r = quantize_with_recipe(w, imp, base, opts);
-      options.push_back({r.choice.bits, r.choice.weighted_error * error_unit});
+      // Reload stalls of streamed tables are charged as bits (lut_capacity.h), counted in the budget.
+      const double bits = r.choice.bits + lut.charged_bits;
+      options.push_back({bits, r.choice.weighted_error * error_unit});
       menu.push_back(base);
       int64_t most = 0;
       for (double f : recipe.sparse_fractions) most = std::max(most, sparse_count_of(f, static_cast<int64_t>(w.values.size())));
@@ -122,10 +124,14 @@ LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const
         for (int64_t g = 0; g < k; ++g) gain += gains[static_cast<std::size_t>(g)];
         SopLayerRecipe with_sparse = base;
         with_sparse.sparse_count = k;
-        options.push_back({r.choice.bits + static_cast<double>(k * entry_cost),
+        options.push_back({bits + static_cast<double>(k * entry_cost),
                            std::max(0.0, r.choice.weighted_error - gain) * error_unit});
         menu.push_back(with_sparse);
       }
+    }
+    if (options.empty()) {
+      throw Error(recipe.path, "lut_sram_bytes",
+                  names[i] + ": no option fits a LUT SRAM of " + std::to_string(opts.lut.sram_bytes) + " bytes (" + refused + ")");
     }
     groups.push_back(std::move(options));
     menus.push_back(std::move(menu));
@@ -146,20 +152,24 @@ LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const
 
 }  // namespace
 
+double QuantizeSummary::sqnr_db() const {
+  double signal = 0, noise = 0;
+  for (const auto& l : layers) {
+    signal += l.signal;
+    noise += l.noise;
+  }
+  return noise > 0 ? 10 * std::log10(signal / noise) : 200.0;
+}
+
 QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& recipe, const QuantizeRequest& request,
                                        const QuantizeProgress& progress) {
-  std::vector<SopLayout> layouts;
-  for (std::size_t i = 0; i < recipe.options.size(); ++i) {
-    try {
-      layouts.push_back(layout_of(recipe.options[i]));
-    } catch (const Error& e) {
-      throw Error(recipe.path, "options[" + std::to_string(i) + "]", std::string("not a layout the search runs: ") + e.what());
-    }
-  }
+  const std::vector<SopLayout> layouts = budget_spec_of(recipe).layouts;
   SopSearchOptions opts;
   opts.scale_steps = recipe.scale_steps;
   opts.entry_format = recipe.lut_format == "FP16" ? golden::EntryFormat::Fp16 : golden::EntryFormat::Hif;
   opts.threads = request.threads >= 0 ? request.threads : recipe.threads;
+  opts.lut.sram_bytes = request.lut_sram_bytes >= 0 ? request.lut_sram_bytes : recipe.lut_sram_bytes;
+  if (request.lut_lanes > 0) opts.lut.lanes = request.lut_lanes;
 
   std::optional<ActivationStats> stats;
   if (!recipe.activation_stats.empty()) {
@@ -210,6 +220,8 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
       layer_recipe = plan.chosen[layer_index];
     } else {
       const SopLayout& layout = layouts.front();
+      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), entry_bits_of(opts), opts.lut);
+      if (!lut.fits) throw Error(recipe.path, "lut_sram_bytes", entry.name + ": " + layout.name + ": " + lut.reason);
       layer_recipe = search_layer_pair(w, imp, layout, awq_alpha_of(w, imp, layout, opts), opts);
       if (!recipe.sparse_fractions.empty()) {
         layer_recipe.sparse_count = sparse_count_of(recipe.sparse_fractions.front(), static_cast<int64_t>(w.values.size()));
@@ -218,7 +230,14 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
     ++layer_index;
     const SopLayerResult r = quantize_with_recipe(w, imp, layer_recipe, opts);
     writer.add_layer(r);
-    summary.layers.push_back({r.tensor_name, r.rows * r.cols, r.choice.option, r.choice.bits, r.choice.weighted_error});
+    double signal = 0, noise = 0;
+    for (std::size_t k = 0; k < w.values.size(); ++k) {
+      const double d = static_cast<double>(w.values[k]) - r.dequant[k];
+      signal += static_cast<double>(w.values[k]) * w.values[k];
+      noise += d * d;
+    }
+    summary.layers.push_back({r.tensor_name, r.rows * r.cols, r.choice.option, r.choice.bits, r.choice.weighted_error,
+                              signal, noise});
     summary.quantized_weights += r.rows * r.cols;
     summary.quantized_bits += r.choice.bits;
   }

@@ -10,14 +10,12 @@
 #include <vector>
 
 #include "quantizer/recipe.h"
+#include "quantizer/sop/sop_plan.h"  // layout_of
 #include "quantizer/sop/sop_search.h"
 
 namespace sop {
 
 class ModelReader;
-
-// The SOP layouts a recipe option stands for (codebooks and fitted tables as the recipe lists them).
-SopLayout layout_of(const RecipeOption& option);
 
 struct QuantizedLayerSummary {
   std::string name;
@@ -25,6 +23,8 @@ struct QuantizedLayerSummary {
   std::string option;      // the search's description of what it chose
   double bits = 0;
   double weighted_error = 0;
+  double signal = 0;       // sum of squared weights, for SQNR
+  double noise = 0;        // sum of squared reconstruction errors
 };
 
 struct QuantizeSummary {
@@ -36,6 +36,7 @@ struct QuantizeSummary {
   double knapsack_gap = 0;            // relative optimality gap of the budget solution (0 without a budget)
   uint64_t pack_bytes = 0;
   double bpw() const { return quantized_weights ? quantized_bits / static_cast<double>(quantized_weights) : 0; }
+  double sqnr_db() const;             // over all quantized weights
 };
 
 // stage: "plan" (building menus, budget recipes only) or "quantize"; done of total tensors.
@@ -46,6 +47,8 @@ struct QuantizeRequest {
   std::string model_path;   // as given, recorded in the pack
   std::string out_path;
   int threads = -1;         // -1: the recipe's threads
+  int64_t lut_sram_bytes = -1;  // -1: the recipe's lut_sram_bytes (0: no limit)
+  int lut_lanes = 0;        // lanes for reload stalls of streamed tables; 0: LutCapacity's default
   std::string created_by = "sop";
 };
 

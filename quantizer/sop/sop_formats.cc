@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "quantizer/model_reader.h"
+#include "quantizer/recipe.h"
 #include "quantizer/sop/anchors.h"
 #include "quantizer/sop/knapsack.h"
 #include "quantizer/sop/sop_plan.h"
@@ -23,6 +24,17 @@ Span<const float> importance_for(const Tensor& w, const QuantOptions& opts) {
 SopSearchOptions search_options(const QuantOptions& opts) {
   SopSearchOptions s;
   s.threads = opts.threads;
+  if (opts.lut_sram_bytes >= 0) s.lut.sram_bytes = opts.lut_sram_bytes;
+  if (opts.lut_lanes > 0) s.lut.lanes = opts.lut_lanes;
+  return s;
+}
+
+// A budget format's search: the caller's threads and LUT, the spec's (recipe's) other settings.
+SopSearchOptions search_options(const QuantOptions& opts, const SopBudgetSpec& spec) {
+  SopSearchOptions s = search_options(opts);
+  s.scale_steps = spec.scale_steps;
+  s.entry_format = spec.entry_format;
+  if (opts.lut_sram_bytes < 0) s.lut.sram_bytes = spec.lut_sram_bytes;
   return s;
 }
 
@@ -88,14 +100,19 @@ const std::vector<SopBudgetSpec>& budget_specs() {
   static const std::vector<std::string> four_bit = {"g16 sE3M3|sel", "g32 sE4M3",     "g32 sE4M3+sel",
                                                     "g16 sE4M3+sel", "g8 sE3M3|sel",  "g8 sE4M3+sel",
                                                     "g12 sE3M3|sel", "g20 sE3M3|sel", "g24 sE3M3|sel"};
-  static const std::vector<SopBudgetSpec> specs = {
-      {"SOP-4.5", 4.5, four_bit, {0.002, 0.01}},
-      {"SOP-5.0", 5.0, four_bit, {0.002, 0.01}},
-      {"SOP-6.5", 6.5,
-       {"g16 sE3M3|sel", "g8 sE3M3|sel", "g8 sE4M3+sel", "g32 E2M3 UE4M4", "g16 E2M3 UE4M4",
-        "g16 E2M3/E3M2 UE4M3|sel", "g8 E2M3 UE4M4"},
-       {0.002, 0.01}},
+  static const std::vector<std::string> six_bit = {"g16 sE3M3|sel",  "g8 sE3M3|sel",           "g8 sE4M3+sel",
+                                                   "g32 E2M3 UE4M4", "g16 E2M3 UE4M4",
+                                                   "g16 E2M3/E3M2 UE4M3|sel", "g8 E2M3 UE4M4"};
+  auto spec = [](const char* name, double bpw, const std::vector<std::string>& layouts) {
+    SopBudgetSpec s;
+    s.name = name;
+    s.target_bpw = bpw;
+    for (const auto& l : layouts) s.layouts.push_back(parse_sop_layout(l));
+    s.sparse_fractions = {0.002, 0.01};
+    return s;
   };
+  static const std::vector<SopBudgetSpec> specs = {spec("SOP-4.5", 4.5, four_bit), spec("SOP-5.0", 5.0, four_bit),
+                                                   spec("SOP-6.5", 6.5, six_bit)};
   return specs;
 }
 
@@ -151,15 +168,13 @@ nlohmann::json plan_json(const SopBudgetPlan& p) {
 
 class SopBudgetFormat : public WeightFormat {
  public:
-  explicit SopBudgetFormat(const SopBudgetSpec& spec) : spec_(spec) {
-    for (const auto& l : spec.layouts) layouts_.push_back(parse_sop_layout(l));
-  }
+  explicit SopBudgetFormat(SopBudgetSpec spec) : spec_(std::move(spec)), layouts_(spec_.layouts) {}
   const SopBudgetSpec& spec() const { return spec_; }
   std::string name() const override { return spec_.name; }
 
   void plan(const ModelReader& model, const std::vector<std::string>& matrix_names,
             const QuantOptions& opts) override {
-    const SopBudgetPlan p = plan_sop_budget(model, matrix_names, spec_, opts.channel_importance, search_options(opts),
+    const SopBudgetPlan p = plan_sop_budget(model, matrix_names, spec_, opts.channel_importance, search_options(opts, spec_),
                                             opts.tensor_importance.get());
     summary_ = p.summary();
     chosen_.clear();
@@ -173,7 +188,7 @@ class SopBudgetFormat : public WeightFormat {
 
   QuantResult quantize(const Tensor& w, const QuantOptions& opts) const override {
     const auto imp = importance_for(w, opts);
-    const auto search = search_options(opts);
+    const auto search = search_options(opts, spec_);
     SopLayerRecipe recipe;
     const auto it = chosen_.find(w.name);
     if (it != chosen_.end()) {
@@ -189,7 +204,7 @@ class SopBudgetFormat : public WeightFormat {
   }
 
  private:
-  const SopBudgetSpec& spec_;
+  SopBudgetSpec spec_;
   std::vector<SopLayout> layouts_;
   std::map<std::string, SopLayerRecipe> chosen_;
   std::string summary_;
@@ -221,6 +236,17 @@ SopBudgetSpec sop_budget_spec(const std::string& name) {
 }
 
 std::unique_ptr<WeightFormat> make_sop_method_format(const std::string& name) {
+  // "recipe:FILE.yaml": the recipe's menu and budget, planned as `sop quantize` plans it.
+  static const std::string recipe_prefix = "recipe:";
+  if (name.rfind(recipe_prefix, 0) == 0) {
+    const Recipe recipe = load_recipe(name.substr(recipe_prefix.size()));
+    if (!recipe.activation_stats.empty()) {
+      throw Error(name, "activation_stats", "sop eval takes activation statistics from --activations, not the recipe");
+    }
+    SopBudgetSpec spec = budget_spec_of(recipe);
+    spec.name = name;
+    return std::make_unique<SopBudgetFormat>(std::move(spec));
+  }
   for (const auto& s : single_layer_specs()) {
     if (name == s.name) return std::make_unique<SopSingleLayerFormat>(s);
   }

@@ -27,6 +27,9 @@ struct SopCodebook {
   std::vector<uint32_t> lut_codes;   // the same entries as LUT-format codes (HIF), as the SRAM holds them
 };
 
+// The widest block selector: 16 tables per layer.
+inline constexpr int kMaxSelectBits = 4;
+
 // How a block's scale (and its selection bit) is stored.
 struct SopScaleLayout {
   std::string name;               // "sE4M3", "sE4M2+sel", ... (s: signed)

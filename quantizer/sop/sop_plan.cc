@@ -22,6 +22,37 @@ std::string SopBudgetPlan::summary() const {
   return out.str();
 }
 
+SopLayout layout_of(const RecipeOption& option) {
+  SopLayout layout = parse_sop_layout(option.layout_name());
+  if (layout.code_bits == 4) {
+    layout.fixed_codebooks.clear();
+    for (const auto& c : option.codebooks) {
+      // Generated tables exist per block size; the name carries the block the option uses.
+      layout.fixed_codebooks.push_back(c.rfind("BOF4", 0) == 0 ? c + "@g" + std::to_string(option.block) : c);
+    }
+    layout.fitted_codebooks = option.fitted;
+  }
+  return layout;
+}
+
+SopBudgetSpec budget_spec_of(const Recipe& recipe) {
+  SopBudgetSpec spec;
+  spec.name = recipe.name;
+  spec.target_bpw = recipe.target_bpw > 0 ? recipe.target_bpw : RecipeLimits::kMaxBpw;
+  for (std::size_t i = 0; i < recipe.options.size(); ++i) {
+    try {
+      spec.layouts.push_back(layout_of(recipe.options[i]));
+    } catch (const Error& e) {
+      throw Error(recipe.path, "options[" + std::to_string(i) + "]", std::string("not a layout the search runs: ") + e.what());
+    }
+  }
+  spec.sparse_fractions = recipe.sparse_fractions;
+  spec.scale_steps = recipe.scale_steps;
+  spec.entry_format = recipe.lut_format == "FP16" ? golden::EntryFormat::Fp16 : golden::EntryFormat::Hif;
+  spec.lut_sram_bytes = recipe.lut_sram_bytes;
+  return spec;
+}
+
 namespace {
 
 // One matrix's menu: every layout, each alone and with each sparse budget, as knapsack options
@@ -32,7 +63,14 @@ struct MatrixMenu {
   std::vector<SopLayerRecipe> recipes;
   double weights = 0;
   bool estimated = false;  // measured on a row sample
+  std::vector<std::string> refused;  // layouts that cannot run in the LUT, and why
 };
+
+int golden_entry_bits(golden::EntryFormat f) {
+  golden::DecodeConfig cfg;
+  cfg.entry_format = f;
+  return cfg.entry_bits();
+}
 
 MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const SopBudgetSpec& spec,
                       const std::vector<SopLayout>& layouts, const SopSearchOptions& search) {
@@ -71,10 +109,17 @@ MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const S
   const double error_unit = signal > 0 ? weights / signal : 1.0;
   const int full_index_bits = sparse_index_bits(static_cast<int64_t>(w.values.size()));
   SopLayerRecipe reference;
+  bool have_reference = false;
   for (std::size_t li = 0; li < layouts.size(); ++li) {
     const SopLayout& layout = layouts[li];
+    const LutDemand lut = lut_demand(layout, rows, cols, golden_entry_bits(search.entry_format), search.lut);
+    if (!lut.fits) {
+      menu.refused.push_back(layout.name + ": " + lut.reason);
+      continue;
+    }
     SopLayerRecipe recipe;
-    if (li == 0) {
+    if (!have_reference) {
+      have_reference = true;
       recipe = reference = search_layer_pair(measured, imp, layout, alpha, search);
     } else if (layout.code_bits == reference.layout.code_bits) {
       // The reference pair, refitted to this layout: the full pair search once per matrix.
@@ -85,9 +130,11 @@ MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const S
     const SopLayerResult r = quantize_with_recipe(measured, imp, recipe, search);
     // The rows not measured cost what measured rows cost: codes and per-block scales.
     const int64_t blocks_per_row = (cols + layout.block - 1) / layout.block;
+    // Row-group tables of the unmeasured rows are stored too; reload stalls are charged as bits.
     const double bits = r.choice.bits + static_cast<double>(rows - measured.rows()) *
                                             (static_cast<double>(cols * layout.code_bits) +
-                                             static_cast<double>(blocks_per_row * layout.scale.bits_per_block()));
+                                             static_cast<double>(blocks_per_row * layout.scale.bits_per_block())) +
+                        unmeasured_table_bits(layout, rows, measured.rows(), r.decode.entry_bits()) + lut.charged_bits;
     menu.options.push_back({bits, r.choice.weighted_error * error_unit});
     menu.recipes.push_back(recipe);
     int64_t max_k = 0;
@@ -131,8 +178,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     }
     return importance_all;
   };
-  std::vector<SopLayout> layouts;
-  for (const auto& l : spec.layouts) layouts.push_back(parse_sop_layout(l));
+  const std::vector<SopLayout>& layouts = spec.layouts;
   std::map<std::string, int64_t> weights_of;
   for (const TensorInfo& info : model.tensors()) weights_of[info.name] = info.element_count();
 
@@ -180,6 +226,12 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   SopBudgetPlan plan;
   for (std::size_t i = 0; i < matrix_names.size(); ++i) {
     if (!menus[i].planned) continue;
+    if (menus[i].options.empty()) {
+      std::string why;
+      for (const auto& r : menus[i].refused) why += (why.empty() ? "" : "; ") + r;
+      throw Error(model.path(), matrix_names[i],
+                  "no layout of " + spec.name + " fits a LUT SRAM of " + std::to_string(search.lut.sram_bytes) + " bytes (" + why + ")");
+    }
     plan.options.push_back(std::move(menus[i].options));
     plan.recipes.push_back(std::move(menus[i].recipes));
     plan.names.push_back(matrix_names[i]);

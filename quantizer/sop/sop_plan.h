@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "quantizer/model_reader.h"
+#include "quantizer/recipe.h"
 #include "quantizer/sop/knapsack.h"
 #include "quantizer/sop/sop_search.h"
 
@@ -15,9 +16,18 @@ namespace sop {
 struct SopBudgetSpec {
   std::string name;
   double target_bpw = 4.5;
-  std::vector<std::string> layouts;      // the first is the reference for the full pair search
+  std::vector<SopLayout> layouts;        // the first that fits the LUT is the reference for the full pair search
   std::vector<double> sparse_fractions;  // sparse-residual budgets offered on top of every layout
+  // What the recipe sets besides the menu (threads and the LUT limit come from the caller).
+  int scale_steps = 1;
+  golden::EntryFormat entry_format = golden::EntryFormat::Hif;
+  int64_t lut_sram_bytes = 0;            // the recipe's LUT SRAM (0: no limit)
 };
+
+// A recipe's menu as a budget spec (a recipe without a budget: its one option at any bpw).
+SopBudgetSpec budget_spec_of(const Recipe& recipe);
+// The SOP layout one recipe option names, with the option's own codebooks.
+SopLayout layout_of(const RecipeOption& option);
 
 struct SopBudgetPlan {
   std::vector<std::string> names;                         // planned matrices

@@ -16,8 +16,9 @@ namespace sop {
 // ---- Layouts ----------------------------------------------------------------------------------------
 
 SopLayout parse_sop_layout(const std::string& name) {
-  // g<block> [<atoms>] <s|U>E<e>M<m>[|sel|+sel]
-  static const std::regex pattern(R"(g(\d+)\s+(?:(E\dM\d(?:/E\dM\d)?)\s+)?([sU])E(\d)M(\d)(\|sel|\+sel)?)");
+  // g<block> [<atoms>] <s|U>E<e>M<m>[|sel[k]|+sel[k]][ rows<R>]
+  static const std::regex pattern(
+      R"(g(\d+)\s+(?:(E\dM\d(?:/E\dM\d)?)\s+)?([sU])E(\d)M(\d)(\|sel|\+sel)?(\d)?(?:\s+rows(\d{1,9}))?)");
   std::smatch m;
   if (!std::regex_match(name, m, pattern)) {
     throw Error("SOP layout", name, "expected e.g. \"g16 sE3M3|sel\", \"g32 sE4M3\" or \"g16 E2M3 UE4M4\"");
@@ -33,9 +34,23 @@ SopLayout parse_sop_layout(const std::string& name) {
   l.scale.select = m[6] == "|sel" ? SelectBitPlacement::Stolen
                    : m[6] == "+sel" ? SelectBitPlacement::Beside
                                     : SelectBitPlacement::None;
+  l.scale.select_bits = m[7].matched ? std::stoi(m[7]) : 1;
+  l.scale.name += m[7].str();
   l.scale.per_tensor_fp32 = true;
   if (l.block < 1 || l.block > 256 || e < 1 || e > 8 || man < 0 || man > 7) {
     throw Error("SOP layout", name, "block or scale format out of range");
+  }
+  if (m[7].matched && (!m[6].matched || l.scale.select_bits < 1 || l.scale.select_bits > kMaxSelectBits)) {
+    throw Error("SOP layout", name, "a selector is 1 to " + std::to_string(kMaxSelectBits) + " bits (\"+sel3\": 8 tables)");
+  }
+  if (m[8].matched) {
+    l.rows_per_table = std::stoll(m[8]);
+    if (l.rows_per_table < 1) throw Error("SOP layout", name, "rows<R> needs R >= 1");
+    if (m[6].matched) throw Error("SOP layout", name, "row-group tables take no selector (the row picks the table)");
+    if (m[2].matched || !is_signed) throw Error("SOP layout", name, "row-group tables are fitted DD4 tables: 4-bit codes, signed scale");
+  }
+  if (l.table_count() > 2 && (m[2].matched || !is_signed)) {
+    throw Error("SOP layout", name, "more than two tables are fitted DD4 tables: 4-bit codes, signed scale");
   }
   if (m[2].matched) {
     l.code_bits = 6;
@@ -171,6 +186,21 @@ constexpr int kDd4HistogramBins = 4096;
 
 WeightedHistogram dd4_histogram() { return WeightedHistogram(-1.0, 1.0, kDd4HistogramBins); }
 
+// Block b's weights as a DD4 fit sees them: divided by the block's signed max (which lands on +1),
+// weighted by importance x max^2 (the block's scale squared, so errors keep their size). An all-zero
+// block has none.
+template <typename Visit>
+void for_each_dd4_point(const BlockedMatrix& m, int64_t b, Visit visit) {
+  const float* x = m.block_values(b);
+  const float* w = m.block_weights(b);
+  const int n = m.block_length(b);
+  float xm = 0;
+  for (int j = 0; j < n; ++j) if (std::fabs(x[j]) > std::fabs(xm)) xm = x[j];
+  if (xm == 0) return;
+  const double m2 = static_cast<double>(xm) * xm;
+  for (int j = 0; j < n; ++j) visit(static_cast<double>(x[j]) / xm, w[j] * m2);
+}
+
 Dd4Points locate_dd4_points(const BlockedMatrix& m) {
   const WeightedHistogram hist = dd4_histogram();
   Dd4Points p;
@@ -179,14 +209,7 @@ Dd4Points locate_dd4_points(const BlockedMatrix& m) {
   p.block_begin.reserve(static_cast<std::size_t>(count + 1));
   for (int64_t b = 0; b < count; ++b) {
     p.block_begin.push_back(static_cast<int64_t>(p.points.size()));
-    const float* x = m.block_values(b);
-    const float* w = m.block_weights(b);
-    const int n = m.block_length(b);
-    float xm = 0;
-    for (int j = 0; j < n; ++j) if (std::fabs(x[j]) > std::fabs(xm)) xm = x[j];
-    if (xm == 0) continue;
-    const double m2 = static_cast<double>(xm) * xm;
-    for (int j = 0; j < n; ++j) p.points.push_back(hist.locate(static_cast<double>(x[j]) / xm, w[j] * m2));
+    for_each_dd4_point(m, b, [&](double v, double weight) { p.points.push_back(hist.locate(v, weight)); });
   }
   p.block_begin.push_back(static_cast<int64_t>(p.points.size()));
   return p;
@@ -233,6 +256,41 @@ std::vector<uint8_t> assignment(const TableFits& a, const TableFits& b) {
   return sel;
 }
 
+// Each block's best table (the first of equals), the selector of a layer with these tables.
+std::vector<uint8_t> assignment(const std::vector<TableFits>& tables) {
+  std::vector<uint8_t> sel(tables.front().fits.size(), 0);
+  for (std::size_t i = 0; i < sel.size(); ++i) {
+    for (std::size_t t = 1; t < tables.size(); ++t) {
+      if (tables[t].fits[i].error < tables[sel[i]].fits[i].error) sel[i] = static_cast<uint8_t>(t);
+    }
+  }
+  return sel;
+}
+
+double set_error(const std::vector<TableFits>& tables) {
+  double e = 0;
+  for (std::size_t i = 0; i < tables.front().fits.size(); ++i) {
+    float best = tables.front().fits[i].error;
+    for (const auto& t : tables) best = std::min(best, t.fits[i].error);
+    e += best;
+  }
+  return e;
+}
+
+// A DD4 table from a histogram of signed-max-normalized values: weighted Lloyd from `init` (16 values)
+// with +1 pinned (the block's max maps onto it exactly). Too few distinct values: init unchanged.
+std::vector<float> lloyd_table(const WeightedHistogram& hist, const std::vector<float>& init) {
+  const WeightedPoints points = hist.points();
+  if (points.value.size() < 16) return init;
+  std::vector<double> start(init.begin(), init.end());
+  std::sort(start.begin(), start.end());
+  start.back() = 1.0;
+  std::vector<bool> pinned(start.size(), false);
+  pinned.back() = true;
+  const auto fitted = weighted_lloyd_1d(points, start, pinned, {100, 1e-7});
+  return std::vector<float>(fitted.begin(), fitted.end());
+}
+
 // DD4: weighted Lloyd on signed-max-normalized values of the chosen blocks (at most max_blocks of
 // them, evenly strided), weights importance x m^2, +1 pinned; starts from `init` (16 values).
 std::vector<float> fit_dd4(const Dd4Points& located, const std::vector<uint8_t>* select, uint8_t which,
@@ -248,15 +306,22 @@ std::vector<float> fit_dd4(const Dd4Points& located, const std::vector<uint8_t>*
     if (seen++ % stride != 0) continue;
     for (int64_t i = located.block_begin[b]; i < located.block_begin[b + 1]; ++i) hist.add(located.points[i]);
   }
-  const WeightedPoints points = hist.points();
-  if (points.value.size() < 16) return init;
-  std::vector<double> start(init.begin(), init.end());
-  std::sort(start.begin(), start.end());
-  start.back() = 1.0;
-  std::vector<bool> pinned(start.size(), false);
-  pinned.back() = true;
-  const auto fitted = weighted_lloyd_1d(points, start, pinned, {100, 1e-7});
-  return std::vector<float>(fitted.begin(), fitted.end());
+  return lloyd_table(hist, init);
+}
+
+// A row group's DD4 table: the same fit on the group's blocks [first_block, end_block), located on a
+// histogram of about one bin per four weights (at most max_bins): a group of one row holds only a few
+// hundred weights, and a 4096-bin Lloyd per row would cost more than the rest of the search.
+std::vector<float> fit_group_table(const BlockedMatrix& m, int64_t first_block, int64_t end_block,
+                                   const std::vector<float>& init, int max_bins) {
+  int64_t weights = 0;
+  for (int64_t b = first_block; b < end_block; ++b) weights += m.block_length(b);
+  const int bins = static_cast<int>(std::clamp<int64_t>(weights / 4, 64, std::max(64, max_bins)));
+  WeightedHistogram hist(-1.0, 1.0, bins);
+  for (int64_t b = first_block; b < end_block; ++b) {
+    for_each_dd4_point(m, b, [&](double v, double weight) { hist.add(v, weight); });
+  }
+  return lloyd_table(hist, init);
 }
 
 std::vector<float> table_values(const std::string& name, int block) { return fixed_codebook(name, block).values; }
@@ -265,6 +330,79 @@ float table_cb_max(const std::vector<std::vector<float>>& tables) {
   float cb_max = INFINITY;
   for (const auto& t : tables) cb_max = std::min(cb_max, *std::max_element(t.begin(), t.end()));
   return cb_max > 0 && std::isfinite(cb_max) ? cb_max : 1.0f;
+}
+
+SopLayerRecipe recipe_of(const SopLayout& layout, double alpha, const std::vector<TableFits>& tables) {
+  SopLayerRecipe r;
+  r.layout = layout;
+  r.awq_alpha = alpha;
+  for (const auto& t : tables) {
+    r.table_names.push_back(t.name);
+    r.tables.push_back(t.real_values);
+  }
+  return r;
+}
+
+// Each block's weighted signal energy sum_j w_j x_j^2: a block's error relative to it says how badly
+// its shape, not its size, is served.
+std::vector<double> block_energies(const BlockedMatrix& m) {
+  std::vector<double> e(static_cast<std::size_t>(m.block_count()), 0.0);
+  for (int64_t b = 0; b < m.block_count(); ++b) {
+    const float* x = m.block_values(b);
+    const float* w = m.block_weights(b);
+    for (int j = 0; j < m.block_length(b); ++j) e[static_cast<std::size_t>(b)] += static_cast<double>(w[j]) * x[j] * x[j];
+  }
+  return e;
+}
+
+// Grows a layer's tables to `target` (a k-means over tables, generalizing the pair search): a new DD4
+// table is fitted on the share 1 / (k + 1) of blocks the k tables serve worst (relative error), then
+// every block goes to its best table and every fitted table is refitted on its blocks, refit_iterations
+// times. Refits that would raise the error are undone: the set never gets worse than before the refit.
+// Every block to its best table, every fitted table refitted on its blocks, `iterations` times; a round
+// that would raise the error is undone and ends the refits.
+void refit_tables(const SearchContext& ctx, std::vector<TableFits>& tables, int iterations, const SopSearchOptions& options) {
+  for (int it = 0; it < iterations; ++it) {
+    const auto assigned = assignment(tables);
+    std::vector<TableFits> refitted = tables;
+    for (std::size_t t = 0; t < refitted.size(); ++t) {
+      if (!is_fitted_name(refitted[t].name)) continue;
+      refitted[t] = evaluate_table(ctx, refitted[t].name,
+                                   fit_dd4(ctx.dd4_points, &assigned, static_cast<uint8_t>(t), refitted[t].real_values,
+                                           options.fit_max_blocks));
+    }
+    if (set_error(refitted) > set_error(tables)) return;
+    tables = std::move(refitted);
+  }
+}
+
+std::vector<TableFits> grow_tables(const SearchContext& ctx, std::vector<TableFits> tables, std::size_t target,
+                                   const SopSearchOptions& options) {
+  const std::vector<double> energy = block_energies(ctx.m);
+  // The starting set came from another layout (the pair search, or a menu's reference): its tables
+  // are refitted to this layout's blocks first.
+  refit_tables(ctx, tables, options.refit_iterations, options);
+  while (tables.size() < target) {
+    const auto sel = assignment(tables);
+    std::vector<std::pair<double, std::size_t>> relative;
+    for (std::size_t i = 0; i < energy.size(); ++i) {
+      if (energy[i] > 0) relative.emplace_back(tables[sel[i]].fits[i].error / energy[i], i);
+    }
+    const std::size_t share = relative.size() / (tables.size() + 1);
+    if (share == 0) {
+      tables.push_back(tables.back());  // fewer blocks than tables: the extra ones are never chosen
+      continue;
+    }
+    std::nth_element(relative.begin(), relative.begin() + static_cast<std::ptrdiff_t>(share - 1), relative.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<uint8_t> seed(energy.size(), 0);
+    for (std::size_t k = 0; k < share; ++k) seed[relative[k].second] = 1;
+    const std::vector<float>& init = tables[sel[relative.front().second]].real_values;
+    tables.push_back(evaluate_table(ctx, "DD4#" + std::to_string(tables.size()),
+                                    fit_dd4(ctx.dd4_points, &seed, 1, init, options.fit_max_blocks)));
+    refit_tables(ctx, tables, options.refit_iterations, options);
+  }
+  return tables;
 }
 
 SopLayerRecipe recipe_of(const SopLayout& layout, double alpha, const TableFits& a, const TableFits* b) {
@@ -284,6 +422,30 @@ SopLayerRecipe recipe_of(const SopLayout& layout, double alpha, const TableFits&
 
 SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, const SopLayout& layout,
                                  double awq_alpha, const SopSearchOptions& options, const SopLayerRecipe* hint) {
+  if (layout.rows_per_table > 0) {
+    // The groups' tables are fitted where the rows are (quantize_with_recipe); they start from the best
+    // single table of the layer.
+    SopLayout single = layout;
+    single.rows_per_table = 0;
+    SopLayerRecipe r = search_layer_pair(w, importance, single, awq_alpha, options,
+                                         hint && hint->tables.size() <= 2 ? hint : nullptr);
+    r.layout = layout;
+    return r;
+  }
+  const auto table_count = static_cast<std::size_t>(layout.table_count());
+  if (hint && (hint->tables.size() > std::max<std::size_t>(2, table_count) || hint->layout.rows_per_table > 0)) {
+    hint = nullptr;  // a larger set does not shrink to this layout's; search it afresh
+  }
+  // More than two tables are grown on this layout's own blocks and scales: grown from another
+  // layout's tables (a menu's reference) they settle measurably worse (0.6-1.3 dB on synthetic:llm).
+  if (table_count > 2 && (!hint || hint->layout.name != layout.name)) {
+    SopLayout pair = layout;
+    pair.scale.select_bits = 1;
+    const SopLayerRecipe best_pair = search_layer_pair(w, importance, pair, awq_alpha, options);
+    SopLayerRecipe grown_from = best_pair;
+    grown_from.layout = layout;
+    return search_layer_pair(w, importance, layout, awq_alpha, options, &grown_from);
+  }
   const LayerWork work = make_work(w, importance, layout.block, awq_alpha);
   std::vector<std::vector<float>> fixed_values;
   for (const auto& n : layout.fixed_codebooks) fixed_values.push_back(table_values(n, layout.block));
@@ -305,6 +467,7 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
     for (std::size_t i = 0; i < hint->tables.size(); ++i) {
       tables.push_back(evaluate_table(ctx, hint->table_names[i], hint->tables[i]));
     }
+    if (table_count > 2) return recipe_of(layout, awq_alpha, grow_tables(ctx, std::move(tables), table_count, options));
     if (tables.size() == 2 && layout.has_select()) {
       if (fitted) {
         for (int it = 0; it < 1; ++it) {
@@ -473,8 +636,17 @@ std::vector<SparseCandidate> sparse_candidates(const Tensor& w, Span<const float
 
 std::string describe_recipe(const SopLayerRecipe& recipe) {
   std::string s = recipe.layout.name + " ";
-  s += recipe.tables.size() == 2 ? "pair(" + recipe.table_names[0] + "," + recipe.table_names[1] + ")"
-                                 : recipe.table_names[0];
+  if (recipe.layout.rows_per_table > 0) {
+    s += "DD4 per " + std::to_string(recipe.layout.rows_per_table) + " rows from " + recipe.table_names[0];
+  } else if (recipe.tables.size() == 2) {
+    s += "pair(" + recipe.table_names[0] + "," + recipe.table_names[1] + ")";
+  } else if (recipe.tables.size() > 2) {
+    s += std::to_string(recipe.tables.size()) + " tables(";
+    for (std::size_t i = 0; i < recipe.table_names.size(); ++i) s += (i ? "," : "") + recipe.table_names[i];
+    s += ")";
+  } else {
+    s += recipe.table_names[0];
+  }
   if (recipe.awq_alpha != 0) s += " c^" + std::to_string(recipe.awq_alpha).substr(0, 4);
   if (recipe.sparse_count > 0) s += " sparse " + std::to_string(recipe.sparse_count);
   return s;
@@ -492,8 +664,12 @@ double layer_bits(const SopLayerResult& r) {
   double bits = static_cast<double>(r.rows * r.cols) * r.decode.code_bits +
                 static_cast<double>(blocks) * r.scale_layout.bits_per_block();
   // A fitted table travels with the layer; a fixed one is a constant the LUT loader already has and
-  // costs only its id.
-  const std::size_t stored = r.scale_layout.select == SelectBitPlacement::None ? 1 : 2;
+  // costs only its id. Every table a block can reach is stored: 2^select_bits with a selector, one per
+  // row group, else one (the golden pair's repeat is not).
+  const std::size_t stored = r.rows_per_table > 0 ? r.codebooks.size()
+                             : r.scale_layout.select == SelectBitPlacement::None
+                                 ? 1
+                                 : std::size_t{1} << r.scale_layout.select_bits;
   for (std::size_t i = 0; i < std::min(stored, r.codebooks.size()); ++i) {
     bits += is_fitted_name(r.codebooks[i].name)
                 ? static_cast<double>(r.codebooks[i].values.size()) * r.decode.entry_bits()
@@ -502,6 +678,12 @@ double layer_bits(const SopLayerResult& r) {
   if (r.scale_layout.per_tensor_fp32) bits += 32;
   bits += static_cast<double>(r.sparse.size()) * (r.sparse_index_bits + r.decode.entry_bits());
   return bits;
+}
+
+double unmeasured_table_bits(const SopLayout& layout, int64_t rows, int64_t measured_rows, int entry_bits) {
+  if (layout.rows_per_table <= 0) return 0;
+  const auto groups = [&](int64_t r) { return (r + layout.rows_per_table - 1) / layout.rows_per_table; };
+  return static_cast<double>(groups(rows) - groups(measured_rows)) * (1 << layout.code_bits) * entry_bits;
 }
 
 SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importance, const SopLayerRecipe& recipe,
@@ -522,15 +704,34 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
                        : 1.0f;
   const ScaleGrid grid(layout.scale.format, r.tensor_scale);
   const ScaleSearch search{options.scale_steps, layout.scale.format.has_sign};
-  std::vector<LutCodebook> cbs;
-  for (std::size_t i = 0; i < recipe.tables.size(); ++i) {
-    cbs.emplace_back(recipe.table_names[i], r.decode, recipe.tables[i]);
-  }
-  if (cbs.size() == 1) cbs.push_back(cbs.front());  // the golden tables always come in pairs
-  for (const auto& cb : cbs) r.codebooks.push_back({cb.name(), cb.values(), cb.entry_codes()});
-  const bool pair = recipe.tables.size() == 2 && layout.has_select();
-
   const int64_t blocks = m.block_count();
+  const int64_t blocks_per_row = m.blocks_per_row();
+  std::vector<LutCodebook> cbs;
+  if (layout.rows_per_table > 0) {
+    // One DD4 table per group of rows, each fitted on its own rows from the recipe's start table.
+    const int64_t groups = (r.rows + layout.rows_per_table - 1) / layout.rows_per_table;
+    cbs.resize(static_cast<std::size_t>(groups));
+    parallel_for_ranges(groups, options.threads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t g = begin; g < end; ++g) {
+        const int64_t first_row = g * layout.rows_per_table;
+        const int64_t end_row = std::min(r.rows, first_row + layout.rows_per_table);
+        cbs[static_cast<std::size_t>(g)] =
+            LutCodebook("DD4r", r.decode,
+                        fit_group_table(m, first_row * blocks_per_row, end_row * blocks_per_row, recipe.tables.front(),
+                                        options.fit_bins));
+      }
+    });
+    r.rows_per_table = layout.rows_per_table;
+  } else {
+    for (std::size_t i = 0; i < recipe.tables.size(); ++i) {
+      cbs.emplace_back(recipe.table_names[i], r.decode, recipe.tables[i]);
+    }
+    if (cbs.size() == 1) cbs.push_back(cbs.front());  // a single table is stored as the golden pair
+  }
+  for (const auto& cb : cbs) r.codebooks.push_back({cb.name(), cb.values(), cb.entry_codes()});
+  // Tables a block chooses among (row groups: its group's only).
+  const std::size_t choices = layout.rows_per_table > 0 || !layout.has_select() ? 1 : recipe.tables.size();
+
   r.scale_codes.resize(static_cast<std::size_t>(blocks));
   r.select.assign(static_cast<std::size_t>(blocks), 0);
   r.codes.resize(w.values.size());
@@ -540,16 +741,19 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
       const float* x = m.block_values(b);
       const float* wt = m.block_weights(b);
       const int n = m.block_length(b);
-      BlockFit fit = fit_block(x, wt, n, cbs[0], grid, search);
+      const std::size_t group = layout.rows_per_table > 0
+                                    ? static_cast<std::size_t>(b / blocks_per_row / layout.rows_per_table)
+                                    : 0;
+      BlockFit fit = fit_block(x, wt, n, cbs[group], grid, search);
       uint8_t sel = 0;
-      if (pair) {
-        const BlockFit other = fit_block(x, wt, n, cbs[1], grid, search);
-        if (other.error < fit.error) { fit = other; sel = 1; }
+      for (std::size_t t = 1; t < choices; ++t) {
+        const BlockFit other = fit_block(x, wt, n, cbs[t], grid, search);
+        if (other.error < fit.error) { fit = other; sel = static_cast<uint8_t>(t); }
       }
       const int64_t offset = x - m.values;
       r.scale_codes[b] = fit.scale_code;
       r.select[b] = sel;
-      encode_block(x, wt, n, cbs[sel], grid, fit.scale_code, r.codes.data() + offset, q.data() + offset);
+      encode_block(x, wt, n, cbs[group + sel], grid, fit.scale_code, r.codes.data() + offset, q.data() + offset);
     }
   });
   if (!work.c.empty()) {

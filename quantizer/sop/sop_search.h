@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "quantizer/sop/block_quant.h"
+#include "quantizer/sop/lut_capacity.h"
 #include "quantizer/sop/sop_layer.h"
 #include "base/span.h"
 #include "quantizer/tensor.h"
@@ -20,14 +21,21 @@ struct SopLayout {
   int code_bits = 4;                // 4: 16-entry tables; 6: 64-entry atoms
   std::vector<std::string> fixed_codebooks;  // offered to the pair search
   bool fitted_codebooks = true;     // DD4 tables (4-bit layouts with a signed scale only)
+  // > 0: one fitted table per group of this many rows (the block's row picks it; no selector).
+  int64_t rows_per_table = 0;
 
   bool has_select() const { return scale.select != SelectBitPlacement::None; }
+  // Tables a block chooses among: 2^select_bits with a selector, else 1 (per row group: 1 per group).
+  int table_count() const { return has_select() ? 1 << scale.select_bits : 1; }
 };
 
 // Named layouts: "g16 sE3M3|sel" (select stolen: sign + E3M3 + select = 8 bits), "g16 sE4M3+sel"
 // (select beside: 9 bits), "g32 sE4M3" (no pair), "g16 E2M3 UE4M4" (6-bit atoms), ... The grammar:
 // g<block> <s?E<e>M<m>> then "|sel" (stolen), "+sel" (beside) or nothing, and for 6-bit atoms the
-// element formats before the scale ("E2M3", or "E2M3/E3M2" for a pair).
+// element formats before the scale ("E2M3", or "E2M3/E3M2" for a pair). A digit after "sel" widens the
+// selector: "g32 sE4M3+sel3" chooses among 8 tables per block (3 bits beside the scale). A trailing
+// "rows<R>" gives one fitted table to each group of R rows instead: "g32 sE4M3 rows128", "g32 sE4M3 rows1"
+// (a table per row, as any4 does).
 SopLayout parse_sop_layout(const std::string& name);
 
 struct SopSearchOptions {
@@ -37,6 +45,10 @@ struct SopSearchOptions {
   // The pair search (which tables, DD4 fits, select assignments) runs on evenly spaced rows holding
   // at most this many blocks; the chosen tables then quantize every block. 0: search on every row.
   int64_t search_max_blocks = 65536;
+  // Histogram bins of a DD4 fit over a whole layer (a row group's fit uses fewer: see fit_group_table).
+  int fit_bins = 4096;
+  // The LUT the tables must fit (menus drop the layouts that cannot run in it): lut_capacity.h.
+  LutCapacity lut;
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;
   int threads = 0;
 };
@@ -45,15 +57,20 @@ struct SopSearchOptions {
 // rounding), the c exponent and the sparse budget.
 struct SopLayerRecipe {
   SopLayout layout;
-  std::vector<std::string> table_names;        // one or two
-  std::vector<std::vector<float>> tables;      // one or two, each 16 or 64 values by code
+  // One per table the blocks choose among (layout.table_count()). With layout.rows_per_table > 0, one
+  // table that starts every row group's fit (the groups' own tables are fitted by quantize_with_recipe).
+  std::vector<std::string> table_names;
+  std::vector<std::vector<float>> tables;      // each 16 or 64 values by code
   double awq_alpha = 0;                        // c_j = (imp_j / mean imp)^(-alpha/2); 0: no c
   int64_t sparse_count = 0;
 };
 
 // Runs the pair search at `layout` on w (importance: per-column E[x^2], or empty for uniform) and
 // returns the recipe of the best pair (sparse_count 0). When `hint` is given, its tables are reused
-// (DD4 tables refitted once for this layout) instead of searching every pair.
+// (DD4 tables refitted once for this layout) instead of searching every pair. A layout with more than
+// two tables grows the best pair one fitted table at a time (a k-means over tables: each new DD4 table
+// starts on the blocks the others serve worst, then every block goes to its best table and every fitted
+// table is refitted on its blocks). A row-group layout returns the best single table as the groups' start.
 SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, const SopLayout& layout,
                                  double awq_alpha, const SopSearchOptions& options,
                                  const SopLayerRecipe* hint = nullptr);
@@ -82,6 +99,10 @@ int sparse_index_bits(int64_t weights);
 
 // Total bits of a layer result (codes, scales, select bits, stored tables, per-tensor scale, sparse).
 double layer_bits(const SopLayerResult& r);
+
+// Bits of the row-group tables a layout adds for the rows of a matrix a menu did not measure (its row
+// sample holds measured_rows of rows): 0 for other layouts.
+double unmeasured_table_bits(const SopLayout& layout, int64_t rows, int64_t measured_rows, int entry_bits);
 
 // c exponents tried when activation statistics are given.
 std::vector<double> default_awq_alphas();

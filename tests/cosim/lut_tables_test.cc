@@ -9,12 +9,14 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "model/hw/hw_config.h"
 #include "model/tlm/system.h"
 #include "quantizer/sop/sop_layer.h"
 #include "sim/estimate.h"
+#include "tests/cli/cli_support.h"
 
 namespace sop {
 namespace {
@@ -177,6 +179,66 @@ TEST(LutTables, SelectorTablesBeyondTheSlotAreRefused) {
     EXPECT_NE(what.find("LUT of 704 bits"), std::string::npos) << what;
   }
   EXPECT_THROW((void)sim::count_actions(estimator_workload(layer), sim::design_from_hw(hw)), Error);
+}
+
+// End to end through pack format 2.0: `sop quantize` with the T = 8 recipe and with one table per row,
+// then `sop simulate --engine both`: every weight checked on both engines, the same cycles and stalls.
+// The T = 8 pack runs on tables8.yaml (a prebuilt RTL variant) and is refused by default.yaml's pair.
+struct PackCase {
+  const char* recipe;
+  const char* hw;
+  bool streamed;
+};
+
+class LutTablesPack : public ::testing::TestWithParam<PackCase> {};
+
+TEST_P(LutTablesPack, QuantizedPackRunsBitForBitOnBothEngines) {
+  const PackCase c = GetParam();
+  testing::ScratchDir dir;
+  const std::string src = SOP_SOURCE_DIR;
+  const std::string pack = dir.file("m.sop");
+  testing::CommandResult r = testing::run_sop("quantize --model 'synthetic:gaussian?rows=256&cols=512' --recipe '" + src +
+                                                  "/configs/quant/tables/" + c.recipe + ".yaml' --out '" + pack + "'",
+                                              dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string json_path = dir.file("sim.json");
+  r = testing::run_sop("simulate --pack '" + pack + "' --hw '" + src + "/configs/hw/" + c.hw + ".yaml' --engine both --json '" +
+                           json_path + "'",
+                       dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(testing::read_text(json_path));
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["scoreboard"]["mismatches"], 0) << run["engine"];
+    EXPECT_EQ(run["scoreboard"]["checked"], 131072) << run["engine"];
+    EXPECT_EQ(run["lut"]["streamed_tables"].get<uint64_t>() > 0, c.streamed) << run["engine"];
+  }
+  EXPECT_EQ(j["runs"][0]["cycles"], j["runs"][1]["cycles"]);
+  EXPECT_EQ(j["runs"][0]["stall_cycles"], j["runs"][1]["stall_cycles"]);
+  std::printf("%s on %s: tlm %llu cycles, rtl %llu cycles, lut reload %llu\n", c.recipe, c.hw,
+              static_cast<unsigned long long>(j["runs"][0]["cycles"].get<uint64_t>()),
+              static_cast<unsigned long long>(j["runs"][1]["cycles"].get<uint64_t>()),
+              static_cast<unsigned long long>(j["runs"][0]["stall_cycles"]["lut_reload"].get<uint64_t>()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Packs, LutTablesPack,
+                         ::testing::Values(PackCase{"t8", "tables8", false}, PackCase{"rows1", "default", true}),
+                         [](const ::testing::TestParamInfo<PackCase>& info) {
+                           return std::string(info.param.recipe) + "_on_" + info.param.hw;
+                         });
+
+TEST(LutTables, PackOfEightSelectorTablesIsRefusedByThePairUnit) {
+  testing::ScratchDir dir;
+  const std::string src = SOP_SOURCE_DIR;
+  const std::string pack = dir.file("m.sop");
+  ASSERT_EQ(testing::run_sop("quantize --model 'synthetic:gaussian?rows=64&cols=256' --recipe '" + src +
+                                 "/configs/quant/tables/t8.yaml' --out '" + pack + "'",
+                             dir)
+                .exit_code,
+            0);
+  const testing::CommandResult r = testing::run_sop("simulate --pack '" + pack + "' --hw '" + src + "/configs/hw/default.yaml'", dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("weight: select_bits: 3 select bits (8 tables per layer) exceed the unit's LUT"), std::string::npos) << r.err;
 }
 
 }  // namespace

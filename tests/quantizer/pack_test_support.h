@@ -29,6 +29,8 @@ struct SyntheticLayerSpec {
   int block = 16;
   int code_bits = 4;
   SelectBitPlacement select = SelectBitPlacement::Stolen;
+  int select_bits = 1;         // with a selector: 2^select_bits tables
+  int64_t rows_per_table = 0;  // > 0: one table per group of rows (select must be None)
   golden::ScaleFormat scale = golden::kScaleE4M3;
   int sparse_count = 5;
   bool channel_factors = true;
@@ -36,7 +38,8 @@ struct SyntheticLayerSpec {
   uint32_t seed = 1;
 };
 
-// A layer with random codes, scales and select bits. Its dequant is computed here from golden::multiply
+// A layer with random codes, scales and selectors and T tables (a selector's 2^select_bits, one per
+// row group, or the single table as the golden pair). Its dequant is computed here from golden::multiply
 // directly (not through dequantize_layer), following sop_layer.h's formula.
 inline SopLayerResult make_synthetic_layer(const std::string& name, const SyntheticLayerSpec& spec) {
   std::mt19937 rng(spec.seed);
@@ -50,14 +53,21 @@ inline SopLayerResult make_synthetic_layer(const std::string& name, const Synthe
   layer.scale_layout.name = "test";
   layer.scale_layout.format = spec.scale;
   layer.scale_layout.select = spec.select;
+  layer.scale_layout.select_bits = spec.select_bits;
+  layer.rows_per_table = spec.rows_per_table;
   layer.tensor_scale = spec.tensor_scale;
   const int entries = 1 << spec.code_bits;
   std::uniform_real_distribution<double> value(-1.0, 1.0);
-  for (int t = 0; t < 2; ++t) {
+  const bool has_select = spec.select != SelectBitPlacement::None;
+  const int64_t tables = spec.rows_per_table > 0 ? (spec.rows + spec.rows_per_table - 1) / spec.rows_per_table
+                         : has_select           ? int64_t{1} << spec.select_bits
+                                                : 2;
+  for (int64_t t = 0; t < tables; ++t) {
     SopCodebook cb;
-    cb.name = "T" + std::to_string(t);
+    // Known names are stored as one byte, others as strings: cover both.
+    cb.name = t % 3 == 1 ? "DD4a" : "T" + std::to_string(t);
     for (int k = 0; k < entries; ++k) {
-      const double x = (t == 1 && spec.select == SelectBitPlacement::None) ? layer.codebooks[0].values[static_cast<std::size_t>(k)] : value(rng);
+      const double x = (t == 1 && spec.select == SelectBitPlacement::None && spec.rows_per_table == 0) ? layer.codebooks[0].values[static_cast<std::size_t>(k)] : value(rng);
       const uint32_t code = golden::encode_entry(layer.decode, x);
       const golden::IntFloat v = golden::entry_unpack(layer.decode, code);
       cb.lut_codes.push_back(code);
@@ -67,14 +77,14 @@ inline SopLayerResult make_synthetic_layer(const std::string& name, const Synthe
   }
   const int64_t blocks = spec.rows * ((spec.cols + spec.block - 1) / spec.block);
   std::uniform_int_distribution<uint32_t> scale_code(0, (1u << spec.scale.bits()) - 1);
-  std::uniform_int_distribution<int> bit(0, 1);
+  std::uniform_int_distribution<int> selector(0, (1 << spec.select_bits) - 1);
   std::uniform_int_distribution<int> code(0, entries - 1);
   for (int64_t b = 0; b < blocks; ++b) {
     // Avoid the top exponent field so no scale code stands for the source format's NaN.
     uint32_t s = scale_code(rng);
     s &= ~(1u << (spec.scale.man_bits + spec.scale.exp_bits - 1));
     layer.scale_codes.push_back(s);
-    layer.select.push_back(static_cast<uint8_t>(spec.select == SelectBitPlacement::None ? 0 : bit(rng)));
+    layer.select.push_back(static_cast<uint8_t>(spec.select == SelectBitPlacement::None ? 0 : selector(rng)));
   }
   for (int64_t i = 0; i < spec.rows * spec.cols; ++i) layer.codes.push_back(static_cast<uint8_t>(code(rng)));
   const auto weights = static_cast<uint64_t>(spec.rows * spec.cols);
@@ -100,7 +110,8 @@ inline SopLayerResult make_synthetic_layer(const std::string& name, const Synthe
     for (int64_t j = 0; j < spec.cols; ++j) {
       const auto flat = static_cast<std::size_t>(i * spec.cols + j);
       const auto b = static_cast<std::size_t>(i * blocks_per_row + j / spec.block);
-      uint32_t entry = layer.codebooks[layer.select[b]].lut_codes[layer.codes[flat]];
+      const std::size_t table = spec.rows_per_table > 0 ? static_cast<std::size_t>(i / spec.rows_per_table) : layer.select[b];
+      uint32_t entry = layer.codebooks[table].lut_codes[layer.codes[flat]];
       if (next_sparse < layer.sparse.size() && layer.sparse[next_sparse].index == flat) {
         entry = layer.sparse[next_sparse++].entry;
       }
@@ -110,6 +121,11 @@ inline SopLayerResult make_synthetic_layer(const std::string& name, const Synthe
     }
   }
   return layer;
+}
+
+// Equal as FP32 bit patterns (the sign of zero included).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // A directory under the build tree, unique per test process, removed by the destructor.

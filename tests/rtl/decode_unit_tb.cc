@@ -776,13 +776,12 @@ std::vector<Scenario> real_model_scenarios(const Hw& hw, const std::string& mode
         skipped.push_back(v.name + " (block size not a multiple of lanes)");
         continue;
       }
-      LayerTables t;
-      for (const auto& cb : v.codebooks) t.entries.insert(t.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+      const LayerTables t = sop::pair_tables(v, "RTL regression");
       std::vector<Block> blocks;
       for (int64_t b = 0; b < v.block_count(); ++b) {
         store.emplace_back(static_cast<std::size_t>(v.block_size));
         golden::unpack_codes(v.codes, d.code_bits, static_cast<std::size_t>(b * v.block_size), store.back());
-        blocks.push_back({v.scale_code(b), v.select(b) ? 1u : 0u, Span<const uint8_t>(store.back().data(), store.back().size())});
+        blocks.push_back({v.scale_code(b), v.table_of(b), Span<const uint8_t>(store.back().data(), store.back().size())});
       }
       std::vector<Residual> res;
       for (const auto& e : v.sparse) res.push_back({static_cast<uint32_t>(e.index), e.entry});
