@@ -36,9 +36,10 @@ void print(const sysc::SimulateResult& r) {
               static_cast<unsigned long long>(r.stall_consumer), pct(r.stall_consumer),
               static_cast<unsigned long long>(r.stall_residual), pct(r.stall_residual),
               static_cast<unsigned long long>(r.stall_pipeline));
-  std::printf("  LUT: %llu table loads, %llu fetched from DRAM (%llu misses, %llu prefetched)\n",
+  std::printf("  LUT: %llu table loads, %llu fetched from DRAM (%llu misses, %llu prefetched), %llu tables streamed\n",
               static_cast<unsigned long long>(r.table_loads), static_cast<unsigned long long>(r.table_fetches),
-              static_cast<unsigned long long>(r.lut_misses), static_cast<unsigned long long>(r.lut_prefetches));
+              static_cast<unsigned long long>(r.lut_misses), static_cast<unsigned long long>(r.lut_prefetches),
+              static_cast<unsigned long long>(r.streamed_tables));
   if (r.units > 1) {
     std::printf("  %llu units, stalls summed over them; each unit's end:", static_cast<unsigned long long>(r.units));
     for (uint64_t c : r.unit_cycles) std::printf(" %llu", static_cast<unsigned long long>(c));

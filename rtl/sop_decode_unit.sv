@@ -3,7 +3,8 @@
 // A beat on the code port carries Lanes codes, and for each lane the select bit and scale of the block
 // its code belongs to: blocks are packed back to back, so a beat may span several blocks and a block
 // several beats, whatever the block size; only a tensor's last beat is padded. With it come the resident
-// layer slot and a flag marking a tensor's first beat. Each lane reads LUT[layer][sel][code], multiplies
+// layer slot and a flag marking a tensor's first beat. Each lane reads LUT[layer][table][code] (table: the
+// lane's TableBits-wide selector, one of the slot's 2^TableBits tables), multiplies
 // it by its scale exactly (sop_lane_mul) and the beat's products leave through a registered valid/ready
 // output stage. Lane l of a bus is bits [l*W +: W] (flat vectors: yosys 0.23 reads no packed
 // multi-dimensional arrays).
@@ -16,7 +17,9 @@
 // complete; residuals behind the beat (index < beat start) are dropped, as the golden decode skips them.
 //
 // Table loads write one entry per cycle and are always accepted; a beat issued in the same cycle as a
-// load reads the old entry.
+// load reads the old entry. The unit does not track which tables are loaded: the controller driving it
+// offers a beat only once its tables are written (model/tlm streams a layer's tables through a slot's
+// tables this way, docs/rtl.md "Streamed tables").
 //
 // Timing (what tests/rtl checks, cycle for cycle; docs/rtl.md "Timing" gives the cycle counts):
 //  - load_ready_o is always 1: a load entry is written in every cycle load_valid_i is high.
@@ -39,6 +42,8 @@ module sop_decode_unit #(
   parameter int unsigned   Lanes           = 8,
   parameter int unsigned   CodeBits        = 4,
   parameter int unsigned   ResidentLayers  = 2,
+  // Selector width: 2^TableBits tables per resident layer slot, 1..4 (1: the codebook pair).
+  parameter int unsigned   TableBits       = 1,
   // FP16 LUT entries instead of HIF (the comparison datapath). A bit rather than the package enum so
   // that tools can override it from the command line (verilator -G, yosys chparam).
   parameter bit            Fp16Entries     = 1'b0,
@@ -72,14 +77,14 @@ module sop_decode_unit #(
   input  logic                                  load_valid_i,
   output logic                                  load_ready_o,
   input  logic [LayerBits-1:0]                  load_layer_i,
-  input  logic                                  load_table_i,
+  input  logic [TableBits-1:0]                  load_table_i,
   input  logic [CodeBits-1:0]                   load_index_i,
   input  logic [EntryBits-1:0]                  load_entry_i,
   // code beats
   input  logic                                  in_valid_i,
   output logic                                  in_ready_o,
   input  logic [Lanes*CodeBits-1:0]             in_codes_i,
-  input  logic [Lanes-1:0]                      in_sel_i,
+  input  logic [Lanes*TableBits-1:0]            in_sel_i,
   input  logic [Lanes*ScaleBits-1:0]            in_scale_i,
   input  logic [LayerBits-1:0]                  in_layer_i,
   input  logic                                  in_first_i,
@@ -104,7 +109,8 @@ module sop_decode_unit #(
     .Layers   (ResidentLayers),
     .CodeBits (CodeBits),
     .EntryBits(EntryBits),
-    .Lanes    (Lanes)
+    .Lanes    (Lanes),
+    .TableBits(TableBits)
   ) u_lut (
     .clk_i   (clk_i),
     .we_i    (load_valid_i),
@@ -393,6 +399,7 @@ module sop_decode_unit #(
     LanesLegal : assert (Lanes >= 1 && Lanes <= 256) else $fatal(1, "Lanes must be 1..256");
     CodeBitsLegal : assert (CodeBits == 4 || CodeBits == 6) else $fatal(1, "CodeBits must be 4 or 6");
     LayersLegal : assert (ResidentLayers >= 1) else $fatal(1, "ResidentLayers must be >= 1");
+    TableBitsLegal : assert (TableBits >= 1 && TableBits <= 4) else $fatal(1, "TableBits must be 1..4");
     IndexLegal : assert (IndexBits <= 32 && IndexBits >= 2 * CmpBits)
       else $fatal(1, "IndexBits must be 2 x (clog2(Lanes) + 2) .. 32");
     PipeStagesLegal : assert (PipeStages >= 1 && PipeStages <= 3) else $fatal(1, "PipeStages must be 1..3");

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/clock.h"
+#include "model/tlm/workload.h"
 
 #include "base/error.h"
 #include "model/golden/formats.h"
@@ -22,6 +23,52 @@ namespace {
 constexpr int kSramReadWidthBits = 64;
 
 double ceil_div(double a, double b) { return std::ceil(a / b); }
+
+// A layer's tables against a LUT slot of design.tables_per_layer = W (docs/simulate.md "Streamed
+// tables"): selector tables beyond W are refused, as the system model refuses them; row-group tables
+// beyond W stream through the slot. Counts them into c and returns the stall cycles after the first
+// window's load, by the system model's rule with the memory keeping up: group g's table loads (E
+// cycles) from L_g = max(L_{g-1} + E, S_{g-W} + D_{g-W}) (the port free, and the last beat of the
+// table it replaces issued), and group g decodes from S_g = max(S_{g-1} + D_{g-1}, L_g + E) for D_g
+// cycles (its beats, residuals and chunk refills). With W = 2 the stall before group g is
+// max(0, E - D_{g-1}). Exact when rows fill whole beats and residuals are known per row.
+double stream_tables(const WorkloadLayer& l, const Design& d, ActionCounts& c) {
+  const int64_t W = d.tables_per_layer;
+  if (l.tables <= W) return 0;
+  if (l.rows_per_table <= 0) {
+    throw Error(l.name, "select_bits",
+                std::to_string(l.tables) + " selector tables per layer exceed a LUT slot's " + std::to_string(W) +
+                    " (tables_per_layer; " + std::to_string(d.lut_sram_bytes) +
+                    " LUT SRAM bytes): selector tables are read in any order, so they are not streamed");
+  }
+  const auto G = static_cast<int64_t>(l.tables);
+  const int64_t R = l.rows_per_table;
+  const double E = d.entries_per_table;
+  const auto row_bits = static_cast<uint64_t>(l.cols * l.code_bits +
+                                              (l.cols + l.block_size - 1) / l.block_size * l.scale_bits_per_block);
+  const int64_t rows_per_chunk = sysc::rows_per_request(d.fetch_request_bytes, row_bits);
+  const double residuals_per_row = static_cast<double>(l.sparse_entries) / static_cast<double>(l.rows);
+  const auto chunk_starts_below = [&](int64_t row) { return (row + rows_per_chunk - 1) / rows_per_chunk; };
+  std::vector<double> end(static_cast<std::size_t>(G));  // S_g + D_g
+  double port = static_cast<double>(W) * E;              // the first window, loaded from cycle 0
+  double stall = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    const int64_t r0 = g * R, r1 = std::min(l.rows, r0 + R);
+    const double decode = static_cast<double>((r1 - r0) * l.cols) / d.lanes + residuals_per_row * static_cast<double>(r1 - r0) +
+                          static_cast<double>(chunk_starts_below(r1) - chunk_starts_below(r0));
+    const double ready = g < W ? static_cast<double>(W) * E : (port = std::max(port, end[static_cast<std::size_t>(g - W)]) + E);
+    const double previous = g == 0 ? ready : end[static_cast<std::size_t>(g - 1)];
+    const double start = std::max(previous, ready);
+    stall += start - previous;
+    end[static_cast<std::size_t>(g)] = start + decode;
+  }
+  const double bits = static_cast<double>(G - W) * E * l.pack_entry_bits;
+  c.table_stream_stall_cycles += static_cast<double>(W) * E + stall;
+  c.streamed_tables += static_cast<double>(G - W);
+  c.streamed_table_bits += bits;
+  c.dram_table_bits += bits;  // with the chunks' requests, no burst of their own
+  return stall;
+}
 
 }  // namespace
 
@@ -49,6 +96,8 @@ Workload workload_from_pack(const std::string& pack_path, const std::string& nam
     l.sparse_entries = static_cast<int64_t>(v.sparse.size());
     l.sparse_index_bits = v.sparse_index_bits;
     l.pack_entry_bits = v.decode.entry_bits();
+    l.tables = static_cast<int>(v.codebooks.size());
+    l.rows_per_table = v.rows_per_table;
     w.pack_entry_format = v.decode.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
     one.push_back(l);
   }
@@ -89,7 +138,7 @@ LutEntryFormat parse_entry_format(const std::string& name) {
 }
 
 int64_t Design::pair_bits() const {
-  return 2LL * entries_per_table * entry_format_info(entry_format).bits;
+  return static_cast<int64_t>(tables_per_layer) * entries_per_table * entry_format_info(entry_format).bits;
 }
 
 int64_t Design::bytes_for_pairs(int pairs) const { return (pairs * pair_bits() + 7) / 8; }
@@ -122,6 +171,8 @@ Design design_from_hw(const hw::HwConfig& hw, int64_t lut_sram_bytes) {
   d.dram_pj_per_bit = hw.dram.energy_pj_per_bit;
   d.dram_energy_source = hw.dram.energy_source;
   d.prefetch_next_layer = hw.policy.prefetch_next_layer;
+  d.tables_per_layer = u.lut.tables_per_layer;
+  d.fetch_request_bytes = u.fetch.request_bytes;
   d.lut_sram_bytes = lut_sram_bytes > 0 ? lut_sram_bytes : d.bytes_for_pairs(u.lut.resident_layers);
   return d;
 }
@@ -163,6 +214,8 @@ hw::HwConfig hw_for_design(const hw::HwConfig& base, const Design& d) {
   auto& u = hw.decode_unit;
   u.lanes = d.lanes;
   u.lut.entries_per_table = d.entries_per_table;
+  u.lut.tables_per_layer = d.tables_per_layer;
+  u.fetch.request_bytes = d.fetch_request_bytes;
   u.lut.entry_format = d.entry_format == LutEntryFormat::Hif ? golden::EntryFormat::Hif : golden::EntryFormat::Fp16;
   u.lut.resident_layers = static_cast<int>(pairs);
   hw.dram.bandwidth_gb_s = d.dram_gb_s;
@@ -182,6 +235,7 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
   const double bytes_per_s = design.dram_gb_s * 1e9;
 
   ActionCounts c;
+  double streamed_stalls = 0;
   c.table_pairs = static_cast<int>(workload.layers.size());
   c.resident_slots = static_cast<int>(std::min<int64_t>(design.resident_pairs(), std::numeric_limits<int>::max()));
 
@@ -208,6 +262,7 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
     c.decode_cycles += decode_cycles;
     c.bandwidth_stall_cycles += std::max(0.0, memory_s - compute_s) * f_hz;
     c.dram_weight_bits += bits;
+    streamed_stalls += stream_tables(l, design, c);
   }
   c.layers = static_cast<double>(n);
 
@@ -245,7 +300,8 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
       stall_s += reload_stall[i];
     }
   }
-  c.reload_stall_cycles = stall_s * f_hz;
+  // Streamed tables' stalls after the first window (pass 2 priced the layer's first load).
+  c.reload_stall_cycles = stall_s * f_hz + streamed_stalls;
   c.lut_fills = c.layers;
   c.lut_reads = c.decoded_weights;
   c.multiplies = c.decoded_weights;
@@ -274,8 +330,10 @@ Estimate estimate(const ActionCounts& c, const Design& d, const TechTable& t) {
 
   // Area first: leakage needs it.
   const LogicAreaRow logic = t.logic_area(d.lanes, d.entries_per_table, fmt.name);
+  // The measured flop LUT holds two slots of a pair; it grows linearly in stored bits (docs/rtl.md "Area
+  // vs LUT size"), so T tables per slot cost T / 2 of it.
   e.area_um2 = {{"lut_sram", t.storage_area_um2.at(storage_bits)},
-                {"active_lut_and_read_muxes", logic.lut_um2},
+                {"active_lut_and_read_muxes", logic.lut_um2 * d.tables_per_layer / 2.0},
                 {"lanes", logic.lanes_um2},
                 {"control_and_residual_merge", logic.control_um2}};
   double area_um2 = 0;
@@ -303,6 +361,7 @@ Estimate estimate(const ActionCounts& c, const Design& d, const TechTable& t) {
       {"lut_sram.read", c.lut_sram_read_bits * sram_read_pj},
       {"lut_sram.write", c.lut_sram_write_bits * sram_write_pj},
       {"active_lut.fill", c.lut_fills * static_cast<double>(d.pair_bits()) * reg_pj},
+      {"active_lut.stream_fill", c.streamed_table_bits * reg_pj},
       {"active_lut.read", c.lut_reads * fmt.bits * flop_read_pj},
       {"lanes.multiply", c.multiplies * mult_pj},
       {"lanes.exponent_add", c.multiplies * exp_add_pj},
@@ -336,6 +395,8 @@ nlohmann::json design_to_json(const Design& d) {
           {"entry_format", entry_format_info(d.entry_format).name},
           {"lut_sram_bytes", d.lut_sram_bytes},
           {"pair_bits", d.pair_bits()},
+          {"tables_per_layer", d.tables_per_layer},
+          {"fetch_request_bytes", d.fetch_request_bytes},
           {"scale_significand_bits", d.scale_significand_bits},
           {"scale_exponent_bits", d.scale_exponent_bits},
           {"index_bits", d.index_bits},
@@ -357,6 +418,9 @@ nlohmann::json estimate_to_json(const Estimate& e) {
                            {"decode_cycles", c.decode_cycles},
                            {"bandwidth_stall_cycles", c.bandwidth_stall_cycles},
                            {"reload_stall_cycles", c.reload_stall_cycles},
+                           {"table_stream_stall_cycles", c.table_stream_stall_cycles},
+                           {"streamed_tables", c.streamed_tables},
+                           {"streamed_table_bits", c.streamed_table_bits},
                            {"cycles", c.cycles},
                            {"lut_reads", c.lut_reads},
                            {"lut_fills", c.lut_fills},
@@ -422,6 +486,9 @@ Design design_from_json(const nlohmann::json& j) {
   d.scale_exponent_bits = j.at("scale_exponent_bits").get<int>();
   d.index_bits = j.at("index_bits").get<int>();
   d.pipeline_stages = j.value("pipeline_stages", 1);
+  // Records written before tables per slot were a design field hold the pair.
+  d.tables_per_layer = j.value("tables_per_layer", 2);
+  d.fetch_request_bytes = j.value("fetch_request_bytes", 4096);
   d.dram_gb_s = number_at(j, "dram_gb_s");
   d.dram_latency_ns = number_at(j, "dram_latency_ns");
   d.dram_burst_bytes = j.at("dram_burst_bytes").get<int>();
@@ -456,6 +523,13 @@ Estimate estimate_from_json(const nlohmann::json& j) {
            {"register_bits", &ActionCounts::register_bits},
            {"seconds", &ActionCounts::seconds}}) {
     n.*field = number_at(c, key);
+  }
+  // Absent in records written before streamed tables.
+  for (const auto& [key, field] : std::initializer_list<std::pair<const char*, double ActionCounts::*>>{
+           {"table_stream_stall_cycles", &ActionCounts::table_stream_stall_cycles},
+           {"streamed_tables", &ActionCounts::streamed_tables},
+           {"streamed_table_bits", &ActionCounts::streamed_table_bits}}) {
+    n.*field = c.contains(key) ? number_at(c, key) : 0;
   }
   n.resident_slots = c.at("resident_slots").get<int>();
   n.table_pairs = c.at("table_pairs").get<int>();

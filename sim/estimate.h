@@ -36,6 +36,8 @@ struct WorkloadLayer {
   int64_t sparse_entries = 0;     // residual replacement entries
   int sparse_index_bits = 32;
   int pack_entry_bits = 11;       // LUT entry width the pack was made for
+  int tables = 2;                 // T: the layer's tables (selector tables, or one per row group)
+  int64_t rows_per_table = 0;     // > 0: one table per group of this many rows (streamed beyond a slot)
 
   int64_t weights() const { return rows * cols; }
   int64_t blocks() const { return rows * ((cols + block_size - 1) / block_size); }
@@ -73,7 +75,9 @@ struct Design {
   int lanes = 8;
   int entries_per_table = 16;
   LutEntryFormat entry_format = LutEntryFormat::Hif;
-  int64_t lut_sram_bytes = 0;     // storage for resident layers' table pairs
+  int64_t lut_sram_bytes = 0;     // storage for resident layers' tables (tables_per_layer each)
+  int tables_per_layer = 2;       // tables one LUT slot holds (decode_unit.lut.tables_per_layer)
+  int fetch_request_bytes = 4096; // decode_unit.fetch.request_bytes: rows per chunk, for streamed tables
   int scale_significand_bits = 4; // mantissa bits + the implicit one
   int scale_exponent_bits = 4;
   int index_bits = 32;
@@ -88,7 +92,7 @@ struct Design {
   std::string dram_energy_source;
   bool prefetch_next_layer = true;
 
-  int64_t pair_bits() const;      // one layer's two tables
+  int64_t pair_bits() const;      // one layer slot's tables: tables_per_layer (the pair by default) x entries
   // LUT SRAM bytes that hold `pairs` table pairs: the one LUT size formula (a hardware config's
   // resident_layers gives the default size; HwConfig::lut_bits() is the same count in bits).
   int64_t bytes_for_pairs(int pairs) const;
@@ -121,7 +125,13 @@ struct ActionCounts {
   double layers = 0;
   double decode_cycles = 0;            // lanes busy
   double bandwidth_stall_cycles = 0;   // waiting for weight bits from DRAM
-  double reload_stall_cycles = 0;      // waiting for a layer's tables
+  double reload_stall_cycles = 0;      // waiting for a layer's tables (streamed tables' stalls included)
+  // Streamed row-group tables (docs/simulate.md "Streamed tables"): the first window's load plus, per
+  // later group, the cycles its table's load outlasts the decode before it; the TLM's lut_reload of
+  // such a layer on an otherwise idle memory.
+  double table_stream_stall_cycles = 0;
+  double streamed_tables = 0;          // row-group tables loaded during their layer's stream
+  double streamed_table_bits = 0;      // ... their bits: read from DRAM with the chunks, written into the LUT
   double cycles = 0;
   double lut_reads = 0;                // entries read by the lanes from the active flop LUT
   double lut_fills = 0;                // table pairs written into the active flop LUT (one per layer)

@@ -42,6 +42,7 @@ nlohmann::json simulate_result_to_json(const sysc::SimulateResult& r) {
           {"lut",
            {{"table_loads", r.table_loads},
             {"table_fetches", r.table_fetches},
+            {"streamed_tables", r.streamed_tables},
             {"misses", r.lut_misses},
             {"prefetches", r.lut_prefetches}}},
           {"dram", {{"bytes", r.dram_bytes}, {"requests", r.dram_requests}, {"utilization", r.dram_utilization}}},
@@ -87,6 +88,7 @@ sysc::SimulateResult simulate_result_from_json(const nlohmann::json& j) {
   r.unit_cycles = j.at("unit_cycles").get<std::vector<uint64_t>>();
   r.table_loads = count(lut, "table_loads");
   r.table_fetches = count(lut, "table_fetches");
+  r.streamed_tables = lut.value("streamed_tables", uint64_t{0});  // absent in records written before it
   r.lut_misses = count(lut, "misses");
   r.lut_prefetches = count(lut, "prefetches");
   const nlohmann::json& dram = j.at("dram");
@@ -152,6 +154,15 @@ ActionCounts counts_from_simulation(const sysc::SimulateResult& r, const Workloa
   const bool resident = c.resident_slots >= c.table_pairs;
   c.lut_reloads = resident ? 0.0 : static_cast<double>(r.table_loads);
   c.dram_table_bits = resident ? 0.0 : static_cast<double>(r.table_fetches) * reload_bits;
+  // Streamed row-group tables came with the chunks' bytes: tables, not weights (their bits per table are
+  // the analytic model's, which counted the same tables).
+  if (c.streamed_tables > 0) {
+    const double streamed_bits = c.streamed_table_bits * static_cast<double>(r.streamed_tables) / c.streamed_tables;
+    c.streamed_tables = static_cast<double>(r.streamed_tables);
+    c.streamed_table_bits = streamed_bits;
+    c.dram_weight_bits = std::max(0.0, c.dram_weight_bits - streamed_bits);
+    c.dram_table_bits += streamed_bits;
+  }
   c.lut_sram_write_bits = c.lut_reloads * pair_bits;
   c.lut_sram_read_bits = std::max(0.0, c.layers - c.lut_reloads) * pair_bits;
   c.seconds = r.clock_mhz > 0 ? c.cycles / (r.clock_mhz * 1e6) : c.cycles / (design.clock_mhz * 1e6);

@@ -21,8 +21,11 @@ void read_lut(const YamlReader& r, const YAML::Node& n, LutConfig& lut) {
   if (lut.entries_per_table != 16 && lut.entries_per_table != 64) {
     r.fail(p + ".entries_per_table", n["entries_per_table"], "must be 16 (4-bit codes) or 64 (6-bit atoms)");
   }
-  lut.tables_per_layer = r.int32(n, p, "tables_per_layer", lut.tables_per_layer, 1, 64);
-  if (lut.tables_per_layer != 2) r.fail(p + ".tables_per_layer", n["tables_per_layer"], "the decode unit holds a pair: must be 2");
+  lut.tables_per_layer = r.int32(n, p, "tables_per_layer", lut.tables_per_layer, 2, 16);
+  // The RTL's TableBits selector addresses 2^TableBits tables per slot, 1..4 bits.
+  if ((lut.tables_per_layer & (lut.tables_per_layer - 1)) != 0) {
+    r.fail(p + ".tables_per_layer", n["tables_per_layer"], "must be a power of two, 2..16 (the RTL's TableBits = 1..4)");
+  }
   lut.resident_layers = r.int32(n, p, "resident_layers", lut.resident_layers, 1, kMaxResidentLayers);
   const std::string f = r.string(n, p, "entry_format", "hif");
   if (f == "hif") {
@@ -206,6 +209,7 @@ std::vector<std::pair<std::string, std::string>> HwConfig::rtl_parameters() cons
   return {{"Lanes", std::to_string(u.lanes)},
           {"CodeBits", std::to_string(code_bits())},
           {"ResidentLayers", std::to_string(u.lut.resident_layers)},
+          {"TableBits", std::to_string(table_bits())},
           {"Fp16Entries", bit(u.lut.entry_format == golden::EntryFormat::Fp16)},
           {"ScaleHasSign", bit(u.scale.has_sign)},
           {"ScaleExpBits", std::to_string(u.scale.exp_bits)},
@@ -220,6 +224,8 @@ UnitFormats unit_formats(const HwConfig& hw) {
   u.lanes = hw.decode_unit.lanes;
   u.decode = hw.decode_config();
   u.index_bits = hw.decode_unit.index_bits;
+  u.tables_per_slot = hw.decode_unit.lut.tables_per_layer;
+  u.lut_bits = hw.lut_bits();
   return u;
 }
 

@@ -25,7 +25,9 @@ inline constexpr int kMaxResidentLayers = 1 << 16;
 
 struct LutConfig {
   int entries_per_table = 16;  // 16 (4-bit codes) or 64 (6-bit atoms): CodeBits 4 or 6
-  int tables_per_layer = 2;    // the codebook pair; the unit is built for 2
+  // Tables per layer slot: 2 (the codebook pair) .. 16, a power of two (TableBits = log2). A layer with
+  // more tables than this (one per row group) streams them through the slot (docs/simulate.md).
+  int tables_per_layer = 2;
   int resident_layers = 2;     // ResidentLayers: layer slots held at once
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;  // Fp16Entries
   int banks = 1;               // 1: a flop LUT with one read mux per lane (no banking)
@@ -105,6 +107,12 @@ struct HwConfig {
   PolicyConfig policy;
 
   int code_bits() const { return decode_unit.lut.entries_per_table == 64 ? 6 : 4; }
+  // The RTL's TableBits: log2 of tables_per_layer.
+  int table_bits() const {
+    int b = 0;
+    while ((2 << b) <= decode_unit.lut.tables_per_layer) ++b;
+    return b;
+  }
   // Register stages between the LUT read and the products (rtl PipeStages).
   int pipeline_stages() const { return decode_unit.pipeline_stages; }
   golden::DecodeConfig decode_config() const;
@@ -119,6 +127,8 @@ struct UnitFormats {
   int lanes = 8;
   golden::DecodeConfig decode;
   int index_bits = 32;
+  int tables_per_slot = 2;  // decode_unit.lut.tables_per_layer: the tables one LUT slot holds
+  long lut_bits = 0;        // the whole LUT (HwConfig::lut_bits), for messages
 };
 UnitFormats unit_formats(const HwConfig& hw);
 

@@ -60,11 +60,13 @@ uint32_t DecodeUnit::load_tables(int64_t layer, uint64_t cycle, int exclude_slot
   };
   const uint64_t arrival = setup_.shared_tables != nullptr ? setup_.shared_tables->arrival(layer, nth, fetch) : fetch();
   const uint64_t start = std::max(arrival, load_port_free_);
-  const uint64_t ready = start + pl.unit_tables().entries.size();  // one entry per cycle
+  // One entry per cycle; a streamed layer loads its first window, the rest during its stream.
+  const int64_t count = pl.first_load_tables();
+  const uint64_t ready = start + static_cast<uint64_t>(count) * pl.entries_per_table();
   load_port_free_ = ready;
   slots_[victim] = Slot{layer, ready, ++use_counter_};
   ++counters_.table_loads;
-  schedule_load(LoadJob{static_cast<uint32_t>(victim), &pl.unit_tables(), start});
+  schedule_load(LoadJob{static_cast<uint32_t>(victim), &pl.unit_tables(), start, 0, count, 0});
   return static_cast<uint32_t>(victim);
 }
 
@@ -169,7 +171,9 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
   }
   const int64_t next = cmd->next_layer;
   if (setup_.hw->policy.fetch_across_layers && next >= 0 && next < n_layers) job.next_layer = next;
-  if (setup_.hw->policy.prefetch_next_layer && next >= 0 && next < n_layers && slots_.size() > 1 && find_slot(next) < 0) {
+  // A layer streaming its tables keeps the load port busy: the next one loads on its own command.
+  if (setup_.hw->policy.prefetch_next_layer && !layer.streams_tables() && next >= 0 && next < n_layers &&
+      slots_.size() > 1 && find_slot(next) < 0) {
     load_tables(next, now, slot);
     ++counters_.prefetches;
   }
@@ -179,6 +183,8 @@ void DecodeUnit::b_transport(::tlm::tlm_generic_payload& trans, sc_core::sc_time
   const uint64_t end = job.first_chunk < job.end_chunk ? run_stream(job) : job.unit_free;
   counters_.wall_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   unit_free_ = end;
+  // The slot holds the streamed layer's last tables now, not its first window.
+  if (layer.streams_tables()) slots_[static_cast<std::size_t>(slot)] = Slot{};
   counters_.cycles = std::max(counters_.cycles, end);
   delay = clock_.at(end) - sc_core::sc_time_stamp();
   trans.set_response_status(::tlm::TLM_OK_RESPONSE);
@@ -239,10 +245,33 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
   // last one issues, for the drain's stall causes.
   std::vector<std::pair<uint64_t, uint64_t>> at_output;
   uint64_t last_fire = 0;
+  // Streamed tables (decode_unit.h): per window position g mod W, the cycle table g is loaded by and the
+  // last issue of a beat reading it; the first window came with the layer.
+  const PreparedLayer& layer = *job.layer;
+  const bool streaming = layer.streams_tables();
+  const auto W = static_cast<std::size_t>(layer.tables_per_slot());
+  std::vector<uint64_t> table_ready(W, job.tables_ready), table_last_issue(W, 0);
+  int64_t next_table = layer.first_load_tables();
+  uint64_t port_free = load_port_free();
+  const auto loaded_by = [&](int64_t g) {
+    for (; next_table <= g; ++next_table) {
+      const auto at = static_cast<std::size_t>(next_table) % W;
+      const uint64_t start = std::max({port_free, job.chunk_ready[static_cast<std::size_t>(layer.chunk_of_table(next_table))],
+                                       table_last_issue[at] + 1});
+      port_free = start + layer.entries_per_table();
+      table_ready[at] = port_free;
+      streamed_table_loaded(port_free);
+    }
+    return table_ready[static_cast<std::size_t>(g) % W];
+  };
   for (int64_t i = job.first_chunk; i < job.end_chunk; ++i) {
     const Chunk c = job.layer->chunk(i);
-    const uint64_t offer = std::max(offer_floor, job.chunk_ready[static_cast<std::size_t>(i)]);
-    k.stalls.dram += offer - offer_floor;
+    // The first beat's tables, then its data: the cycles before the tables are loaded are reloads.
+    const uint64_t tables_at = streaming ? loaded_by(layer.beat_tables(c, 0).second) : 0;
+    const uint64_t offer = std::max({offer_floor, job.chunk_ready[static_cast<std::size_t>(i)], tables_at});
+    const uint64_t reload = tables_at > offer_floor ? tables_at - offer_floor : 0;
+    k.stalls.lut_reload += reload;
+    k.stalls.dram += offer - offer_floor - reload;
     chunk_started(job, i, offer);
     // One cycle per residual, and the chunk's first cycle refills the residual holding register.
     k.stalls.residual += c.residuals + 1;
@@ -251,7 +280,7 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
     const ChunkValues* v = it != job.values.end() ? it->second.get() : nullptr;
 
     uint64_t accepted = 0;
-    if (!throttled) {
+    if (!throttled && !streaming) {
       // Every beat moves a stage a cycle: 1 + beats + residuals cycles from the offer, back to back.
       last_fire = offer + c.beats + c.residuals;
       accepted = last_fire + P;
@@ -260,6 +289,15 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
       BeatResiduals residuals(c, v, setup().unit.lanes);
       uint64_t t = offer + 1;  // after the fill
       for (uint64_t b = 0; b < c.beats; ++b) {
+        const auto [t_lo, t_hi] = layer.beat_tables(c, b);
+        if (streaming && b > 0) {
+          // Not offered (no residual taken) before its tables are loaded.
+          const uint64_t at = loaded_by(t_hi);
+          if (at > t) {
+            k.stalls.lut_reload += at - t;
+            t = at;
+          }
+        }
         const uint64_t merged = t + residuals.of(b);
         const uint64_t fire = std::max(merged, prev[1]);  // stage 1 frees as its beat moves on
         k.stalls.consumer += fire - merged;
@@ -271,6 +309,7 @@ uint64_t DecodeUnitTlm::run_stream(StreamJob& job) {
         prev.swap(m);
         t = fire + 1;
         last_fire = fire;
+        for (int64_t g = t_lo; streaming && g <= t_hi; ++g) table_last_issue[static_cast<std::size_t>(g) % W] = fire;
       }
       accepted = prev[P];
     }

@@ -7,6 +7,14 @@
 //   out_socket   (initiator) one OutputChunk per fetched chunk, to the consumer.
 // The LUT keeps `resident_layers` slots, replaced least recently used; with policy.prefetch_next_layer
 // the next layer's tables are fetched and loaded into another slot while the current layer streams.
+// A layer with more row-group tables than a slot holds (PreparedLayer::streams_tables) streams them: its
+// first W tables are loaded with the layer, table g >= W is loaded into slot table g mod W during the
+// stream, one entry per cycle, from the first cycle in which (a) the load port is free, (b) its bytes
+// have arrived (with the chunk of its group's first row) and (c) every beat reading table g - W issued
+// in an earlier cycle; a beat is offered only once every table it reads is loaded (the cycles before
+// count as `lut_reload`). Both engines keep that rule: the TLM in closed form, the RTL engine by
+// watching the verilated unit's issues. The slot then holds the layer's last tables, so the layer is
+// not resident afterwards; the next layer's tables are not prefetched while the port streams.
 //
 // The base class owns what is not in the RTL (command decoding, slot residency, the DMA that fetches
 // chunks and tables) so both engines make the same DRAM requests in the same order; an engine decides
@@ -15,7 +23,9 @@
 // DecodeUnitTlm's timing is the RTL's pipeline (rtl/sop_decode_unit.sv), beat by beat, in closed form
 // (cycles; docs/simulate.md derives it). P = decode_unit.pipeline_stages, the one-entry stages from a
 // beat's issue to the output (the last one the output stage):
-//   a table load        takes 2 x entries cycles from the table's arrival, on its own port;
+//   a table load        takes tables x entries cycles from the table's arrival, on its own port;
+//   a streamed table g  loads at L_g = max(port free, data_ready(g), I(last beat of table g - W) + 1), E
+//                       cycles; a beat reading it is offered (or takes its residuals) from L_g + E on;
 //   chunk i is offered  at o_i = max(fire of chunk i-1's last beat + 1, data_ready_i, tables_ready),
 //                       the first chunk of a stream from the stream's start; its first cycle refills the
 //                       residual holding register (the chunk is a tensor: in_first_i);
@@ -34,6 +44,7 @@
 // same cycle by cycle).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -68,6 +79,7 @@ struct UnitCounters {
   uint64_t residuals = 0;
   uint64_t chunks = 0;
   uint64_t table_loads = 0;     // every load of a layer's tables into a slot
+  uint64_t streamed_tables = 0; // row-group tables loaded during their layer's stream
   uint64_t table_fetches = 0;   // table reads from DRAM (fewer than loads when units share them)
   uint64_t misses = 0;          // streams whose tables were not resident
   uint64_t prefetches = 0;      // loads started ahead by the prefetch policy
@@ -123,6 +135,9 @@ class DecodeUnit : public sc_core::sc_module {
     uint32_t slot = 0;
     const golden::LayerTables* tables = nullptr;  // in the unit's formats
     uint64_t start = 0;                           // cycle of the first entry write
+    int64_t first_table = 0;                      // of tables: the first one loaded
+    int64_t count = 0;                            // tables loaded, one entry per cycle
+    uint32_t slot_table = 0;                      // where the first goes in the slot (the rest follow)
   };
 
   struct StreamJob {
@@ -153,6 +168,13 @@ class DecodeUnit : public sc_core::sc_module {
   uint64_t deliver(OutputChunk& out);
   // Counts-only or decoded products for the chunk, in beat space (TLM engine, and the fault injection).
   void corrupt_if_asked(const StreamJob& job, int64_t chunk, std::vector<golden::Product>& products) const;
+
+  // The load port: the first cycle it is free, and a streamed table's load occupying it until `until`.
+  uint64_t load_port_free() const { return load_port_free_; }
+  void streamed_table_loaded(uint64_t until) {
+    load_port_free_ = std::max(load_port_free_, until);
+    ++counters_.streamed_tables;
+  }
 
   const UnitSetup& setup() const { return setup_; }
   const Clock& clock() const { return clock_; }

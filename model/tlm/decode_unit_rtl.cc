@@ -34,16 +34,16 @@ uint64_t DecodeUnitRtl::next_load_start() const { return loads_.empty() ? kNotFe
 
 bool DecodeUnitRtl::drive_load(uint64_t cycle) {
   if (loads_.empty() || loads_.front().start > cycle) {
-    core_->set_load(false, 0, false, 0, 0);
+    core_->set_load(false, 0, 0, 0, 0);
     return false;
   }
   const LoadJob& j = loads_.front();
-  const auto& entries = j.tables->entries;
+  const auto E = static_cast<uint64_t>(setup().unit.decode.entries_per_table());
   const uint64_t at = cycle - j.start;
-  const uint32_t per_table = static_cast<uint32_t>(entries.size() / 2);
-  const auto index = static_cast<uint32_t>(at);
-  core_->set_load(true, j.slot, index >= per_table, index % per_table, entries[at]);
-  if (at + 1 == entries.size()) loads_.pop_front();
+  const uint64_t t = at / E, index = at % E;
+  core_->set_load(true, j.slot, j.slot_table + static_cast<uint32_t>(t), static_cast<uint32_t>(index),
+                  j.tables->entries[static_cast<std::size_t>((static_cast<uint64_t>(j.first_table) + t) * E + index)]);
+  if (at + 1 == static_cast<uint64_t>(j.count) * E) loads_.pop_front();
   return true;
 }
 
@@ -89,13 +89,38 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
   Chunk in_c = layer.chunk(in_chunk), out_c = in_c;
   std::vector<golden::Product> out_products(out_c.beats * L);
   beat_products_.resize(L);
+  beat_tables_.resize(L);
+  // Streamed tables (decode_unit.h): per window position g mod W, the cycle table g is usable from.
+  const bool streaming = layer.streams_tables();
+  const int64_t W = layer.tables_per_slot();
+  const uint64_t E = layer.entries_per_table();
+  std::vector<uint64_t> table_ready(static_cast<std::size_t>(W), job.tables_ready);
+  int64_t next_table = layer.first_load_tables();
 
   while (out_chunk < chunks) {
     const bool have_chunk = in_chunk < chunks;
+    if (streaming && next_table < layer.table_count() && loads_.empty()) {
+      // The next table loads once the port is free, its bytes are in and every beat of table g - W has
+      // issued (before this cycle): the lowest table of the next beat to issue is above it.
+      const int64_t pending = have_chunk ? layer.beat_tables(in_c, in_beat).first : layer.table_count();
+      const uint64_t data = job.chunk_ready[static_cast<std::size_t>(layer.chunk_of_table(next_table))];
+      if (next_table - W < pending && data <= cycle_) {
+        loads_.push_back(LoadJob{job.slot, &layer.unit_tables(), cycle_, next_table, 1, static_cast<uint32_t>(next_table % W)});
+        table_ready[static_cast<std::size_t>(next_table % W)] = cycle_ + E;
+        streamed_table_loaded(cycle_ + E);
+        ++next_table;
+      }
+    }
+    bool tables_in = job.tables_ready <= cycle_;
+    if (streaming && have_chunk) {
+      const int64_t need = layer.beat_tables(in_c, in_beat).second;
+      tables_in = tables_in && need < next_table && table_ready[static_cast<std::size_t>(need % W)] <= cycle_;
+    }
     const uint64_t ready = have_chunk ? job.chunk_ready[static_cast<std::size_t>(in_chunk)] : kNotFetched;
-    const bool offerable = have_chunk && ready <= cycle_ && job.tables_ready <= cycle_;
+    const bool offerable = have_chunk && ready <= cycle_ && tables_in;
     const bool loading = drive_load(cycle_);
-    if (!offerable && !loading && in_flight_ == 0) {
+    // Streaming, the next load depends on the unit's issues: clock every cycle.
+    if (!streaming && !offerable && !loading && in_flight_ == 0) {
       // Nothing moves until data, tables or a load arrive: skip the idle cycles at once.
       const uint64_t until = std::min({std::max(ready, job.tables_ready), next_load_start()});
       if (until > cycle_ && until != kNotFetched) {
@@ -113,7 +138,9 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     if (offerable) {
       in_v = job.values.at(in_chunk).get();
       const std::size_t b = static_cast<std::size_t>(in_beat);
-      core_->set_beat(true, in_v->beat_codes.data() + b * L, in_v->lane_select.data() + b * L, in_v->lane_scale.data() + b * L, job.slot,
+      // The layer's table g sits in slot table g mod W (g itself unless streamed: g < T <= W).
+      for (std::size_t l = 0; l < L; ++l) beat_tables_[l] = static_cast<uint8_t>(in_v->lane_table[b * L + l] % static_cast<uint32_t>(W));
+      core_->set_beat(true, in_v->beat_codes.data() + b * L, beat_tables_.data(), in_v->lane_scale.data() + b * L, job.slot,
                       in_beat == 0);
     } else {
       core_->set_beat(false, nullptr, nullptr, nullptr, 0, false);
@@ -172,7 +199,7 @@ uint64_t DecodeUnitRtl::run_stream(StreamJob& job) {
     } else if (offerable) {
       (took_residual ? k.stalls.residual : k.stalls.consumer) += 1;
     } else if (have_chunk) {
-      (job.tables_ready > cycle_ ? k.stalls.lut_reload : k.stalls.dram) += 1;
+      (!tables_in ? k.stalls.lut_reload : k.stalls.dram) += 1;
     } else {
       // Everything issued: the remaining cycles drain the pipeline; one with the output valid and not
       // accepted is backpressure.

@@ -54,6 +54,7 @@ class DecodeUnitRtl final : public DecodeUnit {
   uint64_t in_flight_ = 0;
   uint32_t sentinel_ = 0;  // residual index "none left"
   std::vector<golden::Product> beat_products_;
+  std::vector<uint8_t> beat_tables_;  // the offered beat's lanes' tables within the slot
 };
 
 }  // namespace sop::sysc

@@ -438,7 +438,8 @@ std::string entry_source(const std::string& prefix, const ParamMap& p, bool trac
     << kEntrySymbol
     << "() {\n"
        "  static const sop::sysc::RtlVariant variant = SOP_RTL_VARIANT("
-    << prefix << ", " << g("Lanes") << ", " << g("CodeBits") << ", " << g("ResidentLayers") << ", " << g("Fp16Entries")
+    << prefix << ", " << g("Lanes") << ", " << g("CodeBits") << ", " << g("ResidentLayers") << ", " << g("TableBits")
+    << ", " << g("Fp16Entries")
     << ", " << g("ScaleHasSign") << ", " << g("ScaleExpBits") << ", " << g("ScaleManBits") << ", "
     << g("ScaleSubnormals") << ", " << g("IndexBits") << ", " << (traced ? 1 : 0) << ", \"" << params
     << "\");\n"
@@ -453,7 +454,9 @@ std::string short_name(const ParamMap& p, bool traced) {
     const auto it = p.find(n);
     return it == p.end() ? std::string("x") : it->second;
   };
-  return "l" + get("Lanes") + "_c" + get("CodeBits") + "_r" + get("ResidentLayers") + "_" +
+  // TableBits only when not the pair's 1, so the names of the pair configs stay as before.
+  const std::string tables = get("TableBits") == "1" ? "" : "_t" + get("TableBits");
+  return "l" + get("Lanes") + "_c" + get("CodeBits") + "_r" + get("ResidentLayers") + tables + "_" +
          (get("Fp16Entries") == "1" ? "fp16" : "hif") + "_" + (get("ScaleHasSign") == "1" ? "s" : "u") +
          get("ScaleExpBits") + "m" + get("ScaleManBits") + (get("ScaleSubnormals") == "1" ? "" : "n") + "_i" +
          get("IndexBits") + "_p" + get("PipeStages") + (traced ? "_trace" : "");

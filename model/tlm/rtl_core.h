@@ -23,9 +23,10 @@ class RtlCore {
  public:
   virtual ~RtlCore() = default;
   virtual void reset() = 0;
-  virtual void set_load(bool valid, uint32_t slot, bool table, uint32_t index, uint32_t entry) = 0;
-  // A beat: per lane its code, its block's select bit (0 or 1) and its block's scale code.
-  virtual void set_beat(bool valid, const uint8_t* codes, const uint8_t* selects, const uint32_t* scales, uint32_t slot,
+  // table: which of the slot's 2^TableBits tables the entry goes to.
+  virtual void set_load(bool valid, uint32_t slot, uint32_t table, uint32_t index, uint32_t entry) = 0;
+  // A beat: per lane its code, its block's table within the slot (< 2^TableBits) and its block's scale code.
+  virtual void set_beat(bool valid, const uint8_t* codes, const uint8_t* tables, const uint32_t* scales, uint32_t slot,
                         bool first) = 0;
   virtual void set_residual(bool valid, uint32_t index, uint32_t entry) = 0;
   virtual void set_out_ready(bool ready) = 0;
@@ -49,6 +50,7 @@ struct RtlVariant {
   int lanes;
   int code_bits;
   int resident_layers;
+  int table_bits;
   bool fp16_entries;
   bool scale_signed;
   int scale_exp_bits;

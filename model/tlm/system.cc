@@ -46,7 +46,15 @@ std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& wor
   const UnitFormats unit = hw::unit_formats(hw);
   std::vector<PreparedLayer> layers;
   layers.reserve(workload.layers().size());
-  for (const auto& l : workload.layers()) layers.emplace_back(*l, unit, hw.decode_unit.fetch.request_bytes);
+  for (const auto& l : workload.layers()) {
+    layers.emplace_back(*l, unit, hw.decode_unit.fetch.request_bytes);
+    // Units split a layer's rows: each would need its own first window of streamed tables.
+    if (layers.back().streams_tables() && hw.units > 1) {
+      throw Error(l->name(), "rows_per_table",
+                  std::to_string(layers.back().table_count()) + " row-group tables are streamed through one unit's LUT; " +
+                      hw.source + " has units: " + std::to_string(hw.units) + " (streamed tables need units: 1)");
+    }
+  }
 
   if (!(hw.clock_mhz > 0)) {
     throw Error(hw.source, "clock_mhz",
@@ -141,6 +149,7 @@ std::vector<SimulateResult> simulate(const hw::HwConfig& hw, const Workload& wor
       r.stall_pipeline += k.stalls.pipeline;
       r.table_loads += k.table_loads;
       r.table_fetches += k.table_fetches;
+      r.streamed_tables += k.streamed_tables;
       r.lut_misses += k.misses;
       r.lut_prefetches += k.prefetches;
       r.wall_seconds = std::max(r.wall_seconds, k.wall_seconds);  // units wait for each other: the longest

@@ -48,6 +48,7 @@ struct SimulateResult {
   uint64_t stall_pipeline = 0;
   uint64_t table_loads = 0;     // into LUT slots, every unit's
   uint64_t table_fetches = 0;   // from DRAM (one per load, or one per layer load when units share)
+  uint64_t streamed_tables = 0; // row-group tables loaded during their layer's stream (docs/simulate.md)
   uint64_t lut_misses = 0;
   uint64_t lut_prefetches = 0;
   uint64_t dram_bytes = 0;      // as moved: whole bursts

@@ -62,17 +62,18 @@ void write_port_bits(T& w, int lsb, int width, uint64_t v) {
 struct RtlPortWidths {
   int lanes;
   int code_bits;
+  int table_bits;     // in_sel_i per lane: 2^table_bits tables per slot
   int scale_bits;     // in_scale_i per lane: sign + exponent + mantissa
   int prod_man_bits;  // out_mant_o per lane: entry mantissa + scale mantissa + 1 (two's complement)
   int prod_exp_bits;  // out_exp_o per lane: the wider exponent field + 1
   int exp_offset;     // exp = exp_field - exp_offset (golden::exp_offset of the decode config)
 };
 
-inline RtlPortWidths rtl_port_widths(int lanes, int code_bits, bool fp16_entries, bool scale_signed, int scale_exp_bits,
-                                     int scale_man_bits, int exp_offset) {
+inline RtlPortWidths rtl_port_widths(int lanes, int code_bits, int table_bits, bool fp16_entries, bool scale_signed,
+                                     int scale_exp_bits, int scale_man_bits, int exp_offset) {
   const int entry_man_bits = fp16_entries ? 12 : golden::kHif.man_bits;
   const int entry_exp_bits = fp16_entries ? 5 : golden::kHif.exp_bits;
-  return RtlPortWidths{lanes, code_bits, (scale_signed ? 1 : 0) + scale_exp_bits + scale_man_bits,
+  return RtlPortWidths{lanes, code_bits, table_bits, (scale_signed ? 1 : 0) + scale_exp_bits + scale_man_bits,
                        entry_man_bits + scale_man_bits + 1,
                        (entry_exp_bits > scale_exp_bits ? entry_exp_bits : scale_exp_bits) + 1, exp_offset};
 }
@@ -101,7 +102,7 @@ class VerilatedCore final : public RtlCore {
     top_->eval();
   }
   // An idle port keeps its data pins as they were: only valid drops.
-  void set_load(bool valid, uint32_t slot, bool table, uint32_t index, uint32_t entry) override {
+  void set_load(bool valid, uint32_t slot, uint32_t table, uint32_t index, uint32_t entry) override {
     top_->load_valid_i = valid;
     if (!valid) return;
     top_->load_layer_i = slot;
@@ -109,22 +110,23 @@ class VerilatedCore final : public RtlCore {
     top_->load_index_i = index;
     top_->load_entry_i = entry;
   }
-  void set_beat(bool valid, const uint8_t* codes, const uint8_t* selects, const uint32_t* scales, uint32_t slot,
+  void set_beat(bool valid, const uint8_t* codes, const uint8_t* tables, const uint32_t* scales, uint32_t slot,
                 bool first) override {
     top_->in_valid_i = valid;
     if (!valid) return;
+    const uint32_t table_mask = (1u << w_.table_bits) - 1;
     write_lanes(top_->in_codes_i, w_.code_bits, [&](int l) { return codes[l]; });
-    write_lanes(top_->in_sel_i, 1, [&](int l) { return selects[l] & 1u; });
+    write_lanes(top_->in_sel_i, w_.table_bits, [&](int l) { return tables[l] & table_mask; });
     write_lanes(top_->in_scale_i, w_.scale_bits, [&](int l) { return scales[l]; });
     top_->in_layer_i = slot;
     top_->in_first_i = first;
   }
-  // A beat within one block: every lane has the same select bit and scale (the regression's beats).
-  void set_beat(bool valid, const uint8_t* codes, bool select, uint32_t scale, uint32_t slot, bool first) {
+  // A beat within one block: every lane has the same table and scale (the regression's beats).
+  void set_beat(bool valid, const uint8_t* codes, uint32_t table, uint32_t scale, uint32_t slot, bool first) {
     top_->in_valid_i = valid;
     if (!valid) return;
     write_lanes(top_->in_codes_i, w_.code_bits, [&](int l) { return codes[l]; });
-    write_lanes(top_->in_sel_i, 1, [&](int) { return select ? 1u : 0u; });
+    write_lanes(top_->in_sel_i, w_.table_bits, [&](int) { return table; });
     write_lanes(top_->in_scale_i, w_.scale_bits, [&](int) { return scale; });
     top_->in_layer_i = slot;
     top_->in_first_i = first;

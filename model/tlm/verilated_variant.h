@@ -12,20 +12,23 @@
 
 namespace sop::sysc {
 
-template <class Model, bool Traced, int Lanes, int CodeBits, bool Fp16, bool ScaleSigned, int ScaleExpBits,
-          int ScaleManBits>
+template <class Model, bool Traced, int Lanes, int CodeBits, int TableBits, bool Fp16, bool ScaleSigned,
+          int ScaleExpBits, int ScaleManBits>
 std::unique_ptr<RtlCore> make_verilated_core(int exp_offset) {
   return std::make_unique<VerilatedCore<Model, Traced>>(
-      rtl_port_widths(Lanes, CodeBits, Fp16, ScaleSigned, ScaleExpBits, ScaleManBits, exp_offset));
+      rtl_port_widths(Lanes, CodeBits, TableBits, Fp16, ScaleSigned, ScaleExpBits, ScaleManBits, exp_offset));
 }
 
 }  // namespace sop::sysc
 
 // An RtlVariant initializer. parameters: the verilator -G arguments the model was verilated with, space
 // separated (find_rtl_variant compares them with rtl_verilator_parameters() of a config).
-#define SOP_RTL_VARIANT(prefix, lanes, code_bits, layers, fp16, ssign, sexp, sman, ssub, index_bits, traced, parameters) \
-  ::sop::sysc::RtlVariant {                                                                                              \
-    #prefix, lanes, code_bits, layers, (fp16) != 0, (ssign) != 0, sexp, sman, (ssub) != 0, index_bits, (traced) != 0,     \
-        &::sop::sysc::make_verilated_core<prefix, (traced) != 0, lanes, code_bits, (fp16) != 0, (ssign) != 0, sexp, sman>,   \
-        parameters                                                                                                       \
+#define SOP_RTL_VARIANT(prefix, lanes, code_bits, layers, table_bits, fp16, ssign, sexp, sman, ssub, index_bits, traced, \
+                        parameters)                                                                                     \
+  ::sop::sysc::RtlVariant {                                                                                             \
+    #prefix, lanes, code_bits, layers, table_bits, (fp16) != 0, (ssign) != 0, sexp, sman, (ssub) != 0, index_bits,       \
+        (traced) != 0,                                                                                                  \
+        &::sop::sysc::make_verilated_core<prefix, (traced) != 0, lanes, code_bits, table_bits, (fp16) != 0, (ssign) != 0, \
+                                          sexp, sman>,                                                                  \
+        parameters                                                                                                      \
   }

@@ -8,6 +8,7 @@
 #include "model/golden/reference_tables.h"
 #include "base/error.h"
 #include "quantizer/pack/pack_file.h"
+#include "quantizer/sop/sop_layer.h"
 #include "quantizer/synthetic_spec.h"
 
 namespace sop::sysc {
@@ -30,6 +31,38 @@ class DistinctValues {
   std::set<uint32_t> set_;
 };
 
+// A layer with every value at hand (a pack file's, or a search result's): what it is, fixed at construction.
+class StoredLayerSource : public LayerSource {
+ public:
+  struct Fields {
+    std::string name;
+    int64_t rows, cols;
+    int block_size;
+    golden::DecodeConfig decode;
+    int64_t rows_per_table;
+    int scale_bits_per_block, sparse_index_bits;
+  };
+  StoredLayerSource(Fields f, const std::vector<SopCodebook>& codebooks) : f_(std::move(f)) {
+    for (const SopCodebook& cb : codebooks) tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+    // A single table is the golden pair with the table repeated (every block reads table 0).
+    if (codebooks.size() == 1) tables_.entries.insert(tables_.entries.end(), codebooks[0].lut_codes.begin(), codebooks[0].lut_codes.end());
+  }
+  const std::string& name() const override { return f_.name; }
+  int64_t rows() const override { return f_.rows; }
+  int64_t cols() const override { return f_.cols; }
+  int block_size() const override { return f_.block_size; }
+  const golden::DecodeConfig& decode() const override { return f_.decode; }
+  const golden::LayerTables& tables() const override { return tables_; }
+  int64_t rows_per_table() const override { return f_.rows_per_table; }
+  int scale_bits_per_block() const override { return f_.scale_bits_per_block; }
+  int sparse_bits_per_entry() const override { return f_.sparse_index_bits + f_.decode.entry_bits(); }
+  bool has_values() const override { return true; }
+
+ private:
+  Fields f_;
+  golden::LayerTables tables_;
+};
+
 // ---- pack-file layers ------------------------------------------------------------------------------
 
 // What the repeats of a pack layer share: where each row's residuals start (counted once, so that a
@@ -50,19 +83,13 @@ struct PackLayerIndex {
   ValuesUsed used;
 };
 
-class PackLayerSource final : public LayerSource {
+class PackLayerSource final : public StoredLayerSource {
  public:
   PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index)
-      : view_(view), index_(std::move(index)), tables_(pair_tables(view, "TLM decode unit")) {}
-  const std::string& name() const override { return view_.name; }
-  int64_t rows() const override { return view_.rows; }
-  int64_t cols() const override { return view_.cols; }
-  int block_size() const override { return view_.block_size; }
-  const golden::DecodeConfig& decode() const override { return view_.decode; }
-  const golden::LayerTables& tables() const override { return tables_; }
-  int scale_bits_per_block() const override { return view_.scale_layout.bits_per_block(); }
-  int sparse_bits_per_entry() const override { return view_.sparse_index_bits + view_.decode.entry_bits(); }
-  bool has_values() const override { return true; }
+      : StoredLayerSource({view.name, view.rows, view.cols, view.block_size, view.decode, view.rows_per_table,
+                           view.scale_layout.bits_per_block(), view.sparse_index_bits},
+                          view.codebooks),
+        view_(view), index_(std::move(index)) {}
 
   uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
     return static_cast<uint64_t>(residuals_at(row1) - residuals_at(row0));
@@ -76,10 +103,10 @@ class PackLayerSource final : public LayerSource {
                          Span<uint8_t>(out.codes.data(), n));
     const int64_t bpr = view_.blocks_per_row();
     out.scale_codes.clear();
-    out.select.clear();
+    out.table.clear();
     for (int64_t b = row0 * bpr; b < row1 * bpr; ++b) {
       out.scale_codes.push_back(view_.scale_code(b));
-      out.select.push_back(static_cast<uint8_t>(view_.table_of(b)));  // < 2: pair_tables refused more
+      out.table.push_back(view_.table_of(b));
     }
     out.residuals.clear();
     const uint64_t first = static_cast<uint64_t>(row0 * cols);
@@ -108,26 +135,29 @@ class PackLayerSource final : public LayerSource {
 
   const PackedLayerView& view_;
   std::shared_ptr<PackLayerIndex> index_;
-  golden::LayerTables tables_;
 };
 
 // ---- synthetic layers ------------------------------------------------------------------------------
 
 class SyntheticLayerSource final : public LayerSource {
  public:
+  // tables: selector tables (2..16); rows_per_table > 0: one table per group of that many rows instead.
   SyntheticLayerSource(synthetic::MatrixShape shape, uint64_t layer_index, uint64_t seed, double sparse_fraction,
-                       bool values, int block, const UnitFormats& unit)
+                       bool values, int block, int tables, int64_t rows_per_table, const UnitFormats& unit)
       : shape_(std::move(shape)), layer_index_(layer_index), seed_(seed), values_(values), block_(block),
-        decode_(unit.decode), index_bits_(unit.index_bits) {
-    // Two reference codebooks of the unit's table size, as a fitted pair would be.
+        decode_(unit.decode), index_bits_(unit.index_bits), rows_per_table_(rows_per_table) {
+    // Reference codebooks of the unit's table size, in turn from the layer's index, as fitted tables
+    // would be (the pair: two in a row).
     const std::size_t n = static_cast<std::size_t>(decode_.entries_per_table());
     std::vector<std::vector<double>> fits;
     for (const golden::Codebook& cb : golden::reference_codebooks()) {
       if (cb.values.size() == n) fits.push_back(cb.values);
     }
-    const auto& a = fits[layer_index % fits.size()];
-    const auto& b = fits[(layer_index + 1) % fits.size()];
-    tables_ = golden::make_tables(decode_, a, b);
+    const int64_t count = rows_per_table > 0 ? (shape_.rows + rows_per_table - 1) / rows_per_table : tables;
+    tables_count_ = static_cast<uint32_t>(count);
+    std::vector<std::vector<double>> chosen;
+    for (int64_t t = 0; t < count; ++t) chosen.push_back(fits[(layer_index + static_cast<uint64_t>(t)) % fits.size()]);
+    tables_ = golden::make_tables(decode_, chosen);
     residuals_per_row_ = static_cast<int64_t>(std::llround(sparse_fraction * static_cast<double>(shape_.cols)));
     residuals_per_row_ = std::min(residuals_per_row_, shape_.cols);
   }
@@ -138,7 +168,8 @@ class SyntheticLayerSource final : public LayerSource {
   int block_size() const override { return block_; }
   const golden::DecodeConfig& decode() const override { return decode_; }
   const golden::LayerTables& tables() const override { return tables_; }
-  int scale_bits_per_block() const override { return decode_.scale.bits(); }  // select bit stolen
+  int64_t rows_per_table() const override { return rows_per_table_; }
+  int scale_bits_per_block() const override { return decode_.scale.bits(); }  // selector bits stolen
   int sparse_bits_per_entry() const override { return index_bits_ + decode_.entry_bits(); }
   bool has_values() const override { return values_; }
   uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
@@ -154,7 +185,7 @@ class SyntheticLayerSource final : public LayerSource {
     const std::size_t n_entries = tables_.entries.size();
     out.codes.resize(static_cast<std::size_t>((row1 - row0) * cols));
     out.scale_codes.resize(static_cast<std::size_t>((row1 - row0) * bpr));
-    out.select.resize(out.scale_codes.size());
+    out.table.resize(out.scale_codes.size());
     out.residuals.clear();
     for (int64_t r = row0; r < row1; ++r) {
       // Its own stream per row, so any chunk is drawn without the rows before it.
@@ -170,7 +201,10 @@ class SyntheticLayerSource final : public LayerSource {
         const uint64_t x = rng.next();
         const std::size_t at = static_cast<std::size_t>((r - row0) * bpr + b);
         out.scale_codes[at] = static_cast<uint32_t>(x & ((1u << scale_bits) - 1));
-        out.select[at] = static_cast<uint8_t>((x >> 32) & 1u);
+        // The selector's draw (the pair's bit 32 as before, so pair layers keep their draws), or the
+        // row's group.
+        out.table[at] = rows_per_table_ > 0 ? static_cast<uint32_t>(r / rows_per_table_)
+                                            : static_cast<uint32_t>((x >> 32) % tables_count_);
       }
       // Residuals spread evenly: one in each of residuals_per_row_ equal column ranges.
       for (int64_t k = 0; k < residuals_per_row_; ++k) {
@@ -192,7 +226,47 @@ class SyntheticLayerSource final : public LayerSource {
   golden::DecodeConfig decode_;
   int index_bits_;
   golden::LayerTables tables_;
+  int64_t rows_per_table_ = 0;
+  uint32_t tables_count_ = 2;
   int64_t residuals_per_row_ = 0;
+};
+
+// ---- layers as the SOP search leaves them --------------------------------------------------------------
+
+class SopLayerSource final : public StoredLayerSource {
+ public:
+  explicit SopLayerSource(const SopLayerResult& r)
+      : StoredLayerSource({r.tensor_name, r.rows, r.cols, r.block_size, r.decode, r.rows_per_table,
+                           r.scale_layout.bits_per_block(), r.sparse_index_bits},
+                          r.codebooks),
+        r_(r) {}
+  uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
+    return static_cast<uint64_t>(first_residual(row1) - first_residual(row0));
+  }
+  void read_rows(int64_t row0, int64_t row1, RowsData& out) const override {
+    const auto first = static_cast<std::size_t>(row0 * r_.cols), last = static_cast<std::size_t>(row1 * r_.cols);
+    out.codes.assign(r_.codes.begin() + static_cast<std::ptrdiff_t>(first), r_.codes.begin() + static_cast<std::ptrdiff_t>(last));
+    const int64_t bpr = r_.blocks_per_row();
+    out.scale_codes.clear();
+    out.table.clear();
+    for (int64_t b = row0 * bpr; b < row1 * bpr; ++b) {
+      out.scale_codes.push_back(r_.scale_codes[static_cast<std::size_t>(b)]);
+      out.table.push_back(static_cast<uint32_t>(r_.table_of_block(b)));
+    }
+    out.residuals.clear();
+    for (std::size_t i = first_residual(row0); i < first_residual(row1); ++i) {
+      out.residuals.push_back({static_cast<uint32_t>(r_.sparse[i].index - first), r_.sparse[i].entry});
+    }
+  }
+
+ private:
+  std::size_t first_residual(int64_t row) const {
+    const auto at = static_cast<uint64_t>(row * r_.cols);
+    return static_cast<std::size_t>(std::lower_bound(r_.sparse.begin(), r_.sparse.end(), at,
+                                                     [](const SopSparseEntry& e, uint64_t i) { return e.index < i; }) -
+                                    r_.sparse.begin());
+  }
+  const SopLayerResult& r_;
 };
 
 }  // namespace
@@ -222,13 +296,47 @@ PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit,
   }
   same_entry_format_ = lc.entry_format == uc.entry_format &&
                        (lc.entry_format != golden::EntryFormat::Hif || lc.hif.bits() == uc.hif.bits());
-  // Tables in the unit's layout: each of the pair fills the low entries of its unit table.
+  // Tables in the unit's layout: each fills the low entries of its unit table.
   const std::size_t ln = static_cast<std::size_t>(lc.entries_per_table());
   const std::size_t un = static_cast<std::size_t>(uc.entries_per_table());
   const auto& entries = source.tables().entries;
-  if (entries.size() != 2 * ln) throw Error(source.name(), "tables", "expected a pair of tables");
-  unit_tables_.entries.assign(2 * un, 0);
-  for (std::size_t t = 0; t < 2; ++t) {
+  if (entries.size() % ln != 0 || entries.size() < 2 * ln) {
+    throw Error(source.name(), "tables", "expected whole tables of " + std::to_string(ln) + " entries, at least two");
+  }
+  table_count_ = static_cast<int64_t>(entries.size() / ln);
+  tables_per_slot_ = unit.tables_per_slot;
+  rows_per_table_ = source.rows_per_table();
+  entries_per_table_ = un;
+  if (rows_per_table_ <= 0 && table_count_ > tables_per_slot_) {
+    // A selector picks any table at any block: streaming them would reload on nearly every block.
+    int select_bits = 0;
+    while ((int64_t{1} << select_bits) < table_count_) ++select_bits;
+    throw Error(source.name(), "select_bits",
+                std::to_string(select_bits) + " select bits (" + std::to_string(table_count_) +
+                    " tables per layer) exceed the unit's LUT: a slot holds " + std::to_string(tables_per_slot_) +
+                    " tables (decode_unit.lut.tables_per_layer; LUT of " + std::to_string(unit.lut_bits) +
+                    " bits); selector tables are read in any order, so they are not streamed");
+  }
+  if (rows_per_table_ > 0) {
+    const int64_t groups = (source.rows() + rows_per_table_ - 1) / rows_per_table_;
+    if (groups != table_count_) {
+      throw Error(source.name(), "rows_per_table",
+                  std::to_string(table_count_) + " tables for " + std::to_string(groups) + " groups of " +
+                      std::to_string(rows_per_table_) + " rows");
+    }
+    // A beat must not need more tables than the window holds (the load of its last one would overwrite
+    // its first): the groups a run of `lanes` weights can touch.
+    const int64_t group_weights = rows_per_table_ * source.cols();
+    const int64_t span = (unit.lanes - 1 + group_weights - 1) / group_weights + 1;
+    if (streams_tables() && span > tables_per_slot_) {
+      throw Error(source.name(), "rows_per_table",
+                  "a beat of " + std::to_string(unit.lanes) + " lanes reads up to " + std::to_string(span) +
+                      " row groups' tables, more than a slot's " + std::to_string(tables_per_slot_) +
+                      " (decode_unit.lut.tables_per_layer)");
+    }
+  }
+  unit_tables_.entries.assign(static_cast<std::size_t>(table_count_) * un, 0);
+  for (std::size_t t = 0; t < static_cast<std::size_t>(table_count_); ++t) {
     for (std::size_t i = 0; i < ln; ++i) unit_tables_.entries[t * un + i] = unit_entry(entries[t * ln + i]);
   }
   // Scale codes: identity when the formats agree, else an exact re-encoding or -1.
@@ -245,7 +353,8 @@ PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit,
     const uint32_t u = golden::scale_encode(uc.scale, v);
     scale_map_[code] = golden::scale_decode(uc.scale, u) == v ? static_cast<int32_t>(u) : -1;
   }
-  table_bytes_ = ceil_div(2 * ln * static_cast<uint64_t>(lc.entry_bits()), 8);
+  one_table_bits_ = ln * static_cast<uint64_t>(lc.entry_bits());
+  table_bytes_ = ceil_div(static_cast<uint64_t>(first_load_tables()) * one_table_bits_, 8);
 
   const uint64_t lanes = static_cast<uint64_t>(unit.lanes);
   const uint64_t cols = static_cast<uint64_t>(source.cols());
@@ -253,7 +362,7 @@ PreparedLayer::PreparedLayer(const LayerSource& source, const UnitFormats& unit,
   lanes_ = lanes;
   const uint64_t blocks_per_row = ceil_div(cols, g);
   row_bits_ = cols * static_cast<uint64_t>(lc.code_bits) + blocks_per_row * static_cast<uint64_t>(source.scale_bits_per_block());
-  rows_per_chunk_ = std::max<int64_t>(1, static_cast<int64_t>(static_cast<uint64_t>(request_bytes) * 8 / row_bits_));
+  rows_per_chunk_ = rows_per_request(request_bytes, row_bits_);
 
   // A layer whose scales do not fit is refused before the run, not in the middle of it.
   if (!same_scale && source.has_values()) {
@@ -271,8 +380,24 @@ Chunk PreparedLayer::chunk(int64_t index) const {
   c.weights = rows * static_cast<uint64_t>(source_->cols());
   c.beats = ceil_div(c.weights, lanes_);
   c.residuals = source_->residuals_in_rows(c.row0, c.row1);
-  c.bytes = ceil_div(rows * row_bits_ + c.residuals * static_cast<uint64_t>(source_->sparse_bits_per_entry()), 8);
+  // Streamed tables travel with the chunk holding their group's first row (tables g >= W).
+  uint64_t streamed = 0;
+  if (streams_tables()) {
+    const int64_t lo = std::max<int64_t>(tables_per_slot_, (c.row0 + rows_per_table_ - 1) / rows_per_table_);
+    const int64_t hi = std::min<int64_t>(table_count_, (c.row1 + rows_per_table_ - 1) / rows_per_table_);
+    if (hi > lo) streamed = static_cast<uint64_t>(hi - lo) * one_table_bits_;
+  }
+  c.bytes = ceil_div(rows * row_bits_ + c.residuals * static_cast<uint64_t>(source_->sparse_bits_per_entry()) + streamed, 8);
   return c;
+}
+
+std::pair<int64_t, int64_t> PreparedLayer::beat_tables(const Chunk& chunk, uint64_t beat) const {
+  if (rows_per_table_ <= 0) return {0, 0};
+  const uint64_t cols = static_cast<uint64_t>(source_->cols());
+  const uint64_t w0 = beat * lanes_;
+  const uint64_t w1 = std::min(chunk.weights, w0 + lanes_) - 1;
+  const auto row = [&](uint64_t w) { return chunk.row0 + static_cast<int64_t>(w / cols); };
+  return {row(w0) / rows_per_table_, row(w1) / rows_per_table_};
 }
 
 uint64_t PreparedLayer::stream_bytes() const {
@@ -319,7 +444,7 @@ ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64
   const uint64_t rows = static_cast<uint64_t>(ch.row1 - ch.row0);
   v.beat_codes.assign(ch.beats * L, 0);
   v.lane_scale.assign(ch.beats * L, 0);
-  v.lane_select.assign(ch.beats * L, 0);
+  v.lane_table.assign(ch.beats * L, 0);
   v.block_offset.resize(rows * blocks_per_row);
   v.layer_blocks.resize(rows * blocks_per_row);
   v.unit_blocks.resize(rows * blocks_per_row);
@@ -332,12 +457,12 @@ ChunkValues prepare_chunk(const PreparedLayer& layer, int64_t layer_index, int64
       const uint64_t len = std::min(g, cols - b * g);
       const uint32_t layer_scale = v.rows.scale_codes[block];
       const uint32_t unit_scale = layer.unit_scale(layer_scale);
-      const uint32_t sel = v.rows.select[block];
-      v.layer_blocks[block] = {layer_scale, sel, Span<const uint8_t>(v.rows.codes.data() + first, len)};
-      v.unit_blocks[block] = {unit_scale, sel, Span<const uint8_t>(v.beat_codes.data() + first, len)};
+      const uint32_t table = v.rows.table[block];
+      v.layer_blocks[block] = {layer_scale, table, Span<const uint8_t>(v.rows.codes.data() + first, len)};
+      v.unit_blocks[block] = {unit_scale, table, Span<const uint8_t>(v.beat_codes.data() + first, len)};
       v.block_offset[block] = first;
       std::fill_n(v.lane_scale.begin() + static_cast<std::ptrdiff_t>(first), len, unit_scale);
-      std::fill_n(v.lane_select.begin() + static_cast<std::ptrdiff_t>(first), len, static_cast<uint8_t>(sel));
+      std::fill_n(v.lane_table.begin() + static_cast<std::ptrdiff_t>(first), len, table);
     }
   }
   v.beat_residuals.reserve(v.rows.residuals.size());
@@ -378,16 +503,30 @@ Workload Workload::synthetic(const std::string& spec, const UnitFormats& unit) {
   const bool values = query.flag("values", true);
   // Any block size the format allows, not only powers of two: the unit packs blocks back to back.
   const int block = static_cast<int>(query.integer("block", 16, 1, 4096));
-  query.reject_unknown("layers, lm_head, seed, sparse, values, block");
+  const int tables = static_cast<int>(query.integer("tables", 2, 2, 16));
+  if ((tables & (tables - 1)) != 0) query.fail("tables", "must be a power of two, 2..16 (selector tables per layer)");
+  const int64_t rows_per_table = query.integer("rows_per_table", 0, 0, int64_t{1} << 32);
+  if (rows_per_table > 0 && tables != 2) query.fail("rows_per_table", "one table per row group has no selector: give tables or rows_per_table");
+  query.reject_unknown("layers, lm_head, seed, sparse, values, block, tables, rows_per_table");
   if (lm_head && shape.vocab <= 0) query.fail("lm_head", "shape list '" + shape.name + "' has no output head");
 
   Workload w;
   w.description_ = spec;
   uint64_t index = 0;
   for (synthetic::MatrixShape& matrix : synthetic::llama_matrices(shape, layers, lm_head)) {
-    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(std::move(matrix), index++, seed, sparse, values, block, unit));
+    w.layers_.push_back(std::make_unique<SyntheticLayerSource>(std::move(matrix), index++, seed, sparse, values, block, tables,
+                                                               rows_per_table, unit));
   }
   if (w.layers_.empty()) query.fail("layers", "no layers selected");
+  return w;
+}
+
+Workload Workload::from_layers(std::vector<SopLayerResult> layers, const std::string& description) {
+  Workload w;
+  w.description_ = description;
+  w.results_ = std::make_shared<const std::vector<SopLayerResult>>(std::move(layers));
+  for (const SopLayerResult& r : *w.results_) w.layers_.push_back(std::make_unique<SopLayerSource>(r));
+  if (w.layers_.empty()) throw Error(description, "", "no layers");
   return w;
 }
 

@@ -20,6 +20,9 @@ sets=(
   "-GPipeStages=2"
   "-GPipeStages=3 -GLanes=1 -GFp16Entries=1'b1 -GCodeBits=6"
   "-GPipeStages=3 -GLanes=64"
+  "-GTableBits=3"
+  "-GTableBits=4 -GCodeBits=6 -GLanes=4 -GResidentLayers=3 -GPipeStages=2"
+  "-GTableBits=2 -GLanes=1 -GResidentLayers=1"
   "-DSOP_BREAK_MULTIPLY"
   "-DSOP_BREAK_MULTIPLY -GPipeStages=3"
 )

@@ -16,6 +16,7 @@ sets=(
   "-chparam Lanes 16 -chparam ResidentLayers 1 -chparam ScaleExpBits 8 -chparam ScaleManBits 0 -chparam ScaleSubnormals 0"
   "-chparam PipeStages 2"
   "-chparam PipeStages 3 -chparam Fp16Entries 1"
+  "-chparam TableBits 3 -chparam Lanes 4"
 )
 for s in "${sets[@]}"; do
   yosys -q -p "read_verilog -sv $srcs; hierarchy -check -top sop_decode_unit $s; synth -top sop_decode_unit -flatten;

@@ -249,6 +249,65 @@ TEST(Estimate, DesignFromHwSizesTheLutAsTheConfigDoes) {
   EXPECT_EQ(design_from_hw(h, 1000).lut_sram_bytes, 1000);  // an explicit size wins
 }
 
+double part(const Breakdown& b, const std::string& key) {
+  for (const auto& [k, v] : b) {
+    if (k == key) return v;
+  }
+  ADD_FAILURE() << "no " << key;
+  return 0;
+}
+
+// 8 tables per slot (tables_per_layer: 8) against the pair, by hand from configs/tech/45nm.yaml: the LUT
+// of 2 slots x 8 tables x 16 entries x 11 bits = 2816 bits lies above the flop/SRAM crossover (1536
+// bits) and is priced on the SRAM segment of the storage curve; the pair's 704 bits on the flop segment.
+TEST(Estimate, EightTablesPerSlotArePricedFromTheTechTablesStorageCurve) {
+  const TechTable t = tech45();
+  const Workload w = small_workload(2);
+  const Design pair = design_from_hw(hw::parse_hw_config("decode_unit: {lanes: 8}\n", "pair.yaml"));
+  const Design t8 = design_from_hw(hw::parse_hw_config("decode_unit: {lanes: 8, lut: {tables_per_layer: 8}}\n", "t8.yaml"));
+  EXPECT_EQ(t8.lut_sram_bytes, 352);
+  EXPECT_EQ(t8.pair_bits(), 8 * 16 * 11);
+  const Estimate ep = estimate(count_actions(w, pair), pair, t);
+  const Estimate e8 = estimate(count_actions(w, t8), t8, t);
+  EXPECT_EQ(ep.storage_kind, "flops");
+  EXPECT_EQ(e8.storage_kind, "sram");
+  EXPECT_NEAR(part(ep.area_um2, "lut_sram"), 704.0 * 6945.8 / 1536.0, 1e-6);
+  EXPECT_NEAR(part(e8.area_um2, "lut_sram"), 6945.8 + (2816.0 - 1536.0) * (16406.0 - 6945.8) / (32768.0 - 1536.0), 1e-6);
+  // The measured flop LUT (a pair per slot) grows with the stored bits: 4 x for 8 tables.
+  EXPECT_NEAR(part(e8.area_um2, "active_lut_and_read_muxes"), 4.0 * part(ep.area_um2, "active_lut_and_read_muxes"), 1e-9);
+  // The SRAM's read energy per bit at its capacity (log-log between 384 and 32768 bits).
+  const double read_pj = std::exp(std::log(0.010542) + (std::log(2816.0) - std::log(384.0)) *
+                                                           (std::log(0.122438) - std::log(0.010542)) /
+                                                           (std::log(32768.0) - std::log(384.0)));
+  EXPECT_NEAR(part(e8.energy_pj, "lut_sram.read"), 2 * 1408.0 * read_pj, 1e-9);  // both layers resident
+}
+
+// A layer of per-row tables streams all but the first window: each streamed table is read from DRAM with
+// the chunks and written into the LUT, 16 x 11 bits at the register energy, by hand.
+TEST(Estimate, StreamedTableWritesAreCountedAndPriced) {
+  const TechTable t = tech45();
+  Workload w = small_workload(1);
+  w.layers[0].rows = 256;
+  w.layers[0].cols = 64;
+  w.layers[0].sparse_entries = 0;
+  w.layers[0].tables = 256;
+  w.layers[0].rows_per_table = 1;
+  const Design d = design_from_hw(hw::parse_hw_config("decode_unit: {lanes: 8}\n", "pair.yaml"));
+  const ActionCounts c = count_actions(w, d);
+  EXPECT_EQ(c.streamed_tables, 254.0);
+  EXPECT_EQ(c.streamed_table_bits, 254.0 * 16 * 11);
+  // As the TLM counts it (tests/cosim/lut_tables_test.cc): the first window, then 8 cycles per row
+  // less one after each chunk's first row (113 rows per chunk).
+  EXPECT_EQ(c.table_stream_stall_cycles, 2.0 * 16 + 254 * 8 - 2);
+  const Estimate e = estimate(c, d, t);
+  EXPECT_NEAR(part(e.energy_pj, "active_lut.stream_fill"), 254.0 * 16 * 11 * 0.010542, 1e-9);
+  Workload none = w;
+  none.layers[0].tables = 2;
+  none.layers[0].rows_per_table = 0;
+  const ActionCounts n = count_actions(none, d);
+  EXPECT_NEAR(c.dram_table_bits - n.dram_table_bits, 254.0 * 16 * 11, 1e-9);
+}
+
 TEST(Estimate, AreaGrowsWithTheLutSram) {
   const TechTable t = tech45();
   const Workload w = small_workload(4);

@@ -55,6 +55,8 @@ struct Hw {
   int lanes = SOP_TB_LANES;
   int layers = SOP_TB_LAYERS;
   int stages = SOP_TB_STAGES;  // PipeStages
+  int table_bits = SOP_TB_TABLE_BITS;  // TableBits: 2^table_bits tables per slot
+  int tables() const { return 1 << table_bits; }
   DecodeConfig cfg;
 };
 
@@ -71,7 +73,7 @@ Hw make_hw() {
 
 struct Beat {
   bool first = false;
-  bool sel = false;
+  uint32_t table = 0;  // the block's table within the slot
   uint32_t scale = 0;
   std::vector<uint8_t> codes;  // lanes codes
 };
@@ -102,7 +104,7 @@ Job make_stream(const Hw& hw, uint32_t layer, const LayerTables& tables, const s
       Beat beat;
       beat.first = first;
       first = false;
-      beat.sel = b.table != 0;  // the regression unit has two tables per layer
+      beat.table = b.table;
       beat.scale = b.scale_code;
       beat.codes.assign(b.codes.begin() + static_cast<std::ptrdiff_t>(at),
                         b.codes.begin() + static_cast<std::ptrdiff_t>(at) + hw.lanes);
@@ -154,11 +156,13 @@ class Gen {
     }
   }
 
+  // A slot's 2^TableBits tables.
   LayerTables tables() {
     LayerTables lt;
-    auto a = table(), b = table();
-    lt.entries = a;
-    lt.entries.insert(lt.entries.end(), b.begin(), b.end());
+    for (int t = 0; t < hw_.tables(); ++t) {
+      const auto a = table();
+      lt.entries.insert(lt.entries.end(), a.begin(), a.end());
+    }
     return lt;
   }
 
@@ -192,7 +196,7 @@ class Gen {
     }
     out.clear();
     for (std::size_t b = store.size() - static_cast<std::size_t>(blocks); b < store.size(); ++b) {
-      out.push_back({scale(), bits(1) != 0, Span<const uint8_t>(store[b].data(), store[b].size())});
+      out.push_back({scale(), bits(hw_.table_bits), Span<const uint8_t>(store[b].data(), store[b].size())});
     }
   }
 
@@ -223,7 +227,7 @@ class Bench {
   explicit Bench(const Hw& hw, uint64_t seed)
       : hw_(hw),
         rng_(seed ^ 0x5eed),
-        core_(sysc::rtl_port_widths(hw.lanes, hw.cfg.code_bits, SOP_TB_FP16 != 0, SOP_TB_SCALE_SIGN != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN,
+        core_(sysc::rtl_port_widths(hw.lanes, hw.cfg.code_bits, hw.table_bits, SOP_TB_FP16 != 0, SOP_TB_SCALE_SIGN != 0, SOP_TB_SCALE_EXP, SOP_TB_SCALE_MAN,
                                     golden::exp_offset(hw.cfg))),
         lane_products_(static_cast<std::size_t>(hw.lanes)),
         held_products_(static_cast<std::size_t>(hw.lanes)) {
@@ -270,19 +274,20 @@ class Bench {
       if (load_ok && !pat.load_idle(cyc)) {
         const Job& j = jobs[load_job];
         const std::size_t n = static_cast<std::size_t>(hw_.cfg.entries_per_table());
-        core_.set_load(true, j.layer, load_pos >= n, static_cast<uint32_t>(load_pos % n), j.tables.entries[load_pos]);
+        core_.set_load(true, j.layer, static_cast<uint32_t>(load_pos / n), static_cast<uint32_t>(load_pos % n),
+                       j.tables.entries[load_pos]);
         load_valid = true;
       } else {
-        core_.set_load(false, 0, false, 0, 0);
+        core_.set_load(false, 0, 0, 0, 0);
       }
       const bool stream_ok = stream_job < jobs.size() && loads_done_before(jobs, stream_job, load_job);
       if (!beat_offered && stream_ok && !pat.in_bubble(cyc)) beat_offered = true;
       if (beat_offered) {
         const Job& j = jobs[stream_job];
         const Beat& b = j.beats[beat_pos];
-        core_.set_beat(true, b.codes.data(), b.sel, b.scale, j.layer, b.first);
+        core_.set_beat(true, b.codes.data(), b.table, b.scale, j.layer, b.first);
       } else {
-        core_.set_beat(false, nullptr, false, 0, 0, false);
+        core_.set_beat(false, nullptr, 0u, 0, 0, false);
       }
       const bool res_valid = !pat.res_stall(cyc);
       uint32_t res_index = kSentinel;  // nothing left in this tensor
@@ -399,7 +404,7 @@ class Bench {
   // The model alone: new codes every cycle, output always ready, no checking.
   uint64_t free_run(uint64_t cycles) {
     uint64_t fired = 0;
-    core_.set_load(false, 0, false, 0, 0);
+    core_.set_load(false, 0, 0, 0, 0);
     core_.set_residual(true, 0xFFFFFFFFu, 0);
     core_.set_out_ready(true);
     const int code_bits = hw_.cfg.code_bits;
@@ -411,7 +416,7 @@ class Bench {
       for (int l = 0; l < hw_.lanes && l * code_bits < 32; ++l) {
         codes[static_cast<std::size_t>(l)] = static_cast<uint8_t>((x >> (l * code_bits)) & ((1u << code_bits) - 1));
       }
-      core_.set_beat(true, codes.data(), ((x >> 20) & 1u) != 0, (x >> 8) & ((1u << hw_.cfg.scale.bits()) - 1), 0, false);
+      core_.set_beat(true, codes.data(), (x >> 20) & static_cast<uint32_t>(hw_.tables() - 1), (x >> 8) & ((1u << hw_.cfg.scale.bits()) - 1), 0, false);
       core_.eval_low();
       fired += core_.in_ready();
       core_.rise();
@@ -423,10 +428,10 @@ class Bench {
   // assertion must stop the simulation (the model is verilated with --assert).
   void load_once(uint32_t slot) {
     core_.set_out_ready(true);
-    core_.set_load(true, slot, false, 0, 0);
+    core_.set_load(true, slot, 0, 0, 0);
     core_.eval_low();
     core_.rise();
-    core_.set_load(false, 0, false, 0, 0);
+    core_.set_load(false, 0, 0, 0, 0);
     core_.eval_low();
     core_.rise();
   }
@@ -589,12 +594,12 @@ std::vector<Scenario> directed(const Hw& hw, Gen& g, std::vector<std::vector<uin
         store.back()[static_cast<std::size_t>(i)] = static_cast<uint8_t>(code_of(b, i));
         if (g.uniform() < res_density) res.push_back({index, g.bits(hw.cfg.entry_bits())});
       }
-      bl.push_back({scale_of(b), sel_of(b) ? 1u : 0u, Span<const uint8_t>(store.back().data(), store.back().size())});
+      bl.push_back({scale_of(b), static_cast<uint32_t>(sel_of(b)), Span<const uint8_t>(store.back().data(), store.back().size())});
     }
     return make_stream(hw, layer, t, bl, res);
   };
   auto rnd_code = [&](int, int) { return g.bits(hw.cfg.code_bits); };
-  auto rnd_sel = [&](int) { return g.bits(1) != 0; };
+  auto rnd_sel = [&](int) { return g.bits(hw.table_bits); };  // any of the slot's tables
   const LayerTables t0 = g.tables(), t1 = g.tables();
 
   {
@@ -620,7 +625,7 @@ std::vector<Scenario> directed(const Hw& hw, Gen& g, std::vector<std::vector<uin
     const uint32_t emax = (1u << hw.cfg.entry_bits()) - 1;
     t.entries[n - 1] = hw.cfg.entry_format == golden::EntryFormat::Hif ? (emax & ~(1u << (golden::kHif.man_bits - 1))) | 0u
                                                                         : 0x7BFFu;  // +max
-    t.entries[2 * n - 1] = hw.cfg.entry_format == golden::EntryFormat::Hif ? (emax ^ ((1u << (golden::kHif.man_bits - 1)) - 1))
+    t.entries[static_cast<std::size_t>(hw.tables()) * n - 1] = hw.cfg.entry_format == golden::EntryFormat::Hif ? (emax ^ ((1u << (golden::kHif.man_bits - 1)) - 1))
                                                                             : 0xFFFFu;  // most negative / e=31
     Scenario s{"largest code and extreme entries, largest scales", {load(1 % static_cast<uint32_t>(hw.layers), t)}, {}};
     const uint32_t maxs = (1u << sf.bits()) - 1;
@@ -630,8 +635,9 @@ std::vector<Scenario> directed(const Hw& hw, Gen& g, std::vector<std::vector<uin
     out.push_back(std::move(s));
   }
   {
+    // With more than two tables, the table steps through all of them, block by block.
     Scenario s{"select bit flipping every block", {load(0, t0)}, {}};
-    s.jobs.push_back(tensor(0, t0, 512, lanes, [&](int) { return g.scale(); }, [](int b) { return (b & 1) != 0; }, rnd_code, 0.01));
+    s.jobs.push_back(tensor(0, t0, 512, lanes, [&](int) { return g.scale(); }, [&](int b) { return b % hw.tables(); }, rnd_code, 0.01));
     out.push_back(std::move(s));
   }
   {

@@ -71,6 +71,21 @@ TEST(HwConfig, PipelineStagesReachTheRtlParameters) {
   EXPECT_EQ(stages_of(c), "3");
 }
 
+TEST(HwConfig, TablesPerLayerReachTheRtlParametersAndTheLutSize) {
+  // tables_per_layer becomes TableBits = log2 (verilator -G, yosys chparam, the RTL cache's key).
+  for (const auto& [tables, bits] : {std::pair<int, const char*>{2, "1"}, {4, "2"}, {8, "3"}, {16, "4"}}) {
+    const HwConfig c =
+        parse_hw_config("decode_unit: {lut: {tables_per_layer: " + std::to_string(tables) + "}}\n", "x.yaml");
+    std::string got = "(none)";
+    for (const auto& [k, v] : c.rtl_parameters()) {
+      if (k == "TableBits") got = v;
+    }
+    EXPECT_EQ(got, bits) << tables;
+    EXPECT_EQ(c.lut_bits(), 2L * tables * 16 * 11) << tables;
+    EXPECT_EQ(unit_formats(c).tables_per_slot, tables);
+  }
+}
+
 TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
   struct Case {
     const char* yaml;
@@ -81,7 +96,10 @@ TEST(HwConfig, RejectsMistakesNamingFileAndKey) {
       {"decode_unit: {lanes: 0}\n", "decode_unit.lanes: 0 is out of range"},
       {"decode_unit: {lanes: 8.5}\n", "decode_unit.lanes: expected an integer"},
       {"decode_unit: {lut: {entries_per_table: 32}}\n", "decode_unit.lut.entries_per_table: must be 16"},
-      {"decode_unit: {lut: {tables_per_layer: 3}}\n", "decode_unit.lut.tables_per_layer"},
+      {"decode_unit: {lut: {tables_per_layer: 3}}\n", "test.yaml: decode_unit.lut.tables_per_layer: must be a power of two, 2..16"},
+      {"decode_unit: {lut: {tables_per_layer: 12}}\n", "test.yaml: decode_unit.lut.tables_per_layer: must be a power of two"},
+      {"decode_unit: {lut: {tables_per_layer: 32}}\n", "test.yaml: decode_unit.lut.tables_per_layer: 32 is out of range"},
+      {"decode_unit: {lut: {tables_per_layer: 1}}\n", "test.yaml: decode_unit.lut.tables_per_layer: 1 is out of range"},
       {"decode_unit: {lut: {entry_format: bf16}}\n", "decode_unit.lut.entry_format: must be hif or fp16"},
       {"decode_unit: {lut: {banks: 2}}\n", "decode_unit.lut.banks: only 1"},
       {"decode_unit: {lut: 4}\n", "decode_unit.lut: expected a mapping"},

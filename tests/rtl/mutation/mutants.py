@@ -56,8 +56,8 @@ MUTANTS = [
     # ---- LUT addressing ----
     dict(id="lut-read-layer-table-swapped", kind="LUT addressing", file=LUT,
          what="read address {table, layer, code} instead of {layer, table, code}",
-         find="assign raddr = AddrBits'({rlayer_i, rtable_i[l], rcodes_i[l*CodeBits +: CodeBits]});",
-         replace="assign raddr = AddrBits'({rtable_i[l], rlayer_i, rcodes_i[l*CodeBits +: CodeBits]});"),
+         find="assign raddr = AddrBits'({rlayer_i, rtable_i[l*TableBits +: TableBits], rcodes_i[l*CodeBits +: CodeBits]});",
+         replace="assign raddr = AddrBits'({rtable_i[l*TableBits +: TableBits], rlayer_i, rcodes_i[l*CodeBits +: CodeBits]});"),
     dict(id="lut-write-index-bit0", kind="LUT addressing", file=LUT,
          what="table load writes entry i^1",
          find="assign waddr = AddrBits'({wlayer_i, wtable_i, windex_i});",
@@ -181,10 +181,15 @@ MUTANTS = [
          what="every lane multiplies by lane 0's scale",
          find=".scale_i(mul_scale[l*ScaleBits +: ScaleBits]),",
          replace=".scale_i(mul_scale[0 +: ScaleBits]),"),
+    # Only the T = 8 configuration (rtl_tb_hif_l8_t8) sees a selector's upper bits.
+    dict(id="sel-upper-bits-dropped", kind="select bit (T tables)", file=LUT,
+         what="a lane's selector keeps only its low bit: T > 2 tables read as the pair",
+         find="rtable_i[l*TableBits +: TableBits], rcodes_i",
+         replace="TableBits'(rtable_i[l*TableBits]), rcodes_i"),
     dict(id="lane-select-from-lane0", kind="select bit (multi-block beat)", file=LUT,
          what="every lane reads the table lane 0's block selects",
-         find="assign raddr = AddrBits'({rlayer_i, rtable_i[l], rcodes_i[l*CodeBits +: CodeBits]});",
-         replace="assign raddr = AddrBits'({rlayer_i, rtable_i[0], rcodes_i[l*CodeBits +: CodeBits]});"),
+         find="assign raddr = AddrBits'({rlayer_i, rtable_i[l*TableBits +: TableBits], rcodes_i[l*CodeBits +: CodeBits]});",
+         replace="assign raddr = AddrBits'({rlayer_i, rtable_i[0 +: TableBits], rcodes_i[l*CodeBits +: CodeBits]});"),
     # The pipeline stages (issue 12): caught only by the configurations with PipeStages > 1.
     dict(id="pipe-stage-overwrite", kind="pipeline (PipeStages > 1)", file=UNIT,
          what="a stage before the output takes a beat while it holds one the next stage cannot take",
