@@ -107,12 +107,17 @@ TEST(RtlCache, PrebuiltVariantsAreFoundByTheirConfigsParameters) {
   EXPECT_TRUE(has_prebuilt_variant(hw_path("atoms64"), false));
   EXPECT_TRUE(has_prebuilt_variant(hw_path("atoms64"), true));
   EXPECT_TRUE(has_prebuilt_variant(hw_path("small"), false));
+  EXPECT_TRUE(has_prebuilt_variant(hw_path("tables8"), false));  // TableBits = 3
   EXPECT_FALSE(has_prebuilt_variant(hw_path("wide"), false));
   EXPECT_FALSE(has_prebuilt_variant(hw_path("default-fp16"), false));
   // Parameters the RTL declares `bit` as 1-bit literals (verilator refuses 32-bit values there).
   const std::vector<std::string> args = sysc::rtl_verilator_parameters(hw::load_hw_config(hw_path("default-fp16")));
   EXPECT_NE(std::find(args.begin(), args.end(), "-GFp16Entries=1'b1"), args.end());
   EXPECT_NE(std::find(args.begin(), args.end(), "-GLanes=8"), args.end());
+  // tables_per_layer reaches the key as TableBits: the pair's 1, or log2 of the tables.
+  EXPECT_NE(std::find(args.begin(), args.end(), "-GTableBits=1"), args.end());
+  const std::vector<std::string> t8 = sysc::rtl_verilator_parameters(hw::load_hw_config(hw_path("tables8")));
+  EXPECT_NE(std::find(t8.begin(), t8.end(), "-GTableBits=3"), t8.end());
 }
 
 TEST(RtlCache, FreshCacheVerilatesOnFirstUseReusesThenRunsEveryShippedConfig) {
