@@ -63,12 +63,6 @@ double awq_alpha_of(const Tensor& w, Span<const float> importance, const SopLayo
   return choose_awq_alpha(w, importance, layout, default_awq_alphas(), opts);
 }
 
-int entry_bits_of(const SopSearchOptions& opts) {
-  golden::DecodeConfig cfg;
-  cfg.entry_format = opts.entry_format;
-  return cfg.entry_bits();
-}
-
 int64_t sparse_count_of(double fraction, int64_t weights) {
   return static_cast<int64_t>(std::llround(fraction * static_cast<double>(weights)));
 }
@@ -100,7 +94,7 @@ LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const
     std::vector<SopLayerRecipe> menu;
     std::string refused;
     for (const SopLayout& layout : layouts) {
-      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), entry_bits_of(opts), opts.lut);
+      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), lut_entry_bits(opts.entry_format), opts.lut);
       if (!lut.fits) {
         refused += (refused.empty() ? "" : "; ") + layout.name + ": " + lut.reason;
         continue;
@@ -220,7 +214,7 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
       layer_recipe = plan.chosen[layer_index];
     } else {
       const SopLayout& layout = layouts.front();
-      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), entry_bits_of(opts), opts.lut);
+      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), lut_entry_bits(opts.entry_format), opts.lut);
       if (!lut.fits) throw Error(recipe.path, "lut_sram_bytes", entry.name + ": " + layout.name + ": " + lut.reason);
       layer_recipe = search_layer_pair(w, imp, layout, awq_alpha_of(w, imp, layout, opts), opts);
       if (!recipe.sparse_fractions.empty()) {

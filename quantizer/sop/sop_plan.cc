@@ -66,12 +66,6 @@ struct MatrixMenu {
   std::vector<std::string> refused;  // layouts that cannot run in the LUT, and why
 };
 
-int golden_entry_bits(golden::EntryFormat f) {
-  golden::DecodeConfig cfg;
-  cfg.entry_format = f;
-  return cfg.entry_bits();
-}
-
 MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const SopBudgetSpec& spec,
                       const std::vector<SopLayout>& layouts, const SopSearchOptions& search) {
   MatrixMenu menu;
@@ -112,7 +106,7 @@ MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const S
   bool have_reference = false;
   for (std::size_t li = 0; li < layouts.size(); ++li) {
     const SopLayout& layout = layouts[li];
-    const LutDemand lut = lut_demand(layout, rows, cols, golden_entry_bits(search.entry_format), search.lut);
+    const LutDemand lut = lut_demand(layout, rows, cols, lut_entry_bits(search.entry_format), search.lut);
     if (!lut.fits) {
       menu.refused.push_back(layout.name + ": " + lut.reason);
       continue;

@@ -86,6 +86,12 @@ Tensor sample_rows(const Tensor& w, int64_t keep) {
   return s;
 }
 
+int lut_entry_bits(golden::EntryFormat format) {
+  golden::DecodeConfig cfg;
+  cfg.entry_format = format;
+  return cfg.entry_bits();
+}
+
 int sparse_index_bits(int64_t weights) {
   int bits = 1;
   while ((int64_t{1} << bits) < weights) ++bits;

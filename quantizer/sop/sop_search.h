@@ -94,6 +94,9 @@ Tensor sample_rows(const Tensor& w, int64_t keep);
 // A recipe in one line: "g16 sE3M3|sel pair(NF4,DD4) sparse 120".
 std::string describe_recipe(const SopLayerRecipe& recipe);
 
+// Bits of one LUT entry in this format (HIF: golden::kHif's 11, FP16: 16).
+int lut_entry_bits(golden::EntryFormat format);
+
 // Bits one sparse entry costs in a layer of `weights` weights with entries of `entry_bits`.
 int sparse_index_bits(int64_t weights);
 

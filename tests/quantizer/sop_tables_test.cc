@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "model/golden/decode.h"
+#include "quantizer/evaluate.h"  // matrix_names
 #include "quantizer/model_reader.h"
 #include "quantizer/recipe.h"
 #include "quantizer/sop/lut_capacity.h"
@@ -199,12 +200,6 @@ TEST(LutCapacity, SelectorTablesMustBeResidentRowGroupsStream) {
 namespace sop {
 namespace {
 
-std::vector<std::string> matrices_of(const ModelReader& model) {
-  std::vector<std::string> names;
-  for (const auto& t : model.tensors()) if (t.is_matrix()) names.push_back(t.name);
-  return names;
-}
-
 TEST(SopTables, RecipesNameTablesAndRowGroupsAndTheLut) {
   const Recipe r = parse_recipe(
       "recipe: 1\nname: t\nbudget: {target_bpw: 4.5}\nlut_sram_bytes: 512\noptions:\n"
@@ -244,7 +239,7 @@ TEST(SopTables, RecipesNameTablesAndRowGroupsAndTheLut) {
 
 TEST(SopTables, ThePlanOffersOnlyWhatFitsTheLut) {
   const auto model = open_model("synthetic:llm?layers=1");
-  const std::vector<std::string> names = matrices_of(*model);
+  const std::vector<std::string> names = matrix_names(*model, "");
   SopBudgetSpec spec;
   spec.name = "lut-test";
   spec.target_bpw = 4.5;
