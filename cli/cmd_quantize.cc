@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -74,12 +75,36 @@ int run_quantize(const std::vector<std::string>& args) {
   request.lut_sram_bytes = lut_sram_bytes;
   request.lut_lanes = lut_lanes;
   request.created_by = "sop quantize";
+  // Progress per tensor with an ETA from the weights left in the stage (tensors differ in size by
+  // orders of magnitude, so a count of tensors would mislead).
+  std::map<std::string, double> weights_of;
+  double all_weights = 0, matrix_weights = 0;
+  for (const TensorInfo& t : model->tensors()) {
+    weights_of[t.name] = static_cast<double>(t.element_count());
+    all_weights += weights_of[t.name];
+    if (t.is_matrix()) matrix_weights += weights_of[t.name];
+  }
+  auto stage_start = start;
+  double stage_done = 0;
   const QuantizeSummary s = quantize_model_to_pack(
       *model, recipe, request, [&](const char* stage, std::size_t done, std::size_t total, const std::string& name) {
-        if (quiet || name.empty()) return;
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::cerr << "  [" << stage << " " << done + 1 << "/" << total << ", " << std::fixed << std::setprecision(1)
-                  << seconds << " s] " << name << "\n";
+        const auto now = std::chrono::steady_clock::now();
+        if (name.empty()) {  // a stage starts
+          stage_start = now;
+          stage_done = 0;
+          return;
+        }
+        stage_done += weights_of.count(name) ? weights_of[name] : 0;
+        if (quiet) return;
+        const double stage_weights = std::string(stage) == "plan" ? matrix_weights : all_weights;
+        const double elapsed = std::chrono::duration<double>(now - stage_start).count();
+        const double seconds = std::chrono::duration<double>(now - start).count();
+        std::cerr << "  [" << stage << " " << done << "/" << total << ", " << std::fixed << std::setprecision(1) << seconds
+                  << " s";
+        if (stage_done > 0 && done < total) {
+          std::cerr << ", ETA " << elapsed * std::max(0.0, stage_weights - stage_done) / stage_done << " s";
+        }
+        std::cerr << "] " << name << "\n";
         std::cerr.unsetf(std::ios::fixed);
       });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -114,8 +114,11 @@ void read_option(const YamlReader& in, const YAML::Node& node, const std::string
   const std::string block_key = key + ".block";
   if (!node["block"]) in.fail(block_key, node, "missing (the block size, e.g. 16)");
   o.block = int_value(in, node["block"], block_key);
-  if (o.block < RecipeLimits::kMinBlock || o.block > RecipeLimits::kMaxBlock || !is_power_of_two(o.block)) {
-    in.fail(block_key, node["block"], "block size " + std::to_string(o.block) + " out of range (a power of two from " +
+  // Any multiple of 4: the decode unit packs blocks back to back in its beats (rtl/sop_decode_unit.sv),
+  // so g12, g20 and g24 run on 8 lanes as g16 does; they tile rows of 120 or 172 weights that g16
+  // leaves with a short last block.
+  if (o.block < RecipeLimits::kMinBlock || o.block > RecipeLimits::kMaxBlock || o.block % 4 != 0) {
+    in.fail(block_key, node["block"], "block size " + std::to_string(o.block) + " out of range (a multiple of 4 from " +
                                           std::to_string(RecipeLimits::kMinBlock) + " to " +
                                           std::to_string(RecipeLimits::kMaxBlock) + ")");
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -52,10 +53,25 @@ double nice_step(double range, int target) {
 struct Row {
   std::string model, recipe, block, format, series;
   double lanes = 0, lut_bytes = 0, energy_uj = 0, pj_weight = 0, pj_weight_chip = 0, area_mm2 = 0, tokens_s = 0;
-  double pair_bits = 0, resident = 0, pairs = 0, cost = 0, bpw = 0;
+  double pair_bits = 0, resident = 0, pairs = 0, cost = 0, bpw = 0, slot_tables = 0;
   double sqnr = std::numeric_limits<double>::quiet_NaN();
   bool clock_over_limit = false;  // its clock is above what its unit meets at the tech node
 };
+
+// One table row, as HTML (<tr><td>..) or as a Markdown line.
+std::string table_row(const std::vector<std::string>& cells, bool html) {
+  std::ostringstream o;
+  if (html) {
+    o << "<tr>";
+    for (const auto& cell : cells) o << "<td>" << xml_escape(cell) << "</td>";
+    o << "</tr>\n";
+  } else {
+    o << "|";
+    for (const auto& cell : cells) o << " " << cell << " |";
+    o << "\n";
+  }
+  return o.str();
+}
 
 }  // namespace
 
@@ -80,6 +96,24 @@ std::vector<std::pair<double, double>> pareto_front(std::vector<std::pair<double
       front.push_back(p);
       best_y = p.second;
     }
+  }
+  return front;
+}
+
+std::vector<std::size_t> pareto_optimal(const std::vector<std::vector<double>>& minimize) {
+  std::vector<std::size_t> front;
+  for (std::size_t i = 0; i < minimize.size(); ++i) {
+    bool dominated = false;
+    for (std::size_t j = 0; j < minimize.size() && !dominated; ++j) {
+      if (j == i || minimize[j].size() != minimize[i].size()) continue;
+      bool no_worse = true, better = false;
+      for (std::size_t k = 0; k < minimize[i].size(); ++k) {
+        if (minimize[j][k] > minimize[i][k]) no_worse = false;
+        if (minimize[j][k] < minimize[i][k]) better = true;
+      }
+      dominated = no_worse && better;
+    }
+    if (!dominated) front.push_back(i);
   }
   return front;
 }
@@ -247,6 +281,7 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     r.lanes = d.lanes;
     r.lut_bytes = static_cast<double>(d.lut_sram_bytes);
     r.pair_bits = static_cast<double>(d.pair_bits());
+    r.slot_tables = d.tables_per_layer;
     r.energy_uj = e.energy_per_token_pj * 1e-6;
     r.pj_weight = e.pj_per_weight;
     r.pj_weight_chip = e.pj_per_weight_on_chip;
@@ -301,6 +336,20 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     }
     return s;
   };
+  // The points of a model with a measured SQNR, and those of them on the front over (SQNR up,
+  // energy per token down, area down).
+  const auto fidelity_rows = [&](const std::string& model) {
+    std::vector<const Row*> out;
+    for (const Row& r : rows) {
+      if (r.model == model && !std::isnan(r.sqnr)) out.push_back(&r);
+    }
+    return out;
+  };
+  const auto three_way_front = [](const std::vector<const Row*>& mine) {
+    std::vector<std::vector<double>> objectives;
+    for (const Row* r : mine) objectives.push_back({-r->sqnr, r->energy_uj, r->area_mm2});
+    return pareto_optimal(objectives);
+  };
   for (const std::string& model : models) {
     const bool sweeps_lut = axes.count("lut_sram_bytes") != 0;
     struct Spec {
@@ -318,6 +367,24 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
         {"area", "Area", "area (mm^2)", &Row::area_mm2, "Decode unit area: LUT SRAM, flop LUT and muxes, lanes, control."},
         {"tokens", "Tokens per second", "tokens/s", &Row::tokens_s, "Decode throughput, batch 1."},
     };
+    bool has_sqnr = false;
+    for (const Row& r : rows) has_sqnr = has_sqnr || (r.model == model && !std::isnan(r.sqnr));
+    if (sweeps_lut && has_sqnr) {
+      Plot p;
+      p.title = "Fidelity - " + model;
+      p.x_label = "LUT SRAM size";
+      p.y_label = "SQNR (dB)";
+      p.log2_x = true;
+      p.bytes_x = true;
+      p.series = series_of(model, &Row::sqnr);
+      for (PlotSeries& s : p.series) {
+        s.points.erase(std::remove_if(s.points.begin(), s.points.end(), [](const auto& xy) { return std::isnan(xy.second); }),
+                       s.points.end());
+      }
+      figures.push_back({slug(model) + "-fidelity.svg", render_svg(p),
+                         "SQNR of the pack each LUT size was quantized for (its tables are the ones that fit the LUT), "
+                         "against the LUT SRAM size."});
+    }
     if (sweeps_lut) {
       for (const Spec& s : specs) {
         Plot p;
@@ -352,6 +419,32 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     figures.push_back({slug(model) + "-pareto.svg", render_svg(p),
                        "Every design point; the grey line joins the Pareto-optimal ones (no other point has both less "
                        "area and less energy)."});
+    if (has_sqnr) {
+      // Fidelity against energy, the three-way front marked (area is the third coordinate).
+      Plot f;
+      f.title = "Fidelity vs energy - " + model;
+      f.x_label = "energy per token (uJ)";
+      f.y_label = "SQNR (dB)";
+      std::map<std::string, PlotSeries> fb;
+      std::vector<std::string> forder;
+      PlotSeries front;
+      front.name = "Pareto (SQNR, energy, area)";
+      front.line = false;
+      front.color = "#000000";
+      const std::vector<const Row*> mine = fidelity_rows(model);
+      for (const Row* r : mine) {
+        if (!fb.count(r->series)) forder.push_back(r->series);
+        fb[r->series].name = r->series;
+        fb[r->series].line = false;
+        fb[r->series].points.emplace_back(r->energy_uj, r->sqnr);
+      }
+      for (std::size_t i : three_way_front(mine)) front.points.emplace_back(mine[i]->energy_uj, mine[i]->sqnr);
+      for (const auto& name : forder) f.series.push_back(fb[name]);
+      f.series.push_back(front);
+      figures.push_back({slug(model) + "-fidelity-energy.svg", render_svg(f),
+                         "SQNR against energy per token for every point with a measured SQNR; black markers: the "
+                         "points no other point beats in SQNR, energy per token and area at once."});
+    }
   }
 
   // HIF vs FP16 (vs BF16): per model, at the smallest LUT size where every format holds all of the
@@ -413,15 +506,7 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
                                               num(std::min(r.resident, r.pairs), "%.0f") + "/" + num(r.pairs, "%.0f"),
                                               num(r.area_mm2, "%.4f"), num(r.pj_weight, "%.3f"), num(r.pj_weight_chip, "%.4f"),
                                               num(r.tokens_s, "%.4g"), sq, dsq};
-      if (html) {
-        o << "<tr>";
-        for (const auto& cell : cells) o << "<td>" << xml_escape(cell) << "</td>";
-        o << "</tr>\n";
-      } else {
-        o << "|";
-        for (const auto& cell : cells) o << " " << cell << " |";
-        o << "\n";
-      }
+      o << table_row(cells, html);
     }
     return o.str();
   };
@@ -448,6 +533,27 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
                          " mm^2, " + num(a->energy_uj) + " uJ/token" + flag(a));
     if (t) out.push_back("most tokens/s: " + t->series + ", LUT SRAM " + format_bytes(t->lut_bytes) + ": " + num(t->tokens_s) +
                          " tokens/s" + flag(t));
+    // What the LUT buys in fidelity: per series, the SQNR at its smallest and largest LUT size.
+    std::map<std::string, std::pair<const Row*, const Row*>> span;
+    std::vector<std::string> order;
+    for (const Row* r : fidelity_rows(model)) {
+      auto it = span.find(r->series);
+      if (it == span.end()) {
+        order.push_back(r->series);
+        span[r->series] = {r, r};
+        continue;
+      }
+      if (r->lut_bytes < it->second.first->lut_bytes) it->second.first = r;
+      if (r->lut_bytes > it->second.second->lut_bytes) it->second.second = r;
+    }
+    for (const std::string& series : order) {
+      const auto [lo, hi] = span[series];
+      if (lo->lut_bytes == hi->lut_bytes) continue;
+      out.push_back("fidelity, " + series + ": SQNR " + num(lo->sqnr, "%.2f") + " dB at " + format_bytes(lo->lut_bytes) +
+                    ", " + num(hi->sqnr, "%.2f") + " dB at " + format_bytes(hi->lut_bytes) + " (" +
+                    num(hi->sqnr - lo->sqnr, "%+.2f") + " dB) for " + num(hi->area_mm2 - lo->area_mm2, "%+.4f") + " mm^2 and " +
+                    num(100 * (hi->energy_uj / lo->energy_uj - 1), "%+.1f") + " % energy per token");
+    }
     return out;
   };
 
@@ -487,6 +593,46 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     h << "<h3>" << xml_escape(c.model) << "</h3>\n<table class=\"comparison\">\n<tr>";
     for (const auto& head : comparison_head) h << "<th>" << xml_escape(head) << "</th>";
     h << "</tr>\n" << comparison_rows(c, true) << "</table>\n";
+  }
+  const auto pareto_table = [&](const std::string& model, bool html) {
+    const std::vector<const Row*> mine = fidelity_rows(model);
+    std::vector<const Row*> front;
+    for (std::size_t i : three_way_front(mine)) front.push_back(mine[i]);
+    std::sort(front.begin(), front.end(), [](const Row* a, const Row* b) {
+      return std::tie(a->lut_bytes, a->series, a->energy_uj) < std::tie(b->lut_bytes, b->series, b->energy_uj);
+    });
+    std::ostringstream o;
+    const std::vector<std::string> head = {"series", "LUT SRAM", "tables per slot", "SQNR dB", "uJ/token", "area mm^2",
+                                           "tokens/s", "bpw"};
+    if (front.empty()) return o.str();
+    if (html) {
+      o << "<table class=\"pareto\">\n<tr>";
+      for (const auto& c : head) o << "<th>" << xml_escape(c) << "</th>";
+      o << "</tr>\n";
+    } else {
+      o << table_row(head, false) << "|---|";
+      for (std::size_t i = 1; i < head.size(); ++i) o << "---:|";
+      o << "\n";
+    }
+    for (const Row* r : front) {
+      const std::vector<std::string> cells = {r->series, format_bytes(r->lut_bytes), num(r->slot_tables, "%.0f"),
+                                              num(r->sqnr, "%.2f"), num(r->energy_uj, "%.4g"), num(r->area_mm2, "%.4f"),
+                                              num(r->tokens_s, "%.4g"), num(r->bpw, "%.4f")};
+      o << table_row(cells, html);
+    }
+    if (html) o << "</table>\n";
+    return o.str();
+  };
+  const std::string pareto_words =
+      "The points no other point beats in fidelity (SQNR), energy per token and area at once, by LUT SRAM size.";
+  bool any_pareto = false;
+  for (const std::string& model : models) any_pareto = any_pareto || !fidelity_rows(model).empty();
+  if (any_pareto) {
+    h << "<h2 id=\"pareto\">Pareto front: fidelity, energy per token, area</h2>\n<p>" << xml_escape(pareto_words) << "</p>\n";
+    for (const std::string& model : models) {
+      const std::string t = pareto_table(model, true);
+      if (!t.empty()) h << "<h3>" << xml_escape(model) << "</h3>\n" << t;
+    }
   }
   h << "<h2>Best points</h2>\n<ul>\n";
   for (const std::string& model : models) {
@@ -532,6 +678,13 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     m << "\n|";
     for (std::size_t i = 0; i < comparison_head.size(); ++i) m << (i == 0 ? "---|" : "---:|");
     m << "\n" << comparison_rows(c, false) << "\n";
+  }
+  if (any_pareto) {
+    m << "## Pareto front: fidelity, energy per token, area\n\n" << pareto_words << "\n\n";
+    for (const std::string& model : models) {
+      const std::string t = pareto_table(model, false);
+      if (!t.empty()) m << "### " << model << "\n\n" << t << "\n";
+    }
   }
   m << "## Best points\n\n";
   for (const std::string& model : models) {

@@ -1,9 +1,10 @@
 // Sweep reports: a self-contained HTML page with inline SVG plots (no scripts, no external files) and a
 // Markdown summary, from a sweep folder's results.json (docs/sweeps.md shows an example).
 //
-// Plots: energy per token, area and tokens/s against the LUT SRAM size (log2 axis) per model; the
-// Pareto front of energy per token against area; a HIF vs FP16 (and BF16) table with LUT bits, area,
-// pJ per weight and the SQNR change.
+// Plots: energy per token, area, tokens/s and (when measured) SQNR against the LUT SRAM size (log2
+// axis) per model; the Pareto front of energy per token against area; SQNR against energy per token
+// with the points on the Pareto front over (fidelity, energy per token, area) marked, and that front
+// as a table; a HIF vs FP16 (and BF16) table with LUT bits, area, pJ per weight and the SQNR change.
 #pragma once
 
 #include <string>
@@ -38,6 +39,11 @@ std::string render_svg(const Plot& plot, int width = 640, int height = 400);
 
 // Points on the lower-left front of (x, y): no other point has both x and y smaller or equal.
 std::vector<std::pair<double, double>> pareto_front(std::vector<std::pair<double, double>> points);
+
+// Indices of the points no other point dominates when every coordinate is to be minimized (negate one
+// to maximize it): a point is dominated by one that is at most as large in every coordinate and
+// smaller in one. Equal points are all kept. Quadratic: reports hold thousands of points, not millions.
+std::vector<std::size_t> pareto_optimal(const std::vector<std::vector<double>>& minimize);
 
 // "512 B", "4 KiB", "1 MiB".
 std::string format_bytes(double bytes);

@@ -21,6 +21,9 @@
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/pack/quantize_model.h"
 #include "quantizer/recipe.h"
+#include "quantizer/sop/lut_capacity.h"
+#include "quantizer/sop/sop_plan.h"
+#include "quantizer/sop/sop_search.h"
 #include "sim/clock.h"
 #include "sim/tech.h"
 
@@ -30,18 +33,25 @@ namespace {
 
 // ---- Quantization shared by points --------------------------------------------------------------
 
-// What a point needs quantized: one pack per (model, recipe, block, table format).
+// What a point needs quantized: one pack per (model, recipe, block, table format, LUT size the
+// search plans for).
 struct QuantKey {
   std::string model;
   std::string recipe;   // empty for a pack model
   int block = 0;        // 0: the recipe's own
   std::string lut_format;  // "hif" or "fp16" (BF16 points reuse the FP16 pack)
+  // The LUT SRAM bytes the search fits the tables to (-1: the recipe's own lut_sram_bytes), reduced
+  // to the smallest size with the same menus (equivalent_lut_bytes) so that sizes which allow the
+  // same tables share a pack.
+  int64_t lut_bytes = -1;
   bool operator<(const QuantKey& o) const {
-    return std::tie(model, recipe, block, lut_format) < std::tie(o.model, o.recipe, o.block, o.lut_format);
+    return std::tie(model, recipe, block, lut_format, lut_bytes) <
+           std::tie(o.model, o.recipe, o.block, o.lut_format, o.lut_bytes);
   }
   std::string slug() const {
     std::string s = model + (recipe.empty() ? "" : "_" + recipe) + (block ? "_g" + std::to_string(block) : "") +
-                    (lut_format.empty() ? "" : "_" + lut_format);
+                    (lut_format.empty() ? "" : "_" + lut_format) +
+                    (lut_bytes >= 0 ? "_lut" + std::to_string(lut_bytes) : "");
     for (char& c : s) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
     }
@@ -164,7 +174,11 @@ class QuantCache {
       for (RecipeOption& o : recipe.options) o.block = key.block;
     }
     recipe.lut_format = key.lut_format == "fp16" ? "FP16" : "HIF";
-    if (log_) log_("  quantizing " + m.model + " with " + key.recipe + " -> packs/" + key.slug() + ".sop");
+    if (log_) {
+      log_("  quantizing " + m.model + " with " + key.recipe +
+           (key.lut_bytes > 0 ? " for a " + std::to_string(key.lut_bytes) + "-byte LUT" : "") + " -> packs/" +
+           key.slug() + ".sop");
+    }
     const auto model = open_model(m.model);
     // The pack writer is atomic (base/atomic_file.h): it writes this process's temporary beside the
     // pack, syncs it, renames it and syncs the folder, so shards running at once on a shared folder
@@ -174,6 +188,7 @@ class QuantCache {
     request.model_path = m.model;
     request.out_path = pack;
     request.threads = 0;
+    request.lut_sram_bytes = key.lut_bytes;
     request.created_by = "sop sweep";
     quantize_model_to_pack(*model, recipe, request);
   }
@@ -246,8 +261,30 @@ QuantKey quant_key_of(const SweepSpec& spec, const PointChoice& c) {
     k.lut_format = c.entry_format == "hif" ? "hif" : "fp16";
     k.recipe = c.recipe;
     k.block = c.block;
+    // A lut_sram_bytes axis reaches the search, so each point's tables are the ones its LUT holds.
+    if (c.design.lut_sram_bytes > 0 && !k.recipe.empty()) {
+      const Recipe recipe = load_recipe(spec.recipes.at(k.recipe));
+      std::vector<SopLayout> layouts;
+      for (const RecipeOption& o : recipe.options) layouts.push_back(layout_of(o));
+      const auto format = k.lut_format == "hif" ? golden::EntryFormat::Hif : golden::EntryFormat::Fp16;
+      k.lut_bytes = equivalent_lut_bytes(layouts, lut_entry_bits(format), c.design.lut_sram_bytes);
+    }
   }
   return k;
+}
+
+// The tables a LUT slot must hold for the pack's layers: its selector layers' tables (read in any
+// order, so all resident; rounded up to the unit's power of two), at least the config's. Row-group
+// tables stream through any slot.
+int slot_tables_for(const Workload& w, int configured) {
+  int need = configured;
+  for (const WorkloadLayer& l : w.layers) {
+    if (l.rows_per_table > 0) continue;
+    int t = 2;
+    while (t < l.tables) t *= 2;
+    need = std::max(need, t);
+  }
+  return need;
 }
 
 // The SystemC model's numbers for an analytic point of the sample (or why it refuses the design).
@@ -272,6 +309,7 @@ PointRecord point_header(const SweepPoint& p, const QuantKey& key, CountsSource 
   r.axes = p.axes;
   r.model = key.model;
   r.recipe = key.recipe;
+  if (!key.recipe.empty()) r.pack = "packs/" + key.slug() + ".sop";
   r.counts = counts_source_name(counts);
   r.status = "failed";
   r.error = error;
@@ -289,6 +327,9 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
     if (ctx.spec.dram_latency_ns > 0) base.dram_latency_ns = ctx.spec.dram_latency_ns;
     base.lut_sram_bytes = 0;  // unset unless an axis sets it: sized below for the point's entry format
     Design d = choice_of(ctx.spec, ctx.hw, p, base).design;
+    // The unit is built for the pack: a slot holds the layer's selector tables (a sweep over LUT
+    // sizes gives each size the tables that fit it, and the slot follows).
+    d.tables_per_layer = slot_tables_for(q.workload, d.tables_per_layer);
     if (d.lut_sram_bytes == 0) d.lut_sram_bytes = d.bytes_for_pairs(ctx.hw.decode_unit.lut.resident_layers);
     const ActionCounts counts = ctx.counts == CountsSource::Simulate
                                     ? simulated_counts(ctx.hw, d, q.workload, simulated_layers(q))

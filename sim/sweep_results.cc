@@ -342,6 +342,7 @@ CountsCheckSummary summarize_counts_checks(const std::vector<PointRecord>& point
 nlohmann::json point_to_json(const PointRecord& p) {
   nlohmann::json j = {{"index", p.index}, {"key", p.key},       {"axes", p.axes},    {"model", p.model},
                       {"recipe", p.recipe}, {"status", p.status}, {"counts", p.counts}};
+  if (!p.pack.empty()) j["pack"] = p.pack;
   if (!p.ok()) {
     j["error"] = p.error;
     return j;
@@ -382,6 +383,7 @@ PointRecord point_from_json(const nlohmann::json& j, const std::string& file, co
     }
     p.model = string_at(j, "model", file, field);
     p.recipe = string_at(j, "recipe", file, field);
+    p.pack = string_or(j, "pack", "", file, field);  // absent in records written before it
     p.status = string_at(j, "status", file, field);
     p.counts = string_or(j, "counts", "analytic", file, field);
     if (!p.ok()) {

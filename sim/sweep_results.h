@@ -39,6 +39,8 @@ struct PointRecord {
   std::map<std::string, std::string> axes;   // as in the sweep file
   std::string model;
   std::string recipe;                        // empty for a pack model
+  std::string pack;                          // the pack it quantized to, relative to the sweep folder
+                                             // ("packs/NAME.sop"); empty for a pack model
   std::string status;                        // "ok" or "failed"
   std::string error;                         // failed: why
   std::string counts = "analytic";           // where the action counts came from: "simulate" or "analytic"

@@ -67,80 +67,30 @@ int64_t sparse_count_of(double fraction, int64_t weights) {
   return static_cast<int64_t>(std::llround(fraction * static_cast<double>(weights)));
 }
 
-// Budget recipes: every matrix's menu (each option, with and without each sparse budget) as
-// (bits, error), then the knapsack. Menus keep only recipes (tables and counts), not results, so
-// memory stays per-layer; the chosen recipe is re-applied when writing.
+// Budget recipes: the planner `sop eval` uses (quantizer/sop/sop_plan.h: every matrix's menu on a
+// row sample of large matrices, each layout with and without each sparse budget, in parallel, then
+// the knapsack), so the pack holds what `sop eval` measures. Menus keep only recipes (tables and
+// counts), not results, so memory stays per matrix; the chosen recipe is re-applied when writing.
 LayerPlan plan_with_budget(const ModelReader& model, const Recipe& recipe, const std::vector<std::string>& names,
-                           const std::vector<SopLayout>& layouts, const ActivationStats* stats,
-                           const SopSearchOptions& opts, const QuantizeProgress& progress) {
-  std::vector<std::vector<KnapsackOption>> groups;
-  std::vector<std::vector<SopLayerRecipe>> menus;
-  double weights = 0;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (progress) progress("plan", i, names.size(), names[i]);
-    const Tensor w = model.read(names[i]);
-    const std::vector<float> imp = importance_of(stats, w);
-    const double alpha = awq_alpha_of(w, imp, layouts.front(), opts);
-    // Errors enter the knapsack relative to the layer's weighted signal energy, times its weight
-    // count (as sop_plan.cc does): raw squared errors would let the layers with the largest weights
-    // take the whole budget.
-    double signal = 0;
-    for (std::size_t k = 0; k < w.values.size(); ++k) {
-      const double imp_j = imp.empty() ? 1.0 : imp[k % static_cast<std::size_t>(w.cols())];
-      signal += imp_j * static_cast<double>(w.values[k]) * w.values[k];
-    }
-    const double error_unit = signal > 0 ? static_cast<double>(w.values.size()) / signal : 1.0;
-    std::vector<KnapsackOption> options;
-    std::vector<SopLayerRecipe> menu;
-    std::string refused;
-    for (const SopLayout& layout : layouts) {
-      const LutDemand lut = lut_demand(layout, w.rows(), w.cols(), lut_entry_bits(opts.entry_format), opts.lut);
-      if (!lut.fits) {
-        refused += (refused.empty() ? "" : "; ") + layout.name + ": " + lut.reason;
-        continue;
-      }
-      const SopLayerRecipe base = search_layer_pair(w, imp, layout, alpha, opts);
-      const SopLayerResult r = quantize_with_recipe(w, imp, base, opts);
-      // Reload stalls of streamed tables are charged as bits (lut_capacity.h), counted in the budget.
-      const double bits = r.choice.bits + lut.charged_bits;
-      options.push_back({bits, r.choice.weighted_error * error_unit});
-      menu.push_back(base);
-      int64_t most = 0;
-      for (double f : recipe.sparse_fractions) most = std::max(most, sparse_count_of(f, static_cast<int64_t>(w.values.size())));
-      if (most == 0) continue;
-      const std::vector<double> gains = sparse_gains(w, imp, r, most);
-      const int entry_cost = r.sparse_index_bits + r.decode.entry_bits();
-      for (double f : recipe.sparse_fractions) {
-        const int64_t k = std::min<int64_t>(sparse_count_of(f, static_cast<int64_t>(w.values.size())),
-                                            static_cast<int64_t>(gains.size()));
-        if (k <= 0) continue;
-        double gain = 0;
-        for (int64_t g = 0; g < k; ++g) gain += gains[static_cast<std::size_t>(g)];
-        SopLayerRecipe with_sparse = base;
-        with_sparse.sparse_count = k;
-        options.push_back({bits + static_cast<double>(k * entry_cost),
-                           std::max(0.0, r.choice.weighted_error - gain) * error_unit});
-        menu.push_back(with_sparse);
-      }
-    }
-    if (options.empty()) {
-      throw Error(recipe.path, "lut_sram_bytes",
-                  names[i] + ": no option fits a LUT SRAM of " + std::to_string(opts.lut.sram_bytes) + " bytes (" + refused + ")");
-    }
-    groups.push_back(std::move(options));
-    menus.push_back(std::move(menu));
-    weights += static_cast<double>(w.values.size());
-  }
+                           const ActivationStats* stats, const SopSearchOptions& opts, const QuantizeProgress& progress) {
   LayerPlan plan;
   plan.names = names;
   if (names.empty()) return plan;
-  const KnapsackSolution s = solve_knapsack_dp(groups, recipe.target_bpw * weights);
-  if (!s.feasible) {
-    throw Error(recipe.path, "budget.target_bpw",
-                "no choice of options fits " + std::to_string(recipe.target_bpw) + " bpw for this model");
+  SopBudgetSpec spec = budget_spec_of(recipe);
+  std::map<std::string, std::vector<float>> per_tensor;
+  if (stats != nullptr) per_tensor = stats->channels;
+  SopPlanProgress plan_progress;
+  if (progress) {
+    progress("plan", 0, names.size(), "");
+    plan_progress = [&](std::size_t done, std::size_t total, const std::string& tensor) { progress("plan", done, total, tensor); };
   }
+  const SopBudgetPlan p = plan_sop_budget(model, names, spec, {}, opts, stats ? &per_tensor : nullptr, plan_progress);
+  if (p.names.size() != names.size()) {
+    throw Error(recipe.path, "options", "the planner left out matrices it was asked to plan");
+  }
+  const KnapsackSolution& s = p.solution;
   plan.gap = s.error > 0 ? s.gap() / s.error : 0;
-  for (std::size_t g = 0; g < groups.size(); ++g) plan.chosen.push_back(menus[g][static_cast<std::size_t>(s.choice[g])]);
+  for (std::size_t g = 0; g < p.names.size(); ++g) plan.chosen.push_back(p.recipes[g][static_cast<std::size_t>(s.choice[g])]);
   return plan;
 }
 
@@ -186,7 +136,7 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
 
   LayerPlan plan;
   if (recipe.target_bpw > 0) {
-    plan = plan_with_budget(model, recipe, matrices, layouts, stats ? &*stats : nullptr, opts, progress);
+    plan = plan_with_budget(model, recipe, matrices, stats ? &*stats : nullptr, opts, progress);
   } else {
     plan.names = matrices;
   }
@@ -195,17 +145,19 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   summary.knapsack_gap = plan.gap;
   PackWriter writer(request.out_path, info);
   std::size_t layer_index = 0;
+  if (progress) progress("quantize", 0, info.tensors.size(), "");
   for (std::size_t i = 0; i < info.tensors.size(); ++i) {
     const PackTensorEntry& entry = info.tensors[i];
-    if (progress) progress("quantize", i, info.tensors.size(), entry.name);
     if (entry.stored == PackedAs::Omitted) {
       summary.omitted.push_back(entry.name + ": " + entry.note);
+      if (progress) progress("quantize", i + 1, info.tensors.size(), entry.name);
       continue;
     }
     const Tensor w = model.read(entry.name);
     if (entry.stored == PackedAs::FullPrecision) {
       writer.add_tensor(w);
       summary.kept.push_back(entry.name);
+      if (progress) progress("quantize", i + 1, info.tensors.size(), entry.name);
       continue;
     }
     const std::vector<float> imp = importance_of(stats ? &*stats : nullptr, w);
@@ -234,8 +186,8 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
                               signal, noise});
     summary.quantized_weights += r.rows * r.cols;
     summary.quantized_bits += r.choice.bits;
+    if (progress) progress("quantize", i + 1, info.tensors.size(), entry.name);
   }
-  if (progress) progress("quantize", info.tensors.size(), info.tensors.size(), "");
   writer.finish();
   summary.pack_bytes = writer.bytes_written();
   return summary;

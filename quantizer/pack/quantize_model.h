@@ -39,7 +39,9 @@ struct QuantizeSummary {
   double sqnr_db() const;             // over all quantized weights
 };
 
-// stage: "plan" (building menus, budget recipes only) or "quantize"; done of total tensors.
+// stage: "plan" (building menus, budget recipes only; its tensors are the planned matrices) or
+// "quantize" (every tensor of the model); called after each tensor, with done of total finished and
+// the tensor just finished (done = 0 and no tensor: the stage starts).
 using QuantizeProgress = std::function<void(const char* stage, std::size_t done, std::size_t total,
                                             const std::string& tensor)>;
 

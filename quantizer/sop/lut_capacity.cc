@@ -54,4 +54,17 @@ LutDemand lut_demand(const SopLayout& layout, int64_t rows, int64_t cols, int en
   return d;
 }
 
+int64_t equivalent_lut_bytes(const std::vector<SopLayout>& layouts, int entry_bits, int64_t sram_bytes) {
+  if (sram_bytes <= 0) return sram_bytes;
+  int64_t largest_fitting = 0;
+  for (const SopLayout& layout : layouts) {
+    if (layout.rows_per_table > 0) return sram_bytes;
+    const int64_t bits = static_cast<int64_t>(layout.table_count()) * (int64_t{1} << layout.code_bits) * entry_bits;
+    const int64_t bytes = (bits + 7) / 8;
+    if (bytes <= sram_bytes) largest_fitting = std::max(largest_fitting, bytes);
+  }
+  // Nothing fits: the size itself, so that the quantizer's refusal names it.
+  return largest_fitting > 0 ? largest_fitting : sram_bytes;
+}
+
 }  // namespace sop

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sop {
 
@@ -43,5 +44,13 @@ LutDemand lut_demand(const SopLayout& layout, int64_t rows, int64_t cols, int en
 // loading a table of `entries` entries while the previous group decodes.
 int64_t group_decode_cycles(int64_t rows_per_group, int64_t cols, int lanes);
 int64_t group_reload_stall(int entries, int64_t rows_per_group, int64_t cols, int lanes);
+
+// The smallest LUT size (bytes) whose menus equal those of a LUT of sram_bytes for these layouts, so
+// that callers quantizing at many LUT sizes (a sweep's lut_sram_bytes axis) quantize once per distinct
+// menu. A selector layout either fits or not, so sizes between two layouts' demands offer the same
+// options, and every size above the largest demand offers all of them. A row-group layout's streaming
+// charge depends on whether all of a matrix's groups fit, which depends on every size and shape, so
+// with one among the layouts the answer is sram_bytes itself. sram_bytes <= 0 (no limit) stays as is.
+int64_t equivalent_lut_bytes(const std::vector<SopLayout>& layouts, int entry_bits, int64_t sram_bytes);
 
 }  // namespace sop

@@ -1,5 +1,6 @@
 #include "quantizer/sop/sop_formats.h"
 
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -9,6 +10,7 @@
 #include "quantizer/model_reader.h"
 #include "quantizer/recipe.h"
 #include "quantizer/sop/anchors.h"
+#include "quantizer/sop/builtin_recipes.h"
 #include "quantizer/sop/knapsack.h"
 #include "quantizer/sop/sop_plan.h"
 #include "quantizer/sop/sop_search.h"
@@ -93,26 +95,21 @@ const std::vector<SingleLayerSpec>& single_layer_specs() {
   return specs;
 }
 
+// The budget formats are the recipes of configs/quant/ (embedded at build time): "SOP-4.5" is
+// configs/quant/sop-4.5.yaml, so `sop eval --format SOP-4.5` plans what `sop quantize --recipe
+// configs/quant/sop-4.5.yaml` writes.
 const std::vector<SopBudgetSpec>& budget_specs() {
-  // g12/g20/g24 fill the steps between g8, g16 and g32 (4.67, 4.4 and 4.33 bpw with the stolen
-  // select bit). They matter most for rows that are not a multiple of 16 (ppocrv4's 120, stories'
-  // 172), where g16 pays a full scale for a short last block: g20 and g24 tile a row of 120 exactly.
-  static const std::vector<std::string> four_bit = {"g16 sE3M3|sel", "g32 sE4M3",     "g32 sE4M3+sel",
-                                                    "g16 sE4M3+sel", "g8 sE3M3|sel",  "g8 sE4M3+sel",
-                                                    "g12 sE3M3|sel", "g20 sE3M3|sel", "g24 sE3M3|sel"};
-  static const std::vector<std::string> six_bit = {"g16 sE3M3|sel",  "g8 sE3M3|sel",           "g8 sE4M3+sel",
-                                                   "g32 E2M3 UE4M4", "g16 E2M3 UE4M4",
-                                                   "g16 E2M3/E3M2 UE4M3|sel", "g8 E2M3 UE4M4"};
-  auto spec = [](const char* name, double bpw, const std::vector<std::string>& layouts) {
-    SopBudgetSpec s;
-    s.name = name;
-    s.target_bpw = bpw;
-    for (const auto& l : layouts) s.layouts.push_back(parse_sop_layout(l));
-    s.sparse_fractions = {0.002, 0.01};
-    return s;
-  };
-  static const std::vector<SopBudgetSpec> specs = {spec("SOP-4.5", 4.5, four_bit), spec("SOP-5.0", 5.0, four_bit),
-                                                   spec("SOP-6.5", 6.5, six_bit)};
+  static const std::vector<SopBudgetSpec> specs = [] {
+    std::vector<SopBudgetSpec> out;
+    for (const BuiltinRecipe& b : builtin_recipes()) {
+      SopBudgetSpec s = budget_spec_of(parse_recipe(b.text, b.path));
+      std::string name = s.name;  // "sop-4.5" -> "SOP-4.5"
+      for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      s.name = name;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }();
   return specs;
 }
 

@@ -163,7 +163,8 @@ constexpr int64_t kLayerParallelMaxWeights = int64_t{1} << 20;
 SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::string>& matrix_names,
                               const SopBudgetSpec& spec, Span<const float> importance_all,
                               const SopSearchOptions& search,
-                              const std::map<std::string, std::vector<float>>* per_tensor) {
+                              const std::map<std::string, std::vector<float>>* per_tensor,
+                              const SopPlanProgress& progress) {
   // A matrix's own statistics when the caller has them, else the shared vector (if it fits).
   auto importance_of = [&](const Tensor& w) -> Span<const float> {
     if (per_tensor != nullptr) {
@@ -187,7 +188,13 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   const int workers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(resolve_threads(search.threads)),
                                                              small.size()));
   std::atomic<std::size_t> next{0};
-  std::mutex read_mutex, failure_mutex;
+  std::mutex read_mutex, failure_mutex, progress_mutex;
+  std::size_t finished = 0;
+  const auto report = [&](std::size_t i) {
+    if (!progress) return;
+    std::lock_guard<std::mutex> lock(progress_mutex);
+    progress(++finished, matrix_names.size(), matrix_names[i]);
+  };
   std::exception_ptr failure;
   SopSearchOptions single = search;
   single.threads = 1;
@@ -200,6 +207,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
           w = model.read(matrix_names[small[k]]);
         }
         menus[small[k]] = build_menu(w, importance_of(w), spec, layouts, workers > 1 ? single : search);
+        report(small[k]);
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(failure_mutex);
@@ -215,6 +223,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   for (std::size_t i : large) {
     const Tensor w = model.read(matrix_names[i]);
     menus[i] = build_menu(w, importance_of(w), spec, layouts, search);
+    report(i);
   }
 
   SopBudgetPlan plan;

@@ -2,6 +2,8 @@
 // budgets, each with its bits and weighted error) and the knapsack's choice under a bpw budget.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -42,13 +44,18 @@ struct SopBudgetPlan {
   std::string summary() const;
 };
 
+// Called as each matrix's menu is done (from the planning threads, one call at a time): matrices
+// done of total, and the one just finished.
+using SopPlanProgress = std::function<void(std::size_t done, std::size_t total, const std::string& tensor)>;
+
 // Reads one matrix at a time. importance: per-column E[x^2] used for every matrix whose column count
 // matches it (empty: uniform); per_tensor (when given) overrides it for the matrices it names with a
 // vector of the right length. Throws sop::Error when no selection fits the budget.
 SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::string>& matrix_names,
                               const SopBudgetSpec& spec, Span<const float> importance,
                               const SopSearchOptions& options,
-                              const std::map<std::string, std::vector<float>>* per_tensor = nullptr);
+                              const std::map<std::string, std::vector<float>>* per_tensor = nullptr,
+                              const SopPlanProgress& progress = {});
 
 }  // namespace sop
 

@@ -650,6 +650,21 @@ TEST(Report, ParetoFrontKeepsOnlyUndominatedPoints) {
   EXPECT_EQ(front, want);
 }
 
+// Three objectives, all minimized (SQNR negated): a point beaten in every coordinate, or equal in
+// some and beaten in one, is off the front; equal points both stay; a trade-off stays.
+TEST(Report, ThreeWayParetoFrontKeepsPointsNoOtherBeatsInEveryObjective) {
+  const std::vector<std::vector<double>> points = {
+      {-25.0, 1.0, 1.0},  // 0: on the front
+      {-24.0, 2.0, 2.0},  // 1: worse than 0 everywhere
+      {-26.0, 3.0, 1.0},  // 2: best SQNR: on the front
+      {-25.0, 1.0, 1.0},  // 3: equal to 0: kept
+      {-25.0, 1.0, 1.5},  // 4: equal to 0 in two, worse in area: off
+      {-20.0, 0.5, 5.0},  // 5: least energy: on the front
+  };
+  EXPECT_EQ(pareto_optimal(points), (std::vector<std::size_t>{0, 2, 3, 5}));
+  EXPECT_TRUE(pareto_optimal({}).empty());
+}
+
 TEST(Report, SvgHasTitleAxesSeriesAndLegend) {
   Plot p;
   p.title = "Energy <per> token";

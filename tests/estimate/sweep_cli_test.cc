@@ -1,8 +1,10 @@
 // End-to-end tests of `sop estimate`, `sop sweep` (resume, failures, shards, merge, Slurm scripts) and
 // `sop report`, with a small synthetic model, and a render of the report in headless Chromium.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,7 +101,10 @@ TEST_F(SweepCli, RecordsEveryPointAndTheFailuresWithTheirErrors) {
   const std::string csv = read_text(dir_->file("a/results.csv"));
   EXPECT_EQ(count_of(csv, "\n"), 9) << csv;
   EXPECT_EQ(count_of(csv, ",failed,"), 2) << csv;
-  EXPECT_EQ(count_of(csv, "cannot hold one layer's table pair"), 2) << csv;
+  // The LUT size reaches the quantizer: a pair of 16 HIF (11-bit) or FP16 entries needs 352 or 512
+  // bits, 32 bytes hold 256, so the search refuses the recipe's only layout and names the LUT.
+  EXPECT_EQ(count_of(csv, "need 352 bits resident, the LUT holds 256"), 1) << csv;
+  EXPECT_EQ(count_of(csv, "need 512 bits resident, the LUT holds 256"), 1) << csv;
   const auto results = nlohmann::json::parse(read_text(dir_->file("a/results.json")));
   ASSERT_EQ(results["points"].size(), 8u);
   const auto& ok = results["points"][7];
@@ -384,7 +389,7 @@ TEST_F(SweepCli, AKilledEarlierSweepsPackTemporariesAreRemoved) {
     if (c == '.' || c == '/') c = '-';
   }
   const std::string dead = std::to_string(child);
-  const std::string pack = folder + "/packs/tiny-llm_tiny_hif.sop";
+  const std::string pack = folder + "/packs/tiny-llm_tiny_hif_lut44.sop";  // 64 B and up plan as the pair's 44 B
   const std::string stale[] = {pack + ".q" + dead, pack + ".q" + dead + ".tmp." + label + "." + dead + ".0"};
   for (const std::string& f : stale) write_text(f, "partial");
   const CommandResult r = run_sop("sweep " + sweep() + " --out " + quote(folder) + " -j 2", *dir_);
@@ -430,7 +435,7 @@ int expect_points_match_sop_simulate(const ScratchDir& dir, const std::string& f
     if (point["status"] != "ok") continue;
     const std::string name = folder + "-" + std::to_string(point["index"].get<int>());
     write_text(dir.file(name + ".yaml"), point_hw_yaml(point, dram_gb_s));
-    const std::string pack = dir.file(folder + "/packs/tiny-llm_tiny_" + point["design"]["entry_format"].get<std::string>() + ".sop");
+    const std::string pack = dir.file(folder + "/" + point["pack"].get<std::string>());
     const CommandResult r = run_sop("simulate --pack " + quote(pack) + " --hw " + quote(dir.file(name + ".yaml")) +
                                         " --counts-only --json " + quote(dir.file(name + ".json")),
                                     dir);
@@ -548,7 +553,7 @@ TEST_F(SweepCli, AnalyticSweepRecordsItsErrorAgainstTheSystemCModel) {
 
 TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
   ASSERT_EQ(first_->exit_code, 0) << first_->err;
-  const std::string pack = dir_->file("a/packs/tiny-llm_tiny_hif.sop");
+  const std::string pack = dir_->file("a/packs/tiny-llm_tiny_hif_lut44.sop");
   ASSERT_TRUE(fs::exists(pack));
   const CommandResult r = run_sop("estimate --pack " + quote(pack) + " --hw " + kSource + "/configs/hw/default.yaml --tech " +
                                       kSource + "/configs/tech/45nm.yaml --json " + quote(dir_->file("e.json")),
@@ -566,7 +571,7 @@ TEST_F(SweepCli, EstimateReadsAPackAndWritesJson) {
 // refuses what the model cannot build, and with --counts analytic prints its error against it.
 TEST_F(SweepCli, EstimateCountsComeFromTheSystemCModel) {
   ASSERT_EQ(first_->exit_code, 0) << first_->err;
-  const std::string base = "estimate --pack " + quote(dir_->file("a/packs/tiny-llm_tiny_hif.sop")) + " --hw " + kSource +
+  const std::string base = "estimate --pack " + quote(dir_->file("a/packs/tiny-llm_tiny_hif_lut44.sop")) + " --hw " + kSource +
                            "/configs/hw/default.yaml --tech " + kSource + "/configs/tech/45nm.yaml";
   CommandResult r = run_sop(base + " --lut-sram-bytes 1024 --json " + quote(dir_->file("e1024.json")), *dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -595,7 +600,8 @@ TEST_F(SweepCli, ReportWritesHtmlWithPlotsAndMarkdown) {
   const CommandResult r = run_sop("report " + quote(dir_->file("a")), *dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string html = read_text(dir_->file("a/report.html"));
-  EXPECT_EQ(count_of(html, "<svg class=\"plot\""), 5) << "energy, on-chip energy, area, tokens/s, Pareto";
+  EXPECT_EQ(count_of(html, "<svg class=\"plot\""), 7)
+      << "fidelity, energy, on-chip energy, area, tokens/s, energy-area Pareto, fidelity-energy";
   EXPECT_NE(html.find("HIF vs FP16"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos) << "the page is self-contained, without scripts";
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);
@@ -604,6 +610,63 @@ TEST_F(SweepCli, ReportWritesHtmlWithPlotsAndMarkdown) {
   EXPECT_NE(md.find("| fp16 | 512 |"), std::string::npos) << md;
   EXPECT_NE(md.find("(plots/tiny-llm-pareto.svg)"), std::string::npos) << md;
   EXPECT_NE(md.find("point 0: "), std::string::npos) << "failed points are listed";
+}
+
+// Issue 13: the lut_sram_bytes axis reaches the search. Each LUT size quantizes with the tables that
+// fit it (HIF: one table 22 bytes, a pair 44, four 88, eight 176), sizes offering the same menus share
+// a pack (64 B -> the pair's 44, 128 -> 88, 176 and above -> 176), and each point's unit holds its
+// pack's selector tables per slot.
+TEST_F(SweepCli, TheLutSizeAxisQuantizesWithTheTablesThatFitEachSize) {
+  write_text(dir_->file("tables.yaml"), R"(recipe: 1
+name: tables
+budget: {target_bpw: 4.6}
+options:
+  - {block: 16, scale_format: sE4M3, select_bit: none, codebooks: [NF4], fitted: true}
+  - {block: 16, scale_format: sE4M3, select_bit: beside, codebooks: [NF4, Split87], fitted: true}
+  - {block: 32, scale_format: sE4M3, select_bit: beside, tables: 4, codebooks: [NF4], fitted: true}
+  - {block: 32, scale_format: sE4M3, select_bit: beside, tables: 8, codebooks: [NF4], fitted: true}
+lut_format: HIF
+scale_steps: 1
+threads: 1
+)");
+  const std::string sweep_yaml = dir_->file("lut-tables.yaml");
+  write_text(sweep_yaml, "sweep: 1\nname: lut-tables\ndescription: tables per LUT size\ntech: " + kSource +
+                             "/configs/tech/45nm.yaml\nhw: " + kSource + "/configs/hw/default.yaml\n"
+                             "models:\n  wide: {model: \"synthetic:llm?layers=1&dim=256&hidden=512\"}\n"
+                             "recipes:\n  tables: tables.yaml\n"
+                             "axes:\n  lut_sram_bytes: [64, 128, 176, 512, 4096]\n");
+  const CommandResult run = run_sop("sweep " + quote(sweep_yaml) + " --out " + quote(dir_->file("lut")) + " -j 2", *dir_);
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::vector<std::string> packs;
+  for (const auto& e : fs::directory_iterator(dir_->file("lut/packs"))) {
+    if (e.path().extension() == ".sop") packs.push_back(e.path().filename().string());
+  }
+  std::sort(packs.begin(), packs.end());
+  EXPECT_EQ(packs, (std::vector<std::string>{"wide_tables_hif_lut176.sop", "wide_tables_hif_lut44.sop",
+                                             "wide_tables_hif_lut88.sop"}));
+  const sim::SweepResults results = sim::read_results(dir_->file("lut"));
+  ASSERT_EQ(results.points.size(), 5u);
+  const int most_tables[] = {2, 4, 8, 8, 8};
+  for (std::size_t i = 0; i < 5; ++i) {
+    const sim::PointRecord& p = results.points[i];
+    ASSERT_TRUE(p.ok()) << p.error;
+    EXPECT_LE(p.design.tables_per_layer, most_tables[i]) << p.key;
+    ASSERT_TRUE(p.quality.sqnr_db.has_value());
+  }
+  // More tables on offer never cost fidelity here; the three largest share one pack.
+  EXPECT_GE(*results.points[1].quality.sqnr_db, *results.points[0].quality.sqnr_db);
+  EXPECT_GE(*results.points[2].quality.sqnr_db, *results.points[1].quality.sqnr_db);
+  EXPECT_GT(*results.points[2].quality.sqnr_db, *results.points[0].quality.sqnr_db);
+  EXPECT_EQ(*results.points[4].quality.sqnr_db, *results.points[2].quality.sqnr_db);
+  EXPECT_EQ(results.points[2].design.tables_per_layer, 8) << "the 176-byte LUT's pack uses eight tables somewhere";
+
+  const CommandResult r = run_sop("report " + quote(dir_->file("lut")), *dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string md = read_text(dir_->file("lut/report.md"));
+  EXPECT_NE(md.find("(plots/wide-fidelity.svg)"), std::string::npos) << md;
+  EXPECT_NE(md.find("(plots/wide-fidelity-energy.svg)"), std::string::npos) << md;
+  EXPECT_NE(md.find("## Pareto front: fidelity, energy per token, area"), std::string::npos) << md;
+  EXPECT_NE(md.find("- wide: fidelity, hif: SQNR "), std::string::npos) << md;
 }
 
 // Issue 12: a point whose clock is above what its unit meets at the tech node is flagged in its record
@@ -653,7 +716,7 @@ TEST_F(SweepCli, ReportRendersInHeadlessChromium) {
   const std::string dom = dir_->file("dom.html"), png = dir_->file("report.png");
   ASSERT_EQ(std::system(("timeout 90 " + chromium + flags + " --dump-dom " + quote(url) + " > " + quote(dom) + " 2>/dev/null").c_str()), 0);
   const std::string rendered = read_text(dom);
-  EXPECT_EQ(count_of(rendered, "<svg class=\"plot\""), 5) << rendered.substr(0, 2000);
+  EXPECT_EQ(count_of(rendered, "<svg class=\"plot\""), 7) << rendered.substr(0, 2000);
   EXPECT_NE(rendered.find("<title>Energy per token - tiny-llm</title>"), std::string::npos);
   EXPECT_NE(rendered.find("HIF vs FP16"), std::string::npos);
   ASSERT_EQ(std::system(("timeout 90 " + chromium + flags + " --window-size=1400,1800 --screenshot=" + quote(png) + " " +

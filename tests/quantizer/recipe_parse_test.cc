@@ -100,7 +100,7 @@ TEST(RecipeParse, WrongTypesAreNamed) {
 }
 
 TEST(RecipeParse, OutOfRangeValuesAreNamed) {
-  expect_error(with(kMinimal, "block: 16", "block: 12"), "options[0].block", "out of range");
+  expect_error(with(kMinimal, "block: 16", "block: 14"), "options[0].block", "out of range");  // not a multiple of 4
   expect_error(with(kMinimal, "block: 16", "block: 512"), "options[0].block", "out of range");
   expect_error(std::string(kMinimal) + "budget: {target_bpw: 1.5}\n", "budget.target_bpw", "out of range");
   expect_error(std::string(kMinimal) + "budget: {target_bpw: 17}\n", "budget.target_bpw", "out of range");

@@ -106,7 +106,9 @@ TEST(SopTables, MoreTablesLowerTheErrorAndDecodeThroughTheGoldenLut) {
     ASSERT_EQ(r.codebooks.size(), std::max<std::size_t>(2, tables)) << layout;
     std::set<int> used(r.select.begin(), r.select.end());
     EXPECT_LT(*used.rbegin(), static_cast<int>(tables)) << layout;
-    if (tables > 2) EXPECT_GT(used.size(), tables / 2) << layout << ": most tables are chosen by some block";
+    if (tables > 2) {
+      EXPECT_GT(used.size(), tables / 2) << layout << ": most tables are chosen by some block";
+    }
     // Growing the set never raises the error (each new table starts where the others serve worst).
     EXPECT_LE(r.choice.weighted_error, previous * 1.001) << layout;
     if (tables == 1) single = r.choice.weighted_error;
@@ -156,6 +158,28 @@ TEST(SopTables, EveryBitIsCounted) {
   EXPECT_DOUBLE_EQ(unmeasured_table_bits(parse_sop_layout("g32 sE4M3 rows1"), 16, 4, 11), 12 * 16 * 11);
   EXPECT_DOUBLE_EQ(unmeasured_table_bits(parse_sop_layout("g32 sE4M3 rows8"), 16, 4, 11), 1 * 16 * 11);
   EXPECT_DOUBLE_EQ(unmeasured_table_bits(parse_sop_layout("g32 sE4M3+sel3"), 16, 4, 11), 0);
+}
+
+// Sizes that offer the same selector layouts quantize alike: HIF tables are 22 bytes (16 x 11 bits),
+// so one table needs 22, the pair 44, eight 176; FP16 ones 32, 64, 256.
+TEST(LutCapacity, EquivalentLutBytesIsTheLargestDemandThatFits) {
+  const std::vector<SopLayout> layouts = {parse_sop_layout("g16 sE4M3"), parse_sop_layout("g16 sE3M3|sel"),
+                                          parse_sop_layout("g32 sE4M3+sel3")};
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 44), 44);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 100), 44);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 175), 44);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 176), 176);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 1 << 20), 176);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 30), 22);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 16, 63), 32);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 16, 300), 256);
+  // Nothing fits: the size itself (the search then refuses it by name); no limit stays no limit.
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 20), 20);
+  EXPECT_EQ(equivalent_lut_bytes(layouts, 11, 0), 0);
+  // A row-group layout's charge depends on the size and the shapes: no two sizes are assumed alike.
+  std::vector<SopLayout> with_rows = layouts;
+  with_rows.push_back(parse_sop_layout("g32 sE4M3 rows128"));
+  EXPECT_EQ(equivalent_lut_bytes(with_rows, 11, 1000), 1000);
 }
 
 TEST(LutCapacity, SelectorTablesMustBeResidentRowGroupsStream) {
