@@ -87,7 +87,7 @@ uint32_t fp16_entry_as_bf16(uint32_t code) {
 nlohmann::json measure_quality(const std::string& model_path, const std::string& pack_path, bool bf16) {
   const auto model = open_model(model_path);
   const PackFile pack = PackFile::open(pack_path);
-  double signal = 0, noise = 0, layer_db_sum = 0;
+  double signal = 0, noise = 0, layer_db_sum = 0, counted_bits = 0, weights = 0;
   int layers = 0;
   for (const PackedLayerView& original : pack.layers()) {
     PackedLayerView view = original;
@@ -111,10 +111,13 @@ nlohmann::json measure_quality(const std::string& model_path, const std::string&
     signal += s;
     noise += e;
     layer_db_sum += std::isfinite(m.sqnr_db) ? m.sqnr_db : 200.0;
+    counted_bits += view.choice.bits;
+    weights += static_cast<double>(q.size());
     ++layers;
   }
   return {{"sqnr_db", noise > 0 ? 10 * std::log10(signal / noise) : 200.0},
           {"mean_layer_sqnr_db", layers ? layer_db_sum / layers : 0.0},
+          {"counted_bpw", weights > 0 ? counted_bits / weights : 0.0},
           {"layers", layers}};
 }
 
@@ -342,6 +345,7 @@ PointRecord run_point(const PointContext& ctx, const SweepPoint& p, const QuantR
     if (q.quality.contains(qfield) && q.quality[qfield].is_object()) {
       r.quality.sqnr_db = q.quality[qfield]["sqnr_db"].get<double>();
       r.quality.mean_layer_sqnr_db = q.quality[qfield]["mean_layer_sqnr_db"].get<double>();
+      if (q.quality[qfield].contains("counted_bpw")) r.quality.counted_bpw = q.quality[qfield]["counted_bpw"].get<double>();
     }
     r.status = "ok";
     r.error.clear();

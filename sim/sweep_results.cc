@@ -362,6 +362,7 @@ nlohmann::json point_to_json(const PointRecord& p) {
   nlohmann::json quality = {{"bpw", p.quality.bpw}};
   if (p.quality.sqnr_db) quality["sqnr_db"] = *p.quality.sqnr_db;
   if (p.quality.mean_layer_sqnr_db) quality["mean_layer_sqnr_db"] = *p.quality.mean_layer_sqnr_db;
+  if (p.quality.counted_bpw) quality["counted_bpw"] = *p.quality.counted_bpw;
   j["weights"] = p.weights;
   j["layers"] = p.layers;
   j["quality"] = quality;
@@ -396,6 +397,7 @@ PointRecord point_from_json(const nlohmann::json& j, const std::string& file, co
     p.quality.bpw = number_value(member(q, "bpw", file, field_name(field, "quality")), file, field_name(field, "quality.bpw"));
     p.quality.sqnr_db = optional_number(q, "sqnr_db");
     p.quality.mean_layer_sqnr_db = optional_number(q, "mean_layer_sqnr_db");
+    p.quality.counted_bpw = optional_number(q, "counted_bpw");
     p.design = checked_record(object_at(j, "design", file, field), &design_from_json, &design_to_json, file,
                               field_name(field, "design"));
     p.estimate = checked_record(object_at(j, "estimate", file, field), &estimate_from_json, &estimate_to_json, file,

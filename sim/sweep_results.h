@@ -22,6 +22,9 @@ struct PointQuality {
   double bpw = 0;                            // DRAM weight bits per decoded weight
   std::optional<double> sqnr_db;             // absent when the model's quality is not measured
   std::optional<double> mean_layer_sqnr_db;
+  // Every bit the pack's layers count (codes, scales, selectors, stored tables, residuals) per weight;
+  // absent for records written before it.
+  std::optional<double> counted_bpw;
 };
 
 // A point of an analytic sweep's sample (docs/sweeps.md), simulated on the SystemC model as well: the

@@ -652,6 +652,10 @@ threads: 1
     ASSERT_TRUE(p.ok()) << p.error;
     EXPECT_LE(p.design.tables_per_layer, most_tables[i]) << p.key;
     ASSERT_TRUE(p.quality.sqnr_db.has_value());
+    // Every bit the pack counts (stored tables and selectors included) stays within the budget.
+    ASSERT_TRUE(p.quality.counted_bpw.has_value());
+    EXPECT_LE(*p.quality.counted_bpw, 4.6 + 1e-9) << p.key;
+    EXPECT_GT(*p.quality.counted_bpw, 4.0) << p.key;
   }
   // More tables on offer never cost fidelity here; the three largest share one pack.
   EXPECT_GE(*results.points[1].quality.sqnr_db, *results.points[0].quality.sqnr_db);
