@@ -2,30 +2,17 @@
 
 #include <array>
 
+#include <zlib.h>
+
 #include "base/error.h"
 
 namespace sop::detail {
 
-namespace {
-
-// The byte-at-a-time table: entry n is the CRC of the single byte n.
-std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t n = 0; n < 256; ++n) {
-    uint32_t c = n;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[n] = c;
-  }
-  return table;
-}
-
-}  // namespace
-
+// zlib's CRC-32 (the IEEE polynomial of the pack format, docs/pack-format.md), several bytes per
+// step; crc32_z takes a size_t length.
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, std::size_t size) {
-  static const std::array<uint32_t, 256> table = make_crc_table();
-  uint32_t c = crc ^ 0xFFFFFFFFu;
-  for (std::size_t i = 0; i < size; ++i) c = table[(c ^ data[i]) & 0xFFu] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
+  if (size == 0) return crc;
+  return static_cast<uint32_t>(::crc32_z(crc, data, size));
 }
 
 void ByteWriter::short_string(const std::string& s) {

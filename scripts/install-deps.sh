@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libsystemc-dev verilator yosys opensta
-  libyaml-cpp-dev libboost-program-options-dev nlohmann-json3-dev
+  libyaml-cpp-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
   # The fuzz targets (scripts/fuzz.sh, tests/fuzz): clang with libFuzzer and the sanitizer runtimes.
   clang libclang-rt-dev

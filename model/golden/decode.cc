@@ -289,7 +289,24 @@ void pack_codes(Span<const uint8_t> codes, int code_bits, std::vector<uint8_t>& 
   const std::size_t total_bits = codes.size() * static_cast<std::size_t>(code_bits);
   bytes.assign((total_bits + 7) / 8, 0);
   const uint32_t mask = (1u << code_bits) - 1;
-  for (std::size_t i = 0; i < codes.size(); ++i) {
+  // Whole bytes at a time for the unit's 4- and 6-bit codes (2 codes per byte, 4 per 3 bytes), the
+  // same bits as the loop below, which packs what is left.
+  std::size_t i = 0;
+  if (code_bits == 4) {
+    for (; i + 2 <= codes.size(); i += 2) {
+      bytes[i / 2] = static_cast<uint8_t>((codes[i] & mask) | (codes[i + 1] & mask) << 4);
+    }
+  } else if (code_bits == 6) {
+    for (; i + 4 <= codes.size(); i += 4) {
+      const uint32_t v = (codes[i] & mask) | (codes[i + 1] & mask) << 6 | (codes[i + 2] & mask) << 12 |
+                         (codes[i + 3] & mask) << 18;
+      uint8_t* out = bytes.data() + i / 4 * 3;
+      out[0] = static_cast<uint8_t>(v);
+      out[1] = static_cast<uint8_t>(v >> 8);
+      out[2] = static_cast<uint8_t>(v >> 16);
+    }
+  }
+  for (; i < codes.size(); ++i) {
     const std::size_t bit = i * static_cast<std::size_t>(code_bits);
     const uint32_t v = (codes[i] & mask) << (bit % 8);
     bytes[bit / 8] = static_cast<uint8_t>(bytes[bit / 8] | (v & 0xFF));

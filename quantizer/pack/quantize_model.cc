@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "base/parallel.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/sop/activation_stats.h"
@@ -176,11 +177,26 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
     ++layer_index;
     const SopLayerResult r = quantize_with_recipe(w, imp, layer_recipe, opts);
     writer.add_layer(r);
+    // Sums per fixed chunk, added in chunk order: the same SQNR on any number of threads.
+    constexpr int64_t kChunk = int64_t{1} << 20;
+    const auto count = static_cast<int64_t>(w.values.size());
+    const int64_t chunks = (count + kChunk - 1) / kChunk;
+    std::vector<std::pair<double, double>> sums(static_cast<std::size_t>(chunks));
+    parallel_for_ranges(chunks, opts.threads, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        double s = 0, e = 0;
+        for (int64_t k = c * kChunk; k < std::min(count, (c + 1) * kChunk); ++k) {
+          const double d = static_cast<double>(w.values[static_cast<std::size_t>(k)]) - r.dequant[static_cast<std::size_t>(k)];
+          s += static_cast<double>(w.values[static_cast<std::size_t>(k)]) * w.values[static_cast<std::size_t>(k)];
+          e += d * d;
+        }
+        sums[static_cast<std::size_t>(c)] = {s, e};
+      }
+    });
     double signal = 0, noise = 0;
-    for (std::size_t k = 0; k < w.values.size(); ++k) {
-      const double d = static_cast<double>(w.values[k]) - r.dequant[k];
-      signal += static_cast<double>(w.values[k]) * w.values[k];
-      noise += d * d;
+    for (const auto& [s, e] : sums) {
+      signal += s;
+      noise += e;
     }
     summary.layers.push_back({r.tensor_name, r.rows * r.cols, r.choice.option, r.choice.bits, r.choice.weighted_error,
                               signal, noise});

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "base/parallel.h"
+#include "quantizer/sop/block_quant_avx2.h"
 
 namespace sop {
 
@@ -30,23 +31,70 @@ LutCodebook::LutCodebook(std::string name, const golden::DecodeConfig& cfg, Span
     midpoints_.push_back(0.5f * (values_[code_of_sorted_[i - 1]] + values_[code_of_sorted_[i]]));
   }
   max_positive_ = *std::max_element(values_.begin(), values_.end());
-  // Vectorized-search tables (see the header). A step is a difference of two table values; the
-  // running sum is checked against every value so an inexact table falls back to the scalar search.
+  for (int code : code_of_sorted_) sorted_values_.push_back(values_[static_cast<std::size_t>(code)]);
+  // Lane-search tables (see the header). A step is a difference of two table values; the running
+  // sum is checked against every value so an inexact table falls back to the scalar search.
   const std::size_t padded = midpoints_.size() <= 15 ? 15 : std::max<std::size_t>(63, midpoints_.size());
-  smallest_value_ = values_[static_cast<std::size_t>(code_of_sorted_.front())];
+  smallest_value_ = sorted_values_.front();
   steps_exact_ = true;
   float running = smallest_value_;
   for (std::size_t k = 0; k < padded; ++k) {
     const bool real = k < midpoints_.size();
-    const float step = real ? values_[code_of_sorted_[k + 1]] - values_[code_of_sorted_[k]] : 0.0f;
+    const float step = real ? sorted_values_[k + 1] - sorted_values_[k] : 0.0f;
     if (real) {
       running += step;
-      steps_exact_ = steps_exact_ && running == values_[code_of_sorted_[k + 1]];
+      steps_exact_ = steps_exact_ && running == sorted_values_[k + 1];
     }
-    for (int lane = 0; lane < kSearchLanes; ++lane) {
-      search_midpoints_.push_back(real ? midpoints_[k] : INFINITY);
-      search_steps_.push_back(step);
+    search_midpoints_.push_back(real ? midpoints_[k] : INFINITY);
+    search_steps_.push_back(step);
+  }
+  build_buckets();
+}
+
+void LutCodebook::build_buckets() {
+  buckets_.clear();
+  const std::size_t count = midpoints_.size();
+  if (count < 2) return;
+  float gap = INFINITY;
+  for (std::size_t k = 1; k < count; ++k) gap = std::min(gap, midpoints_[k] - midpoints_[k - 1]);
+  const double low = midpoints_.front(), span = static_cast<double>(midpoints_.back()) - low;
+  if (!(gap > 0) || !std::isfinite(span) || span / gap + 1 > kMaxBuckets) return;
+  const auto n = static_cast<std::size_t>(span / gap) + 1;
+  const float inverse_width = static_cast<float>(1.0 / gap);
+  std::vector<RankBucket> buckets(n);
+  std::size_t first_at_or_above = 0;  // first midpoint at or above the bucket's lower edge
+  for (std::size_t b = 0; b < n; ++b) {
+    const double edge = low + static_cast<double>(b) * gap;
+    while (first_at_or_above < count && midpoints_[first_at_or_above] < edge) ++first_at_or_above;
+    const std::size_t first = first_at_or_above > 0 ? first_at_or_above - 1 : 0;
+    // The window must reach past the bucket's upper edge: at most two midpoints inside it.
+    std::size_t inside = 0;
+    while (first_at_or_above + inside < count && midpoints_[first_at_or_above + inside] < edge + gap) ++inside;
+    if (inside > 2) return;
+    RankBucket& r = buckets[b];
+    r.first = static_cast<int>(first);
+    for (std::size_t i = 0; i < 4; ++i) r.midpoints[i] = first + i < count ? midpoints_[first + i] : INFINITY;
+  }
+  buckets_ = std::move(buckets);
+  bucket_low_ = static_cast<float>(low);
+  bucket_inverse_width_ = inverse_width;
+  bucket_last_ = static_cast<float>(n - 1);
+  // Checked where a rank changes: at every midpoint and the floats beside it, and beyond the ends.
+  const auto binary_rank = [&](float y) {
+    return static_cast<int>(std::upper_bound(midpoints_.begin(), midpoints_.end(), y,
+                                             [](float v, float m) { return !(v > m); }) -
+                            midpoints_.begin());
+  };
+  for (float m : midpoints_) {
+    for (float y : {std::nextafter(m, -INFINITY), m, std::nextafter(m, INFINITY)}) {
+      if (bucketed_rank(y) != binary_rank(y)) {
+        buckets_.clear();
+        return;
+      }
     }
+  }
+  for (float y : {-INFINITY, INFINITY, std::nanf(""), 0.0f, -0.0f}) {
+    if (bucketed_rank(y) != (std::isnan(y) ? 0 : binary_rank(y))) buckets_.clear();
   }
 }
 
@@ -117,35 +165,24 @@ inline float block_error_scalar(const float* x, const float* w, int n, const Lut
   return err;
 }
 
-// Four weights at a time with GCC/Clang vector extensions, one SSE2 register on the baseline x86-64
-// target (wider generic vectors are split into scalar code there). Only compares, masks, adds and
-// multiplies: no gathers, no branches.
-constexpr int kLanes = LutCodebook::kSearchLanes;
-typedef float FloatLanes __attribute__((vector_size(kLanes * sizeof(float))));
-typedef int32_t IntLanes __attribute__((vector_size(kLanes * sizeof(int32_t))));
-
-inline FloatLanes splat(float v) { return FloatLanes{} + v; }
-
-inline FloatLanes load_lanes(const float* p) {
-  FloatLanes v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline float lane_sum(FloatLanes v) {
-  float s = 0;
-  for (int i = 0; i < kLanes; ++i) s += v[i];
-  return s;
-}
+// The 4-lane kernels (one SSE2 register on the baseline x86-64 target).
+namespace sse2 {
+#define SOP_LANES 4
+#include "quantizer/sop/block_quant_lanes.inc"
+#undef SOP_LANES
+}  // namespace sse2
 
 // signed_max() with the magnitude search in lanes: the largest |x| first, then the first element
 // that has it (the same element the scalar scan picks).
 inline SignedMax signed_max_lanes(const float* x, int n) {
+  using sse2::FloatLanes;
+  using sse2::IntLanes;
+  constexpr int kLanes = sse2::kLanes;
   const IntLanes magnitude_bits = IntLanes{} + 0x7fffffff;
   FloatLanes largest = {};
   int j = 0;
   for (; j + kLanes <= n; j += kLanes) {
-    const FloatLanes a = reinterpret_cast<FloatLanes>(reinterpret_cast<IntLanes>(load_lanes(x + j)) & magnitude_bits);
+    const FloatLanes a = reinterpret_cast<FloatLanes>(reinterpret_cast<IntLanes>(sse2::load_lanes(x + j)) & magnitude_bits);
     largest = a > largest ? a : largest;
   }
   float amax = 0;
@@ -161,84 +198,37 @@ inline SignedMax signed_max_lanes(const float* x, int n) {
   return m;
 }
 
-// Weighted errors of one block at up to kCandidates signed scales at once, so each midpoint and step
-// is loaded once for all of them. entry_scales exclude the tensor scale. A last partial group of
-// lanes is padded with x = 0 and weight 0, which adds no error.
-template <int kMidpoints, int kCandidates>
-void lane_block_errors(const float* x, const float* w, int n, const LutCodebook& cb, const float* entry_scales,
-                       float tensor_scale, float* errors) {
-  const float* midpoints = cb.search_midpoints();
-  const float* steps = cb.search_steps();
-  FloatLanes inv[kCandidates], scale[kCandidates], acc[kCandidates];
-  for (int c = 0; c < kCandidates; ++c) {
-    // The same FP32 operations as nearest_code() and encode_block(), so the chosen values agree.
-    inv[c] = splat(1.0f / (entry_scales[c] * tensor_scale));
-    scale[c] = splat(entry_scales[c]);
-    acc[c] = FloatLanes{};
-  }
-  const FloatLanes smallest = splat(cb.smallest_value());
-  const FloatLanes ts = splat(tensor_scale);
-  for (int j = 0; j < n; j += kLanes) {
-    FloatLanes xv, wv;
-    if (j + kLanes <= n) {
-      xv = load_lanes(x + j);
-      wv = load_lanes(w + j);
-    } else {
-      xv = FloatLanes{};
-      wv = FloatLanes{};
-      for (int i = 0; j + i < n; ++i) {
-        xv[i] = x[j + i];
-        wv[i] = w[j + i];
-      }
-    }
-    FloatLanes y[kCandidates], v[kCandidates];
-    for (int c = 0; c < kCandidates; ++c) {
-      y[c] = xv * inv[c];
-      v[c] = smallest;
-    }
-    for (int k = 0; k < kMidpoints; ++k) {
-      const FloatLanes midpoint = load_lanes(midpoints + k * kLanes);
-      const IntLanes step = reinterpret_cast<IntLanes>(load_lanes(steps + k * kLanes));
-      for (int c = 0; c < kCandidates; ++c) {
-        // y > midpoint is all ones in a lane: add that lane's step.
-        v[c] += reinterpret_cast<FloatLanes>(step & (y[c] > midpoint));
-      }
-    }
-    for (int c = 0; c < kCandidates; ++c) {
-      const FloatLanes d = xv - (v[c] * scale[c]) * ts;
-      acc[c] += wv * d * d;
-    }
-  }
-  for (int c = 0; c < kCandidates; ++c) errors[c] = lane_sum(acc[c]);
+bool use_avx2(SearchKernel kernel) { return kernel == SearchKernel::Auto && avx2_search_available(); }
+
+detail::BucketedTable bucketed_table(const LutCodebook& cb) {
+  const LutCodebook::BucketView v = cb.bucket_view();
+  return {v.words, v.low, v.inverse_width, v.last, v.sorted_values};
 }
 
-// For every weight, how many sorted midpoints lie below x * inv: the rank of its nearest value.
-template <int kMidpoints>
-void lane_ranks(const float* x, int n, const LutCodebook& cb, float inv, int* ranks) {
-  const float* midpoints = cb.search_midpoints();
-  for (int j = 0; j < n; j += kLanes) {
-    FloatLanes xv = {};
-    if (j + kLanes <= n) {
-      xv = load_lanes(x + j);
+// products[c * n + j] = w_j (x_j - q_j)^2 at each candidate scale: the 16-entry tables in lanes,
+// larger ones through the bucketed rank, one weight at a time.
+void block_products(const float* x, const float* w, int n, const LutCodebook& cb, const float* entry_scales, int count,
+                    float tensor_scale, SearchKernel kernel, float* products) {
+  if (cb.search_midpoint_count() == 15 && cb.steps_exact()) {
+    if (use_avx2(kernel)) {
+      detail::block_products15_avx2(x, w, n, cb.search_midpoints(), cb.search_steps(), cb.smallest_value(), entry_scales,
+                                    count, tensor_scale, products);
     } else {
-      for (int i = 0; j + i < n; ++i) xv[i] = x[j + i];
+      sse2::block_products<15>(x, w, n, cb.search_midpoints(), cb.search_steps(), cb.smallest_value(), entry_scales, count,
+                               tensor_scale, products);
     }
-    const FloatLanes y = xv * inv;
-    IntLanes rank = {};
-    for (int k = 0; k < kMidpoints; ++k) rank -= y > load_lanes(midpoints + k * kLanes);  // true is -1
-    for (int i = 0; i < kLanes && j + i < n; ++i) ranks[j + i] = rank[i];
+    return;
   }
-}
-
-template <int kMidpoints>
-void lane_block_errors(const float* x, const float* w, int n, const LutCodebook& cb, const float* entry_scales,
-                       int count, float tensor_scale, float* errors) {
-  // Three at a time: the default search (one scale code either side) in a single pass.
-  for (int first = 0; first < count; first += 3) {
-    switch (std::min(3, count - first)) {
-      case 1: lane_block_errors<kMidpoints, 1>(x, w, n, cb, entry_scales + first, tensor_scale, errors + first); break;
-      case 2: lane_block_errors<kMidpoints, 2>(x, w, n, cb, entry_scales + first, tensor_scale, errors + first); break;
-      default: lane_block_errors<kMidpoints, 3>(x, w, n, cb, entry_scales + first, tensor_scale, errors + first); break;
+  if (use_avx2(kernel)) {
+    detail::bucketed_products_avx2(x, w, n, bucketed_table(cb), entry_scales, count, tensor_scale, products);
+    return;
+  }
+  for (int c = 0; c < count; ++c) {
+    const float inv = 1.0f / (entry_scales[c] * tensor_scale);
+    for (int j = 0; j < n; ++j) {
+      const float q = (cb.sorted_value(cb.bucketed_rank(x[j] * inv)) * entry_scales[c]) * tensor_scale;
+      const float d = x[j] - q;
+      products[c * n + j] = w[j] * d * d;
     }
   }
 }
@@ -283,17 +273,30 @@ BlockFit fit_block_reference(const float* x, const float* w, int n, const LutCod
   return best;
 }
 
+bool avx2_search_available() {
+  static const bool available = [] {
+#if defined(__x86_64__) || defined(__i386__)
+    return detail::avx2_kernels_built() && __builtin_cpu_supports("avx2");
+#else
+    return false;
+#endif
+  }();
+  return available;
+}
+
 BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
-                   const ScaleSearch& search) {
+                   const ScaleSearch& search, SearchKernel kernel) {
+  constexpr int kMaxLaneBlock = 256;
   const int midpoint_count = cb.search_midpoint_count();
-  if (!cb.steps_exact() || (midpoint_count != 15 && midpoint_count != 63)) {
+  const bool lanes = midpoint_count == 15 && cb.steps_exact();
+  if (kernel == SearchKernel::Reference || n > kMaxLaneBlock || !(lanes || cb.bucketed())) {
     return fit_block_reference(x, w, n, cb, grid, search);
   }
   const SignedMax m = signed_max_lanes(x, n);
   BlockFit best;
   if (m.value == 0) return best;
   const ScaleCandidates c = scale_candidates(m.value, cb, grid, search);
-  constexpr int kMaxCandidates = 64;
+  constexpr int kMaxCandidates = 17;  // scale_steps up to 8 either side
   if (c.hi - c.lo >= kMaxCandidates) return fit_block_reference(x, w, n, cb, grid, search);
   // Candidate scales in code order (as the reference tries them, so ties resolve the same way).
   float entry_scales[kMaxCandidates];
@@ -308,15 +311,14 @@ BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb,
   }
   best.error = INFINITY;
   if (count == 0) return best;
-  float errors[kMaxCandidates];
-  if (midpoint_count == 15) {
-    lane_block_errors<15>(x, w, n, cb, entry_scales, count, grid.tensor_scale(), errors);
-  } else {
-    lane_block_errors<63>(x, w, n, cb, entry_scales, count, grid.tensor_scale(), errors);
-  }
+  float products[kMaxCandidates * kMaxLaneBlock];
+  block_products(x, w, n, cb, entry_scales, count, grid.tensor_scale(), kernel, products);
   for (int i = 0; i < count; ++i) {
-    if (errors[i] < best.error) {
-      best.error = errors[i];
+    // In weight order, as block_error_scalar sums: the same float error bit for bit.
+    float err = 0;
+    for (int j = 0; j < n; ++j) err += products[i * n + j];
+    if (err < best.error) {
+      best.error = err;
       best.scale_code = grid.scale_code(codes[i], c.negative);
     }
   }
@@ -324,7 +326,7 @@ BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb,
 }
 
 float encode_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
-                   uint32_t scale_code, uint8_t* codes, float* q) {
+                   uint32_t scale_code, uint8_t* codes, float* q, SearchKernel kernel) {
   const uint32_t sign_bit = 1u << (grid.format().exp_bits + grid.format().man_bits);
   const uint32_t magnitude_code = scale_code & (sign_bit - 1u);
   const bool negative = grid.format().has_sign && (scale_code & sign_bit);
@@ -334,14 +336,22 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
   // The same arithmetic as the search, so the codes are the ones it measured. A zero scale gives
   // inv = 0, so every weight takes the code nearest to zero.
   const float inv = mag == 0 ? 0.0f : 1.0f / (entry_scale * grid.tensor_scale());
-  const int midpoint_count = cb.search_midpoint_count();
   constexpr int kMaxLaneBlock = 256;
   int ranks[kMaxLaneBlock];
-  const bool lanes = n <= kMaxLaneBlock && (midpoint_count == 15 || midpoint_count == 63);
-  if (lanes && midpoint_count == 15) lane_ranks<15>(x, n, cb, inv, ranks);
-  if (lanes && midpoint_count == 63) lane_ranks<63>(x, n, cb, inv, ranks);
+  const bool lanes = kernel != SearchKernel::Reference && n <= kMaxLaneBlock && cb.search_midpoint_count() == 15;
+  const bool bucketed = kernel != SearchKernel::Reference && !lanes && cb.bucketed();
+  const bool bucketed_lanes = bucketed && n <= kMaxLaneBlock && use_avx2(kernel);
+  if (lanes && use_avx2(kernel)) {
+    detail::block_ranks15_avx2(x, n, cb.search_midpoints(), inv, ranks);
+  } else if (lanes) {
+    sse2::block_ranks<15>(x, n, cb.search_midpoints(), inv, ranks);
+  } else if (bucketed_lanes) {
+    detail::bucketed_ranks_avx2(x, n, bucketed_table(cb), inv, ranks);
+  }
   for (int j = 0; j < n; ++j) {
-    const int code = lanes ? cb.sorted_code(ranks[j]) : cb.nearest_code(x[j] * inv);
+    const int code = lanes || bucketed_lanes ? cb.sorted_code(ranks[j])
+                     : bucketed               ? cb.sorted_code(cb.bucketed_rank(x[j] * inv))
+                                              : cb.nearest_code(x[j] * inv);
     // + 0.0f turns a -0 (zero entry x negative scale) into +0, as the golden decode's integer
     // multiply gives: the in-memory reconstruction must match the decoded pack bit for bit.
     const float qj = (cb.value(code) * entry_scale) * grid.tensor_scale() + 0.0f;

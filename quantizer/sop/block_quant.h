@@ -47,19 +47,49 @@ class LutCodebook {
   }
   // The code of the rank-th smallest distinct value (rank = how many midpoints lie below y).
   int sorted_code(int rank) const { return code_of_sorted_[static_cast<std::size_t>(rank)]; }
-  // For the vectorized search (block_quant.cc), each value repeated kSearchLanes times: the sorted
-  // midpoints padded with +inf to 15 (tables of up to 16 entries) or 63 (up to 64), and the steps
-  // between consecutive distinct sorted values (0 for padding). Starting from the smallest value and
-  // adding the step of every midpoint below y gives the value of nearest_code(y); steps_exact() says
-  // whether those float sums reproduce every value bit for bit (true for every HIF table).
-  static constexpr int kSearchLanes = 4;
-  int search_midpoint_count() const { return static_cast<int>(search_midpoints_.size()) / kSearchLanes; }
+  // For the lane search (block_quant.cc): the sorted midpoints padded with +inf to 15 (tables of up
+  // to 16 entries) or 63 (up to 64), and the steps between consecutive distinct sorted values (0 for
+  // padding). Starting from the smallest value and adding the step of every midpoint below y gives
+  // the value of nearest_code(y); steps_exact() says whether those float sums reproduce every value
+  // bit for bit (true for every HIF table).
+  int search_midpoint_count() const { return static_cast<int>(search_midpoints_.size()); }
   const float* search_midpoints() const { return search_midpoints_.data(); }
   const float* search_steps() const { return search_steps_.data(); }
   float smallest_value() const { return smallest_value_; }
   bool steps_exact() const { return steps_exact_; }
+  // The value of the rank-th smallest distinct entry.
+  float sorted_value(int rank) const { return sorted_values_[static_cast<std::size_t>(rank)]; }
+
+  // Rank search in O(1) for larger tables (64-entry atoms): the midpoints' range cut into buckets
+  // no wider than the smallest gap between two midpoints, each holding the four consecutive
+  // midpoints from the last one below it; a rank is the bucket's first index plus the compares
+  // against those four. The constructor checks it against the binary search at every midpoint and
+  // its neighbouring floats, and leaves it off (bucketed() false) when a bucket would hold more, the
+  // table has more than kMaxBuckets of them, or a check fails.
+  static constexpr int kMaxBuckets = 4096;
+  bool bucketed() const { return !buckets_.empty(); }
+  // The buckets as the AVX2 kernel gathers them: five 32-bit words each, four float midpoints then
+  // the first index (an int).
+  struct BucketView {
+    const void* words;
+    float low, inverse_width, last;
+    const float* sorted_values;
+  };
+  BucketView bucket_view() const {
+    return {buckets_.data(), bucket_low_, bucket_inverse_width_, bucket_last_, sorted_values_.data()};
+  }
+  // bucketed() only: the same rank as nearest_code's midpoint count for every float y (NaN: 0).
+  int bucketed_rank(float y) const {
+    float t = (y - bucket_low_) * bucket_inverse_width_;
+    t = t >= 0 ? t : 0;  // also NaN
+    t = t < bucket_last_ ? t : bucket_last_;
+    const RankBucket& b = buckets_[static_cast<std::size_t>(static_cast<int>(t))];  // via int: one cvttss2si
+    return b.first + (y > b.midpoints[0]) + (y > b.midpoints[1]) + (y > b.midpoints[2]) + (y > b.midpoints[3]);
+  }
 
  private:
+  void build_buckets();
+
   std::string name_;
   std::vector<float> values_;           // decoded entries, by code
   std::vector<uint32_t> entries_;       // entry-format codes, by code
@@ -67,6 +97,13 @@ class LutCodebook {
   std::vector<int> code_of_sorted_;     // code of the i-th distinct sorted value
   std::vector<float> search_midpoints_;
   std::vector<float> search_steps_;
+  std::vector<float> sorted_values_;    // distinct values, ascending
+  struct RankBucket {
+    float midpoints[4];  // midpoints first .. first + 3 (+inf past the last)
+    int first;
+  };
+  std::vector<RankBucket> buckets_;
+  float bucket_low_ = 0, bucket_inverse_width_ = 0, bucket_last_ = 0;
   float smallest_value_ = 0;
   bool steps_exact_ = false;
   float max_positive_ = 0;
@@ -110,20 +147,27 @@ struct BlockFit {
   uint32_t scale_code = 0;
 };
 
-// Best scale for one block (n weights x with per-weight error weights w) against one codebook.
-// Vectorized: eight weights at a time, the nearest value found by branch-free midpoint selects.
-BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
-                   const ScaleSearch& search);
+// Which code finds the nearest entries: Auto picks the fastest the CPU runs (AVX2 8 lanes for
+// 16-entry tables when the CPU has it, else 4 SSE2 lanes; the bucketed rank for 64-entry tables);
+// Baseline never uses AVX2; Reference is the scalar search through nearest_code(). All give the
+// same codes and errors bit for bit (tests/quantizer/sop_block_search_test.cc).
+enum class SearchKernel { Auto, Baseline, Reference };
+// Whether Auto uses the AVX2 kernels on this CPU (built for x86-64 and the CPU reports AVX2).
+bool avx2_search_available();
 
-// The same search one weight at a time through nearest_code(): the scalar reference for fit_block
-// (same scale code; the error may differ in the last bits because the sums run in another order).
+// Best scale for one block (n weights x with per-weight error weights w) against one codebook. The
+// per-weight errors are summed in weight order, as the reference does.
+BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
+                   const ScaleSearch& search, SearchKernel kernel = SearchKernel::Auto);
+
+// The same search one weight at a time through nearest_code(): the scalar reference for fit_block.
 BlockFit fit_block_reference(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
                              const ScaleSearch& search);
 
 // Codes and reconstruction of a block at a given scale code: q = (entry * scale) * tensor_scale, FP32.
 // Returns the weighted error.
 float encode_block(const float* x, const float* w, int n, const LutCodebook& cb, const ScaleGrid& grid,
-                   uint32_t scale_code, uint8_t* codes, float* q);
+                   uint32_t scale_code, uint8_t* codes, float* q, SearchKernel kernel = SearchKernel::Auto);
 
 // The decoded value of one entry at one scale code, exactly as the golden decode forms it.
 inline float decoded_weight(const golden::DecodeConfig& cfg, uint32_t entry, uint32_t scale_code,

@@ -133,7 +133,7 @@ MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const S
     menu.recipes.push_back(recipe);
     int64_t max_k = 0;
     for (double f : spec.sparse_fractions) max_k = std::max<int64_t>(max_k, std::llround(f * measured_weights));
-    const auto gains = sparse_gains(measured, imp, r, max_k);
+    const auto gains = sparse_gains(measured, imp, r, max_k, search.threads);
     const int per_entry = full_index_bits + r.decode.entry_bits();
     for (double f : spec.sparse_fractions) {
       // Always offered (possibly with fewer entries) so every matrix has the same menu shape.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
+#include <mutex>
 #include <numeric>
 #include <regex>
 
@@ -598,24 +600,73 @@ struct SparseCandidate {
 };
 
 // Replacement entries for the weights with the largest weighted errors, best gain first.
+// The weighted squared error of weight i before any residual, and the bits of its float value
+// (non-negative floats order as their bits do), for the selection below.
+inline double residual_error(const Tensor& w, Span<const float> importance, const SopLayerResult& r, int64_t i) {
+  const double d = static_cast<double>(w.values[static_cast<std::size_t>(i)]) - r.dequant[static_cast<std::size_t>(i)];
+  return (importance.empty() ? 1.0 : importance[static_cast<std::size_t>(i % r.cols)]) * d * d;
+}
+
+inline uint32_t error_bits(double e) {
+  const auto f = static_cast<float>(e);
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+}
+
+// The `pool` weights of largest error (ties: the lower index), in that order, without an array the
+// size of the matrix: a histogram of the errors' top 16 float bits finds the bin the pool ends in,
+// then the weights at or above it are collected and the boundary bin's sorted exactly. Both passes
+// split the matrix between threads; the answer does not depend on how.
+std::vector<int64_t> largest_errors(const Tensor& w, Span<const float> importance, const SopLayerResult& r, int64_t pool,
+                                    int threads) {
+  const auto n = static_cast<int64_t>(r.dequant.size());
+  constexpr int kBins = 1 << 16;
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<int64_t> total(kBins, 0);
+  std::mutex total_mutex;
+  parallel_for_ranges(chunks, threads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> h(kBins, 0);
+    for (int64_t i = begin * kChunk; i < std::min(n, end * kChunk); ++i) ++h[error_bits(residual_error(w, importance, r, i)) >> 16];
+    std::lock_guard<std::mutex> lock(total_mutex);  // integer sums: the order does not matter
+    for (int b = 0; b < kBins; ++b) total[static_cast<std::size_t>(b)] += h[static_cast<std::size_t>(b)];
+  });
+  int boundary = kBins - 1;
+  int64_t above = 0;  // weights in bins above the boundary
+  while (boundary > 0 && above + total[static_cast<std::size_t>(boundary)] < pool) above += total[static_cast<std::size_t>(boundary--)];
+  std::vector<std::vector<std::pair<double, int64_t>>> found(static_cast<std::size_t>(chunks));
+  parallel_for_ranges(chunks, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      auto& out = found[static_cast<std::size_t>(c)];
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) {
+        const double e = residual_error(w, importance, r, i);
+        if (static_cast<int>(error_bits(e) >> 16) >= boundary) out.emplace_back(e, i);
+      }
+    }
+  });
+  std::vector<std::pair<double, int64_t>> all;
+  for (auto& f : found) all.insert(all.end(), f.begin(), f.end());
+  const auto larger = [](const std::pair<double, int64_t>& a, const std::pair<double, int64_t>& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  const auto keep = std::min<int64_t>(pool, static_cast<int64_t>(all.size()));
+  std::partial_sort(all.begin(), all.begin() + keep, all.end(), larger);
+  std::vector<int64_t> out;
+  out.reserve(static_cast<std::size_t>(keep));
+  for (int64_t k = 0; k < keep; ++k) out.push_back(all[static_cast<std::size_t>(k)].second);
+  return out;
+}
+
 std::vector<SparseCandidate> sparse_candidates(const Tensor& w, Span<const float> importance,
-                                               const SopLayerResult& r, int64_t max_count) {
+                                               const SopLayerResult& r, int64_t max_count, int threads) {
   std::vector<SparseCandidate> out;
   if (max_count <= 0) return out;
   const int64_t cols = r.cols;
   const auto n = static_cast<int64_t>(r.dequant.size());
-  std::vector<double> err(static_cast<std::size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(w.values[i]) - r.dequant[i];
-    err[i] = (importance.empty() ? 1.0 : importance[static_cast<std::size_t>(i % cols)]) * d * d;
-  }
   // Consider a few times more weights than will be kept: the gain is almost the whole error.
   const int64_t pool = std::min<int64_t>(n, 2 * max_count + 16);
-  std::vector<int64_t> idx(static_cast<std::size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::nth_element(idx.begin(), idx.begin() + (pool - 1), idx.end(),
-                   [&](int64_t a, int64_t b) { return err[a] > err[b]; });
-  idx.resize(static_cast<std::size_t>(pool));
+  const std::vector<int64_t> idx = largest_errors(w, importance, r, pool, threads);
   const int64_t bpr = (cols + r.block_size - 1) / r.block_size;
   const uint32_t sign_bit = 1u << (r.decode.scale.exp_bits + r.decode.scale.man_bits);
   for (int64_t i : idx) {
@@ -629,7 +680,8 @@ std::vector<SparseCandidate> sparse_candidates(const Tensor& w, Span<const float
     if (!r.channel_factors.empty()) q *= r.channel_factors[static_cast<std::size_t>(col)];
     const double d = static_cast<double>(w.values[i]) - q;
     const double after = (importance.empty() ? 1.0 : importance[static_cast<std::size_t>(col)]) * d * d;
-    if (after < err[i]) out.push_back({static_cast<uint64_t>(i), entry, q, err[i] - after});
+    const double before = residual_error(w, importance, r, i);
+    if (after < before) out.push_back({static_cast<uint64_t>(i), entry, q, before - after});
   }
   std::sort(out.begin(), out.end(), [](const SparseCandidate& a, const SparseCandidate& b) {
     return a.gain != b.gain ? a.gain > b.gain : a.index < b.index;
@@ -659,9 +711,9 @@ std::string describe_recipe(const SopLayerRecipe& recipe) {
 }
 
 std::vector<double> sparse_gains(const Tensor& w, Span<const float> importance, const SopLayerResult& r,
-                                 int64_t max_count) {
+                                 int64_t max_count, int threads) {
   std::vector<double> gains;
-  for (const auto& c : sparse_candidates(w, importance, r, max_count)) gains.push_back(c.gain);
+  for (const auto& c : sparse_candidates(w, importance, r, max_count, threads)) gains.push_back(c.gain);
   return gains;
 }
 
@@ -769,7 +821,7 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
   r.dequant = std::move(q);
   r.sparse_index_bits = sparse_index_bits(static_cast<int64_t>(w.values.size()));
   if (recipe.sparse_count > 0) {
-    auto kept = sparse_candidates(w, importance, r, recipe.sparse_count);
+    auto kept = sparse_candidates(w, importance, r, recipe.sparse_count, options.threads);
     std::sort(kept.begin(), kept.end(), [](const SparseCandidate& a, const SparseCandidate& b) { return a.index < b.index; });
     for (const auto& k : kept) {
       r.sparse.push_back({k.index, k.entry});

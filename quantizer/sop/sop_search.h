@@ -83,7 +83,7 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
 // The per-weight errors of a result and, sorted best first, how much each added sparse residual
 // would remove: error_after(k) = weighted_error - sum of the first k gains.
 std::vector<double> sparse_gains(const Tensor& w, Span<const float> importance, const SopLayerResult& r,
-                                 int64_t max_count);
+                                 int64_t max_count, int threads = 1);
 
 // Row i of a sample of `keep` out of `rows` rows: the middle row of the i-th of `keep` equal bands.
 inline int64_t sampled_row(int64_t i, int64_t keep, int64_t rows) { return (2 * i + 1) * rows / (2 * keep); }

@@ -163,5 +163,28 @@ TEST(GoldenStream, ResidualsReplaceEntriesAndCodesPack) {
   EXPECT_EQ(b6, c6);
 }
 
+// The packed codes against a bit-by-bit packing written here (code i at bits i*b .. i*b+b-1, least
+// significant first), for every length up to 40 (whole-byte groups and the tails after them).
+TEST(GoldenStream, PackedCodesAreTheBitsOfEveryCodeInOrder) {
+  for (int bits : {2, 3, 4, 5, 6}) {
+    for (std::size_t n = 0; n <= 40; ++n) {
+      std::vector<uint8_t> codes(n);
+      for (std::size_t i = 0; i < n; ++i) codes[i] = static_cast<uint8_t>((i * 37 + 11) & ((1u << bits) - 1));
+      std::vector<uint8_t> want((n * static_cast<std::size_t>(bits) + 7) / 8, 0);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (int b = 0; b < bits; ++b) {
+          if ((codes[i] >> b) & 1) {
+            const std::size_t at = i * static_cast<std::size_t>(bits) + static_cast<std::size_t>(b);
+            want[at / 8] = static_cast<uint8_t>(want[at / 8] | (1u << (at % 8)));
+          }
+        }
+      }
+      std::vector<uint8_t> got;
+      pack_codes(codes, bits, got);
+      ASSERT_EQ(got, want) << bits << " bits, " << n << " codes";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sop::golden

@@ -1,5 +1,6 @@
 // The vectorized block search against its scalar reference, on every table shape it handles.
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -32,19 +33,27 @@ std::vector<float> test_weights(std::size_t n, uint64_t seed) {
   return x;
 }
 
+// Every kernel (Auto: AVX2 where the CPU has it; Baseline: SSE2 lanes or the bucketed rank; the
+// scalar Reference) gives the same scale code, error, codes and reconstruction bit for bit.
 void expect_same_fits(const LutCodebook& cb, const ScaleGrid& grid, const ScaleSearch& search, int block,
                       const std::vector<float>& x, const std::vector<float>& w) {
-  for (std::size_t at = 0; at + static_cast<std::size_t>(block) <= x.size(); at += static_cast<std::size_t>(block)) {
-    const BlockFit fast = fit_block(x.data() + at, w.data() + at, block, cb, grid, search);
+  const auto n = static_cast<std::size_t>(block);
+  std::vector<uint8_t> codes_fast(n), codes_slow(n);
+  std::vector<float> q_fast(n), q_slow(n);
+  for (std::size_t at = 0; at + n <= x.size(); at += n) {
     const BlockFit slow = fit_block_reference(x.data() + at, w.data() + at, block, cb, grid, search);
-    // The per-weight values are identical; the sums run in another order, so the errors agree to
-    // float rounding and the chosen code may differ only where two scales tie to that rounding.
-    ASSERT_NEAR(fast.error, slow.error, 1e-5f * std::max(slow.error, 1e-12f) + 1e-30f) << cb.name() << " at " << at;
-    if (fast.scale_code != slow.scale_code) {
-      std::vector<uint8_t> codes(static_cast<std::size_t>(block));
-      const float e_fast = encode_block(x.data() + at, w.data() + at, block, cb, grid, fast.scale_code, codes.data(), nullptr);
-      const float e_slow = encode_block(x.data() + at, w.data() + at, block, cb, grid, slow.scale_code, codes.data(), nullptr);
-      ASSERT_NEAR(e_fast, e_slow, 1e-5f * e_slow) << cb.name() << " at " << at;
+    for (SearchKernel kernel : {SearchKernel::Auto, SearchKernel::Baseline}) {
+      const BlockFit fast = fit_block(x.data() + at, w.data() + at, block, cb, grid, search, kernel);
+      ASSERT_EQ(fast.scale_code, slow.scale_code) << cb.name() << " at " << at;
+      ASSERT_EQ(std::memcmp(&fast.error, &slow.error, sizeof(float)), 0)
+          << cb.name() << " at " << at << ": " << fast.error << " vs " << slow.error;
+      const float e_fast = encode_block(x.data() + at, w.data() + at, block, cb, grid, slow.scale_code, codes_fast.data(),
+                                        q_fast.data(), kernel);
+      const float e_slow = encode_block(x.data() + at, w.data() + at, block, cb, grid, slow.scale_code, codes_slow.data(),
+                                        q_slow.data(), SearchKernel::Reference);
+      ASSERT_EQ(codes_fast, codes_slow) << cb.name() << " at " << at;
+      ASSERT_EQ(std::memcmp(q_fast.data(), q_slow.data(), n * sizeof(float)), 0) << cb.name() << " at " << at;
+      ASSERT_EQ(std::memcmp(&e_fast, &e_slow, sizeof(float)), 0) << cb.name() << " at " << at;
     }
   }
 }
@@ -144,6 +153,57 @@ TEST(SopBlockSearch, EveryMenuBlockSizeDecodesBitForBit) {
     // Bits: every block pays its scale, whatever its length.
     EXPECT_EQ(static_cast<int64_t>(r.scale_codes.size()), 40 * per_row) << layout;
   }
+}
+
+// The bucketed rank is the binary search's, everywhere: random values over and beyond each table's
+// range, every midpoint and the floats beside it, on the 64-entry atoms, on tables fitted to random
+// data (uneven gaps) and on 16-entry tables, in HIF and FP16.
+TEST(SopBlockSearch, BucketedRankEqualsTheBinarySearchForEveryFloat) {
+  std::mt19937_64 rng(7);
+  std::vector<std::pair<std::string, std::vector<float>>> tables;
+  for (const char* atoms : {"E2M3", "E3M2"}) tables.emplace_back(atoms, float_format_atoms(atoms));
+  for (const char* name : {"NF4", "SH4", "E2M1", "Split87"}) tables.emplace_back(name, fixed_codebook(name, 16).values);
+  for (int t = 0; t < 20; ++t) {
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> v(t % 2 ? 64 : 16);
+    for (auto& e : v) e = g(rng);
+    tables.emplace_back("random" + std::to_string(t), v);
+  }
+  int bucketed = 0;
+  for (const auto& [name, values] : tables) {
+    for (auto entry : {golden::EntryFormat::Hif, golden::EntryFormat::Fp16}) {
+      const auto cfg = config(entry, golden::kScaleE4M3, values.size() == 64 ? 6 : 4);
+      const LutCodebook cb(name, cfg, values);
+      if (!cb.bucketed()) continue;
+      ++bucketed;
+      float lo = INFINITY, hi = -INFINITY;
+      for (float v : cb.values()) lo = std::min(lo, v), hi = std::max(hi, v);
+      std::uniform_real_distribution<float> u(lo - 1.0f, hi + 1.0f);
+      std::vector<float> ys;
+      for (int i = 0; i < 20000; ++i) ys.push_back(u(rng));
+      for (int code = 0; code < cb.size(); ++code) {
+        for (float y : {cb.value(code), std::nextafter(cb.value(code), -INFINITY), std::nextafter(cb.value(code), INFINITY)}) {
+          ys.push_back(y);
+        }
+      }
+      for (float y : ys) {
+        ASSERT_EQ(cb.sorted_code(cb.bucketed_rank(y)), cb.nearest_code(y)) << name << " y=" << y;
+      }
+    }
+  }
+  EXPECT_GE(bucketed, 40) << "most tables take the bucketed rank";
+  // The atoms always do: their search is the one 6-bit formats take.
+  const LutCodebook e2m3("E2M3", config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6), float_format_atoms("E2M3"));
+  EXPECT_TRUE(e2m3.bucketed());
+}
+
+// Auto uses AVX2 where the CPU has it; on this project's x86-64 CI machines it does.
+TEST(SopBlockSearch, Avx2KernelsAreUsedWhereTheCpuHasThem) {
+#if defined(__x86_64__)
+  EXPECT_EQ(avx2_search_available(), __builtin_cpu_supports("avx2") != 0);
+#else
+  EXPECT_FALSE(avx2_search_available());
+#endif
 }
 
 }  // namespace
