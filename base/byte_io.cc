@@ -60,6 +60,21 @@ namespace {
 template <typename T>
 std::vector<uint8_t> pack_bits_of(Span<const T> values, int bits) {
   std::vector<uint8_t> out(static_cast<std::size_t>(packed_byte_count(values.size(), bits)), 0);
+  if (bits > 0 && bits <= 32) {
+    // Whole bytes at a time through an accumulator: the same bits as the loop below (value i at
+    // bits i*b .. i*b+b-1, least significant first), several times faster.
+    const uint64_t mask = (uint64_t{1} << bits) - 1;
+    uint64_t acc = 0;
+    int held = 0;
+    std::size_t at = 0;
+    for (T v : values) {
+      acc |= (static_cast<uint64_t>(v) & mask) << held;
+      held += bits;
+      for (; held >= 8; held -= 8, acc >>= 8) out[at++] = static_cast<uint8_t>(acc);
+    }
+    if (held > 0) out[at] = static_cast<uint8_t>(acc);
+    return out;
+  }
   uint64_t bit = 0;
   for (T v : values) {
     for (int k = 0; k < bits; ++k, ++bit) {

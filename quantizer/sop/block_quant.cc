@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <numeric>
 
 #include "base/parallel.h"
@@ -49,6 +50,68 @@ LutCodebook::LutCodebook(std::string name, const golden::DecodeConfig& cfg, Span
     search_steps_.push_back(step);
   }
   build_buckets();
+  find_float_grid();
+}
+
+void LutCodebook::find_float_grid() {
+  has_grid_ = false;
+  std::vector<float> positive, negative;
+  bool zero = false;
+  for (float v : sorted_values_) {
+    if (v > 0) positive.push_back(v);
+    if (v < 0) negative.push_back(v);
+    if (v == 0) zero = true;
+  }
+  if (!zero || positive.size() < 2 || positive.size() != negative.size()) return;
+  for (std::size_t i = 0; i < positive.size(); ++i) {
+    if (negative[negative.size() - 1 - i] != -positive[i]) return;
+  }
+  // The smallest step u: a normal power of two.
+  uint32_t u_bits;
+  std::memcpy(&u_bits, &positive[0], sizeof u_bits);
+  const int u_exponent = static_cast<int>(u_bits >> 23);
+  if ((u_bits & 0x7fffffu) != 0 || u_exponent < 1) return;
+  const float u = positive[0];
+  for (int m = 0; m <= 7; ++m) {
+    bool match = true;
+    int max_binade = 0;
+    for (std::size_t i = 0; i < positive.size() && match; ++i) {
+      const int index = static_cast<int>(i) + 1;
+      const int j = std::max(0, (index >> m) - 1);
+      const int k = index - (j << m);
+      match = std::ldexp(static_cast<float>(k) * u, j) == positive[i];
+      max_binade = j;
+    }
+    if (!match || u_exponent + max_binade > 253) continue;
+    grid_.mantissa_bits = m;
+    grid_.step_exponent = u_exponent;
+    grid_.first_binade_exponent = u_exponent + m;
+    grid_.max_binade = max_binade;
+    grid_.max_index = static_cast<int>(positive.size());
+    grid_.zero_rank = static_cast<int>(negative.size());
+    grid_.max_value = positive.back();
+    has_grid_ = true;
+    break;
+  }
+  if (!has_grid_) return;
+  // Checked where a rank changes, as the buckets are.
+  const auto binary_rank = [&](float y) {
+    if (std::isnan(y)) return 0;
+    return static_cast<int>(std::upper_bound(midpoints_.begin(), midpoints_.end(), y,
+                                             [](float v, float mid) { return !(v > mid); }) -
+                            midpoints_.begin());
+  };
+  std::vector<float> probes = {-INFINITY, INFINITY, std::nanf(""), 0.0f, -0.0f, 4 * grid_.max_value, -4 * grid_.max_value};
+  for (float mid : midpoints_) {
+    for (float y : {std::nextafter(mid, -INFINITY), mid, std::nextafter(mid, INFINITY)}) probes.push_back(y);
+  }
+  for (float v : sorted_values_) probes.push_back(v);
+  for (float y : probes) {
+    if (grid_rank(y) != binary_rank(y)) {
+      has_grid_ = false;
+      return;
+    }
+  }
 }
 
 void LutCodebook::build_buckets() {
@@ -126,9 +189,16 @@ uint32_t ScaleGrid::scale_code(uint32_t magnitude_code, bool negative) const {
   return magnitude_code | ((negative && format_.has_sign) ? sign_bit : 0u);
 }
 
-float per_tensor_scale(Span<const float> weights, float cb_max, const golden::ScaleFormat& format) {
+float per_tensor_scale(Span<const float> weights, float cb_max, const golden::ScaleFormat& format, int threads) {
+  // The largest |w| does not depend on the order it is searched in: split between threads.
+  std::mutex amax_mutex;
   float amax = 0;
-  for (float v : weights) amax = std::max(amax, std::fabs(v));
+  parallel_for_ranges(static_cast<int64_t>(weights.size()), threads, int64_t{1} << 20, [&](int64_t begin, int64_t end) {
+    float local = 0;
+    for (int64_t i = begin; i < end; ++i) local = std::max(local, std::fabs(weights[static_cast<std::size_t>(i)]));
+    std::lock_guard<std::mutex> lock(amax_mutex);
+    amax = std::max(amax, local);
+  });
   if (amax == 0 || cb_max <= 0) return 1.0f;
   const ScaleGrid grid(format, 1.0f);
   return amax / (cb_max * grid.max_magnitude());
@@ -200,6 +270,11 @@ inline SignedMax signed_max_lanes(const float* x, int n) {
 
 bool use_avx2(SearchKernel kernel) { return kernel == SearchKernel::Auto && avx2_search_available(); }
 
+detail::GridTable grid_table(const LutCodebook& cb) {
+  const LutCodebook::FloatGrid& g = cb.grid();
+  return {g.mantissa_bits, g.step_exponent, g.first_binade_exponent, g.max_binade, g.max_index, g.zero_rank, g.max_value};
+}
+
 detail::BucketedTable bucketed_table(const LutCodebook& cb) {
   const LutCodebook::BucketView v = cb.bucket_view();
   return {v.words, v.low, v.inverse_width, v.last, v.sorted_values};
@@ -219,14 +294,20 @@ void block_products(const float* x, const float* w, int n, const LutCodebook& cb
     }
     return;
   }
+  const bool grid = cb.float_grid();
   if (use_avx2(kernel)) {
-    detail::bucketed_products_avx2(x, w, n, bucketed_table(cb), entry_scales, count, tensor_scale, products);
+    if (grid) {
+      detail::grid_products_avx2(x, w, n, grid_table(cb), entry_scales, count, tensor_scale, products);
+    } else {
+      detail::bucketed_products_avx2(x, w, n, bucketed_table(cb), entry_scales, count, tensor_scale, products);
+    }
     return;
   }
   for (int c = 0; c < count; ++c) {
     const float inv = 1.0f / (entry_scales[c] * tensor_scale);
     for (int j = 0; j < n; ++j) {
-      const float q = (cb.sorted_value(cb.bucketed_rank(x[j] * inv)) * entry_scales[c]) * tensor_scale;
+      const float y = x[j] * inv;
+      const float q = (cb.sorted_value(grid ? cb.grid_rank(y) : cb.bucketed_rank(y)) * entry_scales[c]) * tensor_scale;
       const float d = x[j] - q;
       products[c * n + j] = w[j] * d * d;
     }
@@ -289,7 +370,7 @@ BlockFit fit_block(const float* x, const float* w, int n, const LutCodebook& cb,
   constexpr int kMaxLaneBlock = 256;
   const int midpoint_count = cb.search_midpoint_count();
   const bool lanes = midpoint_count == 15 && cb.steps_exact();
-  if (kernel == SearchKernel::Reference || n > kMaxLaneBlock || !(lanes || cb.bucketed())) {
+  if (kernel == SearchKernel::Reference || n > kMaxLaneBlock || !(lanes || cb.float_grid() || cb.bucketed())) {
     return fit_block_reference(x, w, n, cb, grid, search);
   }
   const SignedMax m = signed_max_lanes(x, n);
@@ -339,19 +420,24 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
   constexpr int kMaxLaneBlock = 256;
   int ranks[kMaxLaneBlock];
   const bool lanes = kernel != SearchKernel::Reference && n <= kMaxLaneBlock && cb.search_midpoint_count() == 15;
-  const bool bucketed = kernel != SearchKernel::Reference && !lanes && cb.bucketed();
-  const bool bucketed_lanes = bucketed && n <= kMaxLaneBlock && use_avx2(kernel);
-  if (lanes && use_avx2(kernel)) {
+  const bool on_grid = kernel != SearchKernel::Reference && !lanes && cb.float_grid();
+  const bool bucketed = kernel != SearchKernel::Reference && !lanes && !on_grid && cb.bucketed();
+  const bool wide = n <= kMaxLaneBlock && use_avx2(kernel);
+  if (lanes && wide) {
     detail::block_ranks15_avx2(x, n, cb.search_midpoints(), inv, ranks);
   } else if (lanes) {
     sse2::block_ranks<15>(x, n, cb.search_midpoints(), inv, ranks);
-  } else if (bucketed_lanes) {
+  } else if (on_grid && wide) {
+    detail::grid_ranks_avx2(x, n, grid_table(cb), inv, ranks);
+  } else if (bucketed && wide) {
     detail::bucketed_ranks_avx2(x, n, bucketed_table(cb), inv, ranks);
   }
+  const bool ranked = lanes || ((on_grid || bucketed) && wide);
   for (int j = 0; j < n; ++j) {
-    const int code = lanes || bucketed_lanes ? cb.sorted_code(ranks[j])
-                     : bucketed               ? cb.sorted_code(cb.bucketed_rank(x[j] * inv))
-                                              : cb.nearest_code(x[j] * inv);
+    const int code = ranked     ? cb.sorted_code(ranks[j])
+                     : on_grid  ? cb.sorted_code(cb.grid_rank(x[j] * inv))
+                     : bucketed ? cb.sorted_code(cb.bucketed_rank(x[j] * inv))
+                                : cb.nearest_code(x[j] * inv);
     // + 0.0f turns a -0 (zero entry x negative scale) into +0, as the golden decode's integer
     // multiply gives: the in-memory reconstruction must match the decoded pack bit for bit.
     const float qj = (cb.value(code) * entry_scale) * grid.tensor_scale() + 0.0f;

@@ -7,7 +7,9 @@
 // hardware produces.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -68,6 +70,43 @@ class LutCodebook {
   // table has more than kMaxBuckets of them, or a check fails.
   static constexpr int kMaxBuckets = 4096;
   bool bucketed() const { return !buckets_.empty(); }
+  // Rank search by arithmetic for tables that are a symmetric minifloat grid (the E2M3 and E3M2
+  // atoms at any power-of-two scale): the values 0, +-k u for k < 2^(M+1), then binades of 2^M
+  // values whose step doubles, up to the largest. A value's rank follows from its FP32 exponent and
+  // a rounding of |y| / step, with ties to the lower value as nearest_code breaks them. The
+  // constructor recognizes the grid and checks it against the binary search as for the buckets.
+  struct FloatGrid {
+    int mantissa_bits = 0;       // M
+    int step_exponent = 0;       // FP32 exponent field of the smallest step u
+    int first_binade_exponent = 0;  // FP32 exponent field of 2^M u, where the step first doubles
+    int max_binade = 0;          // binade of the largest value (0: the uniform one)
+    int max_index = 0;           // index of the largest value among the positive ones (0 is zero)
+    int zero_rank = 0;           // rank of 0 among the sorted values
+    float max_value = 0;
+  };
+  bool float_grid() const { return has_grid_; }
+  const FloatGrid& grid() const { return grid_; }
+  // float_grid() only: the same rank as nearest_code's midpoint count for every float y (NaN: 0).
+  int grid_rank(float y) const {
+    if (y != y) return 0;
+    float a = std::fabs(y);  // -0 too: its sign bit would read as an exponent
+    a = a < 2 * grid_.max_value ? a : 2 * grid_.max_value;
+    uint32_t bits;
+    std::memcpy(&bits, &a, sizeof bits);
+    int j = static_cast<int>(bits >> 23) - grid_.first_binade_exponent;
+    j = j < 0 ? 0 : (j > grid_.max_binade ? grid_.max_binade : j);
+    const auto inverse_step_bits = static_cast<uint32_t>(254 - (grid_.step_exponent + j)) << 23;
+    float inverse_step;
+    std::memcpy(&inverse_step, &inverse_step_bits, sizeof inverse_step);
+    const float kf = a * inverse_step;  // exact: a power-of-two scaling
+    const int k0 = static_cast<int>(kf);
+    const float frac = kf - static_cast<float>(k0);
+    const bool negative = std::signbit(y);
+    int index = k0 + ((frac > 0.5f || (negative && frac == 0.5f)) ? 1 : 0) + (j << grid_.mantissa_bits);
+    index = index < grid_.max_index ? index : grid_.max_index;
+    return negative ? grid_.zero_rank - index : grid_.zero_rank + index;
+  }
+
   // The buckets as the AVX2 kernel gathers them: five 32-bit words each, four float midpoints then
   // the first index (an int).
   struct BucketView {
@@ -89,6 +128,7 @@ class LutCodebook {
 
  private:
   void build_buckets();
+  void find_float_grid();
 
   std::string name_;
   std::vector<float> values_;           // decoded entries, by code
@@ -104,6 +144,8 @@ class LutCodebook {
   };
   std::vector<RankBucket> buckets_;
   float bucket_low_ = 0, bucket_inverse_width_ = 0, bucket_last_ = 0;
+  FloatGrid grid_;
+  bool has_grid_ = false;
   float smallest_value_ = 0;
   bool steps_exact_ = false;
   float max_positive_ = 0;
@@ -135,7 +177,7 @@ class ScaleGrid {
 
 // The largest per-tensor FP32 scale that keeps every block scale in range: the layer's largest
 // |weight| / (cb_max * the format's largest scale). 1 for formats that need none.
-float per_tensor_scale(Span<const float> weights, float cb_max, const golden::ScaleFormat& format);
+float per_tensor_scale(Span<const float> weights, float cb_max, const golden::ScaleFormat& format, int threads = 1);
 
 struct ScaleSearch {
   int steps = 1;        // scale codes tried either side of the ideal one

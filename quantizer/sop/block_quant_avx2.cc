@@ -59,7 +59,77 @@ inline __m256 load8(const float* p, int n) {
   return _mm256_load_ps(tmp);
 }
 
+// The grid rank of 8 values y and the signed value it names, exactly as LutCodebook::grid_rank and
+// sorted_value(rank) (a NaN lane takes rank 0, the most negative value).
+inline __m256i grid_rank8(__m256 y, const GridTable& g, __m256* value) {
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m256 max_value = _mm256_set1_ps(g.max_value);
+  __m256 a = _mm256_andnot_ps(sign_mask, y);
+  a = _mm256_min_ps(a, _mm256_set1_ps(2 * g.max_value));  // NaN -> 2 max (fixed below)
+  __m256i j = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 23), _mm256_set1_epi32(g.first_binade_exponent));
+  j = _mm256_min_epi32(_mm256_max_epi32(j, _mm256_setzero_si256()), _mm256_set1_epi32(g.max_binade));
+  const __m256i step_field = _mm256_add_epi32(j, _mm256_set1_epi32(g.step_exponent));
+  const __m256 inverse_step = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(254), step_field), 23));
+  const __m256 step = _mm256_castsi256_ps(_mm256_slli_epi32(step_field, 23));
+  const __m256 kf = _mm256_mul_ps(a, inverse_step);
+  const __m256i k0 = _mm256_cvttps_epi32(kf);
+  const __m256 frac = _mm256_sub_ps(kf, _mm256_cvtepi32_ps(k0));
+  const __m256 negative = _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(y), 31));  // sign bit set
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 up = _mm256_or_ps(_mm256_cmp_ps(frac, half, _CMP_GT_OQ),
+                                 _mm256_and_ps(negative, _mm256_cmp_ps(frac, half, _CMP_EQ_OQ)));
+  const __m256i k = _mm256_sub_epi32(k0, _mm256_castps_si256(up));  // true is -1
+  __m256i index = _mm256_add_epi32(k, _mm256_sllv_epi32(j, _mm256_set1_epi32(g.mantissa_bits)));
+  index = _mm256_min_epi32(index, _mm256_set1_epi32(g.max_index));
+  const __m256i zero_rank = _mm256_set1_epi32(g.zero_rank);
+  __m256i rank = _mm256_blendv_epi8(_mm256_add_epi32(zero_rank, index), _mm256_sub_epi32(zero_rank, index),
+                                    _mm256_castps_si256(negative));
+  // |value| = min(k * step, max): exact, and the largest value where the index was clamped.
+  __m256 magnitude = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(k), step), max_value);
+  __m256 v = _mm256_or_ps(magnitude, _mm256_and_ps(negative, sign_mask));
+  const __m256 nan = _mm256_cmp_ps(y, y, _CMP_UNORD_Q);
+  rank = _mm256_andnot_si256(_mm256_castps_si256(nan), rank);
+  v = _mm256_blendv_ps(v, _mm256_xor_ps(max_value, sign_mask), nan);
+  *value = v;
+  return rank;
+}
+
 }  // namespace
+
+void grid_products_avx2(const float* x, const float* w, int n, const GridTable& grid, const float* entry_scales,
+                        int count, float tensor_scale, float* products) {
+  const __m256 ts = _mm256_set1_ps(tensor_scale);
+  for (int c = 0; c < count; ++c) {
+    const __m256 inv = _mm256_set1_ps(1.0f / (entry_scales[c] * tensor_scale));
+    const __m256 scale = _mm256_set1_ps(entry_scales[c]);
+    for (int j = 0; j < n; j += 8) {
+      const __m256 xv = load8(x + j, n - j);
+      const __m256 wv = load8(w + j, n - j);
+      __m256 v;
+      (void)grid_rank8(_mm256_mul_ps(xv, inv), grid, &v);
+      const __m256 d = _mm256_sub_ps(xv, _mm256_mul_ps(_mm256_mul_ps(v, scale), ts));
+      const __m256 p = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
+      if (j + 8 <= n) {
+        _mm256_storeu_ps(products + c * n + j, p);
+      } else {
+        alignas(32) float tmp[8];
+        _mm256_store_ps(tmp, p);
+        for (int i = 0; j + i < n; ++i) products[c * n + j + i] = tmp[i];
+      }
+    }
+  }
+}
+
+void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, int* ranks) {
+  const __m256 inv8 = _mm256_set1_ps(inv);
+  for (int j = 0; j < n; j += 8) {
+    __m256 v;
+    const __m256i rank = grid_rank8(_mm256_mul_ps(load8(x + j, n - j), inv8), grid, &v);
+    alignas(32) int tmp[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), rank);
+    for (int i = 0; i < 8 && j + i < n; ++i) ranks[j + i] = tmp[i];
+  }
+}
 
 void bucketed_products_avx2(const float* x, const float* w, int n, const BucketedTable& table, const float* entry_scales,
                             int count, float tensor_scale, float* products) {
@@ -102,6 +172,8 @@ void bucketed_ranks_avx2(const float* x, int n, const BucketedTable& table, floa
 bool avx2_kernels_built() { return false; }
 void bucketed_products_avx2(const float*, const float*, int, const BucketedTable&, const float*, int, float, float*) {}
 void bucketed_ranks_avx2(const float*, int, const BucketedTable&, float, int*) {}
+void grid_products_avx2(const float*, const float*, int, const GridTable&, const float*, int, float, float*) {}
+void grid_ranks_avx2(const float*, int, const GridTable&, float, int*) {}
 void block_products15_avx2(const float*, const float*, int, const float*, const float*, float, const float*, int, float,
                            float*) {}
 void block_ranks15_avx2(const float*, int, const float*, float, int*) {}

@@ -24,4 +24,13 @@ void bucketed_products_avx2(const float* x, const float* w, int n, const Buckete
                             int count, float tensor_scale, float* products);
 void bucketed_ranks_avx2(const float* x, int n, const BucketedTable& table, float inv, int* ranks);
 
+// The minifloat-grid rank (LutCodebook::grid_rank) on 8 lanes, by arithmetic alone.
+struct GridTable {
+  int mantissa_bits, step_exponent, first_binade_exponent, max_binade, max_index, zero_rank;
+  float max_value;
+};
+void grid_products_avx2(const float* x, const float* w, int n, const GridTable& grid, const float* entry_scales,
+                        int count, float tensor_scale, float* products);
+void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, int* ranks);
+
 }  // namespace sop::detail

@@ -758,7 +758,7 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
   r.scale_layout = layout.scale;
   r.tensor_scale = layout.scale.per_tensor_fp32
                        ? per_tensor_scale(Span<const float>(m.values, w.values.size()), table_cb_max(recipe.tables),
-                                          layout.scale.format)
+                                          layout.scale.format, options.threads)
                        : 1.0f;
   const ScaleGrid grid(layout.scale.format, r.tensor_scale);
   const ScaleSearch search{options.scale_steps, layout.scale.format.has_sign};

@@ -92,6 +92,13 @@ TEST(SopBlockSearch, VectorizedFitMatchesScalarReferenceForSixBitAtomsAndFp16Ent
     for (auto& v : atoms) v /= 7.5f;
     const LutCodebook cb("E2M3", cfg, atoms);
     EXPECT_EQ(cb.search_midpoint_count(), 63);
+    // The atoms as recipes store them (unscaled): the grid kernels.
+    const LutCodebook grid_cb("E2M3", cfg, float_format_atoms("E2M3"));
+    EXPECT_TRUE(grid_cb.float_grid());
+    const ScaleGrid g2(cfg.scale, per_tensor_scale(Span<const float>(x), grid_cb.max_positive(), cfg.scale));
+    expect_same_fits(grid_cb, g2, {1, false}, 16, x, w);
+    expect_same_fits(grid_cb, g2, {1, false}, 12, x, w);
+    expect_same_fits(grid_cb, g2, {2, false}, 32, x, w);
     const ScaleGrid grid(cfg.scale, per_tensor_scale(Span<const float>(x), cb.max_positive(), cfg.scale));
     expect_same_fits(cb, grid, {1, false}, 16, x, w);
     expect_same_fits(cb, grid, {1, false}, 32, x, w);
@@ -195,6 +202,41 @@ TEST(SopBlockSearch, BucketedRankEqualsTheBinarySearchForEveryFloat) {
   // The atoms always do: their search is the one 6-bit formats take.
   const LutCodebook e2m3("E2M3", config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6), float_format_atoms("E2M3"));
   EXPECT_TRUE(e2m3.bucketed());
+}
+
+// The minifloat-grid rank is the binary search's on the atoms (E2M3, E3M2, E2M1, at power-of-two
+// scales, in HIF and FP16), for random values over and beyond the range and at every midpoint and
+// value and the floats beside them; a table that is not such a grid is not taken for one.
+TEST(SopBlockSearch, FloatGridRankEqualsTheBinarySearchOnTheAtoms) {
+  std::mt19937_64 rng(11);
+  int grids = 0;
+  for (const char* atoms : {"E2M3", "E3M2", "E2M1"}) {
+    for (float scale : {1.0f, 0.25f, 8.0f}) {
+      for (auto entry : {golden::EntryFormat::Hif, golden::EntryFormat::Fp16}) {
+        std::vector<float> values = float_format_atoms(atoms);
+        for (auto& v : values) v *= scale;
+        const LutCodebook cb(atoms, config(entry, golden::kScaleUE4M4, values.size() == 64 ? 6 : 4), values);
+        if (!cb.float_grid()) continue;
+        ++grids;
+        std::uniform_real_distribution<float> u(-3 * cb.grid().max_value, 3 * cb.grid().max_value);
+        std::vector<float> ys = {0.0f, -0.0f, INFINITY, -INFINITY, std::nanf("")};
+        for (int i = 0; i < 50000; ++i) ys.push_back(u(rng));
+        for (int code = 0; code < cb.size(); ++code) {
+          const float v = cb.value(code);
+          for (float y : {v, std::nextafter(v, -INFINITY), std::nextafter(v, INFINITY)}) ys.push_back(y);
+        }
+        for (float y : ys) {
+          const int want = std::isnan(y) ? 0 : cb.nearest_code(y);
+          ASSERT_EQ(cb.sorted_code(cb.grid_rank(y)), std::isnan(y) ? cb.sorted_code(0) : want) << atoms << " y=" << y;
+        }
+      }
+    }
+  }
+  EXPECT_GE(grids, 12) << "E2M3 and E3M2 at every scale and entry format are grids";
+  EXPECT_FALSE(LutCodebook("NF4", config(golden::EntryFormat::Hif, golden::kScaleE4M3, 4), nf4_values()).float_grid());
+  std::vector<float> divided = float_format_atoms("E2M3");
+  for (auto& v : divided) v /= 7.5f;  // not a power-of-two scale
+  EXPECT_FALSE(LutCodebook("E2M3/7.5", config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6), divided).float_grid());
 }
 
 // Auto uses AVX2 where the CPU has it; on this project's x86-64 CI machines it does.
