@@ -28,6 +28,7 @@ int run_bench(const std::vector<std::string>& args) {
       ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)")
       ("repeat", po::value(&repeat)->default_value(3), "timed runs per format; the best is reported")
       ("json", po::value(&json_path), "also write the results as JSON");
+  add_max_memory_option(desc);
   po::variables_map vm;
   if (auto code = parse_options("bench", "[--format NAMES] [--rows R --cols C] [--threads N]", desc, args, vm)) {
     return *code;
@@ -35,7 +36,9 @@ int run_bench(const std::vector<std::string>& args) {
   if (rows <= 0 || cols <= 0 || repeat <= 0) throw std::invalid_argument("--rows, --cols and --repeat must be positive");
 
   const std::string spec = "synthetic:gaussian?rows=" + std::to_string(rows) + "&cols=" + std::to_string(cols);
-  const auto model = open_model(spec);
+  int usage_error = 0;
+  const auto model = open_model_with_budget("bench", spec, vm, &usage_error);
+  if (!model) return usage_error;
   const Tensor w = model->read(model->tensors().front().name);
   const double n = static_cast<double>(w.values.size());
   QuantOptions opts;

@@ -32,11 +32,15 @@ int run_calibrate(const std::vector<std::string>& args) {
       ("out,o", po::value<std::string>()->required(), "activation statistics JSON to write")
       ("sequences", po::value<int>()->default_value(8), "sequences sampled from the model")
       ("tokens", po::value<int>()->default_value(128), "tokens per sequence");
+  add_max_memory_option(desc);
   po::variables_map vm;
   if (auto code = parse_options("calibrate", "--model PATH --out STATS.json [--sequences N --tokens N]", desc, args, vm)) {
     return *code;
   }
-  const auto reader = open_model(vm["model"].as<std::string>());
+  int usage_error = 0;
+  const auto reader = open_model_with_budget("calibrate", vm["model"].as<std::string>(), vm, &usage_error,
+                                             ModelResidency::WholeModel);
+  if (!reader) return usage_error;
   const LlamaModel model(*reader, vm["heads"].as<int>(), vm["kv-heads"].as<int>());
   TextSampling sampling;
   sampling.sequences = vm["sequences"].as<int>();
@@ -58,11 +62,15 @@ int run_generate(const std::vector<std::string>& args) {
       ("tokenizer", po::value<std::string>(), "llama2.c tokenizer file (default: the GGUF's own)")
       ("tokens", po::value<int>()->default_value(64), "tokens to generate")
       ("format,f", po::value<std::string>(), "quantize every matrix with this weight format first");
+  add_max_memory_option(desc);
   po::variables_map vm;
   if (auto code = parse_options("generate", "--model PATH [--format NAME] [--tokens N] [--temperature T]", desc, args, vm)) {
     return *code;
   }
-  const auto reader = open_model(vm["model"].as<std::string>());
+  int usage_error = 0;
+  const auto reader = open_model_with_budget("generate", vm["model"].as<std::string>(), vm, &usage_error,
+                                             ModelResidency::WholeModel);
+  if (!reader) return usage_error;
   LlamaModel model(*reader, vm["heads"].as<int>(), vm["kv-heads"].as<int>());
   const Vocabulary vocab = vm.count("tokenizer") ? Vocabulary::from_llama2c_file(vm["tokenizer"].as<std::string>())
                                                  : Vocabulary::from_model(*reader);

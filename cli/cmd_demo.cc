@@ -71,8 +71,20 @@ int run_demo(const std::vector<std::string>& args) {
        "folder with quant/, hw/ and tech/ configs")
       ("quick", "skip the LUT SRAM sweep and the report")
       ("threads", po::value(&threads)->default_value(0), "worker threads (0: all cores)");
+  add_max_memory_option(desc);
   po::variables_map vm;
   if (auto code = parse_options("demo", "[--model PATH] [--out DIR]", desc, args, vm)) return *code;
+  int usage_error = 0;
+  const auto model = open_model_with_budget("demo", model_path, vm, &usage_error);
+  if (!model) return usage_error;
+  if (vm.count("max-memory")) {
+    // Refused before any output folder exists: reading a tensor over the budget throws the budget's
+    // error (naming the file and tensor) before anything is allocated.
+    const uint64_t budget = parse_memory_size(vm["max-memory"].as<std::string>());
+    for (const TensorInfo& t : model->tensors()) {
+      if (static_cast<uint64_t>(t.element_count()) > budget / sizeof(float)) (void)model->read(t.name);
+    }
+  }
 
   const fs::path configs(configs_dir);
   const std::string recipe_path = require_file(configs / "quant" / "sop-4.5.yaml");
@@ -82,7 +94,6 @@ int run_demo(const std::vector<std::string>& args) {
   const fs::path out = fs::absolute(out_dir);
   StepClock clock;
   std::cout << "sop demo on " << model_path << ", results in " << out.string() << "\n";
-  const auto model = open_model(model_path);
 
   // 1. The headline: FP6 with a UE4M4 block scale against per-tensor power-of-two FP8, and SOP at 4.5.
   clock.step("quantize every matrix: E2M3sUE4M4 (FP6), E4M3-POT (FP8 baseline), SOP-4.5");

@@ -11,6 +11,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "base/error.h"
 #include "quantizer/model_reader.h"
 
 namespace sop::cli {
@@ -63,10 +64,17 @@ inline void add_max_memory_option(po::options_description& desc) {
                      "refuse any tensor whose FP32 copy needs more memory than this (bytes, or K/M/G/T: 8G, 512M)");
 }
 
-// The checkpoint at `path`, behind the --max-memory budget when one was given. A malformed size is a
-// usage error: *usage_error is set to 2 and nullptr returned.
+// What a command keeps in memory of a model: one tensor at a time (quantize, eval, bench, demo), or
+// every tensor (calibrate and generate run the model, so they hold all its weights as FP32).
+enum class ModelResidency { OneTensorAtATime, WholeModel };
+
+// The checkpoint at `path`, behind the --max-memory budget when one was given: every tensor's FP32
+// copy must fit it, and with WholeModel all of them together must, checked from the tensor list
+// before anything is read (sop::Error naming the file). A malformed size is a usage error:
+// *usage_error is set to 2 and nullptr returned.
 inline std::unique_ptr<ModelReader> open_model_with_budget(const std::string& command, const std::string& path,
-                                                           const po::variables_map& vm, int* usage_error) {
+                                                           const po::variables_map& vm, int* usage_error,
+                                                           ModelResidency residency = ModelResidency::OneTensorAtATime) {
   uint64_t budget = 0;
   if (vm.count("max-memory")) {
     try {
@@ -78,6 +86,16 @@ inline std::unique_ptr<ModelReader> open_model_with_budget(const std::string& co
     }
   }
   auto model = open_model(path);
+  if (budget > 0 && residency == ModelResidency::WholeModel) {
+    uint64_t total = 0;
+    for (const TensorInfo& t : model->tensors()) total += static_cast<uint64_t>(t.element_count()) * sizeof(float);
+    if (total > budget) {
+      throw ::sop::Error(path, "--max-memory",
+                  "sop " + command + " holds every tensor as FP32: the model's " + std::to_string(model->tensors().size()) +
+                      " tensors need " + std::to_string(total) + " bytes, more than the memory budget of " +
+                      std::to_string(budget) + " bytes");
+    }
+  }
   return budget > 0 ? with_memory_budget(std::move(model), budget) : std::move(model);
 }
 

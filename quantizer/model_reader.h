@@ -20,6 +20,9 @@ class ModelReader {
   // Reads one tensor, converted to FP32. Throws sop::Error naming the file and tensor on a bad dtype,
   // out-of-range data, or NaN/Inf values.
   virtual Tensor read(const std::string& name) const = 0;
+  // The reader of the file itself, for format metadata (GGUF keys, safetensors metadata): a reader
+  // in front of another (with_memory_budget) returns the inner one's.
+  virtual const ModelReader& underlying() const { return *this; }
 };
 
 // Opens a checkpoint by looking at it: a .safetensors file, a model.safetensors.index.json (sharded),

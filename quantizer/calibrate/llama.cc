@@ -61,14 +61,14 @@ int count_layers(const ModelReader& reader, const std::string& prefix, const std
 
 // Head counts from the checkpoint's own metadata, when it has them.
 void read_head_counts(const ModelReader& reader, int& heads, int& kv_heads) {
-  if (const auto* gguf = dynamic_cast<const GgufReader*>(&reader)) {
+  if (const auto* gguf = dynamic_cast<const GgufReader*>(&reader.underlying())) {
     if (heads == 0 && gguf->has("llama.attention.head_count")) {
       heads = static_cast<int>(gguf->get_uint("llama.attention.head_count"));
     }
     if (kv_heads == 0 && gguf->has("llama.attention.head_count_kv")) {
       kv_heads = static_cast<int>(gguf->get_uint("llama.attention.head_count_kv"));
     }
-  } else if (const auto* st = dynamic_cast<const SafetensorsReader*>(&reader)) {
+  } else if (const auto* st = dynamic_cast<const SafetensorsReader*>(&reader.underlying())) {
     for (const auto& [key, value] : st->metadata()) {
       try {
         if (heads == 0 && (key == "nh" || key == "num_attention_heads")) heads = std::stoi(value);
@@ -160,7 +160,7 @@ LlamaModel::LlamaModel(const ModelReader& reader, int heads, int kv_heads) : pat
                 "shape does not match " + std::to_string(heads) + " heads and " + std::to_string(kv_heads) +
                     " KV heads at width " + std::to_string(shape_.dim));
   }
-  if (const auto* gguf = dynamic_cast<const GgufReader*>(&reader)) {
+  if (const auto* gguf = dynamic_cast<const GgufReader*>(&reader.underlying())) {
     if (gguf->has("llama.attention.layer_norm_rms_epsilon")) {
       shape_.norm_eps = static_cast<float>(gguf->get_float("llama.attention.layer_norm_rms_epsilon"));
     }

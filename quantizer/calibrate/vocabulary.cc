@@ -154,7 +154,7 @@ Vocabulary Vocabulary::from_llama2c_file(const std::string& path) {
 }
 
 Vocabulary Vocabulary::from_model(const ModelReader& reader) {
-  const auto* gguf = dynamic_cast<const GgufReader*>(&reader);
+  const auto* gguf = dynamic_cast<const GgufReader*>(&reader.underlying());
   if (gguf == nullptr || !gguf->has("tokenizer.ggml.tokens")) {
     throw Error(reader.path(), "tokenizer.ggml.tokens", "the checkpoint has no tokenizer: give a tokenizer file");
   }

@@ -70,6 +70,7 @@ class BudgetedReader : public ModelReader {
   BudgetedReader(std::unique_ptr<ModelReader> inner, uint64_t max_bytes) : inner_(std::move(inner)), max_bytes_(max_bytes) {}
   const std::string& path() const override { return inner_->path(); }
   const std::vector<TensorInfo>& tensors() const override { return inner_->tensors(); }
+  const ModelReader& underlying() const override { return inner_->underlying(); }
   Tensor read(const std::string& name) const override {
     for (const TensorInfo& t : inner_->tensors()) {
       if (t.name != name) continue;

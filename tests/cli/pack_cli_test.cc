@@ -411,6 +411,37 @@ TEST(CodebookGenCli, TheSourceIsReplacedByARenameNotWrittenInPlace) {
 // Issue 16: --max-memory, a budget for one tensor's FP32 copy, on the commands that read checkpoints:
 // over it, sop quantize and sop eval exit 1 naming the checkpoint, the tensor and the limit, and write
 // nothing; a malformed size is a usage error.
+// calibrate and generate hold the whole model, so their budget is the model's FP32 size (the
+// tiny model: 7 matrices and norms, 73,856 FP32 values); bench and demo read one tensor at a time.
+TEST(MaxMemoryCli, EveryCommandThatReadsACheckpointTakesTheBudget) {
+  SOP_REQUIRE_MODEL(stories, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string model = "'synthetic:llm?layers=1&dim=64&hidden=128'";
+  const std::string stats = dir.file("stats.json");
+  // stories260K: 260,032 values, 1,040,128 bytes as FP32 (its tensor list), just above 1000K.
+  const auto calibrate = run_sop("calibrate --model " + stories + " --out " + stats + " --sequences 1 --tokens 4 --max-memory 1000K", dir);
+  EXPECT_EQ(calibrate.exit_code, 1) << calibrate.err;
+  EXPECT_NE(calibrate.err.find(stories + ": --max-memory: sop calibrate holds every tensor as FP32"), std::string::npos)
+      << calibrate.err;
+  EXPECT_NE(calibrate.err.find("the model's 47 tensors need 1040128 bytes, more than the memory budget of 1024000 bytes"), std::string::npos) << calibrate.err;
+  EXPECT_FALSE(std::filesystem::exists(stats));
+  const auto calibrated = run_sop("calibrate --model " + stories + " --out " + stats + " --sequences 1 --tokens 4 --max-memory 2M", dir);
+  EXPECT_EQ(calibrated.exit_code, 0) << calibrated.err;
+  EXPECT_TRUE(std::filesystem::exists(stats));
+  const auto generate = run_sop("generate --model " + stories + " --tokens 2 --max-memory 1000K", dir);
+  EXPECT_EQ(generate.exit_code, 1) << generate.err;
+  EXPECT_NE(generate.err.find("sop generate holds every tensor as FP32"), std::string::npos) << generate.err;
+  const auto bench = run_sop("bench --rows 64 --cols 64 --repeat 1 --format E2M3sUE4M4 --max-memory 8K", dir);
+  EXPECT_EQ(bench.exit_code, 1) << bench.err;
+  EXPECT_NE(bench.err.find("more than the memory budget of 8192 bytes (--max-memory)"), std::string::npos) << bench.err;
+  const auto demo = run_sop("demo --model " + model + " --out " + dir.file("demo") + " --quick --max-memory 8K", dir);
+  EXPECT_EQ(demo.exit_code, 1) << demo.err;
+  EXPECT_NE(demo.err.find("more than the memory budget of 8192 bytes (--max-memory)"), std::string::npos) << demo.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("demo")));
+  const auto bad = run_sop("bench --rows 64 --cols 64 --max-memory 1X", dir);
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
 TEST(MaxMemoryCli, ATensorOverTheBudgetIsRefusedNamingItAndNothingIsWritten) {
   ScratchDir dir;
   const std::string model = "'synthetic:llm?layers=1&dim=64&hidden=128'";
