@@ -1,6 +1,8 @@
 #include "quantizer/sop/sop_plan.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cmath>
 #include <exception>
 #include <map>
@@ -50,6 +52,7 @@ SopBudgetSpec budget_spec_of(const Recipe& recipe) {
   spec.scale_steps = recipe.scale_steps;
   spec.entry_format = recipe.lut_format == "FP16" ? golden::EntryFormat::Fp16 : golden::EntryFormat::Hif;
   spec.lut_sram_bytes = recipe.lut_sram_bytes;
+  spec.source = recipe.path;
   return spec;
 }
 
@@ -245,7 +248,18 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   plan.budget_bits = spec.target_bpw * plan.total_weights;
   plan.solution = solve_knapsack_dp(plan.options, plan.budget_bits);
   if (!plan.solution.feasible) {
-    throw Error(model.path(), spec.name, "no per-layer choice fits " + std::to_string(spec.target_bpw) + " bpw");
+    // What the budget would have to be: every matrix at its cheapest option.
+    double cheapest = 0;
+    for (const auto& options : plan.options) {
+      double least = options.front().bits;
+      for (const KnapsackOption& o : options) least = std::min(least, o.bits);
+      cheapest += least;
+    }
+    char what[256];
+    std::snprintf(what, sizeof what, "no per-layer choice fits %.4g bpw on %s: its cheapest options need %.4f bpw",
+                  spec.target_bpw, model.path().c_str(), cheapest / plan.total_weights);
+    if (spec.source.empty()) throw Error(model.path(), spec.name, what);
+    throw Error(spec.source, "budget.target_bpw", what);
   }
   return plan;
 }

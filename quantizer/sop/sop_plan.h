@@ -24,6 +24,7 @@ struct SopBudgetSpec {
   int scale_steps = 1;
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;
   int64_t lut_sram_bytes = 0;            // the recipe's LUT SRAM (0: no limit)
+  std::string source;                    // the recipe file it came from, for errors (empty: none)
 };
 
 // A recipe's menu as a budget spec (a recipe without a budget: its one option at any bpw).

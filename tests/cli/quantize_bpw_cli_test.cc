@@ -1,5 +1,6 @@
 // `sop quantize --bpw` moves the knapsack's budget of a recipe, and refuses budgets it cannot meet.
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,25 @@ TEST(QuantizeCli, BpwBelowTheCheapestOptionIsRefused) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("budget.target_bpw"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("sop-4.5.yaml"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.sop")));
+}
+
+// A budget at the cheapest option's nominal cost passes the recipe check but no plan meets it (the
+// stored tables and per-tensor scales cost more): the planner's refusal names the recipe and its
+// budget key, and says what the cheapest choice would need. Nothing is written.
+TEST(QuantizeCli, ABudgetNoPlanMeetsIsRefusedNamingTheRecipeAndWhatItWouldNeed) {
+  SOP_REQUIRE_MODEL(model, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string recipe = dir.file("tight.yaml");
+  std::ofstream(recipe) << "recipe: 1\nname: tight\nbudget: {target_bpw: 4.25}\noptions:\n"
+                           "  - {block: 32, scale_format: sE4M3, select_bit: none, codebooks: [NF4], fitted: true}\n";
+  const CommandResult r =
+      run_sop("quantize --model '" + model + "' --recipe '" + recipe + "' --out '" + dir.file("m.sop") + "'", dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(recipe + ": budget.target_bpw: no per-layer choice fits 4.25 bpw on " + model +
+                       ": its cheapest options need 4.2"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir.file("m.sop")));
 }
 
