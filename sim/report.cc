@@ -338,6 +338,20 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     }
     return s;
   };
+  // Marker-only series, one per series name in first-seen order, of (x, y) for the given rows.
+  const auto scatter_by_series = [](const std::vector<const Row*>& subset, double Row::*x, double Row::*y) {
+    std::map<std::string, PlotSeries> by;
+    std::vector<std::string> order;
+    for (const Row* r : subset) {
+      if (!by.count(r->series)) order.push_back(r->series);
+      by[r->series].name = r->series;
+      by[r->series].line = false;
+      by[r->series].points.emplace_back(r->*x, r->*y);
+    }
+    std::vector<PlotSeries> out;
+    for (const auto& name : order) out.push_back(by[name]);
+    return out;
+  };
   // The points of a model with a measured SQNR, and those of them on the front over (SQNR up,
   // energy per token down, area down).
   const auto fidelity_rows = [&](const std::string& model) {
@@ -404,18 +418,13 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
     p.title = "Energy vs area - " + model;
     p.x_label = "area (mm^2)";
     p.y_label = "energy per token (uJ)";
-    std::map<std::string, PlotSeries> by;
-    std::vector<std::string> order;
-    std::vector<std::pair<double, double>> all;
+    std::vector<const Row*> all_rows;
     for (const Row& r : rows) {
-      if (r.model != model) continue;
-      if (!by.count(r.series)) order.push_back(r.series);
-      by[r.series].name = r.series;
-      by[r.series].line = false;
-      by[r.series].points.emplace_back(r.area_mm2, r.energy_uj);
-      all.emplace_back(r.area_mm2, r.energy_uj);
+      if (r.model == model) all_rows.push_back(&r);
     }
-    for (const auto& name : order) p.series.push_back(by[name]);
+    p.series = scatter_by_series(all_rows, &Row::area_mm2, &Row::energy_uj);
+    std::vector<std::pair<double, double>> all;
+    for (const Row* r : all_rows) all.emplace_back(r->area_mm2, r->energy_uj);
     p.highlight = pareto_front(all);
     p.highlight_name = "Pareto front";
     figures.push_back({slug(model) + "-pareto.svg", render_svg(p),
@@ -427,21 +436,13 @@ ReportFiles write_report(const std::string& sweep_dir, const std::string& out_di
       f.title = "Fidelity vs energy - " + model;
       f.x_label = "energy per token (uJ)";
       f.y_label = "SQNR (dB)";
-      std::map<std::string, PlotSeries> fb;
-      std::vector<std::string> forder;
       PlotSeries front;
       front.name = "Pareto (SQNR, energy, area)";
       front.line = false;
       front.color = "#000000";
       const std::vector<const Row*> mine = fidelity_rows(model);
-      for (const Row* r : mine) {
-        if (!fb.count(r->series)) forder.push_back(r->series);
-        fb[r->series].name = r->series;
-        fb[r->series].line = false;
-        fb[r->series].points.emplace_back(r->energy_uj, r->sqnr);
-      }
+      f.series = scatter_by_series(mine, &Row::energy_uj, &Row::sqnr);
       for (std::size_t i : three_way_front(mine)) front.points.emplace_back(mine[i]->energy_uj, mine[i]->sqnr);
-      for (const auto& name : forder) f.series.push_back(fb[name]);
       f.series.push_back(front);
       figures.push_back({slug(model) + "-fidelity-energy.svg", render_svg(f),
                          "SQNR against energy per token for every point with a measured SQNR; black markers: the "

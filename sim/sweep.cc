@@ -256,7 +256,10 @@ PointChoice choice_of(const SweepSpec& spec, const hw::HwConfig& hw, const Sweep
   return c;
 }
 
-QuantKey quant_key_of(const SweepSpec& spec, const PointChoice& c) {
+// Each recipe's layouts, read once per sweep (a key is made for every point).
+using RecipeLayouts = std::map<std::string, std::vector<SopLayout>>;
+
+QuantKey quant_key_of(const SweepSpec& spec, const PointChoice& c, RecipeLayouts& layouts_of) {
   QuantKey k;
   k.model = c.model;
   // A pack model keeps the tables it was made with, and has no recipe or block to choose.
@@ -266,9 +269,13 @@ QuantKey quant_key_of(const SweepSpec& spec, const PointChoice& c) {
     k.block = c.block;
     // A lut_sram_bytes axis reaches the search, so each point's tables are the ones its LUT holds.
     if (c.design.lut_sram_bytes > 0 && !k.recipe.empty()) {
-      const Recipe recipe = load_recipe(spec.recipes.at(k.recipe));
-      std::vector<SopLayout> layouts;
-      for (const RecipeOption& o : recipe.options) layouts.push_back(layout_of(o));
+      auto it = layouts_of.find(k.recipe);
+      if (it == layouts_of.end()) {
+        std::vector<SopLayout> read;
+        for (const RecipeOption& o : load_recipe(spec.recipes.at(k.recipe)).options) read.push_back(layout_of(o));
+        it = layouts_of.emplace(k.recipe, std::move(read)).first;
+      }
+      const std::vector<SopLayout>& layouts = it->second;
       const auto format = k.lut_format == "hif" ? golden::EntryFormat::Hif : golden::EntryFormat::Fp16;
       k.lut_bytes = equivalent_lut_bytes(layouts, lut_entry_bits(format), c.design.lut_sram_bytes);
     }
@@ -435,13 +442,14 @@ SweepRunSummary run_sweep(const SweepSpec& spec, const SweepRunOptions& options)
   const std::vector<int> sample =
       options.counts == CountsSource::Analytic ? counts_check_sample(summary.total) : std::vector<int>{};
   QuantCache cache(spec, options.out_dir, log);
+  RecipeLayouts recipe_layouts;
   std::vector<QuantKey> keys(todo.size());
   std::vector<const QuantResult*> quant(todo.size());
   std::vector<bool> checked(todo.size(), false);
   for (std::size_t i = 0; i < todo.size(); ++i) {
     // The design does not matter for the pack: the point's own is made when it runs.
     const PointChoice choice = choice_of(spec, hw, *todo[i], Design{});
-    keys[i] = quant_key_of(spec, choice);
+    keys[i] = quant_key_of(spec, choice, recipe_layouts);
     quant[i] = &cache.get(keys[i], choice.entry_format == "bf16");
     checked[i] = std::find(sample.begin(), sample.end(), todo[i]->index) != sample.end();
   }

@@ -96,8 +96,14 @@ inline __m256i grid_rank8(__m256 y, const GridTable& g, __m256* value) {
 
 }  // namespace
 
-void grid_products_avx2(const float* x, const float* w, int n, const GridTable& grid, const float* entry_scales,
-                        int count, float tensor_scale, float* products) {
+namespace {
+
+// products[c * n + j] = w_j (x_j - q_j)^2 at each candidate scale, with the same FP32 operations as
+// the scalar reference: y = x * (1 / (scale * tensor_scale)), q = (value * scale) * tensor_scale,
+// (w * d) * d. value_of(y) gives the 8 signed table values nearest to y.
+template <class ValueOf>
+void products8(const float* x, const float* w, int n, const float* entry_scales, int count, float tensor_scale,
+               float* products, ValueOf value_of) {
   const __m256 ts = _mm256_set1_ps(tensor_scale);
   for (int c = 0; c < count; ++c) {
     const __m256 inv = _mm256_set1_ps(1.0f / (entry_scales[c] * tensor_scale));
@@ -105,9 +111,7 @@ void grid_products_avx2(const float* x, const float* w, int n, const GridTable& 
     for (int j = 0; j < n; j += 8) {
       const __m256 xv = load8(x + j, n - j);
       const __m256 wv = load8(w + j, n - j);
-      __m256 v;
-      (void)grid_rank8(_mm256_mul_ps(xv, inv), grid, &v);
-      const __m256 d = _mm256_sub_ps(xv, _mm256_mul_ps(_mm256_mul_ps(v, scale), ts));
+      const __m256 d = _mm256_sub_ps(xv, _mm256_mul_ps(_mm256_mul_ps(value_of(_mm256_mul_ps(xv, inv)), scale), ts));
       const __m256 p = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
       if (j + 8 <= n) {
         _mm256_storeu_ps(products + c * n + j, p);
@@ -120,51 +124,43 @@ void grid_products_avx2(const float* x, const float* w, int n, const GridTable& 
   }
 }
 
-void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, int* ranks) {
+// ranks[j] = rank_of(x_j * inv) for the block's n weights.
+template <class RankOf>
+void ranks8(const float* x, int n, float inv, int* ranks, RankOf rank_of) {
   const __m256 inv8 = _mm256_set1_ps(inv);
   for (int j = 0; j < n; j += 8) {
-    __m256 v;
-    const __m256i rank = grid_rank8(_mm256_mul_ps(load8(x + j, n - j), inv8), grid, &v);
     alignas(32) int tmp[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), rank);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), rank_of(_mm256_mul_ps(load8(x + j, n - j), inv8)));
     for (int i = 0; i < 8 && j + i < n; ++i) ranks[j + i] = tmp[i];
   }
+}
+
+}  // namespace
+
+void grid_products_avx2(const float* x, const float* w, int n, const GridTable& grid, const float* entry_scales,
+                        int count, float tensor_scale, float* products) {
+  products8(x, w, n, entry_scales, count, tensor_scale, products, [&](__m256 y) {
+    __m256 v;
+    (void)grid_rank8(y, grid, &v);
+    return v;
+  });
+}
+
+void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, int* ranks) {
+  ranks8(x, n, inv, ranks, [&](__m256 y) {
+    __m256 v;
+    return grid_rank8(y, grid, &v);
+  });
 }
 
 void bucketed_products_avx2(const float* x, const float* w, int n, const BucketedTable& table, const float* entry_scales,
                             int count, float tensor_scale, float* products) {
-  const __m256 ts = _mm256_set1_ps(tensor_scale);
-  for (int c = 0; c < count; ++c) {
-    // The same FP32 operations as the scalar reference: y = x * (1 / (scale * tensor_scale)),
-    // q = (value * scale) * tensor_scale, (w * d) * d.
-    const __m256 inv = _mm256_set1_ps(1.0f / (entry_scales[c] * tensor_scale));
-    const __m256 scale = _mm256_set1_ps(entry_scales[c]);
-    for (int j = 0; j < n; j += 8) {
-      const __m256 xv = load8(x + j, n - j);
-      const __m256 wv = load8(w + j, n - j);
-      const __m256i rank = bucketed_rank8(_mm256_mul_ps(xv, inv), table);
-      const __m256 v = _mm256_i32gather_ps(table.sorted_values, rank, 4);
-      const __m256 d = _mm256_sub_ps(xv, _mm256_mul_ps(_mm256_mul_ps(v, scale), ts));
-      const __m256 p = _mm256_mul_ps(_mm256_mul_ps(wv, d), d);
-      if (j + 8 <= n) {
-        _mm256_storeu_ps(products + c * n + j, p);
-      } else {
-        alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, p);
-        for (int i = 0; j + i < n; ++i) products[c * n + j + i] = tmp[i];
-      }
-    }
-  }
+  products8(x, w, n, entry_scales, count, tensor_scale, products,
+            [&](__m256 y) { return _mm256_i32gather_ps(table.sorted_values, bucketed_rank8(y, table), 4); });
 }
 
 void bucketed_ranks_avx2(const float* x, int n, const BucketedTable& table, float inv, int* ranks) {
-  const __m256 inv8 = _mm256_set1_ps(inv);
-  for (int j = 0; j < n; j += 8) {
-    const __m256i rank = bucketed_rank8(_mm256_mul_ps(load8(x + j, n - j), inv8), table);
-    alignas(32) int tmp[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), rank);
-    for (int i = 0; i < 8 && j + i < n; ++i) ranks[j + i] = tmp[i];
-  }
+  ranks8(x, n, inv, ranks, [&](__m256 y) { return bucketed_rank8(y, table); });
 }
 
 #else
