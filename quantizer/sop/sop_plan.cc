@@ -178,7 +178,30 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   };
   const std::vector<SopLayout>& layouts = spec.layouts;
   std::map<std::string, int64_t> weights_of;
-  for (const TensorInfo& info : model.tensors()) weights_of[info.name] = info.element_count();
+  std::map<std::string, const TensorInfo*> info_of;
+  for (const TensorInfo& info : model.tensors()) {
+    weights_of[info.name] = info.element_count();
+    info_of[info.name] = &info;
+  }
+  const auto refuse_lut = [&](const std::string& name, const std::string& why) {
+    throw Error(model.path(), name,
+                "no layout of " + spec.name + " fits a LUT SRAM of " + std::to_string(search.lut.sram_bytes) + " bytes (" + why + ")");
+  };
+  // Whether each matrix has a layout its LUT holds depends only on its shape: a LUT too small for
+  // every option is refused from the tensor list, before any menu is built.
+  for (const std::string& name : matrix_names) {
+    const auto it = info_of.find(name);
+    if (it == info_of.end() || !it->second->is_matrix() || it->second->element_count() == 0) continue;
+    const int64_t rows = it->second->shape[0], cols = it->second->shape[1];
+    std::string why;
+    bool any = false;
+    for (const SopLayout& layout : layouts) {
+      const LutDemand lut = lut_demand(layout, rows, cols, lut_entry_bits(search.entry_format), search.lut);
+      any = any || lut.fits;
+      if (!lut.fits) why += (why.empty() ? "" : "; ") + layout.name + ": " + lut.reason;
+    }
+    if (!any) refuse_lut(name, why);
+  }
 
   std::vector<MatrixMenu> menus(matrix_names.size());
   std::vector<std::size_t> small, large;
@@ -235,8 +258,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     if (menus[i].options.empty()) {
       std::string why;
       for (const auto& r : menus[i].refused) why += (why.empty() ? "" : "; ") + r;
-      throw Error(model.path(), matrix_names[i],
-                  "no layout of " + spec.name + " fits a LUT SRAM of " + std::to_string(search.lut.sram_bytes) + " bytes (" + why + ")");
+      refuse_lut(matrix_names[i], why);
     }
     plan.options.push_back(std::move(menus[i].options));
     plan.recipes.push_back(std::move(menus[i].recipes));

@@ -60,5 +60,23 @@ TEST(QuantizeCli, ABudgetNoPlanMeetsIsRefusedNamingTheRecipeAndWhatItWouldNeed) 
   EXPECT_FALSE(std::filesystem::exists(dir.file("m.sop")));
 }
 
+// A LUT too small for every option of a matrix is refused from the tensor shapes, before any menu is
+// built (no planning progress), naming the matrix and why each layout does not fit.
+TEST(QuantizeCli, ALutNoLayoutFitsIsRefusedBeforePlanning) {
+  SOP_REQUIRE_MODEL(model, "stories260K.safetensors");
+  ScratchDir dir;
+  const std::string recipe = std::string(SOP_SOURCE_DIR) + "/configs/quant/sop-4.5.yaml";
+  const CommandResult r = run_sop("quantize --model '" + model + "' --recipe '" + recipe + "' --lut-sram-bytes 10 --out '" +
+                                      dir.file("m.sop") + "'",
+                                  dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(model + ": model.embed_tokens.weight: no layout of sop-4.5 fits a LUT SRAM of 10 bytes (g16 sE3M3|sel: "
+                               "2 tables of 176 bits need 352 bits resident, the LUT holds 80"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("[plan "), std::string::npos) << "refused before planning: " << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.sop")));
+}
+
 }  // namespace
 }  // namespace sop::testing
