@@ -23,9 +23,10 @@ const char* entry_format_name(golden::EntryFormat f) { return f == golden::Entry
 std::string table_mode(const PackedLayerView& l) {
   const std::size_t t = l.table_count();
   if (l.rows_per_table > 0) return "per-" + std::to_string(l.rows_per_table) + "-rows T=" + std::to_string(t);
-  if (t == 1) return "single " + l.codebooks[0].name;
-  if (t == 2) return "pair " + l.codebooks[0].name + "," + l.codebooks[1].name;
-  return "T=" + std::to_string(t) + " selector";
+  const std::string shared = l.tables_from >= 0 ? " of layer " + std::to_string(l.tables_from) : "";
+  if (t == 1) return "single " + l.codebooks[0].name + shared;
+  if (t == 2) return "pair " + l.codebooks[0].name + "," + l.codebooks[1].name + shared;
+  return "T=" + std::to_string(t) + " selector" + shared;
 }
 
 std::string fixed(double v, int digits) {

@@ -75,6 +75,7 @@ std::string RecipeOption::layout_name() const {
   if (select_bit == SelectBitPlacement::Beside) name += "+sel";
   if (select_bits() > 1) name += std::to_string(select_bits());
   if (rows_per_table > 0) name += " rows" + std::to_string(rows_per_table);
+  if (share_tables > 1) name += " shared" + std::to_string(share_tables);
   return name;
 }
 
@@ -110,7 +111,8 @@ std::string directory_of(const std::string& path) {
 bool is_power_of_two(int v) { return v > 0 && (v & (v - 1)) == 0; }
 
 void read_option(const YamlReader& in, const YAML::Node& node, const std::string& key, RecipeOption& o) {
-  in.only_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted", "tables", "rows_per_table"});
+  in.only_keys(node, key, {"block", "scale_format", "select_bit", "codebooks", "fitted", "tables", "rows_per_table",
+                           "share_tables"});
   const std::string block_key = key + ".block";
   if (!node["block"]) in.fail(block_key, node, "missing (the block size, e.g. 16)");
   o.block = int_value(in, node["block"], block_key);
@@ -203,6 +205,17 @@ void read_option(const YamlReader& in, const YAML::Node& node, const std::string
       in.fail(rows_key, node["rows_per_table"], "row-group tables take no selector: set select_bit: none");
     }
     if (!o.fitted) in.fail(rows_key, node["rows_per_table"], "row-group tables are fitted: a 4-bit option with fitted: true");
+  }
+  if (node["share_tables"]) {
+    const std::string share_key = key + ".share_tables";
+    o.share_tables = static_cast<int>(in.integer_value(node["share_tables"], share_key, 1, RecipeLimits::kMaxShareTables));
+    if (!o.fitted || six_bit) {
+      in.fail(share_key, node["share_tables"], "shared tables are fitted tables: a 4-bit option with fitted: true");
+    }
+    if (o.rows_per_table > 0) {
+      in.fail(share_key, node["share_tables"], "row-group tables belong to their matrix's rows: not shared with rows_per_table");
+    }
+    if (o.share_tables == 1) o.share_tables = 0;  // a group of one is a private table set
   }
 }
 

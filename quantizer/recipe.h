@@ -32,6 +32,10 @@ struct RecipeOption {
   int tables = 2;
   // > 0: one fitted table per group of this many rows instead of a selector (select_bit: none).
   int64_t rows_per_table = 0;
+  // > 1: the option's fitted tables are fitted once for each group of this many consecutive matrices
+  // (in the checkpoint's order, which is the order the unit decodes them) and stored once per group;
+  // the group's other matrices refer to them and the unit keeps them loaded (docs/lut-codesign.md).
+  int share_tables = 0;
 
   int select_bits() const;  // selector bits per block: 0 without a select bit, else log2(tables)
   int code_bits() const;
@@ -39,7 +43,7 @@ struct RecipeOption {
   // Bits per weight of codes, scale and selector (tables, residuals, per-tensor scale excluded).
   double nominal_bpw() const;
   // The layout string the SOP search parses, e.g. "g16 sE3M3|sel", "g32 sE4M3+sel3", "g32 sE4M3 rows128"
-  // or "g16 E2M3 UE4M4".
+  // or "g16 E2M3 UE4M4"; " shared8" at the end when share_tables is 8.
   std::string layout_name() const;
 };
 
@@ -90,6 +94,7 @@ struct RecipeLimits {
   static constexpr int kMaxThreads = 1024;
   static constexpr int kMaxScaleSteps = 8;
   static constexpr int kMaxTables = 16;              // a 4-bit selector
+  static constexpr int kMaxShareTables = 4096;       // matrices in one table-sharing group
   static constexpr int64_t kMaxLutSramBytes = int64_t{1} << 32;
 };
 

@@ -98,6 +98,7 @@ Workload workload_from_pack(const std::string& pack_path, const std::string& nam
     l.pack_entry_bits = v.decode.entry_bits();
     l.tables = static_cast<int>(v.codebooks.size());
     l.rows_per_table = v.rows_per_table;
+    l.tables_from = v.tables_from;
     w.pack_entry_format = v.decode.entry_format == golden::EntryFormat::Hif ? "hif" : "fp16";
     one.push_back(l);
   }
@@ -105,6 +106,7 @@ Workload workload_from_pack(const std::string& pack_path, const std::string& nam
   for (int r = 0; r < repeat; ++r) {
     for (WorkloadLayer l : one) {
       if (repeat > 1) l.name = "r" + std::to_string(r) + "." + l.name;
+      if (l.tables_from >= 0) l.tables_from += static_cast<int64_t>(r * one.size());
       w.layers.push_back(l);
     }
   }
@@ -236,7 +238,23 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
 
   ActionCounts c;
   double streamed_stalls = 0;
-  c.table_pairs = static_cast<int>(workload.layers.size());
+  // Table sets: a layer's own tables, or the set it shares with an earlier layer (stored once).
+  const std::size_t layer_count = workload.layers.size();
+  std::vector<std::size_t> set_of(layer_count);
+  std::vector<std::size_t> sets;  // the layer that holds each set's tables
+  for (std::size_t i = 0; i < layer_count; ++i) {
+    const int64_t from = workload.layers[i].tables_from;
+    if (from >= static_cast<int64_t>(i) || (from >= 0 && workload.layers[static_cast<std::size_t>(from)].tables_from >= 0)) {
+      throw Error(workload.source, workload.layers[i].name, "tables_from: " + std::to_string(from) + " is not an earlier layer with its own tables");
+    }
+    if (from < 0) {
+      set_of[i] = sets.size();
+      sets.push_back(i);
+    } else {
+      set_of[i] = set_of[static_cast<std::size_t>(from)];
+    }
+  }
+  c.table_pairs = static_cast<int>(sets.size());
   c.resident_slots = static_cast<int>(std::min<int64_t>(design.resident_pairs(), std::numeric_limits<int>::max()));
 
   // Pass 1: each layer's streaming time (the lanes and the DRAM stream run concurrently).
@@ -280,17 +298,30 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
     reload_stall[i] = std::max(0.0, reload_s - previous);
     fill_stall[i] = std::max(0.0, fill_s - previous);
   }
-  std::vector<bool> resident(n, true);
-  if (static_cast<std::size_t>(c.resident_slots) < n) {
-    std::vector<std::size_t> order(n);
-    for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return reload_stall[a] > reload_stall[b]; });
+  // A layer that reads the set the layer before it read finds it in the slot it just used: no load.
+  // (The first layer follows the last one of the previous token.)
+  std::vector<bool> follows_its_set(n, false);
+  for (std::size_t i = 0; i < n; ++i) follows_its_set[i] = n > 1 && set_of[i] == set_of[(i + n - 1) % n];
+  // Which sets stay resident: all when the slots hold them all; otherwise one slot is kept for
+  // streaming and the others pin the sets whose reloads would stall the most (summed over their layers).
+  const std::size_t set_count = sets.size();
+  std::vector<bool> resident(set_count, true);
+  if (static_cast<std::size_t>(c.resident_slots) < set_count) {
+    std::vector<double> set_stall(set_count, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!follows_its_set[i]) set_stall[set_of[i]] += reload_stall[i];
+    }
+    std::vector<std::size_t> order(set_count);
+    for (std::size_t k = 0; k < set_count; ++k) order[k] = k;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return set_stall[a] > set_stall[b]; });
     std::fill(resident.begin(), resident.end(), false);
     for (int k = 0; k < c.resident_slots - 1; ++k) resident[order[static_cast<std::size_t>(k)]] = true;
   }
   double stall_s = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (resident[i]) {
+    if (follows_its_set[i]) {
+      c.lut_sram_read_bits += pair_bits;
+    } else if (resident[set_of[i]]) {
       c.lut_sram_read_bits += pair_bits;
       stall_s += fill_stall[i];
     } else {

@@ -38,6 +38,7 @@ struct WorkloadLayer {
   int pack_entry_bits = 11;       // LUT entry width the pack was made for
   int tables = 2;                 // T: the layer's tables (selector tables, or one per row group)
   int64_t rows_per_table = 0;     // > 0: one table per group of this many rows (streamed beyond a slot)
+  int64_t tables_from = -1;       // >= 0: shares the table set of that earlier layer (index in layers)
 
   int64_t weights() const { return rows * cols; }
   int64_t blocks() const { return rows * ((cols + block_size - 1) / block_size); }
@@ -144,7 +145,7 @@ struct ActionCounts {
   double register_bits = 0;            // pipeline register bits written
   double seconds = 0;
   int resident_slots = 0;              // table pairs the LUT SRAM holds
-  int table_pairs = 0;                 // distinct pairs a token needs (one per layer)
+  int table_pairs = 0;                 // distinct table sets a token needs (one per layer, shared sets once)
 };
 
 // The analytic counts model (docs/estimate.md). Throws sop::Error when the design cannot run the

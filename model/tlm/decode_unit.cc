@@ -38,9 +38,16 @@ uint64_t DecodeUnit::dram_read(uint64_t issue_cycle, uint64_t bytes) {
   return clock_.cycle_of(sc_core::sc_time_stamp() + delay);
 }
 
+int64_t DecodeUnit::table_set(int64_t layer) const {
+  const int64_t from = (*setup_.layers)[static_cast<std::size_t>(layer)].source().tables_from();
+  return from >= 0 ? from : layer;
+}
+
 int DecodeUnit::find_slot(int64_t layer) const {
+  // A slot holds a table set: a layer's own tables, or the set it shares with earlier layers.
+  const int64_t set = table_set(layer);
   for (std::size_t s = 0; s < slots_.size(); ++s) {
-    if (slots_[s].layer == layer) return static_cast<int>(s);
+    if (slots_[s].layer == set) return static_cast<int>(s);
   }
   return -1;
 }
@@ -64,7 +71,7 @@ uint32_t DecodeUnit::load_tables(int64_t layer, uint64_t cycle, int exclude_slot
   const int64_t count = pl.first_load_tables();
   const uint64_t ready = start + static_cast<uint64_t>(count) * pl.entries_per_table();
   load_port_free_ = ready;
-  slots_[victim] = Slot{layer, ready, ++use_counter_};
+  slots_[victim] = Slot{table_set(layer), ready, ++use_counter_};
   ++counters_.table_loads;
   schedule_load(LoadJob{static_cast<uint32_t>(victim), &pl.unit_tables(), start, 0, count, 0});
   return static_cast<uint32_t>(victim);

@@ -182,7 +182,7 @@ class DecodeUnit : public sc_core::sc_module {
 
  private:
   struct Slot {
-    int64_t layer = -1;
+    int64_t layer = -1;  // the table set held: table_set() of the layers that read it
     uint64_t ready = 0;
     uint64_t last_use = 0;
   };
@@ -196,6 +196,7 @@ class DecodeUnit : public sc_core::sc_module {
   };
   void fetch_chunk(int64_t layer_index, int64_t chunk, uint64_t cycle, std::vector<uint64_t>& ready,
                    std::map<int64_t, std::unique_ptr<ChunkValues>>& values);
+  int64_t table_set(int64_t layer) const;  // the layer whose tables `layer` reads (itself, or the one it shares)
   int find_slot(int64_t layer) const;
   uint32_t load_tables(int64_t layer, uint64_t cycle, int exclude_slot);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <map>
 #include <set>
 
 #include "model/golden/reference_tables.h"
@@ -41,6 +42,7 @@ class StoredLayerSource : public LayerSource {
     golden::DecodeConfig decode;
     int64_t rows_per_table;
     int scale_bits_per_block, sparse_index_bits;
+    int64_t tables_from = -1;  // index in the workload of the layer whose tables these are (-1: own)
   };
   StoredLayerSource(Fields f, const std::vector<SopCodebook>& codebooks) : f_(std::move(f)) {
     for (const SopCodebook& cb : codebooks) tables_.entries.insert(tables_.entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
@@ -54,6 +56,7 @@ class StoredLayerSource : public LayerSource {
   const golden::DecodeConfig& decode() const override { return f_.decode; }
   const golden::LayerTables& tables() const override { return tables_; }
   int64_t rows_per_table() const override { return f_.rows_per_table; }
+  int64_t tables_from() const override { return f_.tables_from; }
   int scale_bits_per_block() const override { return f_.scale_bits_per_block; }
   int sparse_bits_per_entry() const override { return f_.sparse_index_bits + f_.decode.entry_bits(); }
   bool has_values() const override { return true; }
@@ -85,9 +88,11 @@ struct PackLayerIndex {
 
 class PackLayerSource final : public StoredLayerSource {
  public:
-  PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index)
+  // first_layer: the workload index of the pack's layer 0 in this repeat (tables_from counts from it).
+  PackLayerSource(const PackedLayerView& view, std::shared_ptr<PackLayerIndex> index, int64_t first_layer)
       : StoredLayerSource({view.name, view.rows, view.cols, view.block_size, view.decode, view.rows_per_table,
-                           view.scale_layout.bits_per_block(), view.sparse_index_bits},
+                           view.scale_layout.bits_per_block(), view.sparse_index_bits,
+                           view.tables_from >= 0 ? first_layer + view.tables_from : -1},
                           view.codebooks),
         view_(view), index_(std::move(index)) {}
 
@@ -235,9 +240,9 @@ class SyntheticLayerSource final : public LayerSource {
 
 class SopLayerSource final : public StoredLayerSource {
  public:
-  explicit SopLayerSource(const SopLayerResult& r)
+  SopLayerSource(const SopLayerResult& r, int64_t tables_from)
       : StoredLayerSource({r.tensor_name, r.rows, r.cols, r.block_size, r.decode, r.rows_per_table,
-                           r.scale_layout.bits_per_block(), r.sparse_index_bits},
+                           r.scale_layout.bits_per_block(), r.sparse_index_bits, tables_from},
                           r.codebooks),
         r_(r) {}
   uint64_t residuals_in_rows(int64_t row0, int64_t row1) const override {
@@ -486,7 +491,8 @@ Workload Workload::from_pack(const std::string& path, int repeat) {
   for (const PackedLayerView& v : w.pack_->layers()) index.push_back(std::make_shared<PackLayerIndex>(v));
   for (int r = 0; r < repeat; ++r) {
     for (std::size_t i = 0; i < index.size(); ++i) {
-      w.layers_.push_back(std::make_unique<PackLayerSource>(w.pack_->layers()[i], index[i]));
+      w.layers_.push_back(std::make_unique<PackLayerSource>(w.pack_->layers()[i], index[i],
+                                                            static_cast<int64_t>(r * index.size())));
     }
   }
   if (w.layers_.empty()) throw Error(path, "", "the pack holds no quantized layers");
@@ -525,7 +531,29 @@ Workload Workload::from_layers(std::vector<SopLayerResult> layers, const std::st
   Workload w;
   w.description_ = description;
   w.results_ = std::make_shared<const std::vector<SopLayerResult>>(std::move(layers));
-  for (const SopLayerResult& r : *w.results_) w.layers_.push_back(std::make_unique<SopLayerSource>(r));
+  // A layer of a shared table set refers to the one that stores the set (as the pack writer does).
+  std::map<int64_t, int64_t> stored_by;  // table_group -> layer index
+  for (const SopLayerResult& r : *w.results_) {
+    int64_t from = -1;
+    if (r.table_group >= 0) {
+      const auto it = stored_by.find(r.table_group);
+      if (r.tables_stored) {
+        stored_by[r.table_group] = static_cast<int64_t>(w.layers_.size());
+      } else if (it == stored_by.end()) {
+        throw Error(description, r.tensor_name, "table set " + std::to_string(r.table_group) + " is not stored by an earlier layer");
+      } else {
+        const auto& own = w.results_->at(static_cast<std::size_t>(it->second)).codebooks;
+        const bool same = own.size() == r.codebooks.size() &&
+                          std::equal(own.begin(), own.end(), r.codebooks.begin(),
+                                     [](const SopCodebook& a, const SopCodebook& b) { return a.lut_codes == b.lut_codes; });
+        if (!same) {
+          throw Error(description, r.tensor_name, "holds other tables than the layer whose set it shares");
+        }
+        from = it->second;
+      }
+    }
+    w.layers_.push_back(std::make_unique<SopLayerSource>(r, from));
+  }
   if (w.layers_.empty()) throw Error(description, "", "no layers");
   return w;
 }

@@ -72,6 +72,9 @@ class LayerSource {
   virtual const golden::LayerTables& tables() const = 0;  // T x entries_per_table, layer entry format
   // > 0: one table per group of this many rows (table = row / rows_per_table); 0: a per-block selector.
   virtual int64_t rows_per_table() const { return 0; }
+  // >= 0: the layer shares the table set of that earlier layer of its workload (same tables, stored
+  // once): a unit that holds them already does not load them again. -1: its own tables.
+  virtual int64_t tables_from() const { return -1; }
   virtual int scale_bits_per_block() const = 0;            // scale plus select bit, as stored
   virtual int sparse_bits_per_entry() const = 0;           // index + entry, as stored
   virtual bool has_values() const = 0;

@@ -265,7 +265,9 @@ constexpr uint32_t kScalePerTensor = 4u;
 
 // The 2.0 LAYR payload: a fixed binary header, then the counted data, each array packed at the width
 // the search counts it with.
-std::vector<uint8_t> layer_payload(const SopLayerResult& layer) {
+constexpr uint32_t kOwnTables = 0xFFFFFFFFu;  // tables_from: the layer stores its own tables
+
+std::vector<uint8_t> layer_payload(const SopLayerResult& layer, uint32_t tables_from) {
   const golden::DecodeConfig& cfg = layer.decode;
   const SopScaleLayout& s = layer.scale_layout;
   const bool has_select = s.select != SelectBitPlacement::None && layer.rows_per_table == 0;
@@ -292,6 +294,7 @@ std::vector<uint8_t> layer_payload(const SopLayerResult& layer) {
   w.u8(has_select ? static_cast<uint32_t>(s.select_bits) : 0u);
   w.u64(static_cast<uint64_t>(layer.rows_per_table));
   w.u32(static_cast<uint32_t>(tables));
+  w.u32(tables_from);
   w.u64(layer.sparse.size());
   w.u8(static_cast<uint32_t>(layer.sparse_index_bits));
   w.u8(layer.channel_factors.empty() ? 0u : 1u);
@@ -302,15 +305,17 @@ std::vector<uint8_t> layer_payload(const SopLayerResult& layer) {
 
   // The counted data.
   w.f32(layer.tensor_scale);
-  std::vector<uint32_t> entries;
-  for (std::size_t t = 0; t < tables; ++t) {
-    const SopCodebook& cb = layer.codebooks[t];
-    const uint32_t code = table_name_code(cb.name);
-    w.u8(code);
-    if (code == 0) w.short_string(cb.name);
-    entries.insert(entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+  if (tables_from == kOwnTables) {
+    std::vector<uint32_t> entries;
+    for (std::size_t t = 0; t < tables; ++t) {
+      const SopCodebook& cb = layer.codebooks[t];
+      const uint32_t code = table_name_code(cb.name);
+      w.u8(code);
+      if (code == 0) w.short_string(cb.name);
+      entries.insert(entries.end(), cb.lut_codes.begin(), cb.lut_codes.end());
+    }
+    w.raw(detail::pack_bits(entries, cfg.entry_bits()));
   }
-  w.raw(detail::pack_bits(entries, cfg.entry_bits()));
   w.raw(detail::pack_bits(layer.scale_codes, cfg.scale.bits()));
   if (has_select) {
     const std::vector<uint32_t> select(layer.select.begin(), layer.select.end());
@@ -391,7 +396,8 @@ void check_sparse_indices(ByteCursor& in, const std::vector<SopSparseEntry>& spa
 
 // Parses and validates one 2.0 LAYR payload. Every count is checked against the bytes that remain
 // before anything is allocated or indexed.
-PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file, const std::string& section) {
+PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file, const std::string& section,
+                            bool has_tables_from) {
   ByteCursor in(payload, file, section);
   PackedLayerView v;
   v.name = in.short_string("name");
@@ -433,6 +439,10 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
   if (table_count != expected_tables) {
     in.fail("table_count", std::to_string(table_count) + " tables, the layout needs " + std::to_string(expected_tables));
   }
+  // 3.x: the layer may use an earlier layer's tables (checked against it once every layer is read).
+  const uint32_t tables_from = has_tables_from ? in.u32("tables_from") : kOwnTables;
+  if (tables_from != kOwnTables && rows_per_table > 0) in.fail("tables_from", "row-group tables are not shared");
+  if (tables_from != kOwnTables) v.tables_from = tables_from;
   const uint64_t sparse_count = in.u64("sparse_count");
   if (sparse_count > weights) in.fail("sparse_count", std::to_string(sparse_count) + " residuals for " + std::to_string(weights) + " weights");
   v.sparse_index_bits = static_cast<int>(in.u8("sparse_index_bits"));
@@ -449,21 +459,23 @@ PackedLayerView parse_layer(Span<const uint8_t> payload, const std::string& file
   v.tensor_scale = in.f32("tensor_scale");
   if (!std::isfinite(v.tensor_scale) || v.tensor_scale == 0.0f) in.fail("tensor_scale", "must be finite and nonzero");
   const auto entries = static_cast<uint64_t>(v.decode.entries_per_table());
-  // At least one byte per table name: bounds the table count by the section before allocating.
-  if (table_count > in.remaining()) in.fail("table_count", "tables do not fit the section");
-  std::vector<std::string> names(table_count);
-  for (auto& name : names) {
-    const uint32_t code = in.u8("table name");
-    if (code >= kTableNameCount) in.fail("table name", "unknown name code " + std::to_string(code));
-    name = code == 0 ? in.short_string("table name") : kTableNames[code];
-  }
   const int ebits = v.decode.entry_bits();
-  const Span<const uint8_t> table_bits = in.bytes(detail::packed_byte_count(table_count * entries, ebits), "tables");
-  v.codebooks.reserve(table_count);
-  for (uint32_t t = 0; t < table_count; ++t) {
-    std::vector<uint32_t> codes(static_cast<std::size_t>(entries));
-    for (uint64_t k = 0; k < entries; ++k) codes[k] = detail::read_packed_bits(table_bits, ebits, t * entries + k);
-    v.codebooks.push_back(table_from_codes(v.decode, std::move(names[t]), std::move(codes)));
+  if (tables_from == kOwnTables) {
+    // At least one byte per table name: bounds the table count by the section before allocating.
+    if (table_count > in.remaining()) in.fail("table_count", "tables do not fit the section");
+    std::vector<std::string> names(table_count);
+    for (auto& name : names) {
+      const uint32_t code = in.u8("table name");
+      if (code >= kTableNameCount) in.fail("table name", "unknown name code " + std::to_string(code));
+      name = code == 0 ? in.short_string("table name") : kTableNames[code];
+    }
+    const Span<const uint8_t> table_bits = in.bytes(detail::packed_byte_count(table_count * entries, ebits), "tables");
+    v.codebooks.reserve(table_count);
+    for (uint32_t t = 0; t < table_count; ++t) {
+      std::vector<uint32_t> codes(static_cast<std::size_t>(entries));
+      for (uint64_t k = 0; k < entries; ++k) codes[k] = detail::read_packed_bits(table_bits, ebits, t * entries + k);
+      v.codebooks.push_back(table_from_codes(v.decode, std::move(names[t]), std::move(codes)));
+    }
   }
   const uint64_t blocks = static_cast<uint64_t>(v.block_count());
   v.scale_codes = in.bytes(detail::packed_byte_count(blocks, scale.bits()), "scale_codes");
@@ -769,7 +781,35 @@ void PackWriter::write_section(const char tag[4], const std::vector<uint8_t>& pa
 void PackWriter::add_layer(const SopLayerResult& layer) {
   if (finished_) throw Error(path_, layer.tensor_name, "pack already finished");
   check_layer(layer, path_);
-  write_section(kTagLayer, layer_payload(layer));
+  uint32_t tables_from = kOwnTables;
+  if (layer.table_group >= 0) {
+    if (layer.rows_per_table > 0) throw Error(path_, layer.tensor_name, "table_group: row-group tables are not shared");
+    const auto it = std::find_if(shared_sets_.begin(), shared_sets_.end(),
+                                 [&](const auto& s) { return s.first == layer.table_group; });
+    if (layer.tables_stored) {
+      if (it != shared_sets_.end()) {
+        throw Error(path_, layer.tensor_name, "table_group: set " + std::to_string(layer.table_group) + " is stored already");
+      }
+      shared_sets_.push_back({layer.table_group, StoredSet{layer_count_, layer.decode, layer.codebooks}});
+    } else {
+      if (it == shared_sets_.end()) {
+        throw Error(path_, layer.tensor_name, "table_group: set " + std::to_string(layer.table_group) +
+                                                  " is not stored by an earlier layer");
+      }
+      const StoredSet& set = it->second;
+      const bool same = set.decode.code_bits == layer.decode.code_bits && set.decode.entry_format == layer.decode.entry_format &&
+                        set.tables.size() == layer.codebooks.size() &&
+                        std::equal(set.tables.begin(), set.tables.end(), layer.codebooks.begin(),
+                                   [](const SopCodebook& a, const SopCodebook& b) { return a.lut_codes == b.lut_codes; });
+      if (!same) {
+        throw Error(path_, layer.tensor_name, "table_group: its tables differ from set " + std::to_string(layer.table_group) +
+                                                  "'s, which it refers to");
+      }
+      tables_from = set.layer;
+    }
+  }
+  write_section(kTagLayer, layer_payload(layer, tables_from));
+  ++layer_count_;
 }
 
 void PackWriter::add_tensor(const Tensor& tensor) {
@@ -887,7 +927,28 @@ PackFile PackFile::open(const std::string& path) {
       pack.info_ = parse_model_info(payload, path);
     } else if (tag == "LAYR") {
       PackedLayerView layer = pack.version_major_ == 1 ? parse_layer_v1(payload, path, section)
-                                                       : parse_layer(payload, path, section);
+                                                       : parse_layer(payload, path, section, pack.version_major_ >= 3);
+      if (layer.tables_from >= 0) {
+        // A shared table set: an earlier layer that stores its own, in the same formats and count.
+        const std::string field = "layer '" + layer.name + "' tables_from";
+        if (layer.tables_from >= static_cast<int64_t>(pack.layers_.size())) {
+          throw Error(path, section, field + ": " + std::to_string(layer.tables_from) + " is not an earlier layer (" +
+                                         std::to_string(pack.layers_.size()) + " before it)");
+        }
+        const PackedLayerView& from = pack.layers_[static_cast<std::size_t>(layer.tables_from)];
+        if (from.tables_from >= 0) throw Error(path, section, field + ": layer '" + from.name + "' itself refers to another");
+        if (from.decode.code_bits != layer.decode.code_bits || from.decode.entry_format != layer.decode.entry_format ||
+            from.decode.hif.man_bits != layer.decode.hif.man_bits || from.decode.hif.exp_bits != layer.decode.hif.exp_bits ||
+            from.decode.hif.bias != layer.decode.hif.bias || from.rows_per_table > 0) {
+          throw Error(path, section, field + ": layer '" + from.name + "' has other table formats");
+        }
+        if (from.codebooks.size() != (layer.select_bits > 0 ? std::size_t{1} << layer.select_bits : 1)) {
+          throw Error(path, section, field + ": layer '" + from.name + "' holds " + std::to_string(from.codebooks.size()) +
+                                         " tables, this layer's layout reads " +
+                                         std::to_string(layer.select_bits > 0 ? 1 << layer.select_bits : 1));
+        }
+        layer.codebooks = from.codebooks;
+      }
       layer.section_offset = payload_offsets[i];
       layer.section_bytes = kSectionHeaderBytes + payload.size();
       if (!names.insert(layer.name).second) throw Error(path, section, "tensor '" + layer.name + "' stored twice");

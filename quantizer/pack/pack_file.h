@@ -23,7 +23,7 @@
 
 namespace sop {
 
-inline constexpr uint16_t kPackVersionMajor = 2;  // what the writer writes; readers refuse newer majors
+inline constexpr uint16_t kPackVersionMajor = 3;  // what the writer writes; readers refuse newer majors
 inline constexpr uint16_t kPackVersionMinor = 0;  // added optional content; readers accept any minor
 inline constexpr uint16_t kPackOldestReadMajor = 1;  // 1.x files (two tables, FP32 copies) are still read
 
@@ -65,6 +65,9 @@ struct PackedLayerView {
   SopScaleLayout scale_layout;            // name, select placement (its format equals decode.scale)
   float tensor_scale = 1.0f;
   std::vector<SopCodebook> codebooks;     // the T tables, decode.entries_per_table() entries each
+  // >= 0: the layer stores no tables of its own but uses those of layer `tables_from` (an earlier
+  // layer of this pack, in layers() order); codebooks then holds a copy of them. -1: its own.
+  int64_t tables_from = -1;
   int select_bits = 0;                    // selector width per block; 0: no selector
   int64_t rows_per_table = 0;             // > 0: table(b) = row(b) / rows_per_table, no selector
   Span<const uint8_t> scale_codes;        // packed, decode.scale.bits() bits per block
@@ -136,7 +139,9 @@ class PackWriter {
   PackWriter& operator=(const PackWriter&) = delete;
 
   // Checks the layer is self-consistent (sizes, code ranges, tables matching their LUT codes) and
-  // throws sop::Error naming the layer and field if not.
+  // throws sop::Error naming the layer and field if not. A layer that shares a table set with an
+  // earlier one (table_group >= 0, tables_stored false) is written as a reference to the layer that
+  // stored the set, whose tables must be the same.
   void add_layer(const SopLayerResult& layer);
   void add_tensor(const Tensor& tensor);
   // Writes the end marker and whole-file checksum, flushes and fsyncs, renames the file into place and
@@ -155,6 +160,13 @@ class PackWriter {
   uint64_t bytes_written_ = 0;
   uint32_t section_count_ = 0;
   bool finished_ = false;
+  struct StoredSet {
+    uint32_t layer = 0;  // index among the pack's layers
+    golden::DecodeConfig decode;
+    std::vector<SopCodebook> tables;
+  };
+  std::vector<std::pair<int64_t, StoredSet>> shared_sets_;  // table_group -> the layer that stored it
+  uint32_t layer_count_ = 0;
 };
 
 // The golden decode of a packed layer: [rows, cols] row-major FP32 weights. Block products (with the

@@ -136,7 +136,11 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   }
 
   LayerPlan plan;
-  if (recipe.target_bpw > 0) {
+  // Shared tables are fitted per group by the planner, so a recipe with them plans even without a
+  // budget (its options then compete at any bpw).
+  const bool shares = std::any_of(recipe.options.begin(), recipe.options.end(),
+                                  [](const RecipeOption& o) { return o.share_tables > 1; });
+  if (recipe.target_bpw > 0 || shares) {
     plan = plan_with_budget(model, recipe, matrices, stats ? &*stats : nullptr, opts, progress);
   } else {
     plan.names = matrices;

@@ -69,6 +69,10 @@ struct SopLayerResult {
   // still holds two, the second repeating the first (the golden pair).
   std::vector<SopCodebook> codebooks;
   int64_t rows_per_table = 0;     // > 0: table(b) = row(b) / rows_per_table and select is all 0
+  // Tables shared by a group of matrices: the set's number in the plan (-1: the layer's own), and
+  // whether this layer stores them or refers to the layer that does (bits count one or the other).
+  int64_t table_group = -1;
+  bool tables_stored = true;
 
   SopScaleLayout scale_layout;
   float tensor_scale = 1.0f;      // FP32 per-tensor scale (1 when the layout has none)

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cmath>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -21,6 +22,7 @@ std::string SopBudgetPlan::summary() const {
   out << bpw << " bpw over " << names.size() << " matrices, weighted error " << solution.error
       << ", Lagrangian bound " << solution.lower_bound << " (gap "
       << (solution.error > 0 ? 100 * solution.gap() / solution.error : 0) << "%)";
+  if (shared_sets > 0) out << ", " << shared_sets << " shared table sets (" << shared_table_bits << " bits)";
   return out.str();
 }
 
@@ -69,8 +71,11 @@ struct MatrixMenu {
   std::vector<std::string> refused;  // layouts that cannot run in the LUT, and why
 };
 
+// shared[li]: for a shared layout (share_group > 1), the table set of this matrix's group (nullptr
+// when it has none); unused for the others.
 MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const SopBudgetSpec& spec,
-                      const std::vector<SopLayout>& layouts, const SopSearchOptions& search) {
+                      const std::vector<SopLayout>& layouts, const std::vector<const SopLayerRecipe*>& shared,
+                      const SopSearchOptions& search) {
   MatrixMenu menu;
   if (w.shape.size() < 2 || w.values.empty()) return menu;
   menu.planned = true;
@@ -115,7 +120,17 @@ MatrixMenu build_menu(const Tensor& w, Span<const float> importance_all, const S
       continue;
     }
     SopLayerRecipe recipe;
-    if (!have_reference) {
+    if (layout.share_group > 1) {
+      if (shared[li] == nullptr) {
+        menu.refused.push_back(layout.name + ": no table set of its group (a group whose matrices are all too narrow for one block)");
+        continue;
+      }
+      // The group's tables; the menu counts a reference to them (their bits are reserved from the
+      // budget once per set, and charged to the first matrix that uses them after the knapsack).
+      recipe = *shared[li];
+      recipe.awq_alpha = alpha;
+      recipe.stores_tables = false;
+    } else if (!have_reference) {
       have_reference = true;
       recipe = reference = search_layer_pair(measured, imp, layout, alpha, search);
     } else if (layout.code_bits == reference.layout.code_bits) {
@@ -203,6 +218,73 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     if (!any) refuse_lut(name, why);
   }
 
+  // Shared table sets: for each layout with share_group N > 1, one set per group of N consecutive
+  // matrices (in the order given, the order the unit decodes them), fitted on all of the group's
+  // members that the layout fits, before any menu (each menu then measures its matrix on them).
+  std::vector<SopLayerRecipe> sets;             // every set, by table_group number
+  std::vector<std::vector<int64_t>> set_of(layouts.size(), std::vector<int64_t>(matrix_names.size(), -1));
+  std::vector<std::size_t> planned;
+  for (std::size_t i = 0; i < matrix_names.size(); ++i) {
+    const auto it = info_of.find(matrix_names[i]);
+    if (it != info_of.end() && it->second->is_matrix() && it->second->element_count() > 0) planned.push_back(i);
+  }
+  int max_group = 0, shared_block = 1 << 30;
+  for (const SopLayout& l : layouts) {
+    max_group = std::max(max_group, l.share_group);
+    if (l.share_group > 1) shared_block = std::min(shared_block, l.block);
+  }
+  // A member is kept as at most the rows whose full blocks fill the whole sample (the fit takes a
+  // share of those), so a group costs samples, not matrices, in memory.
+  const auto read_sample = [&](std::size_t matrix) {
+    Tensor t = model.read(matrix_names[matrix]);
+    const int64_t full = t.cols() / shared_block;
+    if (search.search_max_blocks > 0 && full > 0 && t.rows() * full > search.search_max_blocks) {
+      t = sample_rows(t, std::max<int64_t>(1, search.search_max_blocks / full));
+    }
+    return t;
+  };
+  for (std::size_t first = 0; max_group > 1 && first < planned.size();) {
+    // Members of the largest group starting here are read once for every shared layout.
+    const std::size_t end = std::min(planned.size(), first + static_cast<std::size_t>(max_group));
+    std::vector<Tensor> read(end - first);
+    for (std::size_t k = first; k < end; ++k) read[k - first] = read_sample(planned[k]);
+    for (std::size_t li = 0; li < layouts.size(); ++li) {
+      const SopLayout& layout = layouts[li];
+      if (layout.share_group < 2) continue;
+      // Groups of this layout that start inside [first, end): the largest group size is a multiple of
+      // none in general, so each layout walks its own groups.
+      for (std::size_t g = first; g < end; ++g) {
+        if (g % static_cast<std::size_t>(layout.share_group) != 0) continue;
+        const std::size_t g_end = std::min(planned.size(), g + static_cast<std::size_t>(layout.share_group));
+        std::deque<Tensor> extra;  // members past `end` (a group that straddles two reads)
+        std::vector<const Tensor*> members;
+        std::vector<std::size_t> fitting;
+        for (std::size_t k = g; k < g_end; ++k) {
+          const Tensor& t = k < end ? read[k - first] : extra.emplace_back(read_sample(planned[k]));
+          if (!lut_demand(layout, t.rows(), t.cols(), lut_entry_bits(search.entry_format), search.lut).fits) continue;
+          members.push_back(&t);
+          fitting.push_back(planned[k]);
+        }
+        if (members.empty()) continue;
+        bool any_wide = false;
+        for (const Tensor* t : members) any_wide = any_wide || t->cols() >= layout.block;
+        if (!any_wide) continue;
+        SopLayerRecipe set = search_shared_tables(members, layout, search);
+        set.table_group = static_cast<int64_t>(sets.size());
+        for (std::size_t m : fitting) set_of[li][m] = set.table_group;
+        sets.push_back(std::move(set));
+      }
+    }
+    first = end;
+  }
+  const auto shared_of = [&](std::size_t matrix) {
+    std::vector<const SopLayerRecipe*> out(layouts.size(), nullptr);
+    for (std::size_t li = 0; li < layouts.size(); ++li) {
+      if (set_of[li][matrix] >= 0) out[li] = &sets[static_cast<std::size_t>(set_of[li][matrix])];
+    }
+    return out;
+  };
+
   std::vector<MatrixMenu> menus(matrix_names.size());
   std::vector<std::size_t> small, large;
   for (std::size_t i = 0; i < matrix_names.size(); ++i) {
@@ -232,7 +314,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
           std::lock_guard<std::mutex> lock(read_mutex);
           w = model.read(matrix_names[small[k]]);
         }
-        menus[small[k]] = build_menu(w, importance_of(w), spec, layouts, workers > 1 ? single : search);
+        menus[small[k]] = build_menu(w, importance_of(w), spec, layouts, shared_of(small[k]), workers > 1 ? single : search);
         report(small[k]);
       }
     } catch (...) {
@@ -248,7 +330,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   if (failure) std::rethrow_exception(failure);
   for (std::size_t i : large) {
     const Tensor w = model.read(matrix_names[i]);
-    menus[i] = build_menu(w, importance_of(w), spec, layouts, search);
+    menus[i] = build_menu(w, importance_of(w), spec, layouts, shared_of(i), search);
     report(i);
   }
 
@@ -268,10 +350,56 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   }
   if (plan.names.empty()) return plan;
   plan.budget_bits = spec.target_bpw * plan.total_weights;
-  plan.solution = solve_knapsack_dp(plan.options, plan.budget_bits);
+  // Shared sets' tables are reserved from the budget; the knapsack then sees each member's reference
+  // only. First every set is reserved (an answer then always fits the budget with the sets it uses);
+  // then only the sets that answer used, which frees what the others held: if the new answer uses a
+  // set outside the reserve, that set joins it and the knapsack runs again (the reserve only grows, so
+  // this ends). The better of the answers that fit is kept.
+  const int entry_bits = lut_entry_bits(search.entry_format);
+  std::vector<double> set_bits(sets.size());
+  double all_sets = 0;
+  for (std::size_t k = 0; k < sets.size(); ++k) all_sets += set_bits[k] = recipe_table_bits(sets[k], entry_bits);
+  const auto add_used = [&](const KnapsackSolution& s, std::vector<bool>& used) {
+    bool added = false;
+    for (std::size_t g = 0; g < plan.names.size(); ++g) {
+      const int64_t set = plan.recipes[g][static_cast<std::size_t>(s.choice[g])].table_group;
+      if (set >= 0 && !used[static_cast<std::size_t>(set)]) added = used[static_cast<std::size_t>(set)] = true;
+    }
+    return added;
+  };
+  plan.solution = solve_knapsack_dp(plan.options, plan.budget_bits - all_sets);
+  if (plan.solution.feasible && !sets.empty()) {
+    std::vector<bool> reserve(sets.size(), false);
+    add_used(plan.solution, reserve);
+    for (std::size_t round = 0; round <= sets.size(); ++round) {
+      double reserved = 0;
+      for (std::size_t k = 0; k < sets.size(); ++k) reserved += reserve[k] ? set_bits[k] : 0.0;
+      if (reserved >= all_sets) break;  // nothing left to free
+      const KnapsackSolution candidate = solve_knapsack_dp(plan.options, plan.budget_bits - reserved);
+      if (!candidate.feasible) break;
+      if (add_used(candidate, reserve)) continue;  // it needs a set the reserve lacks: reserve it too
+      if (candidate.error < plan.solution.error) plan.solution = candidate;
+      break;
+    }
+  }
+  if (plan.solution.feasible) {
+    std::vector<bool> stored(sets.size(), false);
+    for (std::size_t g = 0; g < plan.names.size(); ++g) {
+      const auto o = static_cast<std::size_t>(plan.solution.choice[g]);
+      SopLayerRecipe& r = plan.recipes[g][o];
+      if (r.table_group < 0 || stored[static_cast<std::size_t>(r.table_group)]) continue;
+      stored[static_cast<std::size_t>(r.table_group)] = true;
+      r.stores_tables = true;
+      const double bits = set_bits[static_cast<std::size_t>(r.table_group)];
+      plan.options[g][o].bits += bits;
+      plan.solution.bits += bits;
+      plan.shared_table_bits += bits;
+      ++plan.shared_sets;
+    }
+  }
   if (!plan.solution.feasible) {
     // What the budget would have to be: every matrix at its cheapest option.
-    double cheapest = 0;
+    double cheapest = all_sets;
     for (const auto& options : plan.options) {
       double least = options.front().bits;
       for (const KnapsackOption& o : options) least = std::min(least, o.bits);

@@ -42,6 +42,10 @@ struct SopBudgetPlan {
   KnapsackSolution solution;
   double total_weights = 0;
   double budget_bits = 0;
+  // Shared table sets the chosen options use: how many, and their bits (in solution.bits, charged to
+  // the first matrix of each set, whose recipe has stores_tables set).
+  int shared_sets = 0;
+  double shared_table_bits = 0;
   std::string summary() const;
 };
 

@@ -20,7 +20,7 @@ namespace sop {
 SopLayout parse_sop_layout(const std::string& name) {
   // g<block> [<atoms>] <s|U>E<e>M<m>[|sel[k]|+sel[k]][ rows<R>]
   static const std::regex pattern(
-      R"(g(\d+)\s+(?:(E\dM\d(?:/E\dM\d)?)\s+)?([sU])E(\d)M(\d)(\|sel|\+sel)?(\d)?(?:\s+rows(\d{1,9}))?)");
+      R"(g(\d+)\s+(?:(E\dM\d(?:/E\dM\d)?)\s+)?([sU])E(\d)M(\d)(\|sel|\+sel)?(\d)?(?:\s+rows(\d{1,9}))?(?:\s+shared(\d{1,4}))?)");
   std::smatch m;
   if (!std::regex_match(name, m, pattern)) {
     throw Error("SOP layout", name, "expected e.g. \"g16 sE3M3|sel\", \"g32 sE4M3\" or \"g16 E2M3 UE4M4\"");
@@ -50,6 +50,13 @@ SopLayout parse_sop_layout(const std::string& name) {
     if (l.rows_per_table < 1) throw Error("SOP layout", name, "rows<R> needs R >= 1");
     if (m[6].matched) throw Error("SOP layout", name, "row-group tables take no selector (the row picks the table)");
     if (m[2].matched || !is_signed) throw Error("SOP layout", name, "row-group tables are fitted DD4 tables: 4-bit codes, signed scale");
+  }
+  if (m[9].matched) {
+    l.share_group = std::stoi(m[9]);
+    if (l.share_group < 2) throw Error("SOP layout", name, "shared<N> needs a group of N >= 2 matrices");
+    if (m[2].matched || !is_signed || m[8].matched) {
+      throw Error("SOP layout", name, "shared tables are fitted DD4 tables of a selector or single-table layout (no rows<R>)");
+    }
   }
   if (l.table_count() > 2 && (m[2].matched || !is_signed)) {
     throw Error("SOP layout", name, "more than two tables are fitted DD4 tables: 4-bit codes, signed scale");
@@ -692,6 +699,39 @@ std::vector<SparseCandidate> sparse_candidates(const Tensor& w, Span<const float
 
 }  // namespace
 
+SopLayerRecipe search_shared_tables(const std::vector<const Tensor*>& members, const SopLayout& layout,
+                                    const SopSearchOptions& options) {
+  const int g = layout.block;
+  // Each member's share of the sample, in full blocks; a member's rows are taken evenly spaced, as the
+  // menus sample a large matrix, and only their full blocks (a row's short last block is left out).
+  std::vector<const Tensor*> wide;
+  for (const Tensor* t : members) {
+    if (t->shape.size() >= 2 && t->cols() >= g && t->rows() > 0) wide.push_back(t);
+  }
+  if (wide.empty()) {
+    throw Error("shared tables", layout.name, "no matrix of the group has a row of one full block");
+  }
+  const int64_t budget = options.search_max_blocks > 0 ? options.search_max_blocks : int64_t{1} << 40;
+  const int64_t share = std::max<int64_t>(1, budget / static_cast<int64_t>(wide.size()));
+  std::vector<float> joint;
+  for (const Tensor* t : wide) {
+    const int64_t full = t->cols() / g;  // full blocks per row
+    const int64_t keep = std::clamp<int64_t>(share / full, 1, t->rows());
+    for (int64_t i = 0; i < keep; ++i) {
+      const float* row = t->values.data() + sampled_row(i, keep, t->rows()) * t->cols();
+      joint.insert(joint.end(), row, row + full * g);
+    }
+  }
+  Tensor blocks;
+  blocks.name = "shared tables of " + members.front()->name;
+  blocks.shape = {static_cast<int64_t>(joint.size()) / g, g};
+  blocks.values = std::move(joint);
+  SopLayerRecipe recipe = search_layer_pair(blocks, {}, layout, 0.0, options);
+  recipe.awq_alpha = 0;
+  recipe.sparse_count = 0;
+  return recipe;
+}
+
 std::string describe_recipe(const SopLayerRecipe& recipe) {
   std::string s = recipe.layout.name + " ";
   if (recipe.layout.rows_per_table > 0) {
@@ -705,6 +745,7 @@ std::string describe_recipe(const SopLayerRecipe& recipe) {
   } else {
     s += recipe.table_names[0];
   }
+  if (recipe.table_group >= 0) s += " set " + std::to_string(recipe.table_group);
   if (recipe.awq_alpha != 0) s += " c^" + std::to_string(recipe.awq_alpha).substr(0, 4);
   if (recipe.sparse_count > 0) s += " sparse " + std::to_string(recipe.sparse_count);
   return s;
@@ -717,22 +758,43 @@ std::vector<double> sparse_gains(const Tensor& w, Span<const float> importance, 
   return gains;
 }
 
-double layer_bits(const SopLayerResult& r) {
-  const int64_t blocks = r.rows * ((r.cols + r.block_size - 1) / r.block_size);
-  double bits = static_cast<double>(r.rows * r.cols) * r.decode.code_bits +
-                static_cast<double>(blocks) * r.scale_layout.bits_per_block();
-  // A fitted table travels with the layer; a fixed one is a constant the LUT loader already has and
-  // costs only its id. Every table a block can reach is stored: 2^select_bits with a selector, one per
-  // row group, else one (the golden pair's repeat is not).
+namespace {
+
+// A fitted table travels with the layer; a fixed one is a constant the LUT loader already has and
+// costs only its id. Every table a block can reach is stored: 2^select_bits with a selector, one per
+// row group, else one (the golden pair's repeat is not).
+template <class NameOf, class SizeOf>
+double table_bits(std::size_t stored, std::size_t held, int entry_bits, NameOf name_of, SizeOf size_of) {
+  double bits = 0;
+  for (std::size_t i = 0; i < std::min(stored, held); ++i) {
+    bits += is_fitted_name(name_of(i)) ? static_cast<double>(size_of(i)) * entry_bits : 8.0;
+  }
+  return bits;
+}
+
+}  // namespace
+
+double stored_table_bits(const SopLayerResult& r) {
   const std::size_t stored = r.rows_per_table > 0 ? r.codebooks.size()
                              : r.scale_layout.select == SelectBitPlacement::None
                                  ? 1
                                  : std::size_t{1} << r.scale_layout.select_bits;
-  for (std::size_t i = 0; i < std::min(stored, r.codebooks.size()); ++i) {
-    bits += is_fitted_name(r.codebooks[i].name)
-                ? static_cast<double>(r.codebooks[i].values.size()) * r.decode.entry_bits()
-                : 8.0;
-  }
+  return table_bits(stored, r.codebooks.size(), r.decode.entry_bits(), [&](std::size_t i) { return r.codebooks[i].name; },
+                    [&](std::size_t i) { return r.codebooks[i].values.size(); });
+}
+
+double recipe_table_bits(const SopLayerRecipe& recipe, int entry_bits) {
+  const std::size_t stored = static_cast<std::size_t>(recipe.layout.table_count());
+  return table_bits(stored, recipe.tables.size(), entry_bits, [&](std::size_t i) { return recipe.table_names[i]; },
+                    [&](std::size_t i) { return recipe.tables[i].size(); });
+}
+
+double layer_bits(const SopLayerResult& r) {
+  const int64_t blocks = r.rows * ((r.cols + r.block_size - 1) / r.block_size);
+  double bits = static_cast<double>(r.rows * r.cols) * r.decode.code_bits +
+                static_cast<double>(blocks) * r.scale_layout.bits_per_block();
+  // Shared tables are counted once, in the layer that stores them; the others store a reference to it.
+  bits += r.tables_stored ? stored_table_bits(r) : 32.0;
   if (r.scale_layout.per_tensor_fp32) bits += 32;
   bits += static_cast<double>(r.sparse.size()) * (r.sparse_index_bits + r.decode.entry_bits());
   return bits;
@@ -827,6 +889,10 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
       r.sparse.push_back({k.index, k.entry});
       r.dequant[k.index] = k.dequant;
     }
+  }
+  if (layout.share_group > 1) {
+    r.table_group = recipe.table_group;
+    r.tables_stored = recipe.stores_tables;
   }
   r.choice.option = describe_recipe(recipe);
   r.choice.weighted_error = weighted_error(w, importance, r.dequant);

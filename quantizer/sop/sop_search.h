@@ -23,6 +23,9 @@ struct SopLayout {
   bool fitted_codebooks = true;     // DD4 tables (4-bit layouts with a signed scale only)
   // > 0: one fitted table per group of this many rows (the block's row picks it; no selector).
   int64_t rows_per_table = 0;
+  // > 1: the tables are fitted once for a group of this many consecutive matrices and stored once for
+  // the group (search_shared_tables); the menu of each member counts only a reference to them.
+  int share_group = 0;
 
   bool has_select() const { return scale.select != SelectBitPlacement::None; }
   // Tables a block chooses among: 2^select_bits with a selector, else 1 (per row group: 1 per group).
@@ -35,7 +38,8 @@ struct SopLayout {
 // element formats before the scale ("E2M3", or "E2M3/E3M2" for a pair). A digit after "sel" widens the
 // selector: "g32 sE4M3+sel3" chooses among 8 tables per block (3 bits beside the scale). A trailing
 // "rows<R>" gives one fitted table to each group of R rows instead: "g32 sE4M3 rows128", "g32 sE4M3 rows1"
-// (a table per row, as any4 does).
+// (a table per row, as any4 does). A trailing "shared<N>" fits the tables once for each group of N
+// consecutive matrices: "g32 sE4M3+sel3 shared7".
 SopLayout parse_sop_layout(const std::string& name);
 
 struct SopSearchOptions {
@@ -63,6 +67,10 @@ struct SopLayerRecipe {
   std::vector<std::vector<float>> tables;      // each 16 or 64 values by code
   double awq_alpha = 0;                        // c_j = (imp_j / mean imp)^(-alpha/2); 0: no c
   int64_t sparse_count = 0;
+  // Shared tables (layout.share_group > 1): the table set's number in the plan, and whether this
+  // matrix stores them (the first of its group to use them) or refers to the one that does.
+  int64_t table_group = -1;
+  bool stores_tables = true;
 };
 
 // Runs the pair search at `layout` on w (importance: per-column E[x^2], or empty for uniform) and
@@ -74,6 +82,20 @@ struct SopLayerRecipe {
 SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, const SopLayout& layout,
                                  double awq_alpha, const SopSearchOptions& options,
                                  const SopLayerRecipe* hint = nullptr);
+
+// One table set for a group of matrices that share it (layout.share_group > 1): the search of
+// search_layer_pair at `layout`, with uniform importance, on the full blocks of evenly spaced rows of
+// every member (about search_max_blocks in all, split evenly), laid side by side as one matrix of
+// single-block rows. Members too narrow for one full block add nothing; throws sop::Error if none is
+// wide enough. The recipe's awq_alpha is 0: each member sets its own.
+SopLayerRecipe search_shared_tables(const std::vector<const Tensor*>& members, const SopLayout& layout,
+                                    const SopSearchOptions& options);
+
+// Bits of a layer's stored tables as layer_bits counts them (fitted tables at the entry width, a fixed
+// one as its 8-bit id), whether or not this layer stores them.
+double stored_table_bits(const SopLayerResult& r);
+// The same count for the tables of a recipe (not row groups): what a shared table set costs.
+double recipe_table_bits(const SopLayerRecipe& recipe, int entry_bits);
 
 // Quantizes w with a recipe's tables (no search beyond the per-block scale and select bit) and applies
 // its sparse residual. The result's dequant is what the golden decode produces.
@@ -101,6 +123,7 @@ int lut_entry_bits(golden::EntryFormat format);
 int sparse_index_bits(int64_t weights);
 
 // Total bits of a layer result (codes, scales, select bits, stored tables, per-tensor scale, sparse).
+// A layer that refers to another's shared tables counts a 32-bit reference instead of them.
 double layer_bits(const SopLayerResult& r);
 
 // Bits of the row-group tables a layout adds for the rows of a matrix a menu did not measure (its row

@@ -204,7 +204,7 @@ TEST_P(PackCli, QuantizeInspectDequantRoundTrip) {
   EXPECT_NE(inspect.out.find("model.layers.4.mlp.down_proj.weight"), std::string::npos) << inspect.out;
   EXPECT_NE(inspect.out.find("kept in FP32: model.norm.weight"), std::string::npos) << inspect.out;
   EXPECT_NE(inspect.out.find("; stored: layer data "), std::string::npos) << inspect.out;
-  EXPECT_NE(inspect.out.find("format 2.0, checksums OK"), std::string::npos) << inspect.out;
+  EXPECT_NE(inspect.out.find("format 3.0, checksums OK"), std::string::npos) << inspect.out;
   EXPECT_NE(inspect.out.find(std::string("name: ") + GetParam()), std::string::npos) << "the embedded recipe";
 
   const auto dq = run_sop("dequant '" + pack_path + "' --out '" + out_path + "' -q", dir);

@@ -181,9 +181,92 @@ TEST(LutTables, SelectorTablesBeyondTheSlotAreRefused) {
   EXPECT_THROW((void)sim::count_actions(estimator_workload(layer), sim::design_from_hw(hw)), Error);
 }
 
+// Tables shared by a group of layers: four layers of T = 8 on a unit of one LUT slot, with their own
+// tables, and with layers 1 and 2 sharing layer 0's set (it stores it, they refer to it). Both engines
+// keep the set loaded from layer 0 to layer 2, so a token pass loads tables twice instead of four
+// times, with the same cycles on both and every weight checked; the estimator counts the same loads (a
+// layer that reads the set the layer before it read loads nothing). SystemC elaborates once per
+// process, so the two cases are two tests; each load of 8 x 16 entries waits before its layer's first
+// beat (one slot: nothing is prefetched), 128 reload cycles per load.
+hw::HwConfig one_slot_of_eight_tables() {
+  return hw::parse_hw_config(
+      "schema_version: 1\nname: shared\ndecode_unit: {lanes: 8, lut: {tables_per_layer: 8, resident_layers: 1}}\n"
+      "consumer: {buffer_weights: 64}\n",
+      "lut_tables_test.yaml");
+}
+
+std::vector<SopLayerResult> four_layers(bool share) {
+  std::vector<SopLayerResult> layers;
+  for (int i = 0; i < 4; ++i) layers.push_back(make_layer("l" + std::to_string(i), 32, 128, 8, 0, 0.01, 20 + static_cast<uint64_t>(i)));
+  if (share) {
+    layers[0].table_group = 0;
+    for (std::size_t i = 1; i <= 2; ++i) {
+      layers[i].codebooks = layers[0].codebooks;
+      layers[i].table_group = 0;
+      layers[i].tables_stored = false;
+    }
+  }
+  return layers;
+}
+
+void expect_loads_on_both_engines_and_the_estimator(bool share, uint64_t loads) {
+  const hw::HwConfig hw = one_slot_of_eight_tables();
+  const std::vector<SopLayerResult> layers = four_layers(share);
+  sysc::SimulateOptions tlm, rtl;
+  rtl.engine = sysc::Engine::Rtl;
+  const auto results = sysc::simulate(hw, sysc::Workload::from_layers(layers, "shared"), {tlm, rtl});
+  for (const auto& r : results) {
+    EXPECT_EQ(r.checked, 4u * 32u * 128u) << r.engine;
+    EXPECT_EQ(r.mismatches, 0u) << r.engine;
+    EXPECT_TRUE(r.complete) << r.engine;
+    EXPECT_EQ(r.table_loads, loads) << r.engine;
+    EXPECT_EQ(r.stall_lut_reload, loads * 8 * 16) << r.engine;
+  }
+  EXPECT_EQ(results.at(0).cycles, results.at(1).cycles);
+  sim::Workload w;
+  w.name = "shared";
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    w.layers.push_back(estimator_workload(layers[i]).layers.front());
+    if (share && (i == 1 || i == 2)) w.layers.back().tables_from = 0;
+  }
+  const sim::ActionCounts c = sim::count_actions(w, sim::design_from_hw(hw));
+  EXPECT_EQ(c.table_pairs, share ? 2 : 4);
+  EXPECT_EQ(c.lut_reloads, static_cast<double>(loads));
+  std::printf("4 layers of T=8, 1 slot, %s: %llu loads, %llu cycles (tlm = rtl), estimator %.0f reloads\n",
+              share ? "layers 1-2 share layer 0's tables" : "own tables", static_cast<unsigned long long>(results.at(0).table_loads),
+              static_cast<unsigned long long>(results.at(0).cycles), c.lut_reloads);
+}
+
+TEST(LutTables, OwnTableSetsLoadForEveryLayerOnBothEnginesAndTheEstimator) {
+  expect_loads_on_both_engines_and_the_estimator(false, 4);
+}
+
+TEST(LutTables, SharedTableSetsLoadOncePerRunOfLayersOnBothEnginesAndTheEstimator) {
+  expect_loads_on_both_engines_and_the_estimator(true, 2);
+}
+
 // End to end through pack format 2.0: `sop quantize` with the T = 8 recipe and with one table per row,
 // then `sop simulate --engine both`: every weight checked on both engines, the same cycles and stalls.
 // The T = 8 pack runs on tables8.yaml (a prebuilt RTL variant) and is refused by default.yaml's pair.
+// `sop quantize --model MODEL --recipe configs/quant/tables/RECIPE.yaml`, then `sop simulate --engine
+// both` of the pack on configs/hw/HW.yaml: the JSON report of both runs (empty on a failure, reported).
+nlohmann::json quantize_and_simulate_both(const std::string& model, const std::string& recipe, const std::string& hw,
+                                          const std::string& pack) {
+  const std::string src = SOP_SOURCE_DIR;
+  const testing::ScratchDir dir;
+  testing::CommandResult r = testing::run_sop(
+      "quantize --model '" + model + "' --recipe '" + src + "/configs/quant/tables/" + recipe + ".yaml' --out '" + pack + "'", dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
+  const std::string json_path = dir.file("sim.json");
+  r = testing::run_sop("simulate --pack '" + pack + "' --hw '" + src + "/configs/hw/" + hw + ".yaml' --engine both --json '" +
+                           json_path + "'",
+                       dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  if (r.exit_code != 0) return {};
+  return nlohmann::json::parse(testing::read_text(json_path));
+}
+
 struct PackCase {
   const char* recipe;
   const char* hw;
@@ -195,18 +278,7 @@ class LutTablesPack : public ::testing::TestWithParam<PackCase> {};
 TEST_P(LutTablesPack, QuantizedPackRunsBitForBitOnBothEngines) {
   const PackCase c = GetParam();
   testing::ScratchDir dir;
-  const std::string src = SOP_SOURCE_DIR;
-  const std::string pack = dir.file("m.sop");
-  testing::CommandResult r = testing::run_sop("quantize --model 'synthetic:gaussian?rows=256&cols=512' --recipe '" + src +
-                                                  "/configs/quant/tables/" + c.recipe + ".yaml' --out '" + pack + "'",
-                                              dir);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string json_path = dir.file("sim.json");
-  r = testing::run_sop("simulate --pack '" + pack + "' --hw '" + src + "/configs/hw/" + c.hw + ".yaml' --engine both --json '" +
-                           json_path + "'",
-                       dir);
-  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  const auto j = nlohmann::json::parse(testing::read_text(json_path));
+  const nlohmann::json j = quantize_and_simulate_both("synthetic:gaussian?rows=256&cols=512", c.recipe, c.hw, dir.file("m.sop"));
   ASSERT_EQ(j["runs"].size(), 2u);
   for (const auto& run : j["runs"]) {
     EXPECT_EQ(run["scoreboard"]["mismatches"], 0) << run["engine"];
@@ -226,6 +298,35 @@ INSTANTIATE_TEST_SUITE_P(Packs, LutTablesPack,
                          [](const ::testing::TestParamInfo<PackCase>& info) {
                            return std::string(info.param.recipe) + "_on_" + info.param.hw;
                          });
+
+// End to end through pack format 3.0: `sop quantize` with t8-shared7 (8 tables per group of 7
+// matrices) on a 2-layer Llama shape, then `sop simulate --engine both`: every weight checked on both
+// engines, the same cycles, and fewer table loads than layers (a matrix that reads the set the one
+// before it read loads nothing), as many as the estimator counts for the same pack.
+TEST(LutTables, SharedTablesPackRunsBitForBitOnBothEnginesWithFewerLoads) {
+  testing::ScratchDir dir;
+  const std::string src = SOP_SOURCE_DIR;
+  const std::string pack = dir.file("shared.sop");
+  const nlohmann::json j = quantize_and_simulate_both("synthetic:llm?dim=64&hidden=128&layers=2", "t8-shared7", "tables8", pack);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["scoreboard"]["mismatches"], 0) << run["engine"];
+    EXPECT_EQ(run["scoreboard"]["checked"], 81920) << run["engine"];
+    EXPECT_LT(run["lut"]["table_loads"].get<uint64_t>(), 14u) << run["engine"];
+  }
+  EXPECT_EQ(j["runs"][0]["cycles"], j["runs"][1]["cycles"]);
+  EXPECT_EQ(j["runs"][0]["lut"], j["runs"][1]["lut"]);
+  // The estimator's table sets: one per layer that stores its own.
+  const sim::Workload w = sim::workload_from_pack(pack);
+  int own = 0;
+  for (const auto& l : w.layers) own += l.tables_from < 0 ? 1 : 0;
+  EXPECT_EQ(sim::count_actions(w, sim::design_from_hw(hw::load_hw_config(src + "/configs/hw/tables8.yaml"))).table_pairs, own);
+  EXPECT_LE(j["runs"][0]["lut"]["table_loads"].get<int>(), own);
+  std::printf("t8-shared7 pack of 14 matrices on tables8: %d table sets, %llu loads, tlm %llu cycles = rtl %llu cycles\n", own,
+              static_cast<unsigned long long>(j["runs"][0]["lut"]["table_loads"].get<uint64_t>()),
+              static_cast<unsigned long long>(j["runs"][0]["cycles"].get<uint64_t>()),
+              static_cast<unsigned long long>(j["runs"][1]["cycles"].get<uint64_t>()));
+}
 
 TEST(LutTables, PackOfEightSelectorTablesIsRefusedByThePairUnit) {
   testing::ScratchDir dir;

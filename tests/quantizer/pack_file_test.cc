@@ -20,13 +20,7 @@ using testing::TempDir;
 using testing::write_bytes;
 
 PackModelInfo info_for(const std::vector<SopLayerResult>& layers, const std::vector<Tensor>& kept) {
-  PackModelInfo info;
-  info.created_by = "sop test";
-  info.source = "synthetic";
-  info.recipe_name = "test";
-  info.recipe_path = "test.yaml";
-  info.recipe_text = "recipe: 1\n";
-  for (const auto& l : layers) info.tensors.push_back({l.tensor_name, {l.rows, l.cols}, PackedAs::Quantized, ""});
+  PackModelInfo info = testing::layers_info(layers);
   for (const auto& t : kept) info.tensors.push_back({t.name, t.shape, PackedAs::FullPrecision, ""});
   info.tensors.push_back({"tokens.count", {1}, PackedAs::Omitted, "integer tensor"});
   return info;
@@ -276,12 +270,12 @@ TEST(PackFile, BadMagicAndNewerMajorVersionAreNamed) {
     EXPECT_NE(std::string(e.what()).find("bad magic"), std::string::npos) << e.what();
   }
   other = bytes;
-  other[8] = 3;
+  other[8] = 4;
   testing::fix_checksums(other);
   write_bytes(path, other);
   // Both versions named: the file's and the newest this build reads.
   const std::string message = testing::error_of([&] { (void)PackFile::open(path); });
-  EXPECT_NE(message.find("pack format version 3.0, this build reads versions 1.x to 2.x"), std::string::npos) << message;
+  EXPECT_NE(message.find("pack format version 4.0, this build reads versions 1.x to 3.x"), std::string::npos) << message;
   other[8] = 0;
   testing::fix_checksums(other);
   write_bytes(path, other);

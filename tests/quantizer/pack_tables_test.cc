@@ -26,10 +26,13 @@ using testing::read_bytes;
 using testing::same_bits;
 using testing::SyntheticLayerSpec;
 using testing::TempDir;
+using testing::write_layers;
 using testing::write_bytes;
 
 const std::string kV1Pack = std::string(SOP_SOURCE_DIR) + "/tests/data/pack-v1.0-sop45.sop";
 const std::string kV1Weights = std::string(SOP_SOURCE_DIR) + "/tests/data/pack-v1.0-sop45.txt";
+const std::string kV2Pack = std::string(SOP_SOURCE_DIR) + "/tests/data/pack-v2.0-sop45.sop";
+const std::string kV2Weights = std::string(SOP_SOURCE_DIR) + "/tests/data/pack-v2.0-sop45.txt";
 
 // FNV-1a 64 over the FP32 little-endian bytes, as recorded in tests/data/pack-v1.0-sop45.txt.
 uint64_t fnv1a(const std::vector<float>& values) {
@@ -43,19 +46,6 @@ uint64_t fnv1a(const std::vector<float>& values) {
     }
   }
   return h;
-}
-
-void write_layers(const std::string& path, const std::vector<SopLayerResult>& layers) {
-  PackModelInfo info;
-  info.created_by = "sop test";
-  info.source = "synthetic";
-  info.recipe_name = "test";
-  info.recipe_path = "test.yaml";
-  info.recipe_text = "recipe: 1\n";
-  for (const auto& l : layers) info.tensors.push_back({l.tensor_name, {l.rows, l.cols}, PackedAs::Quantized, ""});
-  PackWriter writer(path, info);
-  for (const auto& l : layers) writer.add_layer(l);
-  writer.finish();
 }
 
 PackFile write_and_open(const TempDir& dir, const std::vector<SopLayerResult>& layers) {
@@ -90,7 +80,7 @@ TEST_P(PackTables, RoundTripDecodesBitForBit) {
   const SopLayerResult layer = make_synthetic_layer("blk.0.w", spec_of(c));
   TempDir dir;
   const PackFile pack = write_and_open(dir, {layer});
-  ASSERT_EQ(pack.version_major(), 2);
+  ASSERT_EQ(pack.version_major(), kPackVersionMajor);
   const PackedLayerView& got = pack.layers().at(0);
   ASSERT_EQ(got.table_count(), c.tables);
   EXPECT_EQ(got.rows_per_table, c.rows_per_table);
@@ -332,9 +322,9 @@ TEST(PackTables, EditedTableCountIsNamed) {
 
 // ---- Version 1.0 files ------------------------------------------------------------------------------
 
-std::map<std::string, uint64_t> recorded_v1_weights() {
+std::map<std::string, uint64_t> recorded_weights(const std::string& path) {
   std::map<std::string, uint64_t> out;
-  std::ifstream in(kV1Weights);
+  std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#') continue;
@@ -350,7 +340,7 @@ TEST(PackV1, CheckedInFileDecodesToTheRecordedWeights) {
   const PackFile pack = PackFile::open(kV1Pack);
   EXPECT_EQ(pack.version_major(), 1);
   EXPECT_EQ(pack.version_minor(), 0);
-  const auto recorded = recorded_v1_weights();
+  const auto recorded = recorded_weights(kV1Weights);
   ASSERT_EQ(recorded.size(), 7u);
   ASSERT_EQ(pack.layers().size(), 7u);
   std::set<std::size_t> table_counts;
@@ -365,6 +355,21 @@ TEST(PackV1, CheckedInFileDecodesToTheRecordedWeights) {
   }
   EXPECT_EQ(table_counts.size(), 2u);  // the file has single-table and pair layers
   EXPECT_GT(residuals, 0u);
+}
+
+// Version 2.0 (before a layer could refer to another's tables): a file written by the 2.0 writer
+// still decodes to the weights recorded when it was written.
+TEST(PackV2, CheckedInFileDecodesToTheRecordedWeights) {
+  const PackFile pack = PackFile::open(kV2Pack);
+  EXPECT_EQ(pack.version_major(), 2);
+  const auto recorded = recorded_weights(kV2Weights);
+  ASSERT_EQ(recorded.size(), 7u);
+  ASSERT_EQ(pack.layers().size(), 7u);
+  for (const auto& l : pack.layers()) {
+    ASSERT_EQ(recorded.count(l.name), 1u) << l.name;
+    EXPECT_EQ(fnv1a(dequantize_layer(l)), recorded.at(l.name)) << l.name;
+    EXPECT_EQ(l.tables_from, -1) << l.name;
+  }
 }
 
 // Every byte of the file header, MODL and the first two layers (a pair and a single table) and of the

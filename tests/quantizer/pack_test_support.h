@@ -174,6 +174,25 @@ struct SectionSpan {
   std::size_t length = 0;
 };
 
+// A test pack's model description listing these quantized layers.
+inline PackModelInfo layers_info(const std::vector<SopLayerResult>& layers) {
+  PackModelInfo info;
+  info.created_by = "sop test";
+  info.source = "synthetic";
+  info.recipe_name = "test";
+  info.recipe_path = "test.yaml";
+  info.recipe_text = "recipe: 1\n";
+  for (const auto& l : layers) info.tensors.push_back({l.tensor_name, {l.rows, l.cols}, PackedAs::Quantized, ""});
+  return info;
+}
+
+// A pack of quantized layers only.
+inline void write_layers(const std::string& path, const std::vector<SopLayerResult>& layers) {
+  PackWriter writer(path, layers_info(layers));
+  for (const auto& l : layers) writer.add_layer(l);
+  writer.finish();
+}
+
 // The sections of a well-formed pack file, per docs/pack-format.md (16-byte file header, 24-byte
 // section headers, 24-byte trailer).
 inline std::vector<SectionSpan> list_sections(const std::vector<uint8_t>& b) {
