@@ -351,35 +351,68 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   if (plan.names.empty()) return plan;
   plan.budget_bits = spec.target_bpw * plan.total_weights;
   // Shared sets' tables are reserved from the budget; the knapsack then sees each member's reference
-  // only. First every set is reserved (an answer then always fits the budget with the sets it uses);
-  // then only the sets that answer used, which frees what the others held: if the new answer uses a
-  // set outside the reserve, that set joins it and the knapsack runs again (the reserve only grows, so
-  // this ends). The better of the answers that fit is kept.
+  // only. Given a reserve of sets, the knapsack runs over the options whose set is in it, on the budget
+  // less the reserve's bits, so its answer fits with the sets it uses; the sets it leaves unused are
+  // then dropped from the reserve (their bits freed) while that lowers the error. Starts: every set,
+  // and the sets of every matrix's cheapest option (a reserve that fits whenever any answer does);
+  // the answer of lower error is kept.
   const int entry_bits = lut_entry_bits(search.entry_format);
   std::vector<double> set_bits(sets.size());
-  double all_sets = 0;
-  for (std::size_t k = 0; k < sets.size(); ++k) all_sets += set_bits[k] = recipe_table_bits(sets[k], entry_bits);
-  const auto add_used = [&](const KnapsackSolution& s, std::vector<bool>& used) {
-    bool added = false;
+  for (std::size_t k = 0; k < sets.size(); ++k) set_bits[k] = recipe_table_bits(sets[k], entry_bits);
+  const auto set_of_option = [&](std::size_t g, std::size_t o) { return plan.recipes[g][o].table_group; };
+  const auto used_by = [&](const KnapsackSolution& s) {
+    std::vector<bool> used(sets.size(), false);
     for (std::size_t g = 0; g < plan.names.size(); ++g) {
-      const int64_t set = plan.recipes[g][static_cast<std::size_t>(s.choice[g])].table_group;
-      if (set >= 0 && !used[static_cast<std::size_t>(set)]) added = used[static_cast<std::size_t>(set)] = true;
+      const int64_t set = set_of_option(g, static_cast<std::size_t>(s.choice[g]));
+      if (set >= 0) used[static_cast<std::size_t>(set)] = true;
     }
-    return added;
+    return used;
   };
-  plan.solution = solve_knapsack_dp(plan.options, plan.budget_bits - all_sets);
-  if (plan.solution.feasible && !sets.empty()) {
-    std::vector<bool> reserve(sets.size(), false);
-    add_used(plan.solution, reserve);
-    for (std::size_t round = 0; round <= sets.size(); ++round) {
-      double reserved = 0;
-      for (std::size_t k = 0; k < sets.size(); ++k) reserved += reserve[k] ? set_bits[k] : 0.0;
-      if (reserved >= all_sets) break;  // nothing left to free
-      const KnapsackSolution candidate = solve_knapsack_dp(plan.options, plan.budget_bits - reserved);
-      if (!candidate.feasible) break;
-      if (add_used(candidate, reserve)) continue;  // it needs a set the reserve lacks: reserve it too
-      if (candidate.error < plan.solution.error) plan.solution = candidate;
-      break;
+  const auto solve_within = [&](const std::vector<bool>& reserve) {
+    double reserved = 0;
+    for (std::size_t k = 0; k < sets.size(); ++k) reserved += reserve[k] ? set_bits[k] : 0.0;
+    std::vector<std::vector<KnapsackOption>> groups(plan.names.size());
+    std::vector<std::vector<int>> index(plan.names.size());
+    for (std::size_t g = 0; g < plan.names.size(); ++g) {
+      for (std::size_t o = 0; o < plan.options[g].size(); ++o) {
+        const int64_t set = set_of_option(g, o);
+        if (set >= 0 && !reserve[static_cast<std::size_t>(set)]) continue;
+        groups[g].push_back(plan.options[g][o]);
+        index[g].push_back(static_cast<int>(o));
+      }
+      if (groups[g].empty()) return KnapsackSolution{};
+    }
+    KnapsackSolution s = solve_knapsack_dp(groups, plan.budget_bits - reserved);
+    if (s.feasible) {
+      for (std::size_t g = 0; g < groups.size(); ++g) s.choice[g] = index[g][static_cast<std::size_t>(s.choice[g])];
+    }
+    return s;
+  };
+  const auto shrink = [&](std::vector<bool> reserve) {
+    KnapsackSolution best = solve_within(reserve);
+    for (std::size_t round = 0; best.feasible && round <= sets.size(); ++round) {
+      const std::vector<bool> used = used_by(best);
+      if (used == reserve) break;
+      reserve = used;
+      const KnapsackSolution s = solve_within(reserve);
+      if (!s.feasible || s.error >= best.error) break;
+      best = s;
+    }
+    return best;
+  };
+  if (sets.empty()) {
+    plan.solution = solve_knapsack_dp(plan.options, plan.budget_bits);
+  } else {
+    std::vector<bool> cheapest_sets(sets.size(), false);
+    for (std::size_t g = 0; g < plan.names.size(); ++g) {
+      std::size_t least = 0;
+      for (std::size_t o = 1; o < plan.options[g].size(); ++o) least = plan.options[g][o].bits < plan.options[g][least].bits ? o : least;
+      const int64_t set = set_of_option(g, least);
+      if (set >= 0) cheapest_sets[static_cast<std::size_t>(set)] = true;
+    }
+    for (const std::vector<bool>& start : {std::vector<bool>(sets.size(), true), cheapest_sets}) {
+      const KnapsackSolution a = shrink(start);
+      if (a.feasible && (!plan.solution.feasible || a.error < plan.solution.error)) plan.solution = a;
     }
   }
   if (plan.solution.feasible) {
@@ -398,12 +431,19 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     }
   }
   if (!plan.solution.feasible) {
-    // What the budget would have to be: every matrix at its cheapest option.
-    double cheapest = all_sets;
+    // What the budget would have to be: every matrix at its cheapest option, and the shared sets
+    // those options use.
+    double cheapest = 0;
+    std::vector<bool> used(sets.size(), false);
     for (const auto& options : plan.options) {
-      double least = options.front().bits;
-      for (const KnapsackOption& o : options) least = std::min(least, o.bits);
-      cheapest += least;
+      std::size_t least = 0;
+      for (std::size_t o = 1; o < options.size(); ++o) least = options[o].bits < options[least].bits ? o : least;
+      cheapest += options[least].bits;
+      const int64_t set = plan.recipes[static_cast<std::size_t>(&options - plan.options.data())][least].table_group;
+      if (set >= 0 && !used[static_cast<std::size_t>(set)]) {
+        used[static_cast<std::size_t>(set)] = true;
+        cheapest += set_bits[static_cast<std::size_t>(set)];
+      }
     }
     char what[256];
     std::snprintf(what, sizeof what, "no per-layer choice fits %.4g bpw on %s: its cheapest options need %.4f bpw",

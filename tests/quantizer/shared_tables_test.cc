@@ -15,6 +15,7 @@
 #include "quantizer/pack/pack_file.h"
 #include "quantizer/pack/quantize_model.h"
 #include "quantizer/recipe.h"
+#include "quantizer/sop/sop_plan.h"
 #include "quantizer/sop/sop_search.h"
 #include "quantizer/weight_format.h"
 #include "tests/quantizer/pack_test_support.h"
@@ -143,6 +144,38 @@ TEST(SharedTables, EachSetIsStoredOnceCountedOnceAndEvalMeasuresThePack) {
   EXPECT_DOUBLE_EQ(summary.quantized_bits, counted);
   // What is stored is what is counted (the 32-bit reference lives in the layer header).
   EXPECT_NEAR(stored_bytes * 8 / weights, counted / weights, 0.05);
+}
+
+// 16 shared tables a set (2816 bits in HIF): reserving the sets of all three options of both groups
+// (6 x 2816 bits, 0.21 bpw of this model) leaves too little of 4.5 bpw for the cheapest options
+// (4.375 bpw of codes, scales and selectors), but the sets the answer uses fit. The planner finds such
+// an answer, within the budget with every set it stores counted once.
+TEST(SharedTables, ABudgetTooSmallToReserveEverySetIsMetWithTheSetsTheAnswerUses) {
+  const auto model = open_model("synthetic:llm?dim=64&hidden=128&layers=2");
+  const std::vector<std::string> names = matrix_names(*model, "");
+  const SopBudgetSpec spec = budget_spec_of(load_recipe(kSource + "/configs/quant/tables/t16-shared7.yaml"));
+  SopSearchOptions search;
+  search.threads = 2;
+  const SopBudgetPlan plan = plan_sop_budget(*model, names, spec, {}, search);
+  ASSERT_TRUE(plan.solution.feasible);
+  EXPECT_LE(plan.solution.bits, plan.budget_bits);
+  EXPECT_GE(plan.shared_sets, 2);  // at least one per group
+  EXPECT_LE(plan.shared_table_bits, plan.shared_sets * 16.0 * 16 * 11);
+  double bits = 0;
+  std::set<int64_t> stored;
+  for (std::size_t g = 0; g < plan.names.size(); ++g) {
+    const auto o = static_cast<std::size_t>(plan.solution.choice[g]);
+    bits += plan.options[g][o].bits;
+    const SopLayerRecipe& r = plan.recipes[g][o];
+    ASSERT_GE(r.table_group, 0) << plan.names[g];
+    if (r.stores_tables) EXPECT_TRUE(stored.insert(r.table_group).second) << "set " << r.table_group << " stored twice";
+  }
+  EXPECT_EQ(static_cast<int>(stored.size()), plan.shared_sets);
+  EXPECT_DOUBLE_EQ(bits, plan.solution.bits);
+  // Every set a matrix reads is stored by one of them.
+  for (std::size_t g = 0; g < plan.names.size(); ++g) {
+    EXPECT_EQ(stored.count(plan.recipes[g][static_cast<std::size_t>(plan.solution.choice[g])].table_group), 1u) << plan.names[g];
+  }
 }
 
 // The writer refers a sharing layer to the layer that stored its set, and refuses a reference it
