@@ -241,20 +241,19 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
   // Table sets: a layer's own tables, or the set it shares with an earlier layer (stored once).
   const std::size_t layer_count = workload.layers.size();
   std::vector<std::size_t> set_of(layer_count);
-  std::vector<std::size_t> sets;  // the layer that holds each set's tables
+  std::size_t set_count = 0;
   for (std::size_t i = 0; i < layer_count; ++i) {
     const int64_t from = workload.layers[i].tables_from;
     if (from >= static_cast<int64_t>(i) || (from >= 0 && workload.layers[static_cast<std::size_t>(from)].tables_from >= 0)) {
       throw Error(workload.source, workload.layers[i].name, "tables_from: " + std::to_string(from) + " is not an earlier layer with its own tables");
     }
     if (from < 0) {
-      set_of[i] = sets.size();
-      sets.push_back(i);
+      set_of[i] = set_count++;
     } else {
       set_of[i] = set_of[static_cast<std::size_t>(from)];
     }
   }
-  c.table_pairs = static_cast<int>(sets.size());
+  c.table_pairs = static_cast<int>(set_count);
   c.resident_slots = static_cast<int>(std::min<int64_t>(design.resident_pairs(), std::numeric_limits<int>::max()));
 
   // Pass 1: each layer's streaming time (the lanes and the DRAM stream run concurrently).
@@ -304,7 +303,6 @@ ActionCounts count_actions(const Workload& workload, const Design& design) {
   for (std::size_t i = 0; i < n; ++i) follows_its_set[i] = n > 1 && set_of[i] == set_of[(i + n - 1) % n];
   // Which sets stay resident: all when the slots hold them all; otherwise one slot is kept for
   // streaming and the others pin the sets whose reloads would stall the most (summed over their layers).
-  const std::size_t set_count = sets.size();
   std::vector<bool> resident(set_count, true);
   if (static_cast<std::size_t>(c.resident_slots) < set_count) {
     std::vector<double> set_stall(set_count, 0.0);

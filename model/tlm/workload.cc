@@ -542,11 +542,7 @@ Workload Workload::from_layers(std::vector<SopLayerResult> layers, const std::st
       } else if (it == stored_by.end()) {
         throw Error(description, r.tensor_name, "table set " + std::to_string(r.table_group) + " is not stored by an earlier layer");
       } else {
-        const auto& own = w.results_->at(static_cast<std::size_t>(it->second)).codebooks;
-        const bool same = own.size() == r.codebooks.size() &&
-                          std::equal(own.begin(), own.end(), r.codebooks.begin(),
-                                     [](const SopCodebook& a, const SopCodebook& b) { return a.lut_codes == b.lut_codes; });
-        if (!same) {
+        if (!same_lut_tables(w.results_->at(static_cast<std::size_t>(it->second)).codebooks, r.codebooks)) {
           throw Error(description, r.tensor_name, "holds other tables than the layer whose set it shares");
         }
         from = it->second;

@@ -784,13 +784,12 @@ void PackWriter::add_layer(const SopLayerResult& layer) {
   uint32_t tables_from = kOwnTables;
   if (layer.table_group >= 0) {
     if (layer.rows_per_table > 0) throw Error(path_, layer.tensor_name, "table_group: row-group tables are not shared");
-    const auto it = std::find_if(shared_sets_.begin(), shared_sets_.end(),
-                                 [&](const auto& s) { return s.first == layer.table_group; });
+    const auto it = shared_sets_.find(layer.table_group);
     if (layer.tables_stored) {
       if (it != shared_sets_.end()) {
         throw Error(path_, layer.tensor_name, "table_group: set " + std::to_string(layer.table_group) + " is stored already");
       }
-      shared_sets_.push_back({layer.table_group, StoredSet{layer_count_, layer.decode, layer.codebooks}});
+      shared_sets_.emplace(layer.table_group, StoredSet{layer_count_, layer.decode, layer.codebooks});
     } else {
       if (it == shared_sets_.end()) {
         throw Error(path_, layer.tensor_name, "table_group: set " + std::to_string(layer.table_group) +
@@ -798,9 +797,7 @@ void PackWriter::add_layer(const SopLayerResult& layer) {
       }
       const StoredSet& set = it->second;
       const bool same = set.decode.code_bits == layer.decode.code_bits && set.decode.entry_format == layer.decode.entry_format &&
-                        set.tables.size() == layer.codebooks.size() &&
-                        std::equal(set.tables.begin(), set.tables.end(), layer.codebooks.begin(),
-                                   [](const SopCodebook& a, const SopCodebook& b) { return a.lut_codes == b.lut_codes; });
+                        same_lut_tables(set.tables, layer.codebooks);
       if (!same) {
         throw Error(path_, layer.tensor_name, "table_group: its tables differ from set " + std::to_string(layer.table_group) +
                                                   "'s, which it refers to");

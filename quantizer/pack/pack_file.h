@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -165,7 +166,7 @@ class PackWriter {
     golden::DecodeConfig decode;
     std::vector<SopCodebook> tables;
   };
-  std::vector<std::pair<int64_t, StoredSet>> shared_sets_;  // table_group -> the layer that stored it
+  std::map<int64_t, StoredSet> shared_sets_;  // table_group -> the layer that stored it
   uint32_t layer_count_ = 0;
 };
 

@@ -10,6 +10,8 @@
 // The multiplications are FP32, in that order. dequant holds exactly this (the search measured it).
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -56,6 +58,12 @@ struct SopChoice {
   double bpw = 0;           // bits / weights
   double weighted_error = 0;  // sum_j imp_j (W - What)^2
 };
+
+// Whether two layers hold the same tables, entry for entry (what sharing a table set requires).
+inline bool same_lut_tables(const std::vector<SopCodebook>& a, const std::vector<SopCodebook>& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](const SopCodebook& x, const SopCodebook& y) { return x.lut_codes == y.lut_codes; });
+}
 
 struct SopLayerResult {
   std::string tensor_name;

@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cmath>
-#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -228,54 +227,48 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     const auto it = info_of.find(matrix_names[i]);
     if (it != info_of.end() && it->second->is_matrix() && it->second->element_count() > 0) planned.push_back(i);
   }
-  int max_group = 0, shared_block = 1 << 30;
-  for (const SopLayout& l : layouts) {
-    max_group = std::max(max_group, l.share_group);
-    if (l.share_group > 1) shared_block = std::min(shared_block, l.block);
+  std::map<int, std::vector<std::size_t>> layouts_by_group;  // group size -> the layouts of that size
+  int shared_block = 1 << 30;
+  for (std::size_t li = 0; li < layouts.size(); ++li) {
+    if (layouts[li].share_group < 2) continue;
+    layouts_by_group[layouts[li].share_group].push_back(li);
+    shared_block = std::min(shared_block, layouts[li].block);
   }
   // A member is kept as at most the rows whose full blocks fill the whole sample (the fit takes a
-  // share of those), so a group costs samples, not matrices, in memory.
-  const auto read_sample = [&](std::size_t matrix) {
-    Tensor t = model.read(matrix_names[matrix]);
-    const int64_t full = t.cols() / shared_block;
-    if (search.search_max_blocks > 0 && full > 0 && t.rows() * full > search.search_max_blocks) {
-      t = sample_rows(t, std::max<int64_t>(1, search.search_max_blocks / full));
-    }
-    return t;
-  };
-  for (std::size_t first = 0; max_group > 1 && first < planned.size();) {
-    // Members of the largest group starting here are read once for every shared layout.
-    const std::size_t end = std::min(planned.size(), first + static_cast<std::size_t>(max_group));
-    std::vector<Tensor> read(end - first);
-    for (std::size_t k = first; k < end; ++k) read[k - first] = read_sample(planned[k]);
-    for (std::size_t li = 0; li < layouts.size(); ++li) {
-      const SopLayout& layout = layouts[li];
-      if (layout.share_group < 2) continue;
-      // Groups of this layout that start inside [first, end): the largest group size is a multiple of
-      // none in general, so each layout walks its own groups.
-      for (std::size_t g = first; g < end; ++g) {
-        if (g % static_cast<std::size_t>(layout.share_group) != 0) continue;
-        const std::size_t g_end = std::min(planned.size(), g + static_cast<std::size_t>(layout.share_group));
-        std::deque<Tensor> extra;  // members past `end` (a group that straddles two reads)
+  // share of those), so a group costs samples, not matrices, in memory. Layouts of one group size
+  // share the reads.
+  const int entry_bits = lut_entry_bits(search.entry_format);
+  for (const auto& [group_size, group_layouts] : layouts_by_group) {
+    for (std::size_t first = 0; first < planned.size(); first += static_cast<std::size_t>(group_size)) {
+      const std::size_t end = std::min(planned.size(), first + static_cast<std::size_t>(group_size));
+      std::vector<Tensor> samples;
+      for (std::size_t k = first; k < end; ++k) {
+        Tensor t = model.read(matrix_names[planned[k]]);
+        const int64_t full = t.cols() / shared_block;
+        if (search.search_max_blocks > 0 && full > 0 && t.rows() * full > search.search_max_blocks) {
+          t = sample_rows(t, std::max<int64_t>(1, search.search_max_blocks / full));
+        }
+        samples.push_back(std::move(t));
+      }
+      for (std::size_t li : group_layouts) {
+        const SopLayout& layout = layouts[li];
         std::vector<const Tensor*> members;
         std::vector<std::size_t> fitting;
-        for (std::size_t k = g; k < g_end; ++k) {
-          const Tensor& t = k < end ? read[k - first] : extra.emplace_back(read_sample(planned[k]));
-          if (!lut_demand(layout, t.rows(), t.cols(), lut_entry_bits(search.entry_format), search.lut).fits) continue;
+        bool any_wide = false;
+        for (std::size_t k = first; k < end; ++k) {
+          const Tensor& t = samples[k - first];
+          if (!lut_demand(layout, t.rows(), t.cols(), entry_bits, search.lut).fits) continue;
           members.push_back(&t);
           fitting.push_back(planned[k]);
+          any_wide = any_wide || t.cols() >= layout.block;
         }
-        if (members.empty()) continue;
-        bool any_wide = false;
-        for (const Tensor* t : members) any_wide = any_wide || t->cols() >= layout.block;
-        if (!any_wide) continue;
+        if (!any_wide) continue;  // no member fits the LUT, or none has a full block
         SopLayerRecipe set = search_shared_tables(members, layout, search);
         set.table_group = static_cast<int64_t>(sets.size());
         for (std::size_t m : fitting) set_of[li][m] = set.table_group;
         sets.push_back(std::move(set));
       }
     }
-    first = end;
   }
   const auto shared_of = [&](std::size_t matrix) {
     std::vector<const SopLayerRecipe*> out(layouts.size(), nullptr);
@@ -356,10 +349,14 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   // then dropped from the reserve (their bits freed) while that lowers the error. Starts: every set,
   // and the sets of every matrix's cheapest option (a reserve that fits whenever any answer does);
   // the answer of lower error is kept.
-  const int entry_bits = lut_entry_bits(search.entry_format);
   std::vector<double> set_bits(sets.size());
   for (std::size_t k = 0; k < sets.size(); ++k) set_bits[k] = recipe_table_bits(sets[k], entry_bits);
   const auto set_of_option = [&](std::size_t g, std::size_t o) { return plan.recipes[g][o].table_group; };
+  const auto cheapest_option = [&](std::size_t g) {
+    std::size_t least = 0;
+    for (std::size_t o = 1; o < plan.options[g].size(); ++o) least = plan.options[g][o].bits < plan.options[g][least].bits ? o : least;
+    return least;
+  };
   const auto used_by = [&](const KnapsackSolution& s) {
     std::vector<bool> used(sets.size(), false);
     for (std::size_t g = 0; g < plan.names.size(); ++g) {
@@ -405,9 +402,7 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
   } else {
     std::vector<bool> cheapest_sets(sets.size(), false);
     for (std::size_t g = 0; g < plan.names.size(); ++g) {
-      std::size_t least = 0;
-      for (std::size_t o = 1; o < plan.options[g].size(); ++o) least = plan.options[g][o].bits < plan.options[g][least].bits ? o : least;
-      const int64_t set = set_of_option(g, least);
+      const int64_t set = set_of_option(g, cheapest_option(g));
       if (set >= 0) cheapest_sets[static_cast<std::size_t>(set)] = true;
     }
     for (const std::vector<bool>& start : {std::vector<bool>(sets.size(), true), cheapest_sets}) {
@@ -435,11 +430,10 @@ SopBudgetPlan plan_sop_budget(const ModelReader& model, const std::vector<std::s
     // those options use.
     double cheapest = 0;
     std::vector<bool> used(sets.size(), false);
-    for (const auto& options : plan.options) {
-      std::size_t least = 0;
-      for (std::size_t o = 1; o < options.size(); ++o) least = options[o].bits < options[least].bits ? o : least;
-      cheapest += options[least].bits;
-      const int64_t set = plan.recipes[static_cast<std::size_t>(&options - plan.options.data())][least].table_group;
+    for (std::size_t g = 0; g < plan.names.size(); ++g) {
+      const std::size_t least = cheapest_option(g);
+      cheapest += plan.options[g][least].bits;
+      const int64_t set = set_of_option(g, least);
       if (set >= 0 && !used[static_cast<std::size_t>(set)]) {
         used[static_cast<std::size_t>(set)] = true;
         cheapest += set_bits[static_cast<std::size_t>(set)];

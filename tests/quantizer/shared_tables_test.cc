@@ -168,7 +168,9 @@ TEST(SharedTables, ABudgetTooSmallToReserveEverySetIsMetWithTheSetsTheAnswerUses
     bits += plan.options[g][o].bits;
     const SopLayerRecipe& r = plan.recipes[g][o];
     ASSERT_GE(r.table_group, 0) << plan.names[g];
-    if (r.stores_tables) EXPECT_TRUE(stored.insert(r.table_group).second) << "set " << r.table_group << " stored twice";
+    if (r.stores_tables) {
+      EXPECT_TRUE(stored.insert(r.table_group).second) << "set " << r.table_group << " stored twice";
+    }
   }
   EXPECT_EQ(static_cast<int>(stored.size()), plan.shared_sets);
   EXPECT_DOUBLE_EQ(bits, plan.solution.bits);
