@@ -449,6 +449,54 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
   return err;
 }
 
+void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const LutCodebook& cb, const ScaleGrid& grid,
+                       const ScaleSearch& search, uint32_t* scale_codes, uint8_t* codes, float* q, SearchKernel kernel) {
+  const int n = m.block;
+  // Eight whole blocks per kernel call; the magnitudes must be the grid's own (a lower bound over them).
+  const bool eight = use_avx2(kernel) && cb.float_grid() && q != nullptr && n % 8 == 0 && n <= 32 &&
+                     search.steps >= 0 && search.steps <= 8;
+  detail::ScaleTable scales{};
+  if (eight) {
+    scales = {grid.magnitudes(),
+              static_cast<int>(grid.max_magnitude_code() + 1),
+              cb.max_positive() * grid.tensor_scale(),
+              grid.tensor_scale(),
+              search.steps,
+              search.is_signed && grid.format().has_sign,
+              1u << (grid.format().exp_bits + grid.format().man_bits)};
+  }
+  const detail::GridTable table = eight ? grid_table(cb) : detail::GridTable{};
+  const auto one_block = [&](int64_t b) {
+    const float* x = m.block_values(b);
+    const int64_t offset = x - m.values;
+    const BlockFit fit = fit_block(x, m.block_weights(b), m.block_length(b), cb, grid, search, kernel);
+    scale_codes[b] = fit.scale_code;
+    encode_block(x, m.block_weights(b), m.block_length(b), cb, grid, fit.scale_code, codes + offset,
+                 q ? q + offset : nullptr, kernel);
+  };
+  int64_t b = begin;
+  while (eight && b + 8 <= end) {
+    detail::GridBlocks8 group{};
+    group.n = n;
+    group.scale_codes = scale_codes + b;
+    bool whole = true;  // the last block of a row is short when the row is not a multiple of n
+    for (int i = 0; i < 8; ++i) {
+      const float* x = m.block_values(b + i);
+      const int64_t offset = x - m.values;
+      whole = whole && m.block_length(b + i) == n;
+      group.x[i] = x;
+      group.w[i] = m.block_weights(b + i);
+      group.q[i] = q + offset;
+      group.codes[i] = codes + offset;
+    }
+    if (!whole || !detail::grid_fit_encode8_avx2(group, table, cb.sorted_codes(), scales)) {
+      for (int i = 0; i < 8; ++i) one_block(b + i);  // an all-zero block among them, or a short one
+    }
+    b += 8;
+  }
+  for (; b < end; ++b) one_block(b);
+}
+
 void fit_all_blocks(const BlockedMatrix& m, const LutCodebook& cb, const ScaleGrid& grid,
                     const ScaleSearch& search, Span<BlockFit> out, int threads) {
   parallel_for_ranges(m.block_count(), threads, 4096, [&](int64_t begin, int64_t end) {

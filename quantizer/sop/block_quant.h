@@ -49,6 +49,7 @@ class LutCodebook {
   }
   // The code of the rank-th smallest distinct value (rank = how many midpoints lie below y).
   int sorted_code(int rank) const { return code_of_sorted_[static_cast<std::size_t>(rank)]; }
+  const int* sorted_codes() const { return code_of_sorted_.data(); }
   // For the lane search (block_quant.cc): the sorted midpoints padded with +inf to 15 (tables of up
   // to 16 entries) or 63 (up to 64), and the steps between consecutive distinct sorted values (0 for
   // padding). Starting from the smallest value and adding the step of every midpoint below y gives
@@ -163,6 +164,7 @@ class ScaleGrid {
   uint32_t max_magnitude_code() const { return max_magnitude_code_; }
   float magnitude(uint32_t magnitude_code) const { return magnitudes_[magnitude_code]; }  // exact, no tensor scale
   float max_magnitude() const { return magnitudes_[max_magnitude_code_]; }
+  const float* magnitudes() const { return magnitudes_.data(); }  // by magnitude code, non-decreasing
   // Nearest magnitude code to a (in scale-format units, i.e. already divided by the tensor scale).
   uint32_t nearest_magnitude_code(float a) const;
   // The full golden scale code for a magnitude code and sign.
@@ -236,6 +238,14 @@ struct BlockedMatrix {
   const float* block_values(int64_t b) const { return values + (b / blocks_per_row()) * cols + block_begin_col(b); }
   const float* block_weights(int64_t b) const { return col_weight + block_begin_col(b); }
 };
+
+// fit_block then encode_block at the scale it found, for blocks [begin, end) of m: scale_codes[b]
+// for block b, codes and q at the block's place in the matrix (offsets from m.values). The same
+// codes, scale codes and reconstructions as the two calls bit for bit; for minifloat-grid tables on
+// AVX2 eight blocks go through one kernel, a block per lane (blocks of 8, 16, 24 or 32).
+void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const LutCodebook& cb, const ScaleGrid& grid,
+                       const ScaleSearch& search, uint32_t* scale_codes, uint8_t* codes, float* q,
+                       SearchKernel kernel = SearchKernel::Auto);
 
 // fit_block over every block (out.size() == block_count()), split between threads.
 void fit_all_blocks(const BlockedMatrix& m, const LutCodebook& cb, const ScaleGrid& grid,

@@ -163,9 +163,155 @@ void bucketed_ranks_avx2(const float* x, int n, const BucketedTable& table, floa
   ranks8(x, n, inv, ranks, [&](__m256 y) { return bucketed_rank8(y, table); });
 }
 
+
+namespace {
+
+// Rows r[0..7] (8 floats each) become columns: r[k][i] <- r[i][k].
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// out[j] lane i = rows[i][j] for j < n (n a multiple of 8).
+inline void load_transposed(const float* const rows[8], int n, __m256* out) {
+  for (int c = 0; c < n; c += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + c);
+    transpose8(r);
+    for (int k = 0; k < 8; ++k) out[c + k] = r[k];
+  }
+}
+
+inline __m256i gather_magnitude_code(const float* magnitudes, __m256i code) {
+  return _mm256_castps_si256(_mm256_i32gather_ps(magnitudes, code, 4));
+}
+
+}  // namespace
+
+bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const int* code_of_sorted, const ScaleTable& s) {
+  constexpr int kMaxN = 32;
+  const int n = b.n;
+  __m256 x[kMaxN], w[kMaxN];
+  load_transposed(b.x, n, x);
+  load_transposed(b.w, n, w);
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  // The element of largest magnitude, the first one on ties (signed_max).
+  __m256 largest = _mm256_set1_ps(-1.0f), extreme = _mm256_setzero_ps();
+  for (int j = 0; j < n; ++j) {
+    const __m256 a = _mm256_andnot_ps(sign_mask, x[j]);
+    const __m256 more = _mm256_cmp_ps(a, largest, _CMP_GT_OQ);
+    largest = _mm256_blendv_ps(largest, a, more);
+    extreme = _mm256_blendv_ps(extreme, x[j], more);
+  }
+  if (_mm256_movemask_ps(_mm256_cmp_ps(extreme, _mm256_setzero_ps(), _CMP_EQ_OQ)) != 0) return false;
+  const __m256 negative = s.signed_scale ? _mm256_cmp_ps(extreme, _mm256_setzero_ps(), _CMP_LT_OQ) : _mm256_setzero_ps();
+  const __m256 target = _mm256_div_ps(largest, _mm256_set1_ps(s.target_divisor));
+  // lower_bound(magnitudes, target): how many magnitudes lie below it.
+  const __m256i count = _mm256_set1_epi32(s.count);
+  const __m256i one = _mm256_set1_epi32(1);
+  __m256i below = _mm256_setzero_si256();
+  int step = 1;
+  while (step * 2 <= s.count) step *= 2;
+  for (; step >= 1; step /= 2) {
+    const __m256i probe = _mm256_add_epi32(below, _mm256_set1_epi32(step));  // 1-based: magnitudes[probe - 1]
+    const __m256i inside = _mm256_cmpgt_epi32(_mm256_add_epi32(count, one), probe);
+    const __m256i at = _mm256_sub_epi32(_mm256_min_epi32(probe, count), one);
+    const __m256 m = _mm256_castsi256_ps(gather_magnitude_code(s.magnitudes, at));
+    const __m256i less = _mm256_and_si256(inside, _mm256_castps_si256(_mm256_cmp_ps(m, target, _CMP_LT_OQ)));
+    below = _mm256_add_epi32(below, _mm256_and_si256(less, _mm256_set1_epi32(step)));
+  }
+  // The nearer of the magnitudes either side (the lower one on ties); past the end, the last code.
+  const __m256i last = _mm256_set1_epi32(s.count - 1);
+  const __m256i past_end = _mm256_cmpeq_epi32(below, count);
+  const __m256 upper = _mm256_i32gather_ps(s.magnitudes, _mm256_min_epi32(below, last), 4);
+  const __m256 lower = _mm256_i32gather_ps(s.magnitudes, _mm256_max_epi32(_mm256_sub_epi32(below, one), _mm256_setzero_si256()), 4);
+  const __m256i nearer_lower = _mm256_andnot_si256(
+      past_end, _mm256_and_si256(_mm256_cmpgt_epi32(below, _mm256_setzero_si256()),
+                                 _mm256_castps_si256(_mm256_cmp_ps(_mm256_sub_ps(target, lower),
+                                                                   _mm256_sub_ps(upper, target), _CMP_LE_OQ))));
+  const __m256i centre = _mm256_blendv_epi8(_mm256_add_epi32(below, nearer_lower), last, past_end);  // true is -1
+  const __m256i steps = _mm256_set1_epi32(s.steps);
+  const __m256i lo = _mm256_max_epi32(one, _mm256_sub_epi32(centre, steps));
+  const __m256i hi = _mm256_max_epi32(lo, _mm256_min_epi32(last, _mm256_add_epi32(centre, steps)));
+
+  const __m256 ts = _mm256_set1_ps(s.tensor_scale);
+  __m256 best_error = _mm256_set1_ps(__builtin_inff());
+  __m256i best_code = _mm256_setzero_si256();
+  __m256i found = _mm256_setzero_si256();
+  __m256 best_q[kMaxN], q[kMaxN];
+  __m256i best_rank[kMaxN], rank[kMaxN];
+  for (int j = 0; j < n; ++j) {
+    best_q[j] = _mm256_setzero_ps();
+    best_rank[j] = _mm256_setzero_si256();
+  }
+  for (int slot = 0; slot <= 2 * s.steps; ++slot) {
+    const __m256i code = _mm256_add_epi32(lo, _mm256_set1_epi32(slot));
+    const __m256 magnitude = _mm256_i32gather_ps(s.magnitudes, _mm256_min_epi32(code, last), 4);
+    const __m256i valid = _mm256_andnot_si256(_mm256_cmpgt_epi32(code, hi),
+                                              _mm256_castps_si256(_mm256_cmp_ps(magnitude, _mm256_setzero_ps(), _CMP_NEQ_UQ)));
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(valid)) == 0) continue;
+    // The same FP32 operations as the reference: inv = 1 / (scale * tensor_scale), y = x * inv,
+    // q = (value * scale) * tensor_scale, error += (w * d) * d in weight order.
+    const __m256 scale = _mm256_or_ps(magnitude, _mm256_and_ps(negative, sign_mask));
+    const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(scale, ts));
+    __m256 error = _mm256_setzero_ps();
+    for (int j = 0; j < n; ++j) {
+      __m256 value;
+      rank[j] = grid_rank8(_mm256_mul_ps(x[j], inv), grid, &value);
+      q[j] = _mm256_mul_ps(_mm256_mul_ps(value, scale), ts);
+      const __m256 d = _mm256_sub_ps(x[j], q[j]);
+      error = _mm256_add_ps(error, _mm256_mul_ps(_mm256_mul_ps(w[j], d), d));
+    }
+    const __m256 better = _mm256_and_ps(_mm256_castsi256_ps(valid), _mm256_cmp_ps(error, best_error, _CMP_LT_OQ));
+    const __m256i better_i = _mm256_castps_si256(better);
+    best_error = _mm256_blendv_ps(best_error, error, better);
+    best_code = _mm256_blendv_epi8(best_code, code, better_i);
+    found = _mm256_or_si256(found, better_i);
+    for (int j = 0; j < n; ++j) {
+      best_q[j] = _mm256_blendv_ps(best_q[j], q[j], better);
+      best_rank[j] = _mm256_blendv_epi8(best_rank[j], rank[j], better_i);
+    }
+  }
+  if (_mm256_movemask_ps(_mm256_castsi256_ps(found)) != 0xFF) return false;
+  const __m256i sign_bits = _mm256_and_si256(_mm256_castps_si256(negative), _mm256_set1_epi32(static_cast<int>(s.sign_bit)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.scale_codes), _mm256_or_si256(best_code, sign_bits));
+  // Back to rows: + 0 turns a -0 reconstruction into +0, as the golden decode's integer multiply gives.
+  for (int c = 0; c < n; c += 8) {
+    __m256 r[8];
+    for (int k = 0; k < 8; ++k) r[k] = _mm256_add_ps(best_q[c + k], _mm256_setzero_ps());
+    transpose8(r);
+    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(b.q[i] + c, r[i]);
+  }
+  alignas(32) int ranks[kMaxN][8];
+  for (int j = 0; j < n; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(ranks[j]), best_rank[j]);
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < n; ++j) b.codes[i][j] = static_cast<unsigned char>(code_of_sorted[ranks[j][i]]);
+  }
+  return true;
+}
+
 #else
 
 bool avx2_kernels_built() { return false; }
+bool grid_fit_encode8_avx2(const GridBlocks8&, const GridTable&, const int*, const ScaleTable&) { return false; }
 void bucketed_products_avx2(const float*, const float*, int, const BucketedTable&, const float*, int, float, float*) {}
 void bucketed_ranks_avx2(const float*, int, const BucketedTable&, float, int*) {}
 void grid_products_avx2(const float*, const float*, int, const GridTable&, const float*, int, float, float*) {}

@@ -33,4 +33,32 @@ void grid_products_avx2(const float* x, const float* w, int n, const GridTable& 
                         int count, float tensor_scale, float* products);
 void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, int* ranks);
 
+// fit_block and encode_block of eight blocks at once for a minifloat-grid table, one block per lane:
+// the blocks' weights transposed so that each lane sums its own block's errors in weight order, as
+// the scalar reference does, with no horizontal sums. The scale search is the reference's: the
+// nearest magnitude to |signed max| / target_divisor (a lower bound over the magnitudes, then the
+// nearer neighbour), the codes from max(1, centre - steps) to max(lo, min(last, centre + steps))
+// that have a nonzero magnitude, in code order, the first strictly smaller error winning.
+struct GridBlocks8 {
+  const float* x[8];
+  const float* w[8];
+  int n;                     // weights per block: 8, 16, 24 or 32
+  float* q[8];               // reconstructions (entry * scale) * tensor_scale
+  unsigned char* codes[8];   // table codes
+  unsigned* scale_codes;     // 8 consecutive
+};
+struct ScaleTable {
+  const float* magnitudes;   // by magnitude code, non-decreasing
+  int count;                 // last magnitude code + 1
+  float target_divisor;      // the table's largest positive entry x the tensor scale
+  float tensor_scale;
+  int steps;                 // 0..8
+  bool signed_scale;         // a negative signed max gives a negative scale
+  unsigned sign_bit;
+};
+// False (and nothing written) when a block needs the scalar path: an all-zero block, or one whose
+// candidates never improved on +inf.
+bool grid_fit_encode8_avx2(const GridBlocks8& blocks, const GridTable& grid, const int* code_of_sorted,
+                           const ScaleTable& scales);
+
 }  // namespace sop::detail

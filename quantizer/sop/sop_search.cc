@@ -857,6 +857,18 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
   r.codes.resize(w.values.size());
   std::vector<float> q(w.values.size());
   parallel_for_ranges(blocks, options.threads, 4096, [&](int64_t begin, int64_t end) {
+    if (choices == 1) {
+      // One table per block (the layer's, or its row group's): fit and encode together.
+      const int64_t group_blocks = layout.rows_per_table > 0 ? layout.rows_per_table * blocks_per_row : blocks;
+      for (int64_t b = begin; b < end;) {
+        const int64_t group = b / group_blocks;
+        const int64_t stop = std::min(end, (group + 1) * group_blocks);
+        fit_encode_blocks(m, b, stop, cbs[static_cast<std::size_t>(group)], grid, search, r.scale_codes.data(),
+                          r.codes.data(), q.data());
+        b = stop;
+      }
+      return;
+    }
     for (int64_t b = begin; b < end; ++b) {
       const float* x = m.block_values(b);
       const float* wt = m.block_weights(b);

@@ -74,7 +74,9 @@ TEST_P(PackSopTest, GoldenDecodeOfPackEqualsInMemoryDequantBitForBit) {
     EXPECT_EQ(pack.layers()[i].channel_factors.empty(), !param.channel_factors);
     residuals += pack.layers()[i].sparse.size();
   }
-  if (param.sparse_count > 0) EXPECT_GT(residuals, 0u);
+  if (param.sparse_count > 0) {
+    EXPECT_GT(residuals, 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, PackSopTest,
@@ -82,13 +84,13 @@ INSTANTIATE_TEST_SUITE_P(Layouts, PackSopTest,
                                            LayoutCase{"g32 sE4M3+sel", 5, false}, LayoutCase{"g64 sE4M3", 0, false},
                                            LayoutCase{"g16 E2M3 UE4M4", 0, false},
                                            LayoutCase{"g16 E2M3 UE4M4", 8, true}),
-                         [](const ::testing::TestParamInfo<LayoutCase>& info) {
-                           std::string name = info.param.layout;
+                         [](const ::testing::TestParamInfo<LayoutCase>& test) {
+                           std::string name = test.param.layout;
                            for (char& c : name) {
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            }
-                           return name + "_sparse" + std::to_string(info.param.sparse_count) +
-                                  (info.param.channel_factors ? "_c" : "");
+                           return name + "_sparse" + std::to_string(test.param.sparse_count) +
+                                  (test.param.channel_factors ? "_c" : "");
                          });
 
 }  // namespace

@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
                       TablesCase{"per_row", SelectBitPlacement::None, 1, 1, 9, 9},
                       // 12 rows of 40 = 480 weights (9-bit indices): one full group of 5 rows, a short last one.
                       TablesCase{"per_5_rows", SelectBitPlacement::None, 1, 5, 12, 3}),
-    [](const ::testing::TestParamInfo<TablesCase>& info) { return std::string(info.param.label); });
+    [](const ::testing::TestParamInfo<TablesCase>& test) { return std::string(test.param.label); });
 
 TEST(PackTables, OneTablePer128RowsRoundTrips) {
   SyntheticLayerSpec spec;

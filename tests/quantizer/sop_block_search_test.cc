@@ -9,6 +9,7 @@
 #include "model/golden/decode.h"
 #include "quantizer/codebooks/codebooks.h"
 #include "quantizer/sop/block_quant.h"
+#include "quantizer/sop/block_quant_avx2.h"
 #include "quantizer/sop/sop_search.h"
 
 namespace sop {
@@ -237,6 +238,86 @@ TEST(SopBlockSearch, FloatGridRankEqualsTheBinarySearchOnTheAtoms) {
   std::vector<float> divided = float_format_atoms("E2M3");
   for (auto& v : divided) v /= 7.5f;  // not a power-of-two scale
   EXPECT_FALSE(LutCodebook("E2M3/7.5", config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6), divided).float_grid());
+}
+
+// fit_encode_blocks (eight blocks per AVX2 call for grid tables) against fit_block_reference and the
+// reference encode_block, block by block: every scale code, code and reconstruction bit for bit, on
+// rows that are and are not a multiple of the block, all-zero blocks, signed and unsigned scales,
+// every scale search width it takes, and tensor scales that push the ideal scale past either end
+// of the scale grid.
+TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
+  const std::vector<float> atoms = float_format_atoms("E2M3");
+  for (const golden::ScaleFormat& format : {golden::kScaleUE4M4, golden::kScaleE4M3}) {
+    const auto cfg = config(golden::EntryFormat::Hif, format, 6);
+    for (const char* name : {"E2M3", "E3M2"}) {
+      const LutCodebook cb(name, cfg, float_format_atoms(name));
+      ASSERT_TRUE(cb.float_grid()) << name;
+      for (int block : {16, 8, 32, 24}) {
+        for (int64_t cols : {int64_t{256}, int64_t{16 * 9 + 5}}) {
+          const int64_t rows = 23;
+          std::vector<float> x = test_weights(static_cast<std::size_t>(rows * cols), 7 + block);
+          std::fill(x.begin() + 3 * cols, x.begin() + 3 * cols + 64, 0.0f);  // zero blocks among full ones
+          std::vector<float> col_weight(static_cast<std::size_t>(cols));
+          std::mt19937_64 rng(static_cast<uint64_t>(cols));
+          std::uniform_real_distribution<float> u(0.1f, 3.0f);
+          for (auto& v : col_weight) v = u(rng);
+          const float fitted = per_tensor_scale(Span<const float>(x), cb.max_positive(), format);
+          for (float tensor_scale : {fitted, fitted * 1e-4f, fitted * 1e6f}) {
+            const ScaleGrid grid(format, tensor_scale);
+            for (const ScaleSearch search : {ScaleSearch{1, true}, ScaleSearch{0, true}, ScaleSearch{3, false},
+                                             ScaleSearch{8, true}}) {
+              const BlockedMatrix m{x.data(), col_weight.data(), rows, cols, block};
+              const auto blocks = static_cast<std::size_t>(m.block_count());
+              std::vector<uint32_t> scales(blocks, 0xFFFF), want_scales(blocks);
+              std::vector<uint8_t> codes(x.size(), 0xFF), want_codes(x.size());
+              std::vector<float> q(x.size(), -1.0f), want_q(x.size());
+              fit_encode_blocks(m, 0, m.block_count(), cb, grid, search, scales.data(), codes.data(), q.data());
+              for (int64_t b = 0; b < m.block_count(); ++b) {
+                const int64_t at = m.block_values(b) - x.data();
+                const BlockFit fit = fit_block_reference(m.block_values(b), m.block_weights(b), m.block_length(b), cb,
+                                                         grid, search);
+                want_scales[static_cast<std::size_t>(b)] = fit.scale_code;
+                encode_block(m.block_values(b), m.block_weights(b), m.block_length(b), cb, grid, fit.scale_code,
+                             want_codes.data() + at, want_q.data() + at, SearchKernel::Reference);
+              }
+              const std::string where = std::string(name) + " block " + std::to_string(block) + " cols " +
+                                        std::to_string(cols) + " steps " + std::to_string(search.steps) +
+                                        " tensor scale " + std::to_string(tensor_scale);
+              ASSERT_EQ(scales, want_scales) << where;
+              ASSERT_EQ(codes, want_codes) << where;
+              ASSERT_EQ(std::memcmp(q.data(), want_q.data(), q.size() * sizeof(float)), 0) << where;
+            }
+          }
+        }
+      }
+    }
+  }
+  // The eight-block kernel itself runs (and is not always declining to the per-block path).
+  if (avx2_search_available()) {
+    const auto cfg = config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6);
+    const LutCodebook cb("E2M3", cfg, atoms);
+    const std::vector<float> x = test_weights(16 * 9, 5);  // its first block is all zero: skipped
+    const std::vector<float> w(16, 1.0f);
+    const ScaleGrid grid(cfg.scale, per_tensor_scale(Span<const float>(x), cb.max_positive(), cfg.scale));
+    std::vector<uint32_t> scales(8);
+    std::vector<uint8_t> codes(x.size());
+    std::vector<float> q(x.size());
+    detail::GridBlocks8 blocks{};
+    blocks.n = 16;
+    blocks.scale_codes = scales.data();
+    for (int i = 0; i < 8; ++i) {
+      blocks.x[i] = x.data() + 16 * (i + 1);
+      blocks.w[i] = w.data();
+      blocks.q[i] = q.data() + 16 * i;
+      blocks.codes[i] = codes.data() + 16 * i;
+    }
+    const LutCodebook::FloatGrid& g = cb.grid();
+    const detail::GridTable table{g.mantissa_bits, g.step_exponent, g.first_binade_exponent, g.max_binade,
+                                  g.max_index,     g.zero_rank,     g.max_value};
+    const detail::ScaleTable scale_table{grid.magnitudes(), static_cast<int>(grid.max_magnitude_code() + 1),
+                                         cb.max_positive() * grid.tensor_scale(), grid.tensor_scale(), 1, false, 0};
+    EXPECT_TRUE(detail::grid_fit_encode8_avx2(blocks, table, cb.sorted_codes(), scale_table));
+  }
 }
 
 // Auto uses AVX2 where the CPU has it; on this project's x86-64 CI machines it does.
