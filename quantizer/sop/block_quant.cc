@@ -466,6 +466,10 @@ void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const
               1u << (grid.format().exp_bits + grid.format().man_bits)};
   }
   const detail::GridTable table = eight ? grid_table(cb) : detail::GridTable{};
+  uint8_t code_of_rank[64] = {};
+  for (int rank = 0; eight && rank < std::min(64, cb.distinct_count()); ++rank) {
+    code_of_rank[rank] = static_cast<uint8_t>(cb.sorted_code(rank));
+  }
   const auto one_block = [&](int64_t b) {
     const float* x = m.block_values(b);
     const int64_t offset = x - m.values;
@@ -489,7 +493,7 @@ void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const
       group.q[i] = q + offset;
       group.codes[i] = codes + offset;
     }
-    if (!whole || !detail::grid_fit_encode8_avx2(group, table, cb.sorted_codes(), scales)) {
+    if (!whole || !detail::grid_fit_encode8_avx2(group, table, code_of_rank, scales)) {
       for (int i = 0; i < 8; ++i) one_block(b + i);  // an all-zero block among them, or a short one
     }
     b += 8;

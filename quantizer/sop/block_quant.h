@@ -49,7 +49,7 @@ class LutCodebook {
   }
   // The code of the rank-th smallest distinct value (rank = how many midpoints lie below y).
   int sorted_code(int rank) const { return code_of_sorted_[static_cast<std::size_t>(rank)]; }
-  const int* sorted_codes() const { return code_of_sorted_.data(); }
+  int distinct_count() const { return static_cast<int>(code_of_sorted_.size()); }
   // For the lane search (block_quant.cc): the sorted midpoints padded with +inf to 15 (tables of up
   // to 16 entries) or 63 (up to 64), and the steps between consecutive distinct sorted values (0 for
   // padding). Starting from the smallest value and adding the step of every midpoint below y gives

@@ -98,6 +98,34 @@ inline __m256i grid_rank8(__m256 y, const GridTable& g, __m256* value) {
 
 namespace {
 
+// grid_rank8 for finite y (no NaN lane), the tie rule folded into the threshold: a fraction
+// rounds up past 0.5, or from 0.5 itself for a negative y (to the lower value), which for floats
+// is frac > the float below 0.5.
+inline __m256i grid_rank8_finite(__m256 y, const GridTable& g, __m256* value) {
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  __m256 a = _mm256_andnot_ps(sign_mask, y);
+  a = _mm256_min_ps(a, _mm256_set1_ps(2 * g.max_value));
+  __m256i j = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 23), _mm256_set1_epi32(g.first_binade_exponent));
+  j = _mm256_min_epi32(_mm256_max_epi32(j, _mm256_setzero_si256()), _mm256_set1_epi32(g.max_binade));
+  const __m256i step_field = _mm256_add_epi32(j, _mm256_set1_epi32(g.step_exponent));
+  const __m256 inverse_step = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(254), step_field), 23));
+  const __m256 step = _mm256_castsi256_ps(_mm256_slli_epi32(step_field, 23));
+  const __m256 kf = _mm256_mul_ps(a, inverse_step);
+  const __m256i k0 = _mm256_cvttps_epi32(kf);
+  const __m256 frac = _mm256_sub_ps(kf, _mm256_cvtepi32_ps(k0));
+  const __m256i negative = _mm256_srai_epi32(_mm256_castps_si256(y), 31);  // -1 where the sign bit is set
+  const __m256 threshold = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32(0x3F000000), negative));  // 0.5 or below
+  const __m256i k = _mm256_sub_epi32(k0, _mm256_castps_si256(_mm256_cmp_ps(frac, threshold, _CMP_GT_OQ)));
+  __m256i index = _mm256_add_epi32(k, _mm256_sllv_epi32(j, _mm256_set1_epi32(g.mantissa_bits)));
+  index = _mm256_min_epi32(index, _mm256_set1_epi32(g.max_index));
+  // zero_rank + index, or zero_rank - index where negative (index ^ -1) + 1 = -index.
+  const __m256i rank = _mm256_add_epi32(_mm256_set1_epi32(g.zero_rank),
+                                        _mm256_sub_epi32(_mm256_xor_si256(index, negative), negative));
+  const __m256 magnitude = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(k), step), _mm256_set1_ps(g.max_value));
+  *value = _mm256_or_ps(magnitude, _mm256_and_ps(_mm256_castsi256_ps(negative), sign_mask));
+  return rank;
+}
+
 // products[c * n + j] = w_j (x_j - q_j)^2 at each candidate scale, with the same FP32 operations as
 // the scalar reference: y = x * (1 / (scale * tensor_scale)), q = (value * scale) * tensor_scale,
 // (w * d) * d. value_of(y) gives the 8 signed table values nearest to y.
@@ -206,7 +234,8 @@ inline __m256i gather_magnitude_code(const float* magnitudes, __m256i code) {
 
 }  // namespace
 
-bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const int* code_of_sorted, const ScaleTable& s) {
+bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const unsigned char* code_of_rank,
+                           const ScaleTable& s) {
   constexpr int kMaxN = 32;
   const int n = b.n;
   __m256 x[kMaxN], w[kMaxN];
@@ -254,28 +283,37 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const in
 
   const __m256 ts = _mm256_set1_ps(s.tensor_scale);
   __m256 best_error = _mm256_set1_ps(__builtin_inff());
-  __m256i best_code = _mm256_setzero_si256();
+  __m256i best_code = _mm256_setzero_si256(), best_slot = _mm256_setzero_si256();
   __m256i found = _mm256_setzero_si256();
-  __m256 best_q[kMaxN], q[kMaxN];
-  __m256i best_rank[kMaxN], rank[kMaxN];
-  for (int j = 0; j < n; ++j) {
-    best_q[j] = _mm256_setzero_ps();
-    best_rank[j] = _mm256_setzero_si256();
-  }
-  for (int slot = 0; slot <= 2 * s.steps; ++slot) {
+  // Every candidate's reconstructions and ranks, the best picked per lane once all are measured.
+  constexpr int kMaxSlots = 17;
+  __m256 slot_q[kMaxSlots][kMaxN];
+  __m256i slot_rank[kMaxSlots][kMaxN];
+  const int slots = 2 * s.steps + 1;
+  unsigned tried = 0;  // slots some lane measured
+  for (int slot = 0; slot < slots; ++slot) {
     const __m256i code = _mm256_add_epi32(lo, _mm256_set1_epi32(slot));
     const __m256 magnitude = _mm256_i32gather_ps(s.magnitudes, _mm256_min_epi32(code, last), 4);
     const __m256i valid = _mm256_andnot_si256(_mm256_cmpgt_epi32(code, hi),
                                               _mm256_castps_si256(_mm256_cmp_ps(magnitude, _mm256_setzero_ps(), _CMP_NEQ_UQ)));
-    if (_mm256_movemask_ps(_mm256_castsi256_ps(valid)) == 0) continue;
+    const int valid_lanes = _mm256_movemask_ps(_mm256_castsi256_ps(valid));
+    if (valid_lanes == 0) continue;
+    tried |= 1u << slot;
     // The same FP32 operations as the reference: inv = 1 / (scale * tensor_scale), y = x * inv,
     // q = (value * scale) * tensor_scale, error += (w * d) * d in weight order.
     const __m256 scale = _mm256_or_ps(magnitude, _mm256_and_ps(negative, sign_mask));
     const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(scale, ts));
+    // A finite nonzero inv keeps every y finite (x is), which grid_rank8_finite needs.
+    const __m256 inv_magnitude = _mm256_andnot_ps(sign_mask, inv);
+    const __m256 usable = _mm256_and_ps(_mm256_cmp_ps(inv_magnitude, _mm256_set1_ps(__builtin_inff()), _CMP_LT_OQ),
+                                        _mm256_cmp_ps(inv_magnitude, _mm256_setzero_ps(), _CMP_GT_OQ));
+    if ((_mm256_movemask_ps(usable) & valid_lanes) != valid_lanes) return false;
     __m256 error = _mm256_setzero_ps();
+    __m256* q = slot_q[slot];
+    __m256i* rank = slot_rank[slot];
     for (int j = 0; j < n; ++j) {
       __m256 value;
-      rank[j] = grid_rank8(_mm256_mul_ps(x[j], inv), grid, &value);
+      rank[j] = grid_rank8_finite(_mm256_mul_ps(x[j], inv), grid, &value);
       q[j] = _mm256_mul_ps(_mm256_mul_ps(value, scale), ts);
       const __m256 d = _mm256_sub_ps(x[j], q[j]);
       error = _mm256_add_ps(error, _mm256_mul_ps(_mm256_mul_ps(w[j], d), d));
@@ -284,10 +322,26 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const in
     const __m256i better_i = _mm256_castps_si256(better);
     best_error = _mm256_blendv_ps(best_error, error, better);
     best_code = _mm256_blendv_epi8(best_code, code, better_i);
+    best_slot = _mm256_blendv_epi8(best_slot, _mm256_set1_epi32(slot), better_i);
     found = _mm256_or_si256(found, better_i);
+  }
+  if (_mm256_movemask_ps(_mm256_castsi256_ps(found)) != 0xFF) return false;
+  __m256 best_q[kMaxN];
+  __m256i best_rank[kMaxN];
+  // Slots no lane tried were skipped and hold nothing: start from the first one tried.
+  int first = 0;
+  while ((tried & (1u << first)) == 0) ++first;
+  for (int j = 0; j < n; ++j) {
+    best_q[j] = slot_q[first][j];
+    best_rank[j] = slot_rank[first][j];
+  }
+  for (int slot = first + 1; slot < slots; ++slot) {
+    if ((tried & (1u << slot)) == 0) continue;
+    const __m256i pick = _mm256_cmpeq_epi32(best_slot, _mm256_set1_epi32(slot));
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(pick)) == 0) continue;
     for (int j = 0; j < n; ++j) {
-      best_q[j] = _mm256_blendv_ps(best_q[j], q[j], better);
-      best_rank[j] = _mm256_blendv_epi8(best_rank[j], rank[j], better_i);
+      best_q[j] = _mm256_blendv_ps(best_q[j], slot_q[slot][j], _mm256_castsi256_ps(pick));
+      best_rank[j] = _mm256_blendv_epi8(best_rank[j], slot_rank[slot][j], pick);
     }
   }
   if (_mm256_movemask_ps(_mm256_castsi256_ps(found)) != 0xFF) return false;
@@ -300,10 +354,26 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const in
     transpose8(r);
     for (int i = 0; i < 8; ++i) _mm256_storeu_ps(b.q[i] + c, r[i]);
   }
-  alignas(32) int ranks[kMaxN][8];
-  for (int j = 0; j < n; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(ranks[j]), best_rank[j]);
-  for (int i = 0; i < 8; ++i) {
-    for (int j = 0; j < n; ++j) b.codes[i][j] = static_cast<unsigned char>(code_of_sorted[ranks[j][i]]);
+  // Ranks to codes, eight weights of a block at a time: the transposed ranks packed to bytes, then
+  // the 64-byte rank-to-code table read with four 16-byte shuffles.
+  __m128i table[4];
+  for (int k = 0; k < 4; ++k) table[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code_of_rank + 16 * k));
+  const __m128i low_nibble = _mm_set1_epi8(0x0F);
+  for (int c = 0; c < n; c += 8) {
+    __m256 r[8];
+    for (int k = 0; k < 8; ++k) r[k] = _mm256_castsi256_ps(best_rank[c + k]);
+    transpose8(r);
+    for (int i = 0; i < 8; ++i) {
+      const __m256i ranks = _mm256_castps_si256(r[i]);
+      const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(ranks), _mm256_extracti128_si256(ranks, 1));
+      const __m128i bytes = _mm_packus_epi16(words, words);  // ranks 0..63
+      const __m128i high = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_nibble);
+      __m128i code = _mm_setzero_si128();
+      for (int k = 0; k < 4; ++k) {
+        code = _mm_blendv_epi8(code, _mm_shuffle_epi8(table[k], bytes), _mm_cmpeq_epi8(high, _mm_set1_epi8(static_cast<char>(k))));
+      }
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(b.codes[i] + c), code);
+    }
   }
   return true;
 }
@@ -311,7 +381,7 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const in
 #else
 
 bool avx2_kernels_built() { return false; }
-bool grid_fit_encode8_avx2(const GridBlocks8&, const GridTable&, const int*, const ScaleTable&) { return false; }
+bool grid_fit_encode8_avx2(const GridBlocks8&, const GridTable&, const unsigned char*, const ScaleTable&) { return false; }
 void bucketed_products_avx2(const float*, const float*, int, const BucketedTable&, const float*, int, float, float*) {}
 void bucketed_ranks_avx2(const float*, int, const BucketedTable&, float, int*) {}
 void grid_products_avx2(const float*, const float*, int, const GridTable&, const float*, int, float, float*) {}

@@ -58,7 +58,8 @@ struct ScaleTable {
 };
 // False (and nothing written) when a block needs the scalar path: an all-zero block, or one whose
 // candidates never improved on +inf.
-bool grid_fit_encode8_avx2(const GridBlocks8& blocks, const GridTable& grid, const int* code_of_sorted,
+// code_of_rank: 64 bytes, the code of each rank (LutCodebook::sorted_code), zero past the last.
+bool grid_fit_encode8_avx2(const GridBlocks8& blocks, const GridTable& grid, const unsigned char* code_of_rank,
                            const ScaleTable& scales);
 
 }  // namespace sop::detail

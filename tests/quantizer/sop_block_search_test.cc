@@ -316,7 +316,9 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
                                   g.max_index,     g.zero_rank,     g.max_value};
     const detail::ScaleTable scale_table{grid.magnitudes(), static_cast<int>(grid.max_magnitude_code() + 1),
                                          cb.max_positive() * grid.tensor_scale(), grid.tensor_scale(), 1, false, 0};
-    EXPECT_TRUE(detail::grid_fit_encode8_avx2(blocks, table, cb.sorted_codes(), scale_table));
+    uint8_t code_of_rank[64] = {};
+    for (int rank = 0; rank < cb.distinct_count(); ++rank) code_of_rank[rank] = static_cast<uint8_t>(cb.sorted_code(rank));
+    EXPECT_TRUE(detail::grid_fit_encode8_avx2(blocks, table, code_of_rank, scale_table));
   }
 }
 
