@@ -59,46 +59,8 @@ inline __m256 load8(const float* p, int n) {
   return _mm256_load_ps(tmp);
 }
 
-// The grid rank of 8 values y and the signed value it names, exactly as LutCodebook::grid_rank and
-// sorted_value(rank) (a NaN lane takes rank 0, the most negative value).
-inline __m256i grid_rank8(__m256 y, const GridTable& g, __m256* value) {
-  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
-  const __m256 max_value = _mm256_set1_ps(g.max_value);
-  __m256 a = _mm256_andnot_ps(sign_mask, y);
-  a = _mm256_min_ps(a, _mm256_set1_ps(2 * g.max_value));  // NaN -> 2 max (fixed below)
-  __m256i j = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(a), 23), _mm256_set1_epi32(g.first_binade_exponent));
-  j = _mm256_min_epi32(_mm256_max_epi32(j, _mm256_setzero_si256()), _mm256_set1_epi32(g.max_binade));
-  const __m256i step_field = _mm256_add_epi32(j, _mm256_set1_epi32(g.step_exponent));
-  const __m256 inverse_step = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(254), step_field), 23));
-  const __m256 step = _mm256_castsi256_ps(_mm256_slli_epi32(step_field, 23));
-  const __m256 kf = _mm256_mul_ps(a, inverse_step);
-  const __m256i k0 = _mm256_cvttps_epi32(kf);
-  const __m256 frac = _mm256_sub_ps(kf, _mm256_cvtepi32_ps(k0));
-  const __m256 negative = _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(y), 31));  // sign bit set
-  const __m256 half = _mm256_set1_ps(0.5f);
-  const __m256 up = _mm256_or_ps(_mm256_cmp_ps(frac, half, _CMP_GT_OQ),
-                                 _mm256_and_ps(negative, _mm256_cmp_ps(frac, half, _CMP_EQ_OQ)));
-  const __m256i k = _mm256_sub_epi32(k0, _mm256_castps_si256(up));  // true is -1
-  __m256i index = _mm256_add_epi32(k, _mm256_sllv_epi32(j, _mm256_set1_epi32(g.mantissa_bits)));
-  index = _mm256_min_epi32(index, _mm256_set1_epi32(g.max_index));
-  const __m256i zero_rank = _mm256_set1_epi32(g.zero_rank);
-  __m256i rank = _mm256_blendv_epi8(_mm256_add_epi32(zero_rank, index), _mm256_sub_epi32(zero_rank, index),
-                                    _mm256_castps_si256(negative));
-  // |value| = min(k * step, max): exact, and the largest value where the index was clamped.
-  __m256 magnitude = _mm256_min_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(k), step), max_value);
-  __m256 v = _mm256_or_ps(magnitude, _mm256_and_ps(negative, sign_mask));
-  const __m256 nan = _mm256_cmp_ps(y, y, _CMP_UNORD_Q);
-  rank = _mm256_andnot_si256(_mm256_castps_si256(nan), rank);
-  v = _mm256_blendv_ps(v, _mm256_xor_ps(max_value, sign_mask), nan);
-  *value = v;
-  return rank;
-}
-
-}  // namespace
-
-namespace {
-
-// grid_rank8 for finite y (no NaN lane), the tie rule folded into the threshold: a fraction
+// The grid rank of 8 finite values y and the signed value it names, exactly as
+// LutCodebook::grid_rank and sorted_value(rank), the tie rule folded into the threshold: a fraction
 // rounds up past 0.5, or from 0.5 itself for a negative y (to the lower value), which for floats
 // is frac > the float below 0.5.
 inline __m256i grid_rank8_finite(__m256 y, const GridTable& g, __m256* value) {
@@ -125,6 +87,21 @@ inline __m256i grid_rank8_finite(__m256 y, const GridTable& g, __m256* value) {
   *value = _mm256_or_ps(magnitude, _mm256_and_ps(_mm256_castsi256_ps(negative), sign_mask));
   return rank;
 }
+
+// grid_rank8_finite for any y: a NaN lane takes rank 0, the most negative value (min returns its
+// second operand for a NaN, so the finite path sees 2 max there and only the result is replaced).
+inline __m256i grid_rank8(__m256 y, const GridTable& g, __m256* value) {
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  __m256i rank = grid_rank8_finite(y, g, value);
+  const __m256 nan = _mm256_cmp_ps(y, y, _CMP_UNORD_Q);
+  rank = _mm256_andnot_si256(_mm256_castps_si256(nan), rank);
+  *value = _mm256_blendv_ps(*value, _mm256_xor_ps(_mm256_set1_ps(g.max_value), sign_mask), nan);
+  return rank;
+}
+
+}  // namespace
+
+namespace {
 
 // products[c * n + j] = w_j (x_j - q_j)^2 at each candidate scale, with the same FP32 operations as
 // the scalar reference: y = x * (1 / (scale * tensor_scale)), q = (value * scale) * tensor_scale,
