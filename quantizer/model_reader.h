@@ -20,6 +20,13 @@ class ModelReader {
   // Reads one tensor, converted to FP32. Throws sop::Error naming the file and tensor on a bad dtype,
   // out-of-range data, or NaN/Inf values.
   virtual Tensor read(const std::string& name) const = 0;
+  // read() into `out`, keeping its values' storage when it holds enough (a loop over a model's
+  // tensors then touches no new pages after the largest), converting on up to `threads` threads
+  // (0: every core). The same values and errors as read(); readers without their own take read().
+  virtual void read_into(const std::string& name, Tensor& out, int threads) const {
+    (void)threads;
+    out = read(name);
+  }
   // The reader of the file itself, for format metadata (GGUF keys, safetensors metadata): a reader
   // in front of another (with_memory_budget) returns the inner one's.
   virtual const ModelReader& underlying() const { return *this; }

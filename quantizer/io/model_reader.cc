@@ -72,6 +72,16 @@ class BudgetedReader : public ModelReader {
   const std::vector<TensorInfo>& tensors() const override { return inner_->tensors(); }
   const ModelReader& underlying() const override { return inner_->underlying(); }
   Tensor read(const std::string& name) const override {
+    check(name);
+    return inner_->read(name);
+  }
+  void read_into(const std::string& name, Tensor& out, int threads) const override {
+    check(name);
+    inner_->read_into(name, out, threads);
+  }
+
+ private:
+  void check(const std::string& name) const {
     for (const TensorInfo& t : inner_->tensors()) {
       if (t.name != name) continue;
       // Compared as elements against max_bytes / 4, so a huge element count cannot overflow the bytes.
@@ -83,10 +93,8 @@ class BudgetedReader : public ModelReader {
       }
       break;
     }
-    return inner_->read(name);
   }
 
- private:
   static std::string size_text(double bytes) {
     char text[64];
     if (bytes < (1 << 20)) std::snprintf(text, sizeof text, "%.0f bytes", bytes);

@@ -242,6 +242,12 @@ void SafetensorsReader::add_shard(const std::string& shard_path) {
 }
 
 Tensor SafetensorsReader::read(const std::string& name) const {
+  Tensor tensor;
+  read_into(name, tensor, 1);
+  return tensor;
+}
+
+void SafetensorsReader::read_into(const std::string& name, Tensor& out, int threads) const {
   const auto found = index_by_name_.find(name);
   if (found == index_by_name_.end()) throw Error(path_, name, "no such tensor");
   const TensorInfo& info = tensors_[found->second];
@@ -249,13 +255,11 @@ Tensor SafetensorsReader::read(const std::string& name) const {
   const detail::MappedFile& file = shards_[where.shard];
   if (!detail::is_convertible_float(info.dtype)) detail::throw_unreadable_dtype(file.path(), info);
 
-  Tensor tensor;
-  tensor.name = info.name;
-  tensor.shape = info.shape;
+  out.name = info.name;
+  out.shape = info.shape;
   file.will_read(where.offset, where.bytes);
-  detail::decode_to_fp32(file.data() + where.offset, info, file.path(), tensor.values);
+  detail::decode_to_fp32(file.data() + where.offset, info, file.path(), out.values, threads);
   file.release(where.offset, where.bytes);
-  return tensor;
 }
 
 }  // namespace sop

@@ -29,6 +29,7 @@ class SafetensorsReader : public ModelReader {
   const std::vector<TensorInfo>& tensors() const override { return tensors_; }
   // Safe to call from several threads at once.
   Tensor read(const std::string& name) const override;
+  void read_into(const std::string& name, Tensor& out, int threads) const override;
 
   std::size_t shard_count() const { return shards_.size(); }
   const std::string& shard_path(std::size_t shard) const { return shards_.at(shard).path(); }

@@ -1,10 +1,12 @@
 #include "quantizer/io/tensor_decode.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "base/error.h"
 #include "base/half.h"
+#include "base/parallel.h"
 
 namespace sop::detail {
 
@@ -61,6 +63,9 @@ void allocate_fp32(const TensorInfo& info, const std::string& file, std::vector<
   const uint64_t count = static_cast<uint64_t>(info.element_count());
   // A well-formed but huge tensor (100 GB) must name itself, not end as a bare "std::bad_alloc".
   try {
+    // Storage that holds enough is kept (its stale values are overwritten by the caller); a
+    // smaller one is dropped rather than grown, which would copy it.
+    if (out.capacity() < count) out = std::vector<float>();
     out.resize(count);
   } catch (const std::exception&) {  // std::bad_alloc, or std::length_error past max_size()
     throw Error(file, info.name,
@@ -69,42 +74,86 @@ void allocate_fp32(const TensorInfo& info, const std::string& file, std::vector<
   }
 }
 
-void reject_non_finite(const std::vector<float>& values, const TensorInfo& info, const std::string& file) {
+namespace {
+
+// The index of the first non-finite value in [begin, end), or end.
+uint64_t first_non_finite(const float* values, uint64_t begin, uint64_t end) {
   // One pass over the exponent bits: cheap, and independent of -ffast-math assumptions about isfinite.
-  for (uint64_t i = 0; i < values.size(); ++i) {
-    if ((float_to_bits(values[i]) & 0x7F800000u) == 0x7F800000u) {
-      throw_non_finite(file, info, i, static_cast<double>(values[i]), "non-finite value");
-    }
+  uint32_t all_ones = 0;  // OR of the exponent tests, so the common all-finite case has no branch per value
+  for (uint64_t i = begin; i < end; ++i) all_ones |= (float_to_bits(values[i]) & 0x7F800000u) == 0x7F800000u;
+  if (!all_ones) return end;
+  for (uint64_t i = begin; i < end; ++i) {
+    if ((float_to_bits(values[i]) & 0x7F800000u) == 0x7F800000u) return i;
   }
+  return end;
+}
+
+// The element chunks the conversion is split into: fixed, so the first bad element named does not
+// depend on the thread count.
+constexpr uint64_t kDecodeChunk = uint64_t{1} << 20;
+
+}  // namespace
+
+void reject_non_finite(const std::vector<float>& values, const TensorInfo& info, const std::string& file) {
+  const uint64_t bad = first_non_finite(values.data(), 0, values.size());
+  if (bad != values.size()) throw_non_finite(file, info, bad, static_cast<double>(values[bad]), "non-finite value");
 }
 
 void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
-                    std::vector<float>& out) {
+                    std::vector<float>& out, int threads) {
+  if (!is_convertible_float(info.dtype)) throw_unreadable_dtype(file, info);
   allocate_fp32(info, file, out);
   const uint64_t count = out.size();
-  switch (info.dtype) {
-    case DType::F32:
-      if (count) std::memcpy(out.data(), bytes, count * sizeof(float));
-      break;
-    case DType::F16:
-      for (uint64_t i = 0; i < count; ++i) out[i] = fp16_to_fp32(load_u16(bytes + 2 * i));
-      break;
-    case DType::BF16:
-      for (uint64_t i = 0; i < count; ++i) out[i] = bf16_to_fp32(load_u16(bytes + 2 * i));
-      break;
-    case DType::F64:
-      for (uint64_t i = 0; i < count; ++i) {
-        double v;
-        std::memcpy(&v, bytes + 8 * i, sizeof v);
-        if (!std::isfinite(v)) throw_non_finite(file, info, i, v, "non-finite value");
-        out[i] = static_cast<float>(v);
-        if (!std::isfinite(out[i])) throw_non_finite(file, info, i, 0.0, "value outside the FP32 range");
+  const auto chunks = static_cast<int64_t>((count + kDecodeChunk - 1) / kDecodeChunk);
+  // Per chunk: the first element that is not finite (or that F64 takes out of the FP32 range), the
+  // smallest of them reported, as a single pass in order would.
+  std::vector<uint64_t> first_bad(static_cast<std::size_t>(chunks), count);
+  std::vector<uint8_t> out_of_range(static_cast<std::size_t>(chunks), 0);
+  float* values = out.data();
+  parallel_for_ranges(chunks, threads, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+    for (int64_t c = chunk_begin; c < chunk_end; ++c) {
+      const uint64_t begin = static_cast<uint64_t>(c) * kDecodeChunk;
+      const uint64_t end = std::min(count, begin + kDecodeChunk);
+      switch (info.dtype) {
+        case DType::F32:
+          std::memcpy(values + begin, bytes + 4 * begin, (end - begin) * sizeof(float));
+          break;
+        case DType::F16:
+          for (uint64_t i = begin; i < end; ++i) values[i] = fp16_to_fp32(load_u16(bytes + 2 * i));
+          break;
+        case DType::BF16:
+          for (uint64_t i = begin; i < end; ++i) values[i] = bf16_to_fp32(load_u16(bytes + 2 * i));
+          break;
+        default:  // F64
+          for (uint64_t i = begin; i < end; ++i) {
+            double v;
+            std::memcpy(&v, bytes + 8 * i, sizeof v);
+            values[i] = static_cast<float>(v);
+            if (!std::isfinite(v) || !std::isfinite(values[i])) {
+              first_bad[static_cast<std::size_t>(c)] = i;
+              out_of_range[static_cast<std::size_t>(c)] = std::isfinite(v) ? 1 : 0;
+              break;
+            }
+          }
+          break;
       }
-      break;
-    default:
-      throw_unreadable_dtype(file, info);
+      if (first_bad[static_cast<std::size_t>(c)] == count) {
+        const uint64_t bad = first_non_finite(values, begin, end);
+        if (bad != end) first_bad[static_cast<std::size_t>(c)] = bad;
+      }
+    }
+  });
+  for (int64_t c = 0; c < chunks; ++c) {
+    const uint64_t bad = first_bad[static_cast<std::size_t>(c)];
+    if (bad == count) continue;
+    if (info.dtype == DType::F64) {
+      double v;
+      std::memcpy(&v, bytes + 8 * bad, sizeof v);
+      if (out_of_range[static_cast<std::size_t>(c)]) throw_non_finite(file, info, bad, 0.0, "value outside the FP32 range");
+      throw_non_finite(file, info, bad, v, "non-finite value");
+    }
+    throw_non_finite(file, info, bad, static_cast<double>(values[bad]), "non-finite value");
   }
-  reject_non_finite(out, info, file);
 }
 
 void throw_unreadable_dtype(const std::string& file, const TensorInfo& info) {

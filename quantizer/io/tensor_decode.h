@@ -16,13 +16,15 @@ std::size_t convertible_element_size(DType dtype);
 
 // Converts info.element_count() elements starting at `bytes` (no alignment needed) into `out`, then
 // rejects the first NaN or infinity with a sop::Error naming `file`, the tensor and the element's
-// flat index and coordinates. The caller has already bounds-checked the byte range.
+// flat index and coordinates. The caller has already bounds-checked the byte range. Split between
+// up to `threads` threads (0: every core); `out` keeps its storage when it holds enough.
 void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
-                    std::vector<float>& out);
+                    std::vector<float>& out, int threads = 1);
 
 // The two halves of decode_to_fp32, for readers that decode other stored types (GGUF's block types):
-// sizes `out` to info.element_count() (an error naming the tensor if that cannot be allocated), and
-// rejects the first NaN or infinity in `values`.
+// sizes `out` to info.element_count() (an error naming the tensor if that cannot be allocated; its
+// storage is kept when it holds enough, and its old values are not cleared), and rejects the first
+// NaN or infinity in `values`.
 void allocate_fp32(const TensorInfo& info, const std::string& file, std::vector<float>& out);
 void reject_non_finite(const std::vector<float>& values, const TensorInfo& info, const std::string& file);
 

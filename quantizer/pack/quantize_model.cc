@@ -150,6 +150,9 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   summary.knapsack_gap = plan.gap;
   PackWriter writer(request.out_path, info);
   std::size_t layer_index = 0;
+  // One tensor and one result at a time, each reusing the last one's storage.
+  Tensor source;
+  SopLayerResult result;
   if (progress) progress("quantize", 0, info.tensors.size(), "");
   for (std::size_t i = 0; i < info.tensors.size(); ++i) {
     const PackTensorEntry& entry = info.tensors[i];
@@ -158,7 +161,8 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
       if (progress) progress("quantize", i + 1, info.tensors.size(), entry.name);
       continue;
     }
-    const Tensor w = model.read(entry.name);
+    model.read_into(entry.name, source, opts.threads);
+    const Tensor& w = source;
     if (entry.stored == PackedAs::FullPrecision) {
       writer.add_tensor(w);
       summary.kept.push_back(entry.name);
@@ -179,7 +183,7 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
       }
     }
     ++layer_index;
-    const SopLayerResult r = quantize_with_recipe(w, imp, layer_recipe, opts);
+    const SopLayerResult& r = result = quantize_with_recipe(w, imp, layer_recipe, opts, &result);
     writer.add_layer(r);
     // Sums per fixed chunk, added in chunk order: the same SQNR on any number of threads.
     constexpr int64_t kChunk = int64_t{1} << 20;

@@ -806,8 +806,22 @@ double unmeasured_table_bits(const SopLayout& layout, int64_t rows, int64_t meas
   return static_cast<double>(groups(rows) - groups(measured_rows)) * (1 << layout.code_bits) * entry_bits;
 }
 
+namespace {
+
+// `from`'s storage sized to n without copying it: dropped when too small (growing would copy the
+// stale values), else resized in place. Every element is overwritten by the caller.
+template <class T>
+std::vector<T> storage_for(std::vector<T>* from, std::size_t n) {
+  std::vector<T> v;
+  if (from != nullptr && from->capacity() >= n) v = std::move(*from);
+  v.resize(n);
+  return v;
+}
+
+}  // namespace
+
 SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importance, const SopLayerRecipe& recipe,
-                                    const SopSearchOptions& options) {
+                                    const SopSearchOptions& options, SopLayerResult* recycled) {
   const SopLayout& layout = recipe.layout;
   const LayerWork work = make_work(w, importance, layout.block, recipe.awq_alpha);
   const BlockedMatrix& m = work.matrix;
@@ -852,10 +866,11 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
   // Tables a block chooses among (row groups: its group's only).
   const std::size_t choices = layout.rows_per_table > 0 || !layout.has_select() ? 1 : recipe.tables.size();
 
-  r.scale_codes.resize(static_cast<std::size_t>(blocks));
-  r.select.assign(static_cast<std::size_t>(blocks), 0);
-  r.codes.resize(w.values.size());
-  std::vector<float> q(w.values.size());
+  r.scale_codes = storage_for(recycled ? &recycled->scale_codes : nullptr, static_cast<std::size_t>(blocks));
+  r.select = storage_for(recycled ? &recycled->select : nullptr, static_cast<std::size_t>(blocks));
+  std::fill(r.select.begin(), r.select.end(), uint8_t{0});
+  r.codes = storage_for(recycled ? &recycled->codes : nullptr, w.values.size());
+  std::vector<float> q = storage_for(recycled ? &recycled->dequant : nullptr, w.values.size());
   parallel_for_ranges(blocks, options.threads, 4096, [&](int64_t begin, int64_t end) {
     if (choices == 1) {
       // One table per block (the layer's, or its row group's): fit and encode together.

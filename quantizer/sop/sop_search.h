@@ -98,9 +98,11 @@ double stored_table_bits(const SopLayerResult& r);
 double recipe_table_bits(const SopLayerRecipe& recipe, int entry_bits);
 
 // Quantizes w with a recipe's tables (no search beyond the per-block scale and select bit) and applies
-// its sparse residual. The result's dequant is what the golden decode produces.
+// its sparse residual. The result's dequant is what the golden decode produces. `recycled`, a result
+// no longer needed, lends its per-weight arrays' storage, so a loop over a model's matrices touches
+// no new pages after the largest.
 SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importance, const SopLayerRecipe& recipe,
-                                    const SopSearchOptions& options);
+                                    const SopSearchOptions& options, SopLayerResult* recycled = nullptr);
 
 // The per-weight errors of a result and, sorted best first, how much each added sparse residual
 // would remove: error_after(k) = weighted_error - sum of the first k gains.

@@ -226,6 +226,34 @@ TEST_F(SafetensorsCorrupt, NonFiniteValuesNameTheTensorAndIndex) {
   expect_error([&] { SafetensorsReader::open_file(path_)->read("w"); }, {"w", "element 1", "FP32 range"});
 }
 
+// The conversion runs in chunks of 2^20 elements split between threads: the first bad element is
+// named whatever the thread count, and read_into keeps a buffer that holds enough and gives read()'s
+// values.
+TEST_F(SafetensorsCorrupt, ChunkedConversionNamesTheFirstBadElementAndReusesStorage) {
+  const int64_t count = 3 * (int64_t{1} << 20) + 5;
+  std::vector<float> values(static_cast<std::size_t>(count));
+  for (int64_t i = 0; i < count; ++i) values[static_cast<std::size_t>(i)] = static_cast<float>(i % 1000) * 0.5f;
+  const std::string shape = "[" + std::to_string(count) + "]";
+  const std::string offsets = "[0," + std::to_string(4 * count) + "]";
+  write_file(path_, safetensors_bytes(one_tensor_header("F32", shape, offsets), raw_bytes(values)));
+  const auto good = SafetensorsReader::open_file(path_);
+  Tensor reused;
+  reused.values.assign(static_cast<std::size_t>(count) + 100, -1.0f);
+  const float* storage = reused.values.data();
+  good->read_into("w", reused, 4);
+  EXPECT_EQ(reused.values.data(), storage) << "a buffer that holds enough is kept";
+  EXPECT_EQ(reused.values, good->read("w").values);
+  EXPECT_EQ(reused.shape, std::vector<int64_t>{count});
+
+  values[static_cast<std::size_t>(2 * (int64_t{1} << 20) + 7)] = std::numeric_limits<float>::infinity();  // chunk 2
+  values[1500000] = std::numeric_limits<float>::quiet_NaN();                                              // chunk 1
+  write_file(path_, safetensors_bytes(one_tensor_header("F32", shape, offsets), raw_bytes(values)));
+  const auto bad = SafetensorsReader::open_file(path_);
+  for (int threads : {1, 2, 4}) {
+    expect_error([&] { bad->read_into("w", reused, threads); }, {"w", "element 1500000", "NaN"});
+  }
+}
+
 TEST(Safetensors, ConvertsEachFloatType) {
   ScratchDir dir;
   const std::vector<uint16_t> halves = {0x3C00, 0xC000, 0x0001};
