@@ -194,6 +194,14 @@ void AtomicOutputFile::write(const void* data, std::size_t bytes) {
   }
 }
 
+void AtomicOutputFile::start_writeback() {
+  if (committed_ || file_ == nullptr) return;
+  if (std::fflush(file_) != 0) throw Error(path_, "", "write failed (disk full?): " + errno_text());
+#if defined(__linux__)
+  (void)::sync_file_range(::fileno(file_), 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
 void AtomicOutputFile::commit() {
   if (committed_) return;
   if (file_ == nullptr) throw Error(path_, "", "commit after a failed commit");

@@ -54,6 +54,10 @@ class AtomicOutputFile {
   const std::string& temp_path() const { return temp_; }
   // fwrite of all `bytes`; throws sop::Error naming the target on a short write (disk full...).
   void write(const void* data, std::size_t bytes);
+  // Flushes what was written and asks the kernel to start writing it to disk without waiting
+  // (Linux: sync_file_range), so commit()'s fsync has little left to wait for. A hint: where the
+  // call is not available or fails, nothing changes but the timing.
+  void start_writeback();
   // Flushes and fsyncs the file, closes it, renames it over the target and fsyncs the folder.
   // Throws sop::Error naming the target on any failure (the temporary is then removed).
   void commit();

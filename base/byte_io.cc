@@ -1,10 +1,12 @@
 #include "base/byte_io.h"
 
+#include <algorithm>
 #include <array>
 
 #include <zlib.h>
 
 #include "base/error.h"
+#include "base/parallel.h"
 
 namespace sop::detail {
 
@@ -13,6 +15,27 @@ namespace sop::detail {
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, std::size_t size) {
   if (size == 0) return crc;
   return static_cast<uint32_t>(::crc32_z(crc, data, size));
+}
+
+uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, std::size_t size_b) {
+  // zlib's length is a z_off_t; a piece is far below its range (the callers' pieces are arrays in memory).
+  return static_cast<uint32_t>(::crc32_combine(crc_a, crc_b, static_cast<z_off_t>(size_b)));
+}
+
+uint32_t crc32_parallel(Span<const uint8_t> bytes, int threads) {
+  constexpr std::size_t kPiece = std::size_t{4} << 20;
+  const std::size_t pieces = (bytes.size() + kPiece - 1) / kPiece;
+  if (pieces <= 1) return crc32(bytes);
+  std::vector<uint32_t> crcs(pieces);
+  parallel_for_ranges(static_cast<int64_t>(pieces), threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const std::size_t at = static_cast<std::size_t>(p) * kPiece;
+      crcs[static_cast<std::size_t>(p)] = crc32_update(0, bytes.data() + at, std::min(kPiece, bytes.size() - at));
+    }
+  });
+  uint32_t crc = crcs[0];
+  for (std::size_t p = 1; p < pieces; ++p) crc = crc32_combine(crc, crcs[p], std::min(kPiece, bytes.size() - p * kPiece));
+  return crc;
 }
 
 void ByteWriter::short_string(const std::string& s) {

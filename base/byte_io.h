@@ -16,6 +16,10 @@ namespace sop::detail {
 // 0xFFFFFFFF). crc32_update chains: crc32_update(crc32_update(0, a), b) == crc of a followed by b.
 uint32_t crc32_update(uint32_t crc, const uint8_t* data, std::size_t size);
 inline uint32_t crc32(Span<const uint8_t> bytes) { return crc32_update(0, bytes.data(), bytes.size()); }
+// The CRC of a followed by b from crc(a), crc(b) and b's length (zlib's crc32_combine).
+uint32_t crc32_combine(uint32_t crc_a, uint32_t crc_b, std::size_t size_b);
+// crc32(bytes) computed in pieces on up to `threads` threads (0: every core) and combined.
+uint32_t crc32_parallel(Span<const uint8_t> bytes, int threads);
 
 class ByteWriter {
  public:
@@ -37,6 +41,13 @@ class ByteWriter {
   // A string as u16 byte count + UTF-8 bytes (names and labels are short).
   void short_string(const std::string& s);
   void raw(Span<const uint8_t> data) { bytes_.insert(bytes_.end(), data.begin(), data.end()); }
+  // n zero bytes appended, for the caller to fill in place (large arrays, without a second copy).
+  uint8_t* append_zeroed(std::size_t n) {
+    bytes_.resize(bytes_.size() + n);
+    return bytes_.data() + bytes_.size() - n;
+  }
+  void reserve(std::size_t n) { bytes_.reserve(n); }
+  void clear() { bytes_.clear(); }  // keeps the storage for the next use
 
   std::vector<uint8_t>& bytes() { return bytes_; }
   std::size_t size() const { return bytes_.size(); }

@@ -30,6 +30,11 @@ class MappedFile {
   void release(std::size_t offset, std::size_t length) const;
   // Hints that a byte range is about to be read front to back.
   void will_read(std::size_t offset, std::size_t length) const;
+  // Copies [offset, offset + length) into dest with pread, which the kernel serves from the page
+  // cache without mapping a page into this process (for a whole tensor copied once, cheaper than
+  // reading the map). False (dest partly written) if the range is outside the file or a read fails;
+  // the map is then still there to read. Safe to call from several threads at once.
+  bool copy_out(std::size_t offset, std::size_t length, void* dest) const;
 
  private:
   void unmap() noexcept;
@@ -37,6 +42,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
+  int fd_ = -1;  // kept open for copy_out
 };
 
 }  // namespace sop::detail

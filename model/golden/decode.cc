@@ -288,6 +288,10 @@ void unpack_codes(Span<const uint8_t> bytes, int code_bits, std::size_t first, S
 void pack_codes(Span<const uint8_t> codes, int code_bits, std::vector<uint8_t>& bytes) {
   const std::size_t total_bits = codes.size() * static_cast<std::size_t>(code_bits);
   bytes.assign((total_bits + 7) / 8, 0);
+  pack_codes_to(codes, code_bits, bytes.data());
+}
+
+void pack_codes_to(Span<const uint8_t> codes, int code_bits, uint8_t* bytes) {
   const uint32_t mask = (1u << code_bits) - 1;
   // Whole bytes at a time for the unit's 4- and 6-bit codes (2 codes per byte, 4 per 3 bytes), the
   // same bits as the loop below, which packs what is left.
@@ -300,7 +304,7 @@ void pack_codes(Span<const uint8_t> codes, int code_bits, std::vector<uint8_t>& 
     for (; i + 4 <= codes.size(); i += 4) {
       const uint32_t v = (codes[i] & mask) | (codes[i + 1] & mask) << 6 | (codes[i + 2] & mask) << 12 |
                          (codes[i + 3] & mask) << 18;
-      uint8_t* out = bytes.data() + i / 4 * 3;
+      uint8_t* out = bytes + i / 4 * 3;
       out[0] = static_cast<uint8_t>(v);
       out[1] = static_cast<uint8_t>(v >> 8);
       out[2] = static_cast<uint8_t>(v >> 16);

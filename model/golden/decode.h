@@ -174,5 +174,8 @@ std::vector<Product> decode_stream(const DecodeConfig& cfg, const LayerTables& t
 // [i*code_bits, (i+1)*code_bits) of the byte string). Used by the pack file and the RTL's lane bus alike.
 void unpack_codes(Span<const uint8_t> bytes, int code_bits, std::size_t first, Span<uint8_t> out);
 void pack_codes(Span<const uint8_t> codes, int code_bits, std::vector<uint8_t>& bytes);
+// The same bits into out[0, ceil(codes.size() * code_bits / 8)), which must start zeroed: pieces of a
+// multiple of 8 codes packed separately end on whole bytes and join into the whole string.
+void pack_codes_to(Span<const uint8_t> codes, int code_bits, uint8_t* out);
 
 }  // namespace sop::golden

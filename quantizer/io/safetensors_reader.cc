@@ -257,6 +257,11 @@ void SafetensorsReader::read_into(const std::string& name, Tensor& out, int thre
 
   out.name = info.name;
   out.shape = info.shape;
+  if (info.dtype == DType::F32) {
+    // Copied by pread: nothing of the map is touched (release() would find nothing to drop).
+    detail::decode_to_fp32(file.data() + where.offset, info, file.path(), out.values, threads, &file);
+    return;
+  }
   file.will_read(where.offset, where.bytes);
   detail::decode_to_fp32(file.data() + where.offset, info, file.path(), out.values, threads);
   file.release(where.offset, where.bytes);

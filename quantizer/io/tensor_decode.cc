@@ -100,7 +100,7 @@ void reject_non_finite(const std::vector<float>& values, const TensorInfo& info,
 }
 
 void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
-                    std::vector<float>& out, int threads) {
+                    std::vector<float>& out, int threads, const MappedFile* source) {
   if (!is_convertible_float(info.dtype)) throw_unreadable_dtype(file, info);
   allocate_fp32(info, file, out);
   const uint64_t count = out.size();
@@ -116,7 +116,10 @@ void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::str
       const uint64_t end = std::min(count, begin + kDecodeChunk);
       switch (info.dtype) {
         case DType::F32:
-          std::memcpy(values + begin, bytes + 4 * begin, (end - begin) * sizeof(float));
+          if (source == nullptr ||
+              !source->copy_out(static_cast<std::size_t>(bytes - source->data()) + 4 * begin, 4 * (end - begin), values + begin)) {
+            std::memcpy(values + begin, bytes + 4 * begin, (end - begin) * sizeof(float));
+          }
           break;
         case DType::F16:
           for (uint64_t i = begin; i < end; ++i) values[i] = fp16_to_fp32(load_u16(bytes + 2 * i));

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "base/mapped_file.h"
 #include "quantizer/tensor.h"
 
 namespace sop::detail {
@@ -17,9 +18,10 @@ std::size_t convertible_element_size(DType dtype);
 // Converts info.element_count() elements starting at `bytes` (no alignment needed) into `out`, then
 // rejects the first NaN or infinity with a sop::Error naming `file`, the tensor and the element's
 // flat index and coordinates. The caller has already bounds-checked the byte range. Split between
-// up to `threads` threads (0: every core); `out` keeps its storage when it holds enough.
+// up to `threads` threads (0: every core); `out` keeps its storage when it holds enough. `source`,
+// when given, is the map `bytes` points into: F32 data is then copied with its copy_out.
 void decode_to_fp32(const uint8_t* bytes, const TensorInfo& info, const std::string& file,
-                    std::vector<float>& out, int threads = 1);
+                    std::vector<float>& out, int threads = 1, const MappedFile* source = nullptr);
 
 // The two halves of decode_to_fp32, for readers that decode other stored types (GGUF's block types):
 // sizes `out` to info.element_count() (an error naming the tensor if that cannot be allocated; its

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/parallel.h"
 #include "base/checked_math.h"
 #include "base/half.h"
 #include "base/byte_io.h"
@@ -161,7 +162,7 @@ uint64_t table_count_of(const SopLayerResult& layer, Fail&& fail) {
 
 // Checks a layer before it is written, so a bug upstream is reported at quantize time, by field,
 // rather than as a pack file that decodes to something else.
-void check_layer(const SopLayerResult& layer, const std::string& where) {
+void check_layer(const SopLayerResult& layer, const std::string& where, int threads) {
   const golden::DecodeConfig& cfg = layer.decode;
   auto fail = [&](const std::string& field, const std::string& message) {
     throw Error(where, "layer '" + layer.tensor_name + "': " + field, message);
@@ -221,8 +222,21 @@ void check_layer(const SopLayerResult& layer, const std::string& where) {
   }
   if (layer.codes.size() != weights) fail("codes", "expected one per weight (" + std::to_string(weights) + ")");
   const uint32_t code_limit = 1u << cfg.code_bits;
-  for (uint8_t c : layer.codes) {
-    if (c >= code_limit) fail("codes", "code " + std::to_string(c) + " needs more than " + std::to_string(cfg.code_bits) + " bits");
+  // The largest code, per piece on every thread: one compare per code in the common case.
+  constexpr int64_t kPiece = int64_t{1} << 20;
+  const auto code_count = static_cast<int64_t>(layer.codes.size());
+  std::vector<uint8_t> largest(static_cast<std::size_t>((code_count + kPiece - 1) / kPiece), 0);
+  parallel_for_ranges(static_cast<int64_t>(largest.size()), threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const uint8_t* codes = layer.codes.data() + p * kPiece;
+      const int64_t n = std::min(kPiece, code_count - p * kPiece);
+      uint8_t m = 0;
+      for (int64_t i = 0; i < n; ++i) m = codes[i] > m ? codes[i] : m;  // vectorizes
+      largest[static_cast<std::size_t>(p)] = m;
+    }
+  });
+  for (uint8_t m : largest) {
+    if (m >= code_limit) fail("codes", "code " + std::to_string(m) + " needs more than " + std::to_string(cfg.code_bits) + " bits");
   }
   for (std::size_t i = 0; i < layer.sparse.size(); ++i) {
     if (layer.sparse[i].index >= weights) fail("sparse", "index past the end of the matrix");
@@ -267,7 +281,8 @@ constexpr uint32_t kScalePerTensor = 4u;
 // the search counts it with.
 constexpr uint32_t kOwnTables = 0xFFFFFFFFu;  // tables_from: the layer stores its own tables
 
-std::vector<uint8_t> layer_payload(const SopLayerResult& layer, uint32_t tables_from) {
+// Built into `w` (cleared first; the writer keeps one for every layer, so its storage is reused).
+void layer_payload(const SopLayerResult& layer, uint32_t tables_from, int threads, ByteWriter& w) {
   const golden::DecodeConfig& cfg = layer.decode;
   const SopScaleLayout& s = layer.scale_layout;
   const bool has_select = s.select != SelectBitPlacement::None && layer.rows_per_table == 0;
@@ -275,7 +290,7 @@ std::vector<uint8_t> layer_payload(const SopLayerResult& layer, uint32_t tables_
                                  ? static_cast<std::size_t>((layer.rows + layer.rows_per_table - 1) / layer.rows_per_table)
                                  : has_select ? std::size_t{1} << s.select_bits : 1;
   const uint64_t weights = static_cast<uint64_t>(layer.rows) * static_cast<uint64_t>(layer.cols);
-  ByteWriter w;
+  w.clear();
   w.short_string(layer.tensor_name);
   w.u64(static_cast<uint64_t>(layer.rows));
   w.u64(static_cast<uint64_t>(layer.cols));
@@ -321,9 +336,20 @@ std::vector<uint8_t> layer_payload(const SopLayerResult& layer, uint32_t tables_
     const std::vector<uint32_t> select(layer.select.begin(), layer.select.end());
     w.raw(detail::pack_bits(select, s.select_bits));
   }
-  std::vector<uint8_t> packed_codes;
-  golden::pack_codes(layer.codes, cfg.code_bits, packed_codes);
-  w.raw(packed_codes);
+  // The codes, the bulk of the payload, packed in place in pieces of a whole number of bytes.
+  const std::size_t code_bytes = (layer.codes.size() * static_cast<std::size_t>(cfg.code_bits) + 7) / 8;
+  w.reserve(w.size() + code_bytes + layer.sparse.size() * 12 + layer.channel_factors.size() * 4 + 64);
+  uint8_t* packed = w.append_zeroed(code_bytes);
+  constexpr int64_t kPiece = int64_t{1} << 20;  // codes per piece: a multiple of 8 ends on a byte
+  const auto code_count = static_cast<int64_t>(layer.codes.size());
+  parallel_for_ranges((code_count + kPiece - 1) / kPiece, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t first = p * kPiece;
+      const auto n = static_cast<std::size_t>(std::min(kPiece, code_count - first));
+      golden::pack_codes_to(Span<const uint8_t>(layer.codes.data() + first, n), cfg.code_bits,
+                            packed + static_cast<std::size_t>(first) * static_cast<std::size_t>(cfg.code_bits) / 8);
+    }
+  });
   std::vector<uint64_t> indices;
   std::vector<uint32_t> sparse_entries;
   for (const auto& e : layer.sparse) {
@@ -333,7 +359,6 @@ std::vector<uint8_t> layer_payload(const SopLayerResult& layer, uint32_t tables_
   w.raw(detail::pack_bits64(indices, stored_index_bits(weights)));
   w.raw(detail::pack_bits(sparse_entries, cfg.entry_bits()));
   for (float c : layer.channel_factors) w.f32(c);
-  return std::move(w.bytes());
 }
 
 // The decode format fields common to both versions, checked the same way.
@@ -746,8 +771,8 @@ std::vector<float> dequantize_layer(const PackedLayerView& layer) {
 
 // ---- Writer -----------------------------------------------------------------------------------------
 
-PackWriter::PackWriter(std::string path, const PackModelInfo& info)
-    : path_(std::move(path)), out_(std::make_unique<AtomicOutputFile>(path_)) {
+PackWriter::PackWriter(std::string path, const PackModelInfo& info, int threads)
+    : path_(std::move(path)), out_(std::make_unique<AtomicOutputFile>(path_)), threads_(threads) {
   uint8_t header[kFileHeaderBytes] = {};
   std::memcpy(header, kFileMagic, sizeof kFileMagic);
   header[8] = static_cast<uint8_t>(kPackVersionMajor & 0xFF);
@@ -761,8 +786,12 @@ PackWriter::PackWriter(std::string path, const PackModelInfo& info)
 PackWriter::~PackWriter() = default;  // out_ removes the temporary unless finish() committed it
 
 void PackWriter::write_raw(const uint8_t* data, std::size_t size) {
+  write_raw(data, size, detail::crc32_update(0, data, size));
+}
+
+void PackWriter::write_raw(const uint8_t* data, std::size_t size, uint32_t crc) {
   out_->write(data, size);
-  file_crc_ = detail::crc32_update(file_crc_, data, size);
+  file_crc_ = detail::crc32_combine(file_crc_, crc, size);
   bytes_written_ += size;
 }
 
@@ -771,16 +800,17 @@ void PackWriter::write_section(const char tag[4], const std::vector<uint8_t>& pa
   for (int i = 0; i < 4; ++i) h.u8(static_cast<uint8_t>(tag[i]));
   h.u32(0);  // flags
   h.u64(payload.size());
-  h.u32(detail::crc32(payload));
+  const uint32_t payload_crc = detail::crc32_parallel(payload, threads_);
+  h.u32(payload_crc);
   h.u32(detail::crc32(Span<const uint8_t>(h.bytes().data(), h.size())));
   write_raw(h.bytes().data(), h.size());
-  write_raw(payload.data(), payload.size());
+  write_raw(payload.data(), payload.size(), payload_crc);  // the file CRC continues from the payload's
   ++section_count_;
 }
 
 void PackWriter::add_layer(const SopLayerResult& layer) {
   if (finished_) throw Error(path_, layer.tensor_name, "pack already finished");
-  check_layer(layer, path_);
+  check_layer(layer, path_, threads_);
   uint32_t tables_from = kOwnTables;
   if (layer.table_group >= 0) {
     if (layer.rows_per_table > 0) throw Error(path_, layer.tensor_name, "table_group: row-group tables are not shared");
@@ -805,8 +835,10 @@ void PackWriter::add_layer(const SopLayerResult& layer) {
       tables_from = set.layer;
     }
   }
-  write_section(kTagLayer, layer_payload(layer, tables_from));
+  layer_payload(layer, tables_from, threads_, payload_);
+  write_section(kTagLayer, payload_.bytes());
   ++layer_count_;
+  out_->start_writeback();  // the disk writes this layer while the next one is quantized
 }
 
 void PackWriter::add_tensor(const Tensor& tensor) {

@@ -17,6 +17,7 @@
 
 #include "model/golden/decode.h"
 #include "base/atomic_file.h"
+#include "base/byte_io.h"
 #include "base/mapped_file.h"
 #include "quantizer/sop/sop_layer.h"
 #include "base/span.h"
@@ -133,8 +134,9 @@ class PackFile {
 class PackWriter {
  public:
   // Opens a temporary file beside `path` (removing stale ones of killed runs, base/atomic_file.h).
-  // info.tensors must list every tensor that will be added.
-  PackWriter(std::string path, const PackModelInfo& info);
+  // info.tensors must list every tensor that will be added. Layers are checked, packed and
+  // checksummed on up to `threads` threads (0: every core).
+  PackWriter(std::string path, const PackModelInfo& info, int threads = 1);
   ~PackWriter();  // removes the temporary file unless finish() succeeded
   PackWriter(const PackWriter&) = delete;
   PackWriter& operator=(const PackWriter&) = delete;
@@ -154,12 +156,15 @@ class PackWriter {
  private:
   void write_section(const char tag[4], const std::vector<uint8_t>& payload);
   void write_raw(const uint8_t* data, std::size_t size);
+  void write_raw(const uint8_t* data, std::size_t size, uint32_t crc);  // crc: of these bytes
 
   std::string path_;
   std::unique_ptr<AtomicOutputFile> out_;  // this process's temporary beside path_ (base/atomic_file.h)
   uint32_t file_crc_ = 0;
   uint64_t bytes_written_ = 0;
   uint32_t section_count_ = 0;
+  int threads_ = 1;
+  detail::ByteWriter payload_;  // the layer being written, its storage kept from one layer to the next
   bool finished_ = false;
   struct StoredSet {
     uint32_t layer = 0;  // index among the pack's layers

@@ -148,7 +148,7 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
 
   QuantizeSummary summary;
   summary.knapsack_gap = plan.gap;
-  PackWriter writer(request.out_path, info);
+  PackWriter writer(request.out_path, info, opts.threads);
   std::size_t layer_index = 0;
   // One tensor and one result at a time, each reusing the last one's storage.
   Tensor source;
@@ -185,29 +185,8 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
     ++layer_index;
     const SopLayerResult& r = result = quantize_with_recipe(w, imp, layer_recipe, opts, &result);
     writer.add_layer(r);
-    // Sums per fixed chunk, added in chunk order: the same SQNR on any number of threads.
-    constexpr int64_t kChunk = int64_t{1} << 20;
-    const auto count = static_cast<int64_t>(w.values.size());
-    const int64_t chunks = (count + kChunk - 1) / kChunk;
-    std::vector<std::pair<double, double>> sums(static_cast<std::size_t>(chunks));
-    parallel_for_ranges(chunks, opts.threads, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t c = begin; c < end; ++c) {
-        double s = 0, e = 0;
-        for (int64_t k = c * kChunk; k < std::min(count, (c + 1) * kChunk); ++k) {
-          const double d = static_cast<double>(w.values[static_cast<std::size_t>(k)]) - r.dequant[static_cast<std::size_t>(k)];
-          s += static_cast<double>(w.values[static_cast<std::size_t>(k)]) * w.values[static_cast<std::size_t>(k)];
-          e += d * d;
-        }
-        sums[static_cast<std::size_t>(c)] = {s, e};
-      }
-    });
-    double signal = 0, noise = 0;
-    for (const auto& [s, e] : sums) {
-      signal += s;
-      noise += e;
-    }
     summary.layers.push_back({r.tensor_name, r.rows * r.cols, r.choice.option, r.choice.bits, r.choice.weighted_error,
-                              signal, noise});
+                              r.signal, r.noise});
     summary.quantized_weights += r.rows * r.cols;
     summary.quantized_bits += r.choice.bits;
     if (progress) progress("quantize", i + 1, info.tensors.size(), entry.name);

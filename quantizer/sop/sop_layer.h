@@ -97,6 +97,10 @@ struct SopLayerResult {
 
   SopChoice choice;
   std::vector<float> dequant;     // [rows, cols] row-major
+  // Sum of w^2 and of (w - dequant)^2 over the source weights, for SQNR (summed in the same pass as
+  // choice.weighted_error).
+  double signal = 0;
+  double noise = 0;
 
   int64_t blocks_per_row() const { return (cols + block_size - 1) / block_size; }
   // Which of codebooks block b (row-major over (row, block-in-row)) reads.

@@ -588,15 +588,42 @@ double choose_awq_alpha(const Tensor& w, Span<const float> importance, const Sop
 
 namespace {
 
-double weighted_error(const Tensor& w, Span<const float> importance, const std::vector<float>& dequant) {
-  const int64_t cols = w.cols();
-  double e = 0;
-  for (std::size_t i = 0; i < dequant.size(); ++i) {
-    const double d = static_cast<double>(w.values[i]) - dequant[i];
-    const double imp = importance.empty() ? 1.0 : importance[i % static_cast<std::size_t>(cols)];
-    e += imp * d * d;
+struct ErrorSums {
+  double weighted = 0, signal = 0, noise = 0;
+};
+
+// The layer's weighted error (importance per column), signal and plain error in one pass over the
+// source and the reconstruction, in pieces of whole rows added in piece order: the same sums on any
+// number of threads.
+ErrorSums error_sums(const Tensor& w, Span<const float> importance, const std::vector<float>& dequant, int threads) {
+  const int64_t rows = w.rows(), cols = w.cols();
+  const int64_t rows_per_piece = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, cols));
+  const int64_t pieces = (rows + rows_per_piece - 1) / rows_per_piece;
+  std::vector<ErrorSums> sums(static_cast<std::size_t>(pieces));
+  parallel_for_ranges(pieces, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      ErrorSums e;
+      for (int64_t r = p * rows_per_piece; r < std::min(rows, (p + 1) * rows_per_piece); ++r) {
+        const float* x = w.values.data() + r * cols;
+        const float* q = dequant.data() + r * cols;
+        for (int64_t j = 0; j < cols; ++j) {
+          const double d = static_cast<double>(x[j]) - q[j];
+          const double imp = importance.empty() ? 1.0 : importance[static_cast<std::size_t>(j)];
+          e.weighted += imp * d * d;
+          e.signal += static_cast<double>(x[j]) * x[j];
+          e.noise += d * d;
+        }
+      }
+      sums[static_cast<std::size_t>(p)] = e;
+    }
+  });
+  ErrorSums total;
+  for (const ErrorSums& e : sums) {
+    total.weighted += e.weighted;
+    total.signal += e.signal;
+    total.noise += e.noise;
   }
-  return e;
+  return total;
 }
 
 struct SparseCandidate {
@@ -922,7 +949,10 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
     r.tables_stored = recipe.stores_tables;
   }
   r.choice.option = describe_recipe(recipe);
-  r.choice.weighted_error = weighted_error(w, importance, r.dequant);
+  const ErrorSums errors = error_sums(w, importance, r.dequant, options.threads);
+  r.choice.weighted_error = errors.weighted;
+  r.signal = errors.signal;
+  r.noise = errors.noise;
   r.choice.bits = layer_bits(r);
   r.choice.bpw = r.choice.bits / static_cast<double>(w.values.size());
   return r;

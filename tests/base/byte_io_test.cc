@@ -53,6 +53,14 @@ TEST(ByteIo, Crc32IsTheIeeeCheckValue) {
   const uint32_t first = crc32_update(0, reinterpret_cast<const uint8_t*>(text.data()), 4);
   EXPECT_EQ(crc32_update(first, reinterpret_cast<const uint8_t*>(text.data()) + 4, 5), 0xCBF43926u);
   EXPECT_EQ(crc32_update(7, nullptr, 0), 7u);
+  // Combined from two halves, and in 4 MiB pieces on several threads: the one-pass CRC.
+  EXPECT_EQ(crc32_combine(first, crc32_update(0, reinterpret_cast<const uint8_t*>(text.data()) + 4, 5), 5), 0xCBF43926u);
+  std::vector<uint8_t> big((std::size_t{9} << 20) + 3);
+  std::mt19937_64 rng(3);
+  for (auto& b : big) b = static_cast<uint8_t>(rng());
+  const uint32_t whole = crc32(big);
+  for (int threads : {1, 2, 3}) EXPECT_EQ(crc32_parallel(big, threads), whole) << threads << " threads";
+  EXPECT_EQ(crc32_parallel(Span<const uint8_t>(big.data(), 10), 2), crc32(Span<const uint8_t>(big.data(), 10)));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // table that docs/hif.md quotes, and products.
 #include "model/golden/decode.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -182,6 +183,13 @@ TEST(GoldenStream, PackedCodesAreTheBitsOfEveryCodeInOrder) {
       std::vector<uint8_t> got;
       pack_codes(codes, bits, got);
       ASSERT_EQ(got, want) << bits << " bits, " << n << " codes";
+      // Pieces of a multiple of 8 codes packed separately join into the same bytes.
+      std::vector<uint8_t> pieces(want.size(), 0);
+      for (std::size_t first = 0; first < n; first += 16) {
+        pack_codes_to(Span<const uint8_t>(codes.data() + first, std::min<std::size_t>(16, n - first)), bits,
+                      pieces.data() + first * static_cast<std::size_t>(bits) / 8);
+      }
+      ASSERT_EQ(pieces, want) << bits << " bits, " << n << " codes in pieces of 16";
     }
   }
 }

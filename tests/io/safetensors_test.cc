@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/mapped_file.h"
+
 #include "base/half.h"
 #include "quantizer/io/safetensors_reader.h"
 #include "quantizer/io/safetensors_writer.h"
@@ -244,6 +246,13 @@ TEST_F(SafetensorsCorrupt, ChunkedConversionNamesTheFirstBadElementAndReusesStor
   EXPECT_EQ(reused.values.data(), storage) << "a buffer that holds enough is kept";
   EXPECT_EQ(reused.values, good->read("w").values);
   EXPECT_EQ(reused.shape, std::vector<int64_t>{count});
+  // F32 is copied with pread (copy_out): the map's bytes, and a refusal past the end of the file.
+  const detail::MappedFile map(path_);
+  std::vector<uint8_t> copied(1000);
+  ASSERT_TRUE(map.copy_out(13, copied.size(), copied.data()));
+  EXPECT_EQ(std::memcmp(copied.data(), map.data() + 13, copied.size()), 0);
+  EXPECT_FALSE(map.copy_out(map.size() - 10, 11, copied.data()));
+  EXPECT_TRUE(map.copy_out(map.size(), 0, copied.data()));
 
   values[static_cast<std::size_t>(2 * (int64_t{1} << 20) + 7)] = std::numeric_limits<float>::infinity();  // chunk 2
   values[1500000] = std::numeric_limits<float>::quiet_NaN();                                              // chunk 1
