@@ -88,6 +88,69 @@ inline __m256i grid_rank8_finite(__m256 y, const GridTable& g, __m256* value) {
   return rank;
 }
 
+// grid_rank8_finite by a shorter chain, for grids whose largest value is at least 2^M u (every
+// minifloat grid the codebooks recognize): below 2^M u the step is u and |y| / u is rounded as
+// there; from 2^M u up a grid value is a float with M mantissa bits, so |y|'s bits are rounded at
+// mantissa bit 23 - M by an integer add (half - 1 rounds a tie down, half rounds a negative y's
+// tie up, to the lower value) and a mask, the carry moving into the next binade as it should. The
+// two roundings are independent and picked per lane; the index follows from the rounded bits.
+struct SplitGrid {
+  __m256 low;            // 2^M u: where the uniform steps end
+  __m256 inverse_step;   // 1 / u
+  __m256 step;           // u
+  __m256 max_value;
+  __m256 twice_max;
+  __m256i half_less_one;  // 2^(22 - M) - 1
+  __m256i keep;           // ~(2^(23 - M) - 1)
+  __m128i mantissa_shift;  // 23 - M
+  __m256i index_offset;   // 2^M - (exponent field of 2^M u << M)
+  __m256i max_index;
+  __m256i zero_rank;
+};
+
+inline SplitGrid split_grid(const GridTable& g) {
+  const auto field_float = [](int field) { return _mm256_castsi256_ps(_mm256_set1_epi32(field << 23)); };
+  SplitGrid s;
+  s.low = field_float(g.first_binade_exponent);
+  s.inverse_step = field_float(254 - g.step_exponent);
+  s.step = field_float(g.step_exponent);
+  s.max_value = _mm256_set1_ps(g.max_value);
+  s.twice_max = _mm256_set1_ps(2 * g.max_value);
+  s.half_less_one = _mm256_set1_epi32((1 << (22 - g.mantissa_bits)) - 1);
+  s.keep = _mm256_set1_epi32(~((1 << (23 - g.mantissa_bits)) - 1));
+  s.mantissa_shift = _mm_cvtsi32_si128(23 - g.mantissa_bits);
+  s.index_offset = _mm256_set1_epi32((1 << g.mantissa_bits) - (g.first_binade_exponent << g.mantissa_bits));
+  s.max_index = _mm256_set1_epi32(g.max_index);
+  s.zero_rank = _mm256_set1_epi32(g.zero_rank);
+  return s;
+}
+
+// The same rank and value as grid_rank8_finite (tests/quantizer/sop_block_search_test.cc).
+inline __m256i grid_rank8_split(__m256 y, const SplitGrid& s, __m256* value) {
+  const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign_mask, y), s.twice_max);
+  const __m256i negative = _mm256_srai_epi32(_mm256_castps_si256(y), 31);  // -1 where the sign bit is set
+  const __m256 uniform = _mm256_cmp_ps(a, s.low, _CMP_LT_OQ);
+  // Below 2^M u: k = |y| / u rounded (the tie rule as a threshold, as grid_rank8_finite).
+  const __m256 kf = _mm256_mul_ps(a, s.inverse_step);
+  const __m256i k0 = _mm256_cvttps_epi32(kf);
+  const __m256 frac = _mm256_sub_ps(kf, _mm256_cvtepi32_ps(k0));
+  const __m256 threshold = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32(0x3F000000), negative));
+  const __m256i k = _mm256_sub_epi32(k0, _mm256_castps_si256(_mm256_cmp_ps(frac, threshold, _CMP_GT_OQ)));
+  const __m256 uniform_value = _mm256_mul_ps(_mm256_cvtepi32_ps(k), s.step);
+  // From 2^M u: |y| rounded to M mantissa bits, then at most the largest value.
+  const __m256i rounded = _mm256_and_si256(
+      _mm256_sub_epi32(_mm256_add_epi32(_mm256_castps_si256(a), s.half_less_one), negative), s.keep);
+  const __m256 binade_value = _mm256_min_ps(_mm256_castsi256_ps(rounded), s.max_value);
+  const __m256i binade_index =
+      _mm256_add_epi32(_mm256_srl_epi32(_mm256_castps_si256(binade_value), s.mantissa_shift), s.index_offset);
+  const __m256 magnitude = _mm256_blendv_ps(binade_value, uniform_value, uniform);
+  const __m256i index = _mm256_min_epi32(_mm256_blendv_epi8(binade_index, k, _mm256_castps_si256(uniform)), s.max_index);
+  *value = _mm256_or_ps(magnitude, _mm256_and_ps(_mm256_castsi256_ps(negative), sign_mask));
+  // zero_rank + index, or zero_rank - index where negative ((index ^ -1) + 1 = -index).
+  return _mm256_add_epi32(s.zero_rank, _mm256_sub_epi32(_mm256_xor_si256(index, negative), negative));
+}
+
 // grid_rank8_finite for any y: a NaN lane takes rank 0, the most negative value (min returns its
 // second operand for a NaN, so the finite path sees 2 max there and only the result is replaced).
 inline __m256i grid_rank8(__m256 y, const GridTable& g, __m256* value) {
@@ -258,6 +321,8 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const un
   const __m256i lo = _mm256_max_epi32(one, _mm256_sub_epi32(centre, steps));
   const __m256i hi = _mm256_max_epi32(lo, _mm256_min_epi32(last, _mm256_add_epi32(centre, steps)));
 
+  if (grid.max_value < _mm256_cvtss_f32(split_grid(grid).low)) return false;  // grid_rank8_split's condition
+  const SplitGrid split = split_grid(grid);
   const __m256 ts = _mm256_set1_ps(s.tensor_scale);
   __m256 best_error = _mm256_set1_ps(__builtin_inff());
   __m256i best_code = _mm256_setzero_si256(), best_slot = _mm256_setzero_si256();
@@ -290,7 +355,7 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const un
     __m256i* rank = slot_rank[slot];
     for (int j = 0; j < n; ++j) {
       __m256 value;
-      rank[j] = grid_rank8_finite(_mm256_mul_ps(x[j], inv), grid, &value);
+      rank[j] = grid_rank8_split(_mm256_mul_ps(x[j], inv), split, &value);
       q[j] = _mm256_mul_ps(_mm256_mul_ps(value, scale), ts);
       const __m256 d = _mm256_sub_ps(x[j], q[j]);
       error = _mm256_add_ps(error, _mm256_mul_ps(_mm256_mul_ps(w[j], d), d));

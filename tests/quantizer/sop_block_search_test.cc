@@ -248,8 +248,8 @@ TEST(SopBlockSearch, FloatGridRankEqualsTheBinarySearchOnTheAtoms) {
 TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
   const std::vector<float> atoms = float_format_atoms("E2M3");
   for (const golden::ScaleFormat& format : {golden::kScaleUE4M4, golden::kScaleE4M3}) {
-    const auto cfg = config(golden::EntryFormat::Hif, format, 6);
-    for (const char* name : {"E2M3", "E3M2"}) {
+    for (const char* name : {"E2M3", "E3M2", "E2M1"}) {
+      const auto cfg = config(golden::EntryFormat::Hif, format, std::string(name) == "E2M1" ? 4 : 6);
       const LutCodebook cb(name, cfg, float_format_atoms(name));
       ASSERT_TRUE(cb.float_grid()) << name;
       for (int block : {16, 8, 32, 24}) {
@@ -290,6 +290,38 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
           }
         }
       }
+    }
+  }
+  // Exact ties: blocks whose largest element is the table's largest value at a scale of 1 and whose
+  // others sit on midpoints between grid values (in the uniform steps and in the binades, positive
+  // and negative), so the tie rule decides their codes.
+  {
+    const auto cfg = config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6);
+    const LutCodebook cb("E2M3", cfg, atoms);
+    const ScaleGrid grid(cfg.scale, 1.0f);
+    const float ties[] = {0.0625f, 0.1875f, 0.9375f, 1.0625f, 1.875f + 0.0625f, 2.125f, 2.25f, 3.875f,
+                          4.25f,   4.75f,   7.25f,   -0.0625f, -1.0625f, -2.25f, -4.75f, -7.25f};
+    const int64_t rows = 8, cols = 16 * 8;
+    std::vector<float> x(static_cast<std::size_t>(rows * cols));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = ties[(i * 7 + i / 16) % 16];
+    for (std::size_t b = 0; b < x.size() / 16; ++b) x[b * 16 + (b % 16)] = (b % 2) ? 7.5f : -7.5f;
+    const std::vector<float> col_weight(static_cast<std::size_t>(cols), 1.0f);
+    const BlockedMatrix m{x.data(), col_weight.data(), rows, cols, 16};
+    for (const ScaleSearch search : {ScaleSearch{0, false}, ScaleSearch{1, false}}) {
+      std::vector<uint32_t> scales(static_cast<std::size_t>(m.block_count())), want_scales(scales.size());
+      std::vector<uint8_t> codes(x.size()), want_codes(x.size());
+      std::vector<float> q(x.size()), want_q(x.size());
+      fit_encode_blocks(m, 0, m.block_count(), cb, grid, search, scales.data(), codes.data(), q.data());
+      for (int64_t b = 0; b < m.block_count(); ++b) {
+        const int64_t at = m.block_values(b) - x.data();
+        const BlockFit fit = fit_block_reference(m.block_values(b), m.block_weights(b), 16, cb, grid, search);
+        want_scales[static_cast<std::size_t>(b)] = fit.scale_code;
+        encode_block(m.block_values(b), m.block_weights(b), 16, cb, grid, fit.scale_code, want_codes.data() + at,
+                     want_q.data() + at, SearchKernel::Reference);
+      }
+      ASSERT_EQ(scales, want_scales) << "ties, steps " << search.steps;
+      ASSERT_EQ(codes, want_codes) << "ties, steps " << search.steps;
+      ASSERT_EQ(std::memcmp(q.data(), want_q.data(), q.size() * sizeof(float)), 0) << "ties, steps " << search.steps;
     }
   }
   // The eight-block kernel itself runs (and is not always declining to the per-block path).
