@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/large_array.h"
 #include "base/span.h"
 
 namespace sop::detail {
@@ -46,7 +47,16 @@ class ByteWriter {
     bytes_.resize(bytes_.size() + n);
     return bytes_.data() + bytes_.size() - n;
   }
-  void reserve(std::size_t n) { bytes_.reserve(n); }
+  // Room for n bytes in all; new storage for a large section is advised to huge pages before it is
+  // touched (base/large_array.h).
+  void reserve(std::size_t n) {
+    if (bytes_.capacity() >= n) return;
+    std::vector<uint8_t> grown;
+    grown.reserve(n);
+    advise_huge_pages(grown.data(), n);
+    grown.assign(bytes_.begin(), bytes_.end());
+    bytes_.swap(grown);
+  }
   void clear() { bytes_.clear(); }  // keeps the storage for the next use
 
   std::vector<uint8_t>& bytes() { return bytes_; }

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "base/half.h"
+#include "base/large_array.h"
 #include "base/parallel.h"
 
 namespace sop::detail {
@@ -63,10 +64,8 @@ void allocate_fp32(const TensorInfo& info, const std::string& file, std::vector<
   const uint64_t count = static_cast<uint64_t>(info.element_count());
   // A well-formed but huge tensor (100 GB) must name itself, not end as a bare "std::bad_alloc".
   try {
-    // Storage that holds enough is kept (its stale values are overwritten by the caller); a
-    // smaller one is dropped rather than grown, which would copy it.
-    if (out.capacity() < count) out = std::vector<float>();
-    out.resize(count);
+    // Storage that holds enough is kept (its stale values are overwritten by the caller).
+    resize_for_overwrite(out, count);
   } catch (const std::exception&) {  // std::bad_alloc, or std::length_error past max_size()
     throw Error(file, info.name,
                 "needs " + std::to_string(count) + " FP32 values (" + std::to_string(count / (uint64_t{1} << 20) * 4) +

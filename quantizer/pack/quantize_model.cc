@@ -150,6 +150,9 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   summary.knapsack_gap = plan.gap;
   PackWriter writer(request.out_path, info, opts.threads);
   std::size_t layer_index = 0;
+  // The pack needs the codes and the error sums, not the reconstruction.
+  SopSearchOptions write_opts = opts;
+  write_opts.keep_dequant = false;
   // One tensor and one result at a time, each reusing the last one's storage.
   Tensor source;
   SopLayerResult result;
@@ -183,7 +186,7 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
       }
     }
     ++layer_index;
-    const SopLayerResult& r = result = quantize_with_recipe(w, imp, layer_recipe, opts, &result);
+    const SopLayerResult& r = result = quantize_with_recipe(w, imp, layer_recipe, write_opts, &result);
     writer.add_layer(r);
     summary.layers.push_back({r.tensor_name, r.rows * r.cols, r.choice.option, r.choice.bits, r.choice.weighted_error,
                               r.signal, r.noise});

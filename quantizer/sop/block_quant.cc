@@ -194,10 +194,21 @@ float per_tensor_scale(Span<const float> weights, float cb_max, const golden::Sc
   std::mutex amax_mutex;
   float amax = 0;
   parallel_for_ranges(static_cast<int64_t>(weights.size()), threads, int64_t{1} << 20, [&](int64_t begin, int64_t end) {
-    float local = 0;
-    for (int64_t i = begin; i < end; ++i) local = std::max(local, std::fabs(weights[static_cast<std::size_t>(i)]));
+    // The largest |w| as the largest magnitude bit pattern (non-negative floats up to +inf order as
+    // their bits do; a NaN's are above +inf's and it is skipped, as std::max skips it): an integer
+    // max the compiler puts in lanes.
+    uint32_t local = 0;
+    const float* w = weights.data();
+    for (int64_t i = begin; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, w + i, sizeof bits);
+      bits &= 0x7FFFFFFFu;
+      local = bits > local && bits <= 0x7F800000u ? bits : local;
+    }
+    float local_max;
+    std::memcpy(&local_max, &local, sizeof local_max);
     std::lock_guard<std::mutex> lock(amax_mutex);
-    amax = std::max(amax, local);
+    amax = std::max(amax, local_max);
   });
   if (amax == 0 || cb_max <= 0) return 1.0f;
   const ScaleGrid grid(format, 1.0f);

@@ -11,6 +11,7 @@
 #include "quantizer/codebooks/codebooks.h"
 #include "quantizer/codebooks/lloyd.h"
 #include "base/error.h"
+#include "base/large_array.h"
 #include "base/parallel.h"
 
 namespace sop {
@@ -592,31 +593,42 @@ struct ErrorSums {
   double weighted = 0, signal = 0, noise = 0;
 };
 
-// The layer's weighted error (importance per column), signal and plain error in one pass over the
-// source and the reconstruction, in pieces of whole rows added in piece order: the same sums on any
-// number of threads.
-ErrorSums error_sums(const Tensor& w, Span<const float> importance, const std::vector<float>& dequant, int threads) {
-  const int64_t rows = w.rows(), cols = w.cols();
-  const int64_t rows_per_piece = std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, cols));
-  const int64_t pieces = (rows + rows_per_piece - 1) / rows_per_piece;
-  std::vector<ErrorSums> sums(static_cast<std::size_t>(pieces));
-  parallel_for_ranges(pieces, threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      ErrorSums e;
-      for (int64_t r = p * rows_per_piece; r < std::min(rows, (p + 1) * rows_per_piece); ++r) {
-        const float* x = w.values.data() + r * cols;
-        const float* q = dequant.data() + r * cols;
-        for (int64_t j = 0; j < cols; ++j) {
-          const double d = static_cast<double>(x[j]) - q[j];
-          const double imp = importance.empty() ? 1.0 : importance[static_cast<std::size_t>(j)];
-          e.weighted += imp * d * d;
-          e.signal += static_cast<double>(x[j]) * x[j];
-          e.noise += d * d;
-        }
+// The sums over rows of x and its reconstruction q ([rows, cols], row-major): four running sums,
+// weight j going to sum j mod 4, added at the end (independent adds the compiler can put in lanes).
+ErrorSums piece_error_sums(const float* x, const float* q, int64_t rows, int64_t cols, Span<const float> importance) {
+  double weighted[4] = {}, signal[4] = {}, noise[4] = {};
+  const int64_t n = rows * cols;
+  const auto sum_one = [&](int64_t i, int lane) {
+    const double d = static_cast<double>(x[i]) - q[i];
+    const double imp = importance.empty() ? 1.0 : importance[static_cast<std::size_t>(i % cols)];
+    weighted[lane] += imp * d * d;
+    signal[lane] += static_cast<double>(x[i]) * x[i];
+    noise[lane] += d * d;
+  };
+  int64_t i = 0;
+  if (importance.empty()) {
+    for (; i + 4 <= n; i += 4) {
+      for (int lane = 0; lane < 4; ++lane) {
+        const double d = static_cast<double>(x[i + lane]) - q[i + lane];
+        weighted[lane] += d * d;
+        signal[lane] += static_cast<double>(x[i + lane]) * x[i + lane];
+        noise[lane] += d * d;
       }
-      sums[static_cast<std::size_t>(p)] = e;
     }
-  });
+  }
+  for (; i < n; ++i) sum_one(i, static_cast<int>(i & 3));
+  ErrorSums e;
+  e.weighted = (weighted[0] + weighted[1]) + (weighted[2] + weighted[3]);
+  e.signal = (signal[0] + signal[1]) + (signal[2] + signal[3]);
+  e.noise = (noise[0] + noise[1]) + (noise[2] + noise[3]);
+  return e;
+}
+
+// The pieces the sums are taken over: whole rows, about 2^20 weights each, added in piece order, so
+// the sums do not depend on the thread count (nor on whether the reconstruction was kept whole).
+int64_t rows_per_error_piece(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(1, cols)); }
+
+ErrorSums add_pieces(const std::vector<ErrorSums>& sums) {
   ErrorSums total;
   for (const ErrorSums& e : sums) {
     total.weighted += e.weighted;
@@ -624,6 +636,23 @@ ErrorSums error_sums(const Tensor& w, Span<const float> importance, const std::v
     total.noise += e.noise;
   }
   return total;
+}
+
+// The layer's weighted error (importance per column), signal and plain error in one pass over the
+// source and the reconstruction.
+ErrorSums error_sums(const Tensor& w, Span<const float> importance, const std::vector<float>& dequant, int threads) {
+  const int64_t rows = w.rows(), cols = w.cols();
+  const int64_t rows_per_piece = rows_per_error_piece(cols);
+  const int64_t pieces = (rows + rows_per_piece - 1) / rows_per_piece;
+  std::vector<ErrorSums> sums(static_cast<std::size_t>(pieces));
+  parallel_for_ranges(pieces, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t first = p * rows_per_piece, count = std::min(rows, first + rows_per_piece) - first;
+      sums[static_cast<std::size_t>(p)] =
+          piece_error_sums(w.values.data() + first * cols, dequant.data() + first * cols, count, cols, importance);
+    }
+  });
+  return add_pieces(sums);
 }
 
 struct SparseCandidate {
@@ -835,13 +864,27 @@ double unmeasured_table_bits(const SopLayout& layout, int64_t rows, int64_t meas
 
 namespace {
 
-// `from`'s storage sized to n without copying it: dropped when too small (growing would copy the
-// stale values), else resized in place. Every element is overwritten by the caller.
+// `from`'s storage sized to n without copying it (resize_for_overwrite): every element is
+// overwritten by the caller.
+// The fields every quantize_with_recipe result ends with: table sharing, the option, errors, bits.
+void finish_result(SopLayerResult& r, const SopLayerRecipe& recipe, const ErrorSums& errors) {
+  if (recipe.layout.share_group > 1) {
+    r.table_group = recipe.table_group;
+    r.tables_stored = recipe.stores_tables;
+  }
+  r.choice.option = describe_recipe(recipe);
+  r.choice.weighted_error = errors.weighted;
+  r.signal = errors.signal;
+  r.noise = errors.noise;
+  r.choice.bits = layer_bits(r);
+  r.choice.bpw = r.choice.bits / static_cast<double>(r.rows * r.cols);
+}
+
 template <class T>
 std::vector<T> storage_for(std::vector<T>* from, std::size_t n) {
   std::vector<T> v;
-  if (from != nullptr && from->capacity() >= n) v = std::move(*from);
-  v.resize(n);
+  if (from != nullptr) v = std::move(*from);
+  resize_for_overwrite(v, n);
   return v;
 }
 
@@ -893,10 +936,36 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
   // Tables a block chooses among (row groups: its group's only).
   const std::size_t choices = layout.rows_per_table > 0 || !layout.has_select() ? 1 : recipe.tables.size();
 
+  // Only codes and sums wanted, one table per block, nothing applied after the blocks' own
+  // reconstruction: quantize a piece of rows at a time into a small buffer and sum its errors there.
+  const bool pieces_only = !options.keep_dequant && choices == 1 && layout.rows_per_table == 0 &&
+                           recipe.sparse_count == 0 && work.c.empty();
   r.scale_codes = storage_for(recycled ? &recycled->scale_codes : nullptr, static_cast<std::size_t>(blocks));
   r.select = storage_for(recycled ? &recycled->select : nullptr, static_cast<std::size_t>(blocks));
   std::fill(r.select.begin(), r.select.end(), uint8_t{0});
   r.codes = storage_for(recycled ? &recycled->codes : nullptr, w.values.size());
+  if (pieces_only) {
+    const int64_t rows_per_piece = rows_per_error_piece(r.cols);
+    const int64_t pieces = (r.rows + rows_per_piece - 1) / rows_per_piece;
+    std::vector<ErrorSums> sums(static_cast<std::size_t>(pieces));
+    parallel_for_ranges(pieces, options.threads, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> q;
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t first = p * rows_per_piece, count = std::min(r.rows, first + rows_per_piece) - first;
+        BlockedMatrix piece = m;
+        piece.values = m.values + first * r.cols;
+        piece.rows = count;
+        q.resize(static_cast<std::size_t>(count * r.cols));
+        fit_encode_blocks(piece, 0, piece.block_count(), cbs.front(), grid, search,
+                          r.scale_codes.data() + first * blocks_per_row, r.codes.data() + first * r.cols, q.data());
+        sums[static_cast<std::size_t>(p)] = piece_error_sums(piece.values, q.data(), count, r.cols, importance);
+      }
+    });
+    const ErrorSums errors = add_pieces(sums);
+    r.sparse_index_bits = sparse_index_bits(static_cast<int64_t>(w.values.size()));
+    finish_result(r, recipe, errors);
+    return r;
+  }
   std::vector<float> q = storage_for(recycled ? &recycled->dequant : nullptr, w.values.size());
   parallel_for_ranges(blocks, options.threads, 4096, [&](int64_t begin, int64_t end) {
     if (choices == 1) {
@@ -944,17 +1013,7 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
       r.dequant[k.index] = k.dequant;
     }
   }
-  if (layout.share_group > 1) {
-    r.table_group = recipe.table_group;
-    r.tables_stored = recipe.stores_tables;
-  }
-  r.choice.option = describe_recipe(recipe);
-  const ErrorSums errors = error_sums(w, importance, r.dequant, options.threads);
-  r.choice.weighted_error = errors.weighted;
-  r.signal = errors.signal;
-  r.noise = errors.noise;
-  r.choice.bits = layer_bits(r);
-  r.choice.bpw = r.choice.bits / static_cast<double>(w.values.size());
+  finish_result(r, recipe, error_sums(w, importance, r.dequant, options.threads));
   return r;
 }
 

@@ -55,6 +55,10 @@ struct SopSearchOptions {
   LutCapacity lut;
   golden::EntryFormat entry_format = golden::EntryFormat::Hif;
   int threads = 0;
+  // quantize_with_recipe keeps the reconstruction (SopLayerResult::dequant). A writer that needs only
+  // the codes and the error sums turns it off: where the layer has no sparse residual and no c, the
+  // reconstruction then lives a piece at a time (dequant left empty), with the same sums.
+  bool keep_dequant = true;
 };
 
 // What it takes to reproduce a layer's quantization exactly: the tables (real values before LUT

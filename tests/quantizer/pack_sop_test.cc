@@ -45,6 +45,22 @@ TEST_P(PackSopTest, GoldenDecodeOfPackEqualsInMemoryDequantBitForBit) {
     recipe.sparse_count = param.sparse_count;
     results.push_back(quantize_with_recipe(w, importance, recipe, options));
     info.tensors.push_back({t.name, t.shape, PackedAs::Quantized, ""});
+    // Without the reconstruction (what the pack writer asks for): the same codes and sums bit for
+    // bit; where nothing follows the blocks' own reconstruction it is not kept at all.
+    SopSearchOptions codes_only = options;
+    codes_only.keep_dequant = false;
+    const SopLayerResult& kept = results.back();
+    const SopLayerResult lean = quantize_with_recipe(w, importance, recipe, codes_only);
+    EXPECT_EQ(lean.codes, kept.codes) << t.name;
+    EXPECT_EQ(lean.scale_codes, kept.scale_codes) << t.name;
+    EXPECT_EQ(lean.select, kept.select) << t.name;
+    EXPECT_EQ(lean.choice.weighted_error, kept.choice.weighted_error) << t.name;
+    EXPECT_EQ(lean.signal, kept.signal) << t.name;
+    EXPECT_EQ(lean.noise, kept.noise) << t.name;
+    EXPECT_EQ(lean.choice.bits, kept.choice.bits) << t.name;
+    const bool pieces_only = param.sparse_count == 0 && !param.channel_factors && !layout.has_select();
+    EXPECT_EQ(lean.dequant.empty(), pieces_only) << t.name;
+    EXPECT_GT(kept.noise, 0.0) << t.name;
   }
   ASSERT_EQ(results.size(), 14u);
 
