@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "base/error.h"
+#include "base/large_array.h"
 #include "base/parallel.h"
 #include "quantizer/model_reader.h"
 #include "quantizer/pack/pack_file.h"
@@ -153,9 +154,19 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   // The pack needs the codes and the error sums, not the reconstruction.
   SopSearchOptions write_opts = opts;
   write_opts.keep_dequant = false;
-  // One tensor and one result at a time, each reusing the last one's storage.
+  // One tensor and one result at a time, each reusing the last one's storage, sized once for the
+  // largest matrix (growing from a smaller one would touch new pages twice).
   Tensor source;
   SopLayerResult result;
+  int64_t largest = 0;
+  for (const auto& entry : info.tensors) {
+    if (entry.stored != PackedAs::Quantized) continue;
+    int64_t count = 1;
+    for (int64_t d : entry.shape) count *= d;
+    largest = std::max(largest, count);
+  }
+  resize_for_overwrite(source.values, static_cast<std::size_t>(largest));
+  resize_for_overwrite(result.codes, static_cast<std::size_t>(largest));
   if (progress) progress("quantize", 0, info.tensors.size(), "");
   for (std::size_t i = 0; i < info.tensors.size(); ++i) {
     const PackTensorEntry& entry = info.tensors[i];

@@ -489,10 +489,13 @@ void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const
     encode_block(x, m.block_weights(b), m.block_length(b), cb, grid, fit.scale_code, codes + offset,
                  q ? q + offset : nullptr, kernel);
   };
+  // Without importance every error weight is 1: the kernel then skips the multiply by it.
+  const bool unit_weights = eight && std::all_of(m.col_weight, m.col_weight + m.cols, [](float v) { return v == 1.0f; });
   int64_t b = begin;
   while (eight && b + 8 <= end) {
     detail::GridBlocks8 group{};
     group.n = n;
+    group.unit_weights = unit_weights;
     group.scale_codes = scale_codes + b;
     bool whole = true;  // the last block of a row is short when the row is not a multiple of n
     for (int i = 0; i < 8; ++i) {

@@ -274,13 +274,16 @@ inline __m256i gather_magnitude_code(const float* magnitudes, __m256i code) {
 
 }  // namespace
 
-bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const unsigned char* code_of_rank,
-                           const ScaleTable& s) {
+namespace {
+
+// kUnitWeights: every error weight is 1, so (w * d) * d is d * d exactly and w is not read.
+template <bool kUnitWeights>
+bool fit_encode8(const GridBlocks8& b, const GridTable& grid, const unsigned char* code_of_rank, const ScaleTable& s) {
   constexpr int kMaxN = 32;
   const int n = b.n;
   __m256 x[kMaxN], w[kMaxN];
   load_transposed(b.x, n, x);
-  load_transposed(b.w, n, w);
+  if (!kUnitWeights) load_transposed(b.w, n, w);
   const __m256 sign_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
   // The element of largest magnitude, the first one on ties (signed_max).
   __m256 largest = _mm256_set1_ps(-1.0f), extreme = _mm256_setzero_ps();
@@ -358,7 +361,7 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const un
       rank[j] = grid_rank8_split(_mm256_mul_ps(x[j], inv), split, &value);
       q[j] = _mm256_mul_ps(_mm256_mul_ps(value, scale), ts);
       const __m256 d = _mm256_sub_ps(x[j], q[j]);
-      error = _mm256_add_ps(error, _mm256_mul_ps(_mm256_mul_ps(w[j], d), d));
+      error = _mm256_add_ps(error, _mm256_mul_ps(kUnitWeights ? d : _mm256_mul_ps(w[j], d), d));
     }
     const __m256 better = _mm256_and_ps(_mm256_castsi256_ps(valid), _mm256_cmp_ps(error, best_error, _CMP_LT_OQ));
     const __m256i better_i = _mm256_castps_si256(better);
@@ -418,6 +421,13 @@ bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const un
     }
   }
   return true;
+}
+
+}  // namespace
+
+bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const unsigned char* code_of_rank,
+                           const ScaleTable& s) {
+  return b.unit_weights ? fit_encode8<true>(b, grid, code_of_rank, s) : fit_encode8<false>(b, grid, code_of_rank, s);
 }
 
 #else

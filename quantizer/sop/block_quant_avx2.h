@@ -42,6 +42,7 @@ void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, in
 struct GridBlocks8 {
   const float* x[8];
   const float* w[8];
+  bool unit_weights;         // every w is 1 (w is then not read)
   int n;                     // weights per block: 8, 16, 24 or 32
   float* q[8];               // reconstructions (entry * scale) * tensor_scale
   unsigned char* codes[8];   // table codes

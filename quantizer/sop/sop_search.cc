@@ -466,13 +466,22 @@ SopLayerRecipe search_layer_pair(const Tensor& w, Span<const float> importance, 
   std::vector<std::vector<float>> fixed_values;
   for (const auto& n : layout.fixed_codebooks) fixed_values.push_back(table_values(n, layout.block));
   if (hint) fixed_values = hint->tables;
+  const bool fitted = layout.fitted_codebooks && layout.code_bits == 4;
+  if (!hint && !fitted && !layout.has_select() && fixed_values.size() == 1) {
+    // One fixed table and nothing to choose: no need to measure it.
+    SopLayerRecipe only;
+    only.layout = layout;
+    only.awq_alpha = awq_alpha;
+    only.table_names.push_back(fixed_codebook(layout.fixed_codebooks.front(), layout.block).name);
+    only.tables.push_back(fixed_values.front());
+    return only;
+  }
   const float t = layout.scale.per_tensor_fp32
                       ? per_tensor_scale(Span<const float>(work.matrix.values, w.values.size()),
-                                         table_cb_max(fixed_values), layout.scale.format)
+                                         table_cb_max(fixed_values), layout.scale.format, options.threads)
                       : 1.0f;
   std::vector<float> sample_storage;
   const BlockedMatrix searched = search_rows(work.matrix, options.search_max_blocks, sample_storage);
-  const bool fitted = layout.fitted_codebooks && layout.code_bits == 4;
   const Dd4Points dd4_points = fitted ? locate_dd4_points(searched) : Dd4Points{};
   const SearchContext ctx{searched, dd4_points, decode_config(layout, options), ScaleGrid(layout.scale.format, t),
                           ScaleSearch{options.scale_steps, layout.scale.format.has_sign}, options.threads};

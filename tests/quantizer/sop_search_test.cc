@@ -134,6 +134,22 @@ TEST(SopSearch, DequantIsTheGoldenDecodeBitForBit) {
   }
 }
 
+// A layout with one fixed table and no selector has nothing to search: its recipe is that table
+// (the codebook's values, its name, the c exponent given), and quantizing with it is the layout's.
+TEST(SopSearch, OneFixedTableIsTheRecipeWithoutAMeasurement) {
+  const Tensor w = random_matrix(12, 80, 5);
+  SopSearchOptions opt;
+  const SopLayout layout = parse_sop_layout("g16 E2M3 UE4M4");
+  const SopLayerRecipe recipe = search_layer_pair(w, {}, layout, 0.25, opt);
+  ASSERT_EQ(recipe.tables.size(), 1u);
+  EXPECT_EQ(recipe.table_names.front(), fixed_codebook("E2M3", 16).name);
+  EXPECT_EQ(recipe.tables.front(), fixed_codebook("E2M3", 16).values);
+  EXPECT_EQ(recipe.awq_alpha, 0.25);
+  const SopLayerResult r = quantize_with_recipe(w, {}, recipe, opt);
+  EXPECT_EQ(r.codebooks.front().name, "E2M3");
+  EXPECT_GT(10 * std::log10(r.signal / r.noise), 25.0);  // FP6 elements: about 30 dB on Gaussian weights
+}
+
 TEST(SopSearch, FittedTableBeatsFixedOnesOnAnOddDistribution) {
   // Bimodal weights (clusters at +-0.6 of each block's max) suit no fixed table.
   Tensor w;
