@@ -40,6 +40,26 @@ TEST(Half, EveryHalfRoundTripsThroughFp32) {
   }
 }
 
+// Every half widened against a second implementation: the value from its fields (sign, exponent,
+// mantissa) by ldexp, and NaNs with their payload in the top mantissa bits.
+TEST(Half, EveryHalfWidensToItsValue) {
+  for (uint32_t h = 0; h <= 0xFFFF; ++h) {
+    const bool negative = (h & 0x8000u) != 0;
+    const int exponent = static_cast<int>((h >> 10) & 0x1Fu);
+    const int mantissa = static_cast<int>(h & 0x3FFu);
+    const float got = fp16_to_fp32(static_cast<uint16_t>(h));
+    if (exponent == 0x1F) {
+      ASSERT_EQ(float_to_bits(got), (negative ? 0x80000000u : 0u) | 0x7F800000u | (static_cast<uint32_t>(mantissa) << 13))
+          << std::hex << h;
+      continue;
+    }
+    const float magnitude = exponent == 0 ? std::ldexp(static_cast<float>(mantissa), -24)
+                                          : std::ldexp(1.0f + static_cast<float>(mantissa) / 1024.0f, exponent - 15);
+    const float want = negative ? -magnitude : magnitude;
+    ASSERT_EQ(float_to_bits(got), float_to_bits(want)) << std::hex << h;  // -0 too
+  }
+}
+
 TEST(Half, NarrowingRoundsToNearestEven) {
   const float one_ulp = std::ldexp(1.0f, -10);  // binary16 spacing at 1.0
   EXPECT_EQ(fp32_to_fp16(1.0f + one_ulp / 2), 0x3C00);          // tie -> even (1.0)
