@@ -460,27 +460,70 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
   return err;
 }
 
+namespace {
+
+// The eight-block AVX2 kernels (block_quant_avx2.h) for one table, scale grid and search: minifloat
+// grids and 16-entry tables whose step sums are exact, blocks of 8, 16, 24 or 32, up to 8 steps.
+class EightBlockKernel {
+ public:
+  EightBlockKernel(const LutCodebook& cb, const ScaleGrid& grid, const ScaleSearch& search, const BlockedMatrix& m,
+                   SearchKernel kernel) {
+    const bool shape = use_avx2(kernel) && m.block % 8 == 0 && m.block <= 32 && search.steps >= 0 && search.steps <= 8;
+    sixteen_ = shape && cb.search_midpoint_count() == 15 && cb.steps_exact();
+    grid_ = shape && !sixteen_ && cb.float_grid();
+    if (!available()) return;
+    scales_ = {grid.magnitudes(),
+               static_cast<int>(grid.max_magnitude_code() + 1),
+               cb.max_positive() * grid.tensor_scale(),
+               grid.tensor_scale(),
+               search.steps,
+               search.is_signed && grid.format().has_sign,
+               1u << (grid.format().exp_bits + grid.format().man_bits)};
+    if (grid_) table_ = grid_table(cb);
+    const int distinct = std::min(cb.distinct_count(), 64);
+    for (int rank = 0; rank < distinct; ++rank) code_of_rank_[rank] = static_cast<uint8_t>(cb.sorted_code(rank));
+    for (int rank = 0; rank < 16; ++rank) sorted16_[rank] = cb.sorted_value(std::min(rank, distinct - 1));
+    midpoints_ = cb.search_midpoints();
+    // Without importance every error weight is 1: the kernel then skips the multiply by it.
+    unit_weights_ = std::all_of(m.col_weight, m.col_weight + m.cols, [](float v) { return v == 1.0f; });
+  }
+  bool available() const { return grid_ || sixteen_; }
+
+  // Blocks b .. b + 7 of m; q and codes (offsets from m.values) null for a fit alone. False, with
+  // nothing written, when a block is short or the kernel declines one (an all-zero block...).
+  bool run(const BlockedMatrix& m, int64_t b, uint32_t* scale_codes, float* errors, uint8_t* codes, float* q) const {
+    detail::GridBlocks8 group{};
+    group.n = m.block;
+    group.unit_weights = unit_weights_;
+    group.scale_codes = scale_codes;
+    group.errors = errors;
+    for (int i = 0; i < 8; ++i) {
+      if (m.block_length(b + i) != m.block) return false;  // the last block of a row is short
+      const float* x = m.block_values(b + i);
+      const int64_t offset = x - m.values;
+      group.x[i] = x;
+      group.w[i] = m.block_weights(b + i);
+      group.q[i] = q ? q + offset : nullptr;
+      group.codes[i] = codes ? codes + offset : nullptr;
+    }
+    if (sixteen_) return detail::table16_fit_encode8_avx2(group, {midpoints_, sorted16_}, code_of_rank_, scales_);
+    return detail::grid_fit_encode8_avx2(group, table_, code_of_rank_, scales_);
+  }
+
+ private:
+  bool grid_ = false, sixteen_ = false, unit_weights_ = false;
+  detail::ScaleTable scales_{};
+  detail::GridTable table_{};
+  uint8_t code_of_rank_[64] = {};
+  float sorted16_[16] = {};
+  const float* midpoints_ = nullptr;
+};
+
+}  // namespace
+
 void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const LutCodebook& cb, const ScaleGrid& grid,
                        const ScaleSearch& search, uint32_t* scale_codes, uint8_t* codes, float* q, SearchKernel kernel) {
-  const int n = m.block;
-  // Eight whole blocks per kernel call; the magnitudes must be the grid's own (a lower bound over them).
-  const bool eight = use_avx2(kernel) && cb.float_grid() && q != nullptr && n % 8 == 0 && n <= 32 &&
-                     search.steps >= 0 && search.steps <= 8;
-  detail::ScaleTable scales{};
-  if (eight) {
-    scales = {grid.magnitudes(),
-              static_cast<int>(grid.max_magnitude_code() + 1),
-              cb.max_positive() * grid.tensor_scale(),
-              grid.tensor_scale(),
-              search.steps,
-              search.is_signed && grid.format().has_sign,
-              1u << (grid.format().exp_bits + grid.format().man_bits)};
-  }
-  const detail::GridTable table = eight ? grid_table(cb) : detail::GridTable{};
-  uint8_t code_of_rank[64] = {};
-  for (int rank = 0; eight && rank < std::min(64, cb.distinct_count()); ++rank) {
-    code_of_rank[rank] = static_cast<uint8_t>(cb.sorted_code(rank));
-  }
+  const EightBlockKernel eight(cb, grid, search, m, kernel);
   const auto one_block = [&](int64_t b) {
     const float* x = m.block_values(b);
     const int64_t offset = x - m.values;
@@ -489,38 +532,34 @@ void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const
     encode_block(x, m.block_weights(b), m.block_length(b), cb, grid, fit.scale_code, codes + offset,
                  q ? q + offset : nullptr, kernel);
   };
-  // Without importance every error weight is 1: the kernel then skips the multiply by it.
-  const bool unit_weights = eight && std::all_of(m.col_weight, m.col_weight + m.cols, [](float v) { return v == 1.0f; });
   int64_t b = begin;
-  while (eight && b + 8 <= end) {
-    detail::GridBlocks8 group{};
-    group.n = n;
-    group.unit_weights = unit_weights;
-    group.scale_codes = scale_codes + b;
-    bool whole = true;  // the last block of a row is short when the row is not a multiple of n
-    for (int i = 0; i < 8; ++i) {
-      const float* x = m.block_values(b + i);
-      const int64_t offset = x - m.values;
-      whole = whole && m.block_length(b + i) == n;
-      group.x[i] = x;
-      group.w[i] = m.block_weights(b + i);
-      group.q[i] = q + offset;
-      group.codes[i] = codes + offset;
-    }
-    if (!whole || !detail::grid_fit_encode8_avx2(group, table, code_of_rank, scales)) {
+  for (; eight.available() && q != nullptr && b + 8 <= end; b += 8) {
+    if (!eight.run(m, b, scale_codes + b, nullptr, codes, q)) {
       for (int i = 0; i < 8; ++i) one_block(b + i);  // an all-zero block among them, or a short one
     }
-    b += 8;
   }
   for (; b < end; ++b) one_block(b);
 }
 
 void fit_all_blocks(const BlockedMatrix& m, const LutCodebook& cb, const ScaleGrid& grid,
                     const ScaleSearch& search, Span<BlockFit> out, int threads) {
+  const EightBlockKernel eight(cb, grid, search, m, SearchKernel::Auto);
   parallel_for_ranges(m.block_count(), threads, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      out[static_cast<std::size_t>(b)] =
-          fit_block(m.block_values(b), m.block_weights(b), m.block_length(b), cb, grid, search);
+    int64_t b = begin;
+    for (; eight.available() && b + 8 <= end; b += 8) {
+      uint32_t scale_codes[8];
+      float errors[8];
+      if (eight.run(m, b, scale_codes, errors, nullptr, nullptr)) {
+        for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(b + i)] = {errors[i], scale_codes[i]};
+        continue;
+      }
+      for (int i = 0; i < 8; ++i) {
+        out[static_cast<std::size_t>(b + i)] =
+            fit_block(m.block_values(b + i), m.block_weights(b + i), m.block_length(b + i), cb, grid, search);
+      }
+    }
+    for (; b < end; ++b) {
+      out[static_cast<std::size_t>(b)] = fit_block(m.block_values(b), m.block_weights(b), m.block_length(b), cb, grid, search);
     }
   });
 }

@@ -276,9 +276,40 @@ inline __m256i gather_magnitude_code(const float* magnitudes, __m256i code) {
 
 namespace {
 
+// The nearest entry of a 16-entry table (LutCodebook's lane search): the rank is how many of the
+// 15 sorted midpoints lie below y (ties to the lower value), the value the rank-th sorted value read
+// by two 8-lane permutes. y is finite here.
+struct MidpointRanker {
+  __m256 midpoints[15];
+  __m256 low_values, high_values;  // sorted values 0..7 and 8..15
+  explicit MidpointRanker(const Table16& t) {
+    for (int k = 0; k < 15; ++k) midpoints[k] = _mm256_set1_ps(t.midpoints[k]);
+    low_values = _mm256_loadu_ps(t.sorted_values);
+    high_values = _mm256_loadu_ps(t.sorted_values + 8);
+  }
+  bool usable() const { return true; }
+  __m256i operator()(__m256 y, __m256* value) const {
+    __m256i rank = _mm256_setzero_si256();
+    for (int k = 0; k < 15; ++k) rank = _mm256_sub_epi32(rank, _mm256_castps_si256(_mm256_cmp_ps(y, midpoints[k], _CMP_GT_OQ)));
+    const __m256 high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(rank, _mm256_set1_epi32(7)));
+    *value = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low_values, rank), _mm256_permutevar8x32_ps(high_values, rank), high);
+    return rank;
+  }
+};
+
+// The minifloat-grid rank (grid_rank8_split) in the same shape.
+struct GridRanker {
+  SplitGrid split;
+  float max_value;
+  explicit GridRanker(const GridTable& g) : split(split_grid(g)), max_value(g.max_value) {}
+  bool usable() const { return max_value >= _mm256_cvtss_f32(split.low); }  // grid_rank8_split's condition
+  __m256i operator()(__m256 y, __m256* value) const { return grid_rank8_split(y, split, value); }
+};
+
 // kUnitWeights: every error weight is 1, so (w * d) * d is d * d exactly and w is not read.
-template <bool kUnitWeights>
-bool fit_encode8(const GridBlocks8& b, const GridTable& grid, const unsigned char* code_of_rank, const ScaleTable& s) {
+// kEncode: codes and reconstructions are written (else only the scale codes and errors).
+template <bool kUnitWeights, bool kEncode, class Ranker>
+bool fit_encode8(const GridBlocks8& b, const Ranker& ranker, const unsigned char* code_of_rank, const ScaleTable& s) {
   constexpr int kMaxN = 32;
   const int n = b.n;
   __m256 x[kMaxN], w[kMaxN];
@@ -324,8 +355,7 @@ bool fit_encode8(const GridBlocks8& b, const GridTable& grid, const unsigned cha
   const __m256i lo = _mm256_max_epi32(one, _mm256_sub_epi32(centre, steps));
   const __m256i hi = _mm256_max_epi32(lo, _mm256_min_epi32(last, _mm256_add_epi32(centre, steps)));
 
-  if (grid.max_value < _mm256_cvtss_f32(split_grid(grid).low)) return false;  // grid_rank8_split's condition
-  const SplitGrid split = split_grid(grid);
+  if (!ranker.usable()) return false;
   const __m256 ts = _mm256_set1_ps(s.tensor_scale);
   __m256 best_error = _mm256_set1_ps(__builtin_inff());
   __m256i best_code = _mm256_setzero_si256(), best_slot = _mm256_setzero_si256();
@@ -358,9 +388,13 @@ bool fit_encode8(const GridBlocks8& b, const GridTable& grid, const unsigned cha
     __m256i* rank = slot_rank[slot];
     for (int j = 0; j < n; ++j) {
       __m256 value;
-      rank[j] = grid_rank8_split(_mm256_mul_ps(x[j], inv), split, &value);
-      q[j] = _mm256_mul_ps(_mm256_mul_ps(value, scale), ts);
-      const __m256 d = _mm256_sub_ps(x[j], q[j]);
+      const __m256i r = ranker(_mm256_mul_ps(x[j], inv), &value);
+      const __m256 qj = _mm256_mul_ps(_mm256_mul_ps(value, scale), ts);
+      if (kEncode) {
+        rank[j] = r;
+        q[j] = qj;
+      }
+      const __m256 d = _mm256_sub_ps(x[j], qj);
       error = _mm256_add_ps(error, _mm256_mul_ps(kUnitWeights ? d : _mm256_mul_ps(w[j], d), d));
     }
     const __m256 better = _mm256_and_ps(_mm256_castsi256_ps(valid), _mm256_cmp_ps(error, best_error, _CMP_LT_OQ));
@@ -392,6 +426,8 @@ bool fit_encode8(const GridBlocks8& b, const GridTable& grid, const unsigned cha
   if (_mm256_movemask_ps(_mm256_castsi256_ps(found)) != 0xFF) return false;
   const __m256i sign_bits = _mm256_and_si256(_mm256_castps_si256(negative), _mm256_set1_epi32(static_cast<int>(s.sign_bit)));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(b.scale_codes), _mm256_or_si256(best_code, sign_bits));
+  if (b.errors != nullptr) _mm256_storeu_ps(b.errors, best_error);
+  if (!kEncode) return true;
   // Back to rows: + 0 turns a -0 reconstruction into +0, as the golden decode's integer multiply gives.
   for (int c = 0; c < n; c += 8) {
     __m256 r[8];
@@ -425,15 +461,33 @@ bool fit_encode8(const GridBlocks8& b, const GridTable& grid, const unsigned cha
 
 }  // namespace
 
+namespace {
+
+template <class Ranker>
+bool fit_encode8_dispatch(const GridBlocks8& b, const Ranker& ranker, const unsigned char* code_of_rank, const ScaleTable& s) {
+  if (b.q[0] == nullptr) {  // a fit alone
+    return b.unit_weights ? fit_encode8<true, false>(b, ranker, code_of_rank, s) : fit_encode8<false, false>(b, ranker, code_of_rank, s);
+  }
+  return b.unit_weights ? fit_encode8<true, true>(b, ranker, code_of_rank, s) : fit_encode8<false, true>(b, ranker, code_of_rank, s);
+}
+
+}  // namespace
+
 bool grid_fit_encode8_avx2(const GridBlocks8& b, const GridTable& grid, const unsigned char* code_of_rank,
                            const ScaleTable& s) {
-  return b.unit_weights ? fit_encode8<true>(b, grid, code_of_rank, s) : fit_encode8<false>(b, grid, code_of_rank, s);
+  return fit_encode8_dispatch(b, GridRanker(grid), code_of_rank, s);
+}
+
+bool table16_fit_encode8_avx2(const GridBlocks8& b, const Table16& table, const unsigned char* code_of_rank,
+                              const ScaleTable& s) {
+  return fit_encode8_dispatch(b, MidpointRanker(table), code_of_rank, s);
 }
 
 #else
 
 bool avx2_kernels_built() { return false; }
 bool grid_fit_encode8_avx2(const GridBlocks8&, const GridTable&, const unsigned char*, const ScaleTable&) { return false; }
+bool table16_fit_encode8_avx2(const GridBlocks8&, const Table16&, const unsigned char*, const ScaleTable&) { return false; }
 void bucketed_products_avx2(const float*, const float*, int, const BucketedTable&, const float*, int, float, float*) {}
 void bucketed_ranks_avx2(const float*, int, const BucketedTable&, float, int*) {}
 void grid_products_avx2(const float*, const float*, int, const GridTable&, const float*, int, float, float*) {}

@@ -33,7 +33,7 @@ void grid_products_avx2(const float* x, const float* w, int n, const GridTable& 
                         int count, float tensor_scale, float* products);
 void grid_ranks_avx2(const float* x, int n, const GridTable& grid, float inv, int* ranks);
 
-// fit_block and encode_block of eight blocks at once for a minifloat-grid table, one block per lane:
+// fit_block and encode_block (or fit_block alone) of eight blocks at once, one block per lane:
 // the blocks' weights transposed so that each lane sums its own block's errors in weight order, as
 // the scalar reference does, with no horizontal sums. The scale search is the reference's: the
 // nearest magnitude to |signed max| / target_divisor (a lower bound over the magnitudes, then the
@@ -44,9 +44,10 @@ struct GridBlocks8 {
   const float* w[8];
   bool unit_weights;         // every w is 1 (w is then not read)
   int n;                     // weights per block: 8, 16, 24 or 32
-  float* q[8];               // reconstructions (entry * scale) * tensor_scale
-  unsigned char* codes[8];   // table codes
+  float* q[8];               // reconstructions (entry * scale) * tensor_scale; null: fit only
+  unsigned char* codes[8];   // table codes (with q)
   unsigned* scale_codes;     // 8 consecutive
+  float* errors;             // 8 consecutive: each block's error at its scale (fit_block's); may be null
 };
 struct ScaleTable {
   const float* magnitudes;   // by magnitude code, non-decreasing
@@ -62,5 +63,13 @@ struct ScaleTable {
 // code_of_rank: 64 bytes, the code of each rank (LutCodebook::sorted_code), zero past the last.
 bool grid_fit_encode8_avx2(const GridBlocks8& blocks, const GridTable& grid, const unsigned char* code_of_rank,
                            const ScaleTable& scales);
+// The same for a 16-entry table through its lane search (LutCodebook::search_midpoints, 15 sorted
+// midpoints padded with +inf, and its sorted values padded to 16; steps_exact() tables only).
+struct Table16 {
+  const float* midpoints;      // 15
+  const float* sorted_values;  // 16
+};
+bool table16_fit_encode8_avx2(const GridBlocks8& blocks, const Table16& table, const unsigned char* code_of_rank,
+                              const ScaleTable& scales);
 
 }  // namespace sop::detail

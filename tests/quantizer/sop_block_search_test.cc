@@ -240,18 +240,22 @@ TEST(SopBlockSearch, FloatGridRankEqualsTheBinarySearchOnTheAtoms) {
   EXPECT_FALSE(LutCodebook("E2M3/7.5", config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6), divided).float_grid());
 }
 
-// fit_encode_blocks (eight blocks per AVX2 call for grid tables) against fit_block_reference and the
-// reference encode_block, block by block: every scale code, code and reconstruction bit for bit, on
+// fit_encode_blocks and fit_all_blocks (eight blocks per AVX2 call for grid and 16-entry tables)
+// against fit_block_reference and the reference encode_block, block by block: every scale code, code and reconstruction bit for bit, on
 // rows that are and are not a multiple of the block, all-zero blocks, signed and unsigned scales,
 // every scale search width it takes, and tensor scales that push the ideal scale past either end
 // of the scale grid.
 TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
   const std::vector<float> atoms = float_format_atoms("E2M3");
   for (const golden::ScaleFormat& format : {golden::kScaleUE4M4, golden::kScaleE4M3}) {
-    for (const char* name : {"E2M3", "E3M2", "E2M1"}) {
-      const auto cfg = config(golden::EntryFormat::Hif, format, std::string(name) == "E2M1" ? 4 : 6);
-      const LutCodebook cb(name, cfg, float_format_atoms(name));
-      ASSERT_TRUE(cb.float_grid()) << name;
+    // Minifloat grids (64 entries) and 16-entry tables through the lane search's midpoints.
+    for (const char* name : {"E2M3", "E3M2", "E2M1", "NF4", "SH4", "IQ4_NL"}) {
+      const bool atoms = std::string(name).rfind('E', 0) == 0;
+      std::vector<float> values = atoms ? float_format_atoms(name) : fixed_codebook(name, 16).values;
+      if (std::string(name) == "IQ4_NL") for (auto& v : values) v /= 127.0f;
+      const auto cfg = config(golden::EntryFormat::Hif, format, values.size() == 64 ? 6 : 4);
+      const LutCodebook cb(name, cfg, values);
+      ASSERT_TRUE(cb.float_grid() || (cb.search_midpoint_count() == 15 && cb.steps_exact())) << name;
       for (int block : {16, 8, 32, 24}) {
         for (int64_t cols : {int64_t{256}, int64_t{16 * 9 + 5}}) {
           const int64_t rows = 23;
@@ -286,6 +290,16 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
               ASSERT_EQ(scales, want_scales) << where;
               ASSERT_EQ(codes, want_codes) << where;
               ASSERT_EQ(std::memcmp(q.data(), want_q.data(), q.size() * sizeof(float)), 0) << where;
+              // The fit alone (the planner's fit_all_blocks): every block's error and scale code.
+              std::vector<BlockFit> fits(blocks);
+              fit_all_blocks(m, cb, grid, search, Span<BlockFit>(fits), 2);
+              for (int64_t b = 0; b < m.block_count(); ++b) {
+                const BlockFit want = fit_block_reference(m.block_values(b), m.block_weights(b), m.block_length(b), cb,
+                                                          grid, search);
+                const BlockFit& got = fits[static_cast<std::size_t>(b)];
+                ASSERT_EQ(got.scale_code, want.scale_code) << where << " block " << b;
+                ASSERT_EQ(std::memcmp(&got.error, &want.error, sizeof(float)), 0) << where << " block " << b;
+              }
             }
           }
         }
@@ -293,21 +307,35 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
     }
   }
   // Exact ties: blocks whose largest element is the table's largest value at a scale of 1 and whose
-  // others sit on midpoints between grid values (in the uniform steps and in the binades, positive
-  // and negative), so the tie rule decides their codes.
-  {
-    const auto cfg = config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6);
-    const LutCodebook cb("E2M3", cfg, atoms);
+  // others sit on midpoints between table values (for the grid: in the uniform steps and in the
+  // binades; positive and negative), so the tie rule decides their codes. E2M3 takes the grid
+  // kernel, NF4 the 16-entry one.
+  for (const bool grid_table : {true, false}) {
+    const auto cfg = grid_table ? config(golden::EntryFormat::Hif, golden::kScaleUE4M4, 6)
+                                : config(golden::EntryFormat::Hif, golden::kScaleE4M3, 4);
+    const LutCodebook cb(grid_table ? "E2M3" : "NF4", cfg, grid_table ? atoms : nf4_values());
     const ScaleGrid grid(cfg.scale, 1.0f);
-    const float ties[] = {0.0625f, 0.1875f, 0.9375f, 1.0625f, 1.875f + 0.0625f, 2.125f, 2.25f, 3.875f,
-                          4.25f,   4.75f,   7.25f,   -0.0625f, -1.0625f, -2.25f, -4.75f, -7.25f};
+    std::vector<float> ties;
+    if (grid_table) {
+      ties = {0.0625f, 0.1875f, 0.9375f, 1.0625f, 1.9375f, 2.125f, 2.25f, 3.875f, 4.25f, 4.75f, 7.25f};
+    } else {
+      for (int k = 0; k < cb.search_midpoint_count() && std::isfinite(cb.search_midpoints()[k]); ++k) {
+        ties.push_back(cb.search_midpoints()[k]);
+      }
+    }
+    const std::size_t positive = ties.size();
+    for (std::size_t k = 0; k < positive; ++k) ties.push_back(-ties[k]);
+    const float largest = cb.max_positive();
     const int64_t rows = 8, cols = 16 * 8;
     std::vector<float> x(static_cast<std::size_t>(rows * cols));
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = ties[(i * 7 + i / 16) % 16];
-    for (std::size_t b = 0; b < x.size() / 16; ++b) x[b * 16 + (b % 16)] = (b % 2) ? 7.5f : -7.5f;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      x[i] = ties[(i * 7 + i / 16) % ties.size()];
+      if (std::fabs(x[i]) >= largest) x[i] = 0.5f * largest;
+    }
+    for (std::size_t b = 0; b < x.size() / 16; ++b) x[b * 16 + (b % 16)] = (b % 2 || !grid_table) ? largest : -largest;
     const std::vector<float> col_weight(static_cast<std::size_t>(cols), 1.0f);
     const BlockedMatrix m{x.data(), col_weight.data(), rows, cols, 16};
-    for (const ScaleSearch search : {ScaleSearch{0, false}, ScaleSearch{1, false}}) {
+    for (const ScaleSearch search : {ScaleSearch{0, !grid_table}, ScaleSearch{1, !grid_table}}) {
       std::vector<uint32_t> scales(static_cast<std::size_t>(m.block_count())), want_scales(scales.size());
       std::vector<uint8_t> codes(x.size()), want_codes(x.size());
       std::vector<float> q(x.size()), want_q(x.size());
@@ -319,9 +347,10 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
         encode_block(m.block_values(b), m.block_weights(b), 16, cb, grid, fit.scale_code, want_codes.data() + at,
                      want_q.data() + at, SearchKernel::Reference);
       }
-      ASSERT_EQ(scales, want_scales) << "ties, steps " << search.steps;
-      ASSERT_EQ(codes, want_codes) << "ties, steps " << search.steps;
-      ASSERT_EQ(std::memcmp(q.data(), want_q.data(), q.size() * sizeof(float)), 0) << "ties, steps " << search.steps;
+      const std::string where = std::string(cb.name()) + " ties, steps " + std::to_string(search.steps);
+      ASSERT_EQ(scales, want_scales) << where;
+      ASSERT_EQ(codes, want_codes) << where;
+      ASSERT_EQ(std::memcmp(q.data(), want_q.data(), q.size() * sizeof(float)), 0) << where;
     }
   }
   // The eight-block kernel itself runs (and is not always declining to the per-block path).
