@@ -463,12 +463,13 @@ float encode_block(const float* x, const float* w, int n, const LutCodebook& cb,
 namespace {
 
 // The eight-block AVX2 kernels (block_quant_avx2.h) for one table, scale grid and search: minifloat
-// grids and 16-entry tables whose step sums are exact, blocks of 8, 16, 24 or 32, up to 8 steps.
+// grids and 16-entry tables whose step sums are exact, blocks of a multiple of 4 up to 32, up to 8
+// scale steps.
 class EightBlockKernel {
  public:
   EightBlockKernel(const LutCodebook& cb, const ScaleGrid& grid, const ScaleSearch& search, const BlockedMatrix& m,
                    SearchKernel kernel) {
-    const bool shape = use_avx2(kernel) && m.block % 8 == 0 && m.block <= 32 && search.steps >= 0 && search.steps <= 8;
+    const bool shape = use_avx2(kernel) && m.block % 4 == 0 && m.block <= 32 && search.steps >= 0 && search.steps <= 8;
     sixteen_ = shape && cb.search_midpoint_count() == 15 && cb.steps_exact();
     grid_ = shape && !sixteen_ && cb.float_grid();
     if (!available()) return;
@@ -541,27 +542,65 @@ void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const
   for (; b < end; ++b) one_block(b);
 }
 
+namespace {
+
+// fit_block of blocks [begin, end) into out[0 ..), eight at a time where the kernel takes them.
+void fit_range(const BlockedMatrix& m, int64_t begin, int64_t end, const EightBlockKernel& eight, const LutCodebook& cb,
+               const ScaleGrid& grid, const ScaleSearch& search, BlockFit* out) {
+  int64_t b = begin;
+  for (; eight.available() && b + 8 <= end; b += 8) {
+    uint32_t scale_codes[8];
+    float errors[8];
+    if (eight.run(m, b, scale_codes, errors, nullptr, nullptr)) {
+      for (int i = 0; i < 8; ++i) out[b - begin + i] = {errors[i], scale_codes[i]};
+      continue;
+    }
+    for (int i = 0; i < 8; ++i) {
+      out[b - begin + i] = fit_block(m.block_values(b + i), m.block_weights(b + i), m.block_length(b + i), cb, grid, search);
+    }
+  }
+  for (; b < end; ++b) out[b - begin] = fit_block(m.block_values(b), m.block_weights(b), m.block_length(b), cb, grid, search);
+}
+
+}  // namespace
+
 void fit_all_blocks(const BlockedMatrix& m, const LutCodebook& cb, const ScaleGrid& grid,
                     const ScaleSearch& search, Span<BlockFit> out, int threads) {
   const EightBlockKernel eight(cb, grid, search, m, SearchKernel::Auto);
   parallel_for_ranges(m.block_count(), threads, 4096, [&](int64_t begin, int64_t end) {
-    int64_t b = begin;
-    for (; eight.available() && b + 8 <= end; b += 8) {
-      uint32_t scale_codes[8];
-      float errors[8];
-      if (eight.run(m, b, scale_codes, errors, nullptr, nullptr)) {
-        for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(b + i)] = {errors[i], scale_codes[i]};
-        continue;
-      }
-      for (int i = 0; i < 8; ++i) {
-        out[static_cast<std::size_t>(b + i)] =
-            fit_block(m.block_values(b + i), m.block_weights(b + i), m.block_length(b + i), cb, grid, search);
-      }
-    }
-    for (; b < end; ++b) {
-      out[static_cast<std::size_t>(b)] = fit_block(m.block_values(b), m.block_weights(b), m.block_length(b), cb, grid, search);
-    }
+    fit_range(m, begin, end, eight, cb, grid, search, out.data() + begin);
   });
+}
+
+void fit_select_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, Span<const LutCodebook> tables,
+                              const ScaleGrid& grid, const ScaleSearch& search, uint32_t* scale_codes, uint8_t* select,
+                              uint8_t* codes, float* q) {
+  std::vector<EightBlockKernel> kernels;
+  for (const LutCodebook& cb : tables) kernels.emplace_back(cb, grid, search, m, SearchKernel::Auto);
+  constexpr int64_t kChunk = 1024;  // blocks fitted against every table before choosing
+  std::vector<BlockFit> best(static_cast<std::size_t>(kChunk)), other(static_cast<std::size_t>(kChunk));
+  for (int64_t first = begin; first < end; first += kChunk) {
+    const int64_t last = std::min(end, first + kChunk);
+    fit_range(m, first, last, kernels[0], tables[0], grid, search, best.data());
+    std::fill(select + first, select + last, uint8_t{0});
+    for (std::size_t t = 1; t < tables.size(); ++t) {
+      fit_range(m, first, last, kernels[t], tables[t], grid, search, other.data());
+      for (int64_t b = first; b < last; ++b) {
+        // A strictly lower error wins, so ties keep the earlier table.
+        if (other[static_cast<std::size_t>(b - first)].error < best[static_cast<std::size_t>(b - first)].error) {
+          best[static_cast<std::size_t>(b - first)] = other[static_cast<std::size_t>(b - first)];
+          select[b] = static_cast<uint8_t>(t);
+        }
+      }
+    }
+    for (int64_t b = first; b < last; ++b) {
+      const float* x = m.block_values(b);
+      const int64_t offset = x - m.values;
+      scale_codes[b] = best[static_cast<std::size_t>(b - first)].scale_code;
+      encode_block(x, m.block_weights(b), m.block_length(b), tables[select[b]], grid, scale_codes[b], codes + offset,
+                   q ? q + offset : nullptr);
+    }
+  }
 }
 
 }  // namespace sop

@@ -241,11 +241,18 @@ struct BlockedMatrix {
 
 // fit_block then encode_block at the scale it found, for blocks [begin, end) of m: scale_codes[b]
 // for block b, codes and q at the block's place in the matrix (offsets from m.values). The same
-// codes, scale codes and reconstructions as the two calls bit for bit; for minifloat-grid tables on
-// AVX2 eight blocks go through one kernel, a block per lane (blocks of 8, 16, 24 or 32).
+// codes, scale codes and reconstructions as the two calls bit for bit; for minifloat-grid and
+// 16-entry tables on AVX2 eight blocks go through one kernel, a block per lane (blocks of a
+// multiple of 4 up to 32).
 void fit_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, const LutCodebook& cb, const ScaleGrid& grid,
                        const ScaleSearch& search, uint32_t* scale_codes, uint8_t* codes, float* q,
                        SearchKernel kernel = SearchKernel::Auto);
+
+// For blocks [begin, end): fit_block against each table, the first with the strictly lowest error
+// chosen (select[b] = its index), then encode_block with it, as a block-by-block loop would.
+void fit_select_encode_blocks(const BlockedMatrix& m, int64_t begin, int64_t end, Span<const LutCodebook> tables,
+                              const ScaleGrid& grid, const ScaleSearch& search, uint32_t* scale_codes, uint8_t* select,
+                              uint8_t* codes, float* q);
 
 // fit_block over every block (out.size() == block_count()), split between threads.
 void fit_all_blocks(const BlockedMatrix& m, const LutCodebook& cb, const ScaleGrid& grid,

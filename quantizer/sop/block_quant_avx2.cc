@@ -259,12 +259,15 @@ inline void transpose8(__m256 r[8]) {
 }
 
 // out[j] lane i = rows[i][j] for j < n (n a multiple of 8).
+// out[j] lane i = rows[i][j] for j < n (n a multiple of 4: a last group of 4 is read 4 wide).
 inline void load_transposed(const float* const rows[8], int n, __m256* out) {
   for (int c = 0; c < n; c += 8) {
     __m256 r[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + c);
+    for (int i = 0; i < 8; ++i) {
+      r[i] = c + 8 <= n ? _mm256_loadu_ps(rows[i] + c) : _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_loadu_ps(rows[i] + c), 0);
+    }
     transpose8(r);
-    for (int k = 0; k < 8; ++k) out[c + k] = r[k];
+    for (int k = 0; k < 8 && c + k < n; ++k) out[c + k] = r[k];
   }
 }
 
@@ -430,10 +433,17 @@ bool fit_encode8(const GridBlocks8& b, const Ranker& ranker, const unsigned char
   if (!kEncode) return true;
   // Back to rows: + 0 turns a -0 reconstruction into +0, as the golden decode's integer multiply gives.
   for (int c = 0; c < n; c += 8) {
+    const bool whole = c + 8 <= n;  // else a last group of 4
     __m256 r[8];
-    for (int k = 0; k < 8; ++k) r[k] = _mm256_add_ps(best_q[c + k], _mm256_setzero_ps());
+    for (int k = 0; k < 8; ++k) r[k] = c + k < n ? _mm256_add_ps(best_q[c + k], _mm256_setzero_ps()) : _mm256_setzero_ps();
     transpose8(r);
-    for (int i = 0; i < 8; ++i) _mm256_storeu_ps(b.q[i] + c, r[i]);
+    for (int i = 0; i < 8; ++i) {
+      if (whole) {
+        _mm256_storeu_ps(b.q[i] + c, r[i]);
+      } else {
+        _mm_storeu_ps(b.q[i] + c, _mm256_castps256_ps128(r[i]));
+      }
+    }
   }
   // Ranks to codes, eight weights of a block at a time: the transposed ranks packed to bytes, then
   // the 64-byte rank-to-code table read with four 16-byte shuffles.
@@ -441,8 +451,9 @@ bool fit_encode8(const GridBlocks8& b, const Ranker& ranker, const unsigned char
   for (int k = 0; k < 4; ++k) table[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code_of_rank + 16 * k));
   const __m128i low_nibble = _mm_set1_epi8(0x0F);
   for (int c = 0; c < n; c += 8) {
+    const bool whole = c + 8 <= n;
     __m256 r[8];
-    for (int k = 0; k < 8; ++k) r[k] = _mm256_castsi256_ps(best_rank[c + k]);
+    for (int k = 0; k < 8; ++k) r[k] = c + k < n ? _mm256_castsi256_ps(best_rank[c + k]) : _mm256_setzero_ps();
     transpose8(r);
     for (int i = 0; i < 8; ++i) {
       const __m256i ranks = _mm256_castps_si256(r[i]);
@@ -453,7 +464,12 @@ bool fit_encode8(const GridBlocks8& b, const Ranker& ranker, const unsigned char
       for (int k = 0; k < 4; ++k) {
         code = _mm_blendv_epi8(code, _mm_shuffle_epi8(table[k], bytes), _mm_cmpeq_epi8(high, _mm_set1_epi8(static_cast<char>(k))));
       }
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(b.codes[i] + c), code);
+      if (whole) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(b.codes[i] + c), code);
+      } else {
+        const int four = _mm_cvtsi128_si32(code);
+        __builtin_memcpy(b.codes[i] + c, &four, 4);
+      }
     }
   }
   return true;

@@ -43,7 +43,7 @@ struct GridBlocks8 {
   const float* x[8];
   const float* w[8];
   bool unit_weights;         // every w is 1 (w is then not read)
-  int n;                     // weights per block: 8, 16, 24 or 32
+  int n;                     // weights per block: a multiple of 4 up to 32
   float* q[8];               // reconstructions (entry * scale) * tensor_scale; null: fit only
   unsigned char* codes[8];   // table codes (with q)
   unsigned* scale_codes;     // 8 consecutive

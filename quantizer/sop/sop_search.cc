@@ -687,22 +687,30 @@ inline uint32_t error_bits(double e) {
 }
 
 // The `pool` weights of largest error (ties: the lower index), in that order, without an array the
-// size of the matrix: a histogram of the errors' top 16 float bits finds the bin the pool ends in,
+// size of the matrix: a histogram of the errors' top float bits finds the bin the pool ends in,
 // then the weights at or above it are collected and the boundary bin's sorted exactly. Both passes
 // split the matrix between threads; the answer does not depend on how.
 std::vector<int64_t> largest_errors(const Tensor& w, Span<const float> importance, const SopLayerResult& r, int64_t pool,
                                     int threads) {
   const auto n = static_cast<int64_t>(r.dequant.size());
-  constexpr int kBins = 1 << 16;
+  // Bins of the top 12 float bits (sign, exponent, 3 mantissa bits): the answer is exact whatever
+  // the bin width (the boundary bin is sorted); 4096 bins stay in the cache, and four interleaved
+  // copies keep consecutive weights in the same bin from waiting on each other's increment.
+  constexpr int kBinShift = 20;
+  constexpr int kBins = 1 << (32 - kBinShift);
   constexpr int64_t kChunk = int64_t{1} << 20;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<int64_t> total(kBins, 0);
   std::mutex total_mutex;
   parallel_for_ranges(chunks, threads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> h(kBins, 0);
-    for (int64_t i = begin * kChunk; i < std::min(n, end * kChunk); ++i) ++h[error_bits(residual_error(w, importance, r, i)) >> 16];
+    std::vector<uint32_t> h(4 * kBins, 0);  // a range of chunks holds fewer than 2^32 weights
+    for (int64_t i = begin * kChunk; i < std::min(n, end * kChunk); ++i) {
+      ++h[static_cast<std::size_t>((i & 3) * kBins + (error_bits(residual_error(w, importance, r, i)) >> kBinShift))];
+    }
     std::lock_guard<std::mutex> lock(total_mutex);  // integer sums: the order does not matter
-    for (int b = 0; b < kBins; ++b) total[static_cast<std::size_t>(b)] += h[static_cast<std::size_t>(b)];
+    for (int b = 0; b < kBins; ++b) {
+      for (int copy = 0; copy < 4; ++copy) total[static_cast<std::size_t>(b)] += h[static_cast<std::size_t>(copy * kBins + b)];
+    }
   });
   int boundary = kBins - 1;
   int64_t above = 0;  // weights in bins above the boundary
@@ -713,7 +721,7 @@ std::vector<int64_t> largest_errors(const Tensor& w, Span<const float> importanc
       auto& out = found[static_cast<std::size_t>(c)];
       for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) {
         const double e = residual_error(w, importance, r, i);
-        if (static_cast<int>(error_bits(e) >> 16) >= boundary) out.emplace_back(e, i);
+        if (static_cast<int>(error_bits(e) >> kBinShift) >= boundary) out.emplace_back(e, i);
       }
     }
   });
@@ -989,24 +997,9 @@ SopLayerResult quantize_with_recipe(const Tensor& w, Span<const float> importanc
       }
       return;
     }
-    for (int64_t b = begin; b < end; ++b) {
-      const float* x = m.block_values(b);
-      const float* wt = m.block_weights(b);
-      const int n = m.block_length(b);
-      const std::size_t group = layout.rows_per_table > 0
-                                    ? static_cast<std::size_t>(b / blocks_per_row / layout.rows_per_table)
-                                    : 0;
-      BlockFit fit = fit_block(x, wt, n, cbs[group], grid, search);
-      uint8_t sel = 0;
-      for (std::size_t t = 1; t < choices; ++t) {
-        const BlockFit other = fit_block(x, wt, n, cbs[t], grid, search);
-        if (other.error < fit.error) { fit = other; sel = static_cast<uint8_t>(t); }
-      }
-      const int64_t offset = x - m.values;
-      r.scale_codes[b] = fit.scale_code;
-      r.select[b] = sel;
-      encode_block(x, wt, n, cbs[group + sel], grid, fit.scale_code, r.codes.data() + offset, q.data() + offset);
-    }
+    // A selector: every table fitted, the best chosen per block (rows_per_table is 0 here).
+    fit_select_encode_blocks(m, begin, end, Span<const LutCodebook>(cbs.data(), choices), grid, search,
+                             r.scale_codes.data(), r.select.data(), r.codes.data(), q.data());
   });
   if (!work.c.empty()) {
     r.channel_factors = work.c;

@@ -256,7 +256,7 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
       const auto cfg = config(golden::EntryFormat::Hif, format, values.size() == 64 ? 6 : 4);
       const LutCodebook cb(name, cfg, values);
       ASSERT_TRUE(cb.float_grid() || (cb.search_midpoint_count() == 15 && cb.steps_exact())) << name;
-      for (int block : {16, 8, 32, 24}) {
+      for (int block : {16, 8, 32, 24, 12, 20, 4}) {
         for (int64_t cols : {int64_t{256}, int64_t{16 * 9 + 5}}) {
           const int64_t rows = 23;
           std::vector<float> x = test_weights(static_cast<std::size_t>(rows * cols), 7 + block);
