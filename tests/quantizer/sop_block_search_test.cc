@@ -1,4 +1,5 @@
 // The vectorized block search against its scalar reference, on every table shape it handles.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -380,6 +381,57 @@ TEST(SopBlockSearch, EightBlocksAtOnceMatchTheReferenceBlockByBlock) {
     uint8_t code_of_rank[64] = {};
     for (int rank = 0; rank < cb.distinct_count(); ++rank) code_of_rank[rank] = static_cast<uint8_t>(cb.sorted_code(rank));
     EXPECT_TRUE(detail::grid_fit_encode8_avx2(blocks, table, code_of_rank, scale_table));
+  }
+}
+
+// A selector's blocks (fit_select_encode_blocks: each table fitted eight blocks at a time, then the
+// choice and the encode) against the block-by-block loop through the scalar reference: the table of
+// strictly lowest error, the first on ties, and its scale code, codes and reconstruction.
+TEST(SopBlockSearch, SelectorBlocksMatchTheReferenceLoop) {
+  const auto cfg = config(golden::EntryFormat::Hif, golden::kScaleE4M3, 4);
+  std::vector<float> iq4 = fixed_codebook("IQ4_NL", 16).values;
+  for (auto& v : iq4) v /= 127.0f;
+  const std::vector<LutCodebook> tables = {LutCodebook("NF4", cfg, nf4_values()), LutCodebook("IQ4_NL", cfg, iq4),
+                                           LutCodebook("NF4", cfg, nf4_values())};  // a duplicate: ties
+  for (int block : {16, 12, 32}) {
+    const int64_t rows = 37, cols = 16 * 12 + 8;
+    const std::vector<float> x = test_weights(static_cast<std::size_t>(rows * cols), 17);
+    std::vector<float> col_weight(static_cast<std::size_t>(cols));
+    std::mt19937_64 rng(9);
+    std::uniform_real_distribution<float> u(0.1f, 3.0f);
+    for (auto& v : col_weight) v = u(rng);
+    const ScaleGrid grid(cfg.scale, per_tensor_scale(Span<const float>(x), tables[0].max_positive(), cfg.scale));
+    const ScaleSearch search{1, true};
+    const BlockedMatrix m{x.data(), col_weight.data(), rows, cols, block};
+    const auto blocks = static_cast<std::size_t>(m.block_count());
+    std::vector<uint32_t> scales(blocks), want_scales(blocks);
+    std::vector<uint8_t> select(blocks, 9), want_select(blocks), codes(x.size()), want_codes(x.size());
+    std::vector<float> q(x.size()), want_q(x.size());
+    fit_select_encode_blocks(m, 0, m.block_count(), Span<const LutCodebook>(tables.data(), tables.size()), grid, search,
+                             scales.data(), select.data(), codes.data(), q.data());
+    for (int64_t b = 0; b < m.block_count(); ++b) {
+      const float* xb = m.block_values(b);
+      BlockFit best = fit_block_reference(xb, m.block_weights(b), m.block_length(b), tables[0], grid, search);
+      uint8_t chosen = 0;
+      for (std::size_t t = 1; t < tables.size(); ++t) {
+        const BlockFit other = fit_block_reference(xb, m.block_weights(b), m.block_length(b), tables[t], grid, search);
+        if (other.error < best.error) {
+          best = other;
+          chosen = static_cast<uint8_t>(t);
+        }
+      }
+      const int64_t at = xb - x.data();
+      want_scales[static_cast<std::size_t>(b)] = best.scale_code;
+      want_select[static_cast<std::size_t>(b)] = chosen;
+      encode_block(xb, m.block_weights(b), m.block_length(b), tables[chosen], grid, best.scale_code,
+                   want_codes.data() + at, want_q.data() + at, SearchKernel::Reference);
+    }
+    ASSERT_EQ(select, want_select) << "block " << block;
+    ASSERT_EQ(scales, want_scales) << "block " << block;
+    ASSERT_EQ(codes, want_codes) << "block " << block;
+    ASSERT_EQ(std::memcmp(q.data(), want_q.data(), q.size() * sizeof(float)), 0) << "block " << block;
+    EXPECT_NE(std::count(select.begin(), select.end(), uint8_t{1}), 0) << "both real tables win some blocks";
+    EXPECT_EQ(std::count(select.begin(), select.end(), uint8_t{2}), 0) << "a tie keeps the earlier table";
   }
 }
 
