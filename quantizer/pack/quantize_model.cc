@@ -159,11 +159,8 @@ QuantizeSummary quantize_model_to_pack(const ModelReader& model, const Recipe& r
   Tensor source;
   SopLayerResult result;
   int64_t largest = 0;
-  for (const auto& entry : info.tensors) {
-    if (entry.stored != PackedAs::Quantized) continue;
-    int64_t count = 1;
-    for (int64_t d : entry.shape) count *= d;
-    largest = std::max(largest, count);
+  for (std::size_t i = 0; i < info.tensors.size(); ++i) {  // classify() lists model.tensors() in order
+    if (info.tensors[i].stored == PackedAs::Quantized) largest = std::max(largest, model.tensors()[i].element_count());
   }
   resize_for_overwrite(source.values, static_cast<std::size_t>(largest));
   resize_for_overwrite(result.codes, static_cast<std::size_t>(largest));
